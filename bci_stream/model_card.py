@@ -1,0 +1,188 @@
+"""ModelCard: everything the live app needs to know about a model, stored inside the ONNX file.
+
+The card travels as JSON in the ONNX model's ``metadata_props`` under the key
+:data:`CARD_KEY`. The live app configures itself from it and refuses a stream that doesn't match.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bci_stream.features import SpectrogramConfig
+
+CARD_KEY = "bci_stream.model_card"
+FORMAT_VERSION = 1
+
+
+class ModelCardError(ValueError):
+    """A model card is missing, unreadable or of a format this version cannot read."""
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What a trained student expects and how it was made.
+
+    Attributes
+    ----------
+    sfreq : sampling rate the model was trained at, Hz.
+    ch_names : channel names in the order the model's input uses.
+    window_length : analysis window, seconds (0.44 in the seed lineage).
+    window_offset : where the window starts after stimulus onset, seconds (0.02).
+    hop : seconds between decisions in continuous mode.
+    spectrogram : STFT parameters (see :class:`bci_stream.features.SpectrogramConfig`).
+    norm_mean, norm_std : normalisation of spectrogram features, shape ``(n_channels, n_freqs)``
+        as nested lists; the decoder computes ``(S - mean[..., None]) / std[..., None]``.
+    signal_unit : the unit samples must be in ("uV"); ``signal_scale`` multiplies stream samples
+        to reach it (1e6 for a stream in volts).
+    class_ids, class_names : one per output, in output order (e.g. ImageNet synsets and names).
+    teacher : the KD teacher (e.g. "open_clip:ViT-B-32/laion2b_s34b_b79k" or "phantom-similarity").
+    training_data : data spec the model was trained on.
+    split : evaluation split name, e.g. "by-image".
+    evaluation : figures on that split, e.g. ``{"top1": .41, "top5": .88}``.
+    architecture : student name and its constructor arguments.
+    format_version : card format; readers refuse newer versions.
+    """
+
+    sfreq: float
+    ch_names: list[str]
+    class_ids: list[str]
+    class_names: list[str]
+    window_length: float = 0.44
+    window_offset: float = 0.02
+    hop: float = 0.02
+    spectrogram: SpectrogramConfig = field(default_factory=SpectrogramConfig)
+    norm_mean: list[list[float]] | None = None
+    norm_std: list[list[float]] | None = None
+    signal_unit: str = "uV"
+    signal_scale: float = 1.0
+    teacher: str = ""
+    training_data: str = ""
+    split: str = ""
+    evaluation: dict = field(default_factory=dict)
+    architecture: dict = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        if len(self.class_ids) != len(self.class_names):
+            raise ModelCardError(
+                f"card has {len(self.class_ids)} class ids but {len(self.class_names)} class names"
+            )
+        if len(set(self.ch_names)) != len(self.ch_names):
+            raise ModelCardError("card lists a channel name twice")
+        if self.spectrogram.sfreq != self.sfreq:
+            raise ModelCardError(
+                f"spectrogram sfreq {self.spectrogram.sfreq} Hz != card sfreq {self.sfreq} Hz"
+            )
+
+    @property
+    def n_channels(self) -> int:
+        return len(self.ch_names)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def window_samples(self) -> int:
+        """Samples per analysis window."""
+        return int(round(self.window_length * self.sfreq))
+
+    @property
+    def offset_samples(self) -> int:
+        """Samples from stimulus onset to window start."""
+        return int(round(self.window_offset * self.sfreq))
+
+    @property
+    def hop_samples(self) -> int:
+        return max(1, int(round(self.hop * self.sfreq)))
+
+    def feature_shape(self) -> tuple[int, int, int]:
+        """Model input shape per example: ``(n_channels, n_freqs, n_frames)``."""
+        return (self.n_channels, self.spectrogram.n_freqs(), self.spectrogram.n_frames(self.window_samples))
+
+    def norm_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """Normalisation as float32 arrays broadcastable to ``(n_channels, n_freqs, n_frames)``."""
+        n_ch, n_f, _ = self.feature_shape()
+        if self.norm_mean is None or self.norm_std is None:
+            return np.zeros((n_ch, n_f, 1), np.float32), np.ones((n_ch, n_f, 1), np.float32)
+        mean = np.asarray(self.norm_mean, np.float32)
+        std = np.asarray(self.norm_std, np.float32)
+        if mean.shape != (n_ch, n_f) or std.shape != (n_ch, n_f):
+            raise ModelCardError(f"normalisation stats have shape {mean.shape}/{std.shape}; expected {(n_ch, n_f)}")
+        return mean[..., None], std[..., None]
+
+    # --- serialisation -------------------------------------------------------------------
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=None, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelCard:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ModelCardError(f"model card is not valid JSON: {err}") from err
+        if not isinstance(data, dict):
+            raise ModelCardError("model card JSON is not an object")
+        version = data.get("format_version")
+        if not isinstance(version, int):
+            raise ModelCardError("model card has no integer format_version")
+        if version > FORMAT_VERSION:
+            raise ModelCardError(
+                f"model card format {version} is newer than this bci-stream reads ({FORMAT_VERSION}); "
+                "upgrade bci-stream"
+            )
+        known = set(cls.__dataclass_fields__)
+        unknown = set(data) - known
+        if unknown:
+            raise ModelCardError(f"model card has unknown fields: {sorted(unknown)}")
+        data["spectrogram"] = SpectrogramConfig(**data.get("spectrogram", {}))
+        try:
+            return cls(**data)
+        except TypeError as err:
+            raise ModelCardError(f"model card is incomplete: {err}") from err
+
+    # --- ONNX ----------------------------------------------------------------------------
+    def attach_to(self, model) -> None:
+        """Write this card into ``model.metadata_props`` (an ``onnx.ModelProto``), replacing any old one."""
+        for prop in list(model.metadata_props):
+            if prop.key == CARD_KEY:
+                model.metadata_props.remove(prop)
+        entry = model.metadata_props.add()
+        entry.key = CARD_KEY
+        entry.value = self.to_json()
+
+    def save_into_onnx(self, path: str | Path) -> None:
+        """Write this card into the ONNX file at ``path`` in place."""
+        import onnx
+
+        model = onnx.load(str(path))
+        self.attach_to(model)
+        onnx.save(model, str(path))
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, str], source: str = "model") -> ModelCard:
+        """Read a card from an ONNX ``metadata_props`` mapping (e.g. ORT's ``custom_metadata_map``)."""
+        if CARD_KEY not in metadata:
+            raise ModelCardError(
+                f"{source} has no bci-stream model card (metadata key {CARD_KEY!r}); "
+                "export it with `bci-train export`, which writes one"
+            )
+        return cls.from_json(metadata[CARD_KEY])
+
+    @classmethod
+    def from_onnx(cls, path: str | Path) -> ModelCard:
+        """Read the card of the ONNX file at ``path``."""
+        import onnx
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no model file at {path}")
+        try:
+            model = onnx.load(str(path), load_external_data=False)
+        except Exception as err:  # onnx raises DecodeError / ValueError on corrupt files
+            raise ModelCardError(f"{path} is not a readable ONNX model: {err}") from err
+        return cls.from_metadata({p.key: p.value for p in model.metadata_props}, source=str(path))

@@ -1,0 +1,46 @@
+"""Channel names and positions on a standard 10-5 cap."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+_CLASSIC_1020 = ["Fp1", "Fpz", "Fp2", "F7", "F3", "Fz", "F4", "F8", "T7", "C3", "Cz", "C4", "T8",
+                 "P7", "P3", "Pz", "P4", "P8", "O1", "Oz", "O2"]
+_ALIASES = {"T3", "T4", "T5", "T6", "M1", "M2", "A1", "A2"}
+
+
+@lru_cache(maxsize=1)
+def _positions_1005() -> dict[str, np.ndarray]:
+    import mne
+
+    montage = mne.channels.make_standard_montage("colin27_1005")
+    return {name: np.asarray(pos) for name, pos in montage.get_positions()["ch_pos"].items()}
+
+
+def standard_channel_names(n_channels: int) -> list[str]:
+    """``n_channels`` real 10-20/10-10/10-5 names, in cap order (front to back, left to right).
+
+    The classic 10-20 sites come first, then the rest of 10-10, then 10-5 sites from the back
+    of the head forward, so small caps keep occipital coverage and 128 channels is a 10-5 layout.
+    """
+    import mne
+
+    positions = _positions_1005()
+    ten_ten = [n for n in mne.channels.make_standard_montage("colin27_1020").ch_names if n not in _ALIASES]
+    ten_five = sorted((n for n in positions if n not in ten_ten and n not in _ALIASES), key=lambda n: positions[n][1])
+    ordered = [n for n in dict.fromkeys(_CLASSIC_1020 + ten_ten + ten_five) if n in positions]
+    if not 1 <= n_channels <= len(ordered):
+        raise ValueError(f"a standard cap has 1..{len(ordered)} channels; asked for {n_channels}")
+    chosen = set(ordered[:n_channels])
+    return [n for n in positions if n in chosen]
+
+
+def channel_positions(ch_names: list[str]) -> np.ndarray:
+    """Head-frame positions (x right, y front, z up), metres, shape ``(n_channels, 3)``."""
+    positions = _positions_1005()
+    missing = [n for n in ch_names if n not in positions]
+    if missing:
+        raise ValueError(f"no standard 10-5 position for channels: {missing[:8]}")
+    return np.stack([positions[n] for n in ch_names])

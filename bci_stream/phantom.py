@@ -1,0 +1,391 @@
+"""The phantom headset: synthetic EEG with a known ground truth, for every stage of the pipeline.
+
+Signal model (all in microvolts), per channel ``ch`` and sample ``t``::
+
+    eeg = gain_s * evoked(class, image, subject, jitter)      # after each stimulus
+        + pink(t)                                             # 1/f background, per channel
+        + alpha(t) * (1 - erd(t - onset))                     # ~10 Hz, occipital, desynchronised
+        + line(t)                                             # 50/60 Hz mains
+
+The evoked response is a common visual ERP (P1/N1-like, same for every class) plus
+``sum_k a[c, k] * spatial_k(ch) * temporal_k(t - latency_s - jitter)``: ``n_components``
+spatio-temporal components over occipito-parietal channels whose non-negative loadings ``a``
+differ per class, and a little per image. Subjects differ in gain and latency. The induced alpha
+desynchronisation is the same for every class, so the class information is all in the evoked part
+and :meth:`Phantom.oracle_probabilities` (the matched filter with the true templates, whitened
+with the true background model, marginalised over the true jitter) is the ceiling to judge
+students against. Everything is deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.signal import lfilter, lfilter_zi
+from scipy.special import expit, logsumexp, softmax
+
+from bci_stream.classes import class_names, class_synsets
+from bci_stream.montage import channel_positions, standard_channel_names
+from bci_stream.trials import Trials
+
+# Paul Kellet's "economy" pink-noise filter (1/f over three decades); its zeros lie inside the unit
+# circle, so a(z)/b(z) is the stable whitening filter the oracle uses.
+_PINK_B = np.array([0.049922035, -0.095993537, 0.050612699, -0.004408786])
+_PINK_A = np.array([1.0, -2.494956002, 2.017265875, -0.522189400])
+_PINK_GAIN = 1.0 / 0.0878  # unit variance output for unit white input
+
+
+@dataclass(frozen=True)
+class PhantomConfig:
+    """Phantom parameters. Amplitudes in microvolts, times in seconds.
+
+    Attributes
+    ----------
+    n_channels, sfreq : cap size (standard 10-5 names) and sampling rate, Hz.
+    n_classes : classes (the first ``n_classes`` EEG-ImageNet classes).
+    images_per_class : distinct stimulus images per class.
+    n_subjects : subjects (1-based ids), each with its own gain and latency.
+    seed : every random draw derives from it.
+    snr : multiplies the evoked response.
+    evoked_uv, common_erp_uv : class-specific component and common ERP amplitudes.
+    background_uv, alpha_uv, line_uv : background, alpha and mains amplitudes (std).
+    alpha_hz, line_hz : alpha peak and mains frequency, Hz.
+    erd : fraction by which alpha drops 0.15-0.5 s after a stimulus (class-independent).
+    jitter : trial-to-trial latency jitter, uniform in +-jitter seconds.
+    amp_jitter : trial-to-trial relative amplitude standard deviation.
+    subject_latency : subject latency offsets, uniform in +-subject_latency seconds.
+    image_spread : relative image-to-image spread of the class loadings.
+    n_components : class-coding spatio-temporal components.
+    trial_length : seconds per epoch in :meth:`Phantom.trials` (0.5, as EEG-ImageNet).
+    """
+
+    n_channels: int = 128
+    sfreq: float = 1000.0
+    n_classes: int = 40
+    images_per_class: int = 50
+    n_subjects: int = 6
+    seed: int = 0
+    snr: float = 1.0
+    evoked_uv: float = 14.0
+    common_erp_uv: float = 5.0
+    background_uv: float = 10.0
+    alpha_uv: float = 8.0
+    alpha_hz: float = 10.0
+    line_uv: float = 3.0
+    line_hz: float = 50.0
+    erd: float = 0.5
+    jitter: float = 0.010
+    amp_jitter: float = 0.15
+    subject_latency: float = 0.015
+    image_spread: float = 0.2
+    n_components: int = 8
+    trial_length: float = 0.5
+
+
+@dataclass
+class _Subject:
+    gain: float
+    latency: float  # seconds
+
+
+@dataclass
+class StreamState:
+    """Mutable state of a continuous phantom stream (filters, pending responses, schedule)."""
+
+    sample: int = 0
+    pink_zi: np.ndarray | None = None
+    alpha_zi: np.ndarray | None = None
+    next_onset: int = 0
+    pending: list = field(default_factory=list)  # [(onset_sample, evoked (n_ch, n_ev))]
+    last_onset: int = -(10**9)
+    sequence: list = field(default_factory=list)
+
+
+class Phantom:
+    """Synthetic EEG generator with known templates; see the module docstring for the model."""
+
+    def __init__(self, config: PhantomConfig = PhantomConfig()):
+        self.config = config
+        c = config
+        rng = np.random.default_rng(c.seed)
+        self.ch_names = standard_channel_names(c.n_channels)
+        self.class_names = class_names(c.n_classes)
+        self.class_ids = class_synsets(c.n_classes)
+        pos = channel_positions(self.ch_names)
+        self.n_evoked = int(round(c.trial_length * c.sfreq))
+        t = np.arange(self.n_evoked) / c.sfreq
+
+        posterior = pos[pos[:, 1] < -0.03]
+        if len(posterior) == 0:
+            posterior = pos
+        centres = posterior[rng.integers(len(posterior), size=c.n_components)]
+        radii = rng.uniform(0.03, 0.05, size=c.n_components)
+        dist2 = ((pos[None] - centres[:, None]) ** 2).sum(-1)
+        self.spatial = np.exp(-dist2 / (2 * radii[:, None] ** 2))  # (n_components, n_ch)
+        self.spatial *= rng.choice([-1.0, 1.0], size=(c.n_components, 1))
+        self.latencies = rng.uniform(0.08, 0.35, size=c.n_components)
+        self.widths = rng.uniform(0.015, 0.04, size=c.n_components)
+        self.freqs = rng.uniform(4.0, 30.0, size=c.n_components)
+        self.phases = rng.uniform(0, 2 * np.pi, size=c.n_components)
+        self.loadings = rng.uniform(0.0, 1.0, size=(c.n_classes, c.n_components))
+        self.image_loadings = self.loadings[:, None, :] * np.clip(
+            1 + c.image_spread * rng.standard_normal((c.n_classes, c.images_per_class, c.n_components)), 0, None
+        )
+        occipital = np.exp(-((pos - np.array([0.0, -0.105, 0.02])) ** 2).sum(-1) / (2 * 0.05**2))
+        self.occipital = occipital  # (n_ch,) weight of posterior sources
+        self.common_erp = c.common_erp_uv * occipital[:, None] * (
+            np.exp(-((t - 0.10) ** 2) / (2 * 0.015**2)) - 1.2 * np.exp(-((t - 0.17) ** 2) / (2 * 0.02**2))
+        )  # (n_ch, n_evoked)
+        self.subjects = {
+            s + 1: _Subject(gain=rng.uniform(0.7, 1.3), latency=rng.uniform(-c.subject_latency, c.subject_latency))
+            for s in range(c.n_subjects)
+        }
+        self.alpha_maps = occipital[:, None] * rng.uniform(0.5, 1.0, size=(c.n_channels, 3))
+        self.line_amp = c.line_uv * rng.uniform(0.5, 1.5, size=c.n_channels)
+        self.line_phase = rng.uniform(0, 2 * np.pi, size=c.n_channels)
+        r = 0.98  # alpha resonator pole radius
+        w = 2 * np.pi * c.alpha_hz / c.sfreq
+        self._alpha_a = np.array([1.0, -2 * r * np.cos(w), r * r])
+        self._alpha_b = np.array([np.sqrt((1 - r * r) * (1 + r * r - 2 * r * r * np.cos(2 * w)) / (1 + r * r)) * 1.0])
+        self._alpha_b = self._alpha_b / self._alpha_gain()
+
+    # --- pieces of the signal -------------------------------------------------------------
+    def _alpha_gain(self) -> float:
+        impulse = lfilter(self._alpha_b, self._alpha_a, np.r_[1.0, np.zeros(4000)])
+        return float(np.sqrt((impulse**2).sum()))
+
+    def _temporal(self, shift: float) -> np.ndarray:
+        """Class-coding temporal components, shape ``(n_components, n_evoked)``, shifted by ``shift`` s."""
+        t = np.arange(self.n_evoked) / self.config.sfreq - shift
+        lag = t[None] - self.latencies[:, None]
+        envelope = np.exp(-(lag**2) / (2 * self.widths[:, None] ** 2))
+        return envelope * np.cos(2 * np.pi * self.freqs[:, None] * lag + self.phases[:, None])
+
+    def evoked(self, loadings: np.ndarray, subject: int, shift: float = 0.0, amp: float = 1.0) -> np.ndarray:
+        """Evoked response for component ``loadings`` (n_components,), µV, shape ``(n_ch, n_evoked)``."""
+        c = self.config
+        subj = self.subjects[subject]
+        total_shift = subj.latency + shift
+        k = int(round(total_shift * c.sfreq))
+        common = np.roll(self.common_erp, k, axis=1)
+        if k > 0:
+            common[:, :k] = 0
+        elif k < 0:
+            common[:, k:] = 0
+        specific = c.evoked_uv * (loadings[:, None] * self.spatial).T @ self._temporal(total_shift)
+        return (c.snr * subj.gain * amp) * (common + specific)
+
+    def template(self, label: int, subject: int, shift: float = 0.0) -> np.ndarray:
+        """Class mean evoked response (what the oracle knows), µV, ``(n_ch, n_evoked)``."""
+        return self.evoked(self.loadings[label], subject, shift)
+
+    def background(self, n_rows: int, n_times: int, rng: np.random.Generator, onset: int | None = 0) -> np.ndarray:
+        """Background EEG for ``n_rows`` independent epochs, µV, shape ``(n_rows, n_ch, n_times)``.
+
+        ``onset``: sample index of the stimulus inside the epoch (alpha desynchronises after it);
+        ``None`` for no stimulus. Filters start from their steady state after a 1 s burn-in.
+        """
+        c = self.config
+        burn = int(c.sfreq)
+        white = rng.standard_normal((n_rows, c.n_channels, n_times + burn))
+        pink = lfilter(_PINK_B, _PINK_A, white, axis=-1)[..., burn:] * (_PINK_GAIN * c.background_uv)
+        sources = lfilter(self._alpha_b, self._alpha_a, rng.standard_normal((n_rows, 3, n_times + burn)), axis=-1)
+        alpha = c.alpha_uv * np.einsum("ck,nkt->nct", self.alpha_maps, sources[..., burn:])
+        if onset is not None:
+            alpha *= self._erd_envelope(np.arange(n_times) - onset)
+        start = rng.integers(0, 10 * int(c.sfreq), size=(n_rows, 1, 1))
+        tt = (start + np.arange(n_times)) / c.sfreq
+        line = self.line_amp[:, None] * np.sin(2 * np.pi * c.line_hz * tt + self.line_phase[:, None])
+        return (pink + alpha + line).astype(np.float32)
+
+    def _erd_envelope(self, since_onset: np.ndarray) -> np.ndarray:
+        """Alpha gain ``1 - erd`` from 0.15 to 0.5 s after onset with smooth edges, shape like input."""
+        t = since_onset / self.config.sfreq
+        window = expit((t - 0.15) / 0.02) * expit(-(t - 0.5) / 0.03)
+        return 1.0 - self.config.erd * window
+
+    # --- the dataset ------------------------------------------------------------------------
+    def trials(self, subjects: list[int] | None = None, progress: bool = False) -> Trials:
+        """Every subject sees every image once, in class blocks, back to back (as EEG-ImageNet).
+
+        The epochs are cut from each subject's continuous :class:`PhantomStream` at its stimulus
+        markers, so the dataset and the live stream are one signal model. Returns :class:`Trials`
+        with ``eeg`` (n_subjects * n_classes * images_per_class, n_ch, trial_length * sfreq) µV
+        starting at stimulus onset; ``runs`` is the block (one per class per subject); the split
+        "by-image" (80/10/10 of each class's images, the same for every subject) is attached and
+        ``soft_labels`` holds the class-similarity labels.
+        """
+        from tqdm.auto import tqdm
+
+        c = self.config
+        subjects = list(self.subjects) if subjects is None else subjects
+        n_per_subject = c.n_classes * c.images_per_class
+        eeg = np.empty((len(subjects) * n_per_subject, c.n_channels, self.n_evoked), np.float32)
+        labels, images, subj_ids = [], [], []
+        bar = tqdm(total=len(subjects) * n_per_subject, desc="phantom trials", unit="trial", disable=not progress)
+        for si, s in enumerate(subjects):
+            stream = PhantomStream(self, subject=s, isi=c.trial_length, seed=c.seed, blocks=True)
+            stream.read(stream.state.next_onset)  # lead-in before the first stimulus
+            for k in range(n_per_subject):
+                data, markers = stream.read(self.n_evoked)
+                (_, image_id, label), = markers
+                eeg[si * n_per_subject + k] = data
+                labels.append(label)
+                images.append(int(image_id.rsplit("_", 1)[1]))
+                subj_ids.append(s)
+                bar.update()
+        bar.close()
+        labels, images, subj_ids = np.array(labels), np.array(images), np.array(subj_ids)
+        block = np.cumsum(np.r_[True, (labels[1:] != labels[:-1]) | (subj_ids[1:] != subj_ids[:-1])]) - 1
+        trials = Trials(
+            eeg=eeg,
+            labels=labels,
+            image_ids=np.array([f"{self.class_ids[l]}_{i}" for l, i in zip(labels, images)]),
+            subjects=subj_ids,
+            runs=block,
+            sfreq=c.sfreq,
+            ch_names=list(self.ch_names),
+            class_ids=list(self.class_ids),
+            class_names=list(self.class_names),
+            tmin=0.0,
+            source=f"phantom:subjects={c.n_subjects},classes={c.n_classes},seed={c.seed},snr={c.snr:g}",
+        )
+        trials.soft_labels = self.soft_labels(trials.labels)
+        trials.splits["by-image"] = self.image_split(images, labels)
+        return trials
+
+    def image_split(self, images: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
+        """80/10/10 split of each class's images (the same images held out for every subject)."""
+        c = self.config
+        rng = np.random.default_rng([c.seed, 999])
+        role = np.empty((c.n_classes, c.images_per_class), dtype="<U5")
+        for k in range(c.n_classes):
+            perm = rng.permutation(c.images_per_class)
+            n_test = max(1, c.images_per_class // 10)
+            role[k, perm[:n_test]] = "test"
+            role[k, perm[n_test : 2 * n_test]] = "val"
+            role[k, perm[2 * n_test :]] = "train"
+        r = role[labels, images]
+        return {name: np.flatnonzero(r == name) for name in ("train", "val", "test")}
+
+    def soft_labels(self, labels: np.ndarray, temperature: float = 0.2) -> np.ndarray:
+        """Class-similarity soft labels (the phantom's stand-in for a CLIP teacher).
+
+        ``softmax(cos(a_c, a_c') / temperature)`` over centred class loadings: classes whose evoked
+        responses look alike share probability mass, as an image teacher's do for alike pictures.
+        Shape ``(n_trials, n_classes)``.
+        """
+        centred = self.loadings - self.loadings.mean(0)
+        unit = centred / np.linalg.norm(centred, axis=1, keepdims=True)
+        return softmax(unit @ unit.T / temperature, axis=1)[labels].astype(np.float32)
+
+    # --- the ceiling ------------------------------------------------------------------------
+    def oracle_probabilities(self, trials: Trials, n_shifts: int = 7, n_noise: int = 64) -> np.ndarray:
+        """Posterior class probabilities from the true generative model, shape ``(n_trials, n_classes)``.
+
+        For each trial's subject: whiten data and class templates with the inverse 1/f filter, weight
+        channels by the background's whitened variance (measured on ``n_noise`` simulated noise
+        epochs), and average the Gaussian likelihood over ``n_shifts`` latency jitters. Uses the
+        trials' own time axis (``tmin``, crop), so it sees what a student sees.
+        """
+        c = self.config
+        if trials.sfreq != c.sfreq or list(trials.ch_names) != list(self.ch_names):
+            raise ValueError("oracle needs trials from this phantom (same channels and sampling rate)")
+        start = int(round(trials.tmin * c.sfreq))
+        n_times = trials.eeg.shape[-1]
+        if start < 0 or start + n_times > self.n_evoked:
+            raise ValueError("trials extend outside the phantom's epoch")
+        rng = np.random.default_rng([c.seed, 4242])
+        noise = self.background(n_noise, self.n_evoked, rng, onset=0)[..., start : start + n_times]
+        whiten = lambda x: lfilter(_PINK_A, _PINK_B, x, axis=-1)  # noqa: E731
+        inv_sd = 1.0 / whiten(noise).std(axis=(0, 2))[:, None]  # (n_ch, 1)
+        shifts = np.linspace(-c.jitter, c.jitter, n_shifts)
+        log_post = np.full((len(trials), c.n_classes), -np.inf)
+        for s in np.unique(trials.subjects):
+            idx = np.flatnonzero(trials.subjects == s)
+            x = (whiten(trials.eeg[idx]) * inv_sd).reshape(len(idx), -1)  # (n, ch*t)
+            templates = np.stack(
+                [whiten(self.template(k, int(s), sh)[:, start : start + n_times]) * inv_sd
+                 for k in range(c.n_classes) for sh in shifts]
+            ).reshape(c.n_classes * n_shifts, -1)
+            ll = x @ templates.T - 0.5 * (templates**2).sum(1)[None]  # (n, classes*shifts) up to a constant
+            log_post[idx] = logsumexp(ll.reshape(len(idx), c.n_classes, n_shifts), axis=2)
+        return softmax(log_post, axis=1)
+
+    # --- continuous stream ------------------------------------------------------------------
+    def new_stream(self, subject: int = 1, isi: float = 0.5, seed: int | None = None, blocks: bool = False) -> PhantomStream:
+        return PhantomStream(self, subject=subject, isi=isi, seed=self.config.seed if seed is None else seed, blocks=blocks)
+
+
+class PhantomStream:
+    """Continuous phantom EEG with a stimulus every ``isi`` seconds; pull it with :meth:`read`.
+
+    Markers are ImageNet-style image ids ``"<synset>_<image>"`` at stimulus onsets.
+    """
+
+    def __init__(self, phantom: Phantom, subject: int = 1, isi: float = 0.5, seed: int = 0, blocks: bool = False):
+        if subject not in phantom.subjects:
+            raise ValueError(f"subject {subject} not in phantom subjects {sorted(phantom.subjects)}")
+        if isi <= 0:
+            raise ValueError(f"isi must be > 0 s; got {isi}")
+        self.phantom = phantom
+        self.subject = subject
+        self.isi_samples = max(1, int(round(isi * phantom.config.sfreq)))
+        self.blocks = blocks
+        self.rng = np.random.default_rng([seed, subject, 7])
+        c = phantom.config
+        self.state = StreamState(
+            pink_zi=np.tile(lfilter_zi(_PINK_B, _PINK_A), (c.n_channels, 1)) * 0.0,
+            alpha_zi=np.zeros((3, 2)),
+            next_onset=int(c.sfreq),  # first stimulus after 1 s
+        )
+
+    def _next_stimulus(self) -> tuple[int, int]:
+        c = self.phantom.config
+        if not self.state.sequence:
+            if self.blocks:  # every image of a class in a row, classes in random order
+                self.state.sequence = [(int(k), int(i)) for k in self.rng.permutation(c.n_classes)
+                                       for i in self.rng.permutation(c.images_per_class)]
+            else:  # interleaved: random class, random image
+                self.state.sequence = [(int(k), int(self.rng.integers(c.images_per_class)))
+                                       for k in self.rng.permutation(c.n_classes)]
+        return self.state.sequence.pop(0)
+
+    def read(self, n_samples: int) -> tuple[np.ndarray, list[tuple[int, str, int]]]:
+        """The next ``n_samples``: data ``(n_ch, n_samples)`` float32 µV and the markers in it as
+        ``(absolute_sample_index, image_id, label)``."""
+        ph, c, st = self.phantom, self.phantom.config, self.state
+        white = self.rng.standard_normal((c.n_channels, n_samples))
+        pink, st.pink_zi = lfilter(_PINK_B, _PINK_A, white, axis=-1, zi=st.pink_zi)
+        src, st.alpha_zi = lfilter(ph._alpha_b, ph._alpha_a, self.rng.standard_normal((3, n_samples)), axis=-1, zi=st.alpha_zi)
+        alpha = c.alpha_uv * ph.alpha_maps @ src
+        idx = st.sample + np.arange(n_samples)
+        markers = []
+        while st.next_onset < st.sample + n_samples:
+            label, image = self._next_stimulus()
+            shift = self.rng.uniform(-c.jitter, c.jitter)
+            amp = 1 + c.amp_jitter * self.rng.standard_normal()
+            st.pending.append((st.next_onset, ph.evoked(ph.image_loadings[label, image], self.subject, shift, amp)))
+            markers.append((st.next_onset, f"{ph.class_ids[label]}_{image}", label))
+            st.next_onset += self.isi_samples
+        onsets = [m[0] for m in markers]
+        since = idx - st.last_onset
+        for onset in onsets:
+            since = np.where(idx >= onset, idx - onset, since)
+        if onsets:
+            st.last_onset = onsets[-1]
+        alpha *= ph._erd_envelope(since)
+        tt = idx / c.sfreq
+        line = ph.line_amp[:, None] * np.sin(2 * np.pi * c.line_hz * tt + ph.line_phase[:, None])
+        out = pink * (_PINK_GAIN * c.background_uv) + alpha + line
+        keep = []
+        for onset, ev in st.pending:
+            lo, hi = max(onset, st.sample), min(onset + ev.shape[1], st.sample + n_samples)
+            if lo < hi:
+                out[:, lo - st.sample : hi - st.sample] += ev[:, lo - onset : hi - onset]
+            if onset + ev.shape[1] > st.sample + n_samples:
+                keep.append((onset, ev))
+        st.pending = keep
+        st.sample += n_samples
+        return out.astype(np.float32), markers
