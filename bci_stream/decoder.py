@@ -1,0 +1,63 @@
+"""Decoder: a window of EEG in, class probabilities out, configured entirely by the model card."""
+
+from __future__ import annotations
+
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+
+from bci_stream.features import spectrogram
+from bci_stream.model_card import ModelCard
+from bci_stream.onnx_session import open_session
+
+
+class Decoder:
+    """Runs the exported student on single windows.
+
+    Parameters
+    ----------
+    model_path : ONNX file with a :class:`ModelCard` in its metadata (refused without one).
+    providers : "auto", "cpu" or "cuda" (see :func:`bci_stream.onnx_session.choose_providers`).
+    smoothing : decisions averaged in :meth:`smooth` (1 = none).
+    threads : ONNX Runtime intra-op threads.
+    """
+
+    def __init__(self, model_path: str | Path, providers: str = "auto", smoothing: int = 1, threads: int = 1):
+        self.session = open_session(model_path, providers, threads)
+        self.card = ModelCard.from_metadata(self.session.get_modelmeta().custom_metadata_map, source=str(model_path))
+        self.provider = self.session.get_providers()[0]
+        self.input_name = self.session.get_inputs()[0].name
+        self._mean, self._std = self.card.norm_arrays()
+        self._inv_std = (1.0 / self._std).astype(np.float32)
+        self._scale = np.float32(self.card.signal_scale)
+        self._x = np.empty((1, *self.card.feature_shape()), np.float32)
+        self._recent: deque[np.ndarray] = deque(maxlen=max(1, smoothing))
+        out = self.session.get_outputs()[0].shape
+        if len(out) != 2 or (isinstance(out[1], int) and out[1] != self.card.n_classes):
+            raise ValueError(f"model outputs shape {out}; the card lists {self.card.n_classes} classes")
+
+    def features(self, window: np.ndarray) -> np.ndarray:
+        """Normalised spectrogram of ``window`` ``(n_channels, window_samples)`` in stream units →
+        ``(n_channels, n_freqs, n_frames)`` float32 (what the network sees)."""
+        spec = spectrogram(window * self._scale if self._scale != 1 else window, self.card.spectrogram)
+        return (spec - self._mean) * self._inv_std
+
+    def classify(self, window: np.ndarray) -> np.ndarray:
+        """Class probabilities ``(n_classes,)`` for one window ``(n_channels, window_samples)``."""
+        if window.shape != (self.card.n_channels, self.card.window_samples):
+            raise ValueError(f"window has shape {window.shape}; the model needs "
+                             f"{(self.card.n_channels, self.card.window_samples)}")
+        self._x[0] = self.features(window)
+        return self.session.run(None, {self.input_name: self._x})[0][0]
+
+    def smooth(self, probabilities: np.ndarray) -> np.ndarray:
+        """Mean of the last ``smoothing`` decisions (including this one)."""
+        self._recent.append(probabilities)
+        if len(self._recent) == 1:
+            return probabilities
+        return np.mean(self._recent, axis=0)
+
+    def reset(self) -> None:
+        """Forget smoothing history (after a gap in the stream)."""
+        self._recent.clear()

@@ -1,0 +1,5 @@
+"""Readers for recorded EEG: XDF, anything MNE reads, and EEG-ImageNet ``.pth`` files."""
+
+from bci_stream.io.recording import Recording, RecordingError, read_recording
+
+__all__ = ["Recording", "RecordingError", "read_recording"]

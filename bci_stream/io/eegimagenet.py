@@ -1,0 +1,111 @@
+"""EEG-ImageNet (Spampinato et al. 2017, PerceiveLab) ``.pth`` files, read safely.
+
+A file is a ``torch.save``d dict: ``dataset`` = list of ``{'eeg': float tensor (128, T) at 1 kHz,
+'image': int, 'label': int 0-39, 'subject': int 1-6}``, ``labels`` = the 40 synsets and
+``images`` = image names such as ``n02389026_3437``. Loaded with ``torch.load(weights_only=True)``
+only: a file carrying arbitrary pickled code fails with :class:`RecordingError` and never runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bci_stream.io.recording import Recording, RecordingError
+
+SFREQ = 1000.0
+N_CHANNELS = 128
+
+
+def default_channel_names(n: int = N_CHANNELS) -> list[str]:
+    """EEG-ImageNet files carry no channel names (a 128-channel actiCAP): ``E001``..``E128``."""
+    return [f"E{i + 1:03d}" for i in range(n)]
+
+
+@dataclass
+class EEGImageNetFile:
+    """The parsed content of an EEG-ImageNet file.
+
+    Attributes
+    ----------
+    eeg : list of float32 arrays ``(128, T_i)`` (T varies around 500 samples, 1 kHz).
+    labels, images, subjects : int arrays, one per trial.
+    synsets : 40 class synsets (label order).
+    image_names : image names, indexed by ``images``.
+    """
+
+    eeg: list[np.ndarray]
+    labels: np.ndarray
+    images: np.ndarray
+    subjects: np.ndarray
+    synsets: list[str]
+    image_names: list[str]
+
+
+def safe_torch_load(path: str | Path):
+    """``torch.load(path, weights_only=True)`` with a clear error for missing, corrupt or unsafe files."""
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise RecordingError(f"no file at {path}")
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise RecordingError(
+            f"{path}: refused to load: it contains objects other than tensors and plain containers "
+            f"(torch.load weights_only=True): {str(err).splitlines()[0]}"
+        ) from err
+    except Exception as err:
+        raise RecordingError(f"{path}: not a readable torch file ({type(err).__name__}: {err})") from err
+
+
+def load_eegimagenet(path: str | Path) -> EEGImageNetFile:
+    """Parse an EEG-ImageNet ``.pth`` file; errors name the missing or malformed part."""
+    content = safe_torch_load(path)
+    if not isinstance(content, dict) or "dataset" not in content:
+        raise RecordingError(f"{path}: not an EEG-ImageNet file (expected a dict with 'dataset', 'labels', 'images')")
+    for key in ("labels", "images"):
+        if key not in content:
+            raise RecordingError(f"{path}: EEG-ImageNet file has no {key!r} entry")
+    eeg, labels, images, subjects = [], [], [], []
+    for i, item in enumerate(content["dataset"]):
+        try:
+            x = item["eeg"].float().numpy()
+            labels.append(int(item["label"]))
+            images.append(int(item["image"]))
+            subjects.append(int(item["subject"]))
+        except (KeyError, TypeError, AttributeError) as err:
+            raise RecordingError(f"{path}: trial {i} lacks eeg/label/image/subject ({err})") from err
+        if x.ndim != 2:
+            raise RecordingError(f"{path}: trial {i} eeg has shape {tuple(x.shape)}; expected (channels, time)")
+        eeg.append(x)
+    if not eeg:
+        raise RecordingError(f"{path}: EEG-ImageNet file holds no trials")
+    n_ch = {x.shape[0] for x in eeg}
+    if len(n_ch) != 1:
+        raise RecordingError(f"{path}: trials have differing channel counts {sorted(n_ch)}")
+    return EEGImageNetFile(eeg=eeg, labels=np.array(labels), images=np.array(images), subjects=np.array(subjects),
+                           synsets=[str(s) for s in content["labels"]], image_names=[str(s) for s in content["images"]])
+
+
+def read_eegimagenet_continuous(path: str | Path, subject: int | None = None,
+                                ch_names: list[str] | None = None) -> Recording:
+    """Trials laid end to end (in file order) as one recording, a marker (the image name) at each onset.
+
+    ``subject``: keep only that subject's trials. The data are as stored (often z-scored: unit "a.u.").
+    """
+    f = load_eegimagenet(path)
+    keep = [i for i in range(len(f.eeg)) if subject is None or f.subjects[i] == subject]
+    if not keep:
+        raise RecordingError(f"{path}: no trials for subject {subject}")
+    ch_names = ch_names or default_channel_names(f.eeg[0].shape[0])
+    onsets = np.cumsum([0] + [f.eeg[i].shape[1] for i in keep[:-1]])
+    events = [(int(o), f.image_names[f.images[i]] if f.images[i] < len(f.image_names) else f.synsets[f.labels[i]])
+              for o, i in zip(onsets, keep)]
+    data = np.concatenate([f.eeg[i] for i in keep], axis=1)
+    return Recording(data=data, sfreq=SFREQ, ch_names=ch_names, events=events, unit="a.u.", source=str(path))

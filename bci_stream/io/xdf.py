@@ -1,0 +1,87 @@
+"""XDF recordings (LabRecorder): one EEG stream plus a string marker stream, via pyxdf."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from bci_stream.io.recording import Recording, RecordingError
+
+_TO_MICROVOLTS = {"v": 1e6, "volts": 1e6, "mv": 1e3, "millivolts": 1e3, "uv": 1.0, "µv": 1.0, "microvolts": 1.0}
+
+
+def _text(value) -> str:
+    return value[0] if isinstance(value, list) and value else (value or "")
+
+
+def _channel_labels(stream: dict) -> tuple[list[str], list[str]]:
+    info = stream["info"]
+    n = int(_text(info["channel_count"]))
+    try:
+        channels = info["desc"][0]["channels"][0]["channel"]
+        labels = [_text(ch.get("label")) for ch in channels]
+        units = [_text(ch.get("unit")) for ch in channels]
+    except (KeyError, IndexError, TypeError):
+        labels, units = [], []
+    if len(labels) != n or not all(labels):
+        labels, units = [f"E{i + 1:03d}" for i in range(n)], [""] * n
+    return labels, units
+
+
+def read_xdf(path: str | Path, eeg_stream: str | None = None, marker_stream: str | None = None) -> Recording:
+    """Read the EEG and marker streams of an XDF file.
+
+    Parameters
+    ----------
+    path : the ``.xdf`` file.
+    eeg_stream : stream name to use; default the first stream of type EEG (else the numeric
+        stream with the most channels).
+    marker_stream : marker stream name; default the first string stream (type Markers preferred).
+
+    Returns
+    -------
+    :class:`Recording` in microvolts (per-channel units from the header: V, mV or µV); marker
+    times become the index of the first EEG sample at or after them.
+    """
+    import pyxdf
+
+    try:
+        streams, _ = pyxdf.load_xdf(str(path), dejitter_timestamps=True)
+    except Exception as err:  # pyxdf raises many types on corrupt files
+        raise RecordingError(f"{path}: not a readable XDF file ({type(err).__name__}: {err})") from err
+
+    def name(s):
+        return _text(s["info"]["name"])
+
+    def is_string(s):
+        return _text(s["info"]["channel_format"]) == "string"
+
+    numeric = [s for s in streams if not is_string(s) and len(s["time_stamps"])]
+    if eeg_stream is not None:
+        numeric = [s for s in numeric if name(s) == eeg_stream]
+    if not numeric:
+        found = [name(s) for s in streams]
+        raise RecordingError(f"{path}: no EEG stream{f' named {eeg_stream!r}' if eeg_stream else ''}; streams: {found}")
+    eeg = next((s for s in numeric if _text(s["info"]["type"]).upper() == "EEG"),
+               max(numeric, key=lambda s: np.shape(s["time_series"])[1]))
+    labels, units = _channel_labels(eeg)
+    data = np.asarray(eeg["time_series"], dtype=np.float64).T
+    scale = np.array([_TO_MICROVOLTS.get(u.lower(), 1.0) for u in units])[:, None]
+    sfreq = float(_text(eeg["info"]["nominal_srate"]))
+    if sfreq <= 0:
+        sfreq = float(eeg["info"].get("effective_srate") or 0)
+    times = np.asarray(eeg["time_stamps"])
+
+    strings = [s for s in streams if is_string(s)]
+    if marker_stream is not None:
+        strings = [s for s in strings if name(s) == marker_stream]
+    events = []
+    if strings:
+        markers = next((s for s in strings if _text(s["info"]["type"]).lower() == "markers"), strings[0])
+        idx = np.searchsorted(times, np.asarray(markers["time_stamps"]))
+        for i, value in zip(idx, markers["time_series"]):
+            if i < len(times):
+                events.append((int(i), str(value[0])))
+    return Recording(data=(data * scale).astype(np.float32), sfreq=sfreq, ch_names=labels, events=events,
+                     unit="uV", source=str(path))

@@ -1,0 +1,144 @@
+"""Stream the phantom headset (or any array source) as a real LSL EEG outlet plus a marker outlet."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pylsl
+
+from bci_stream.phantom import Phantom, PhantomConfig
+
+log = logging.getLogger(__name__)
+
+COUNTER_CHANNEL = "SAMPLE_INDEX"
+
+
+@dataclass(frozen=True)
+class OutletConfig:
+    """How an EEG source appears on the network.
+
+    Attributes
+    ----------
+    name : LSL stream name; the marker stream is ``f"{name}-markers"``.
+    source_id : LSL source id (unique per device; lets inlets recover after a restart).
+    chunk : seconds of data per push (amplifiers typically push every 5-20 ms).
+    counter : append a ``SAMPLE_INDEX`` misc channel (the running sample number, exact to 2**24).
+    """
+
+    name: str = "bci-stream-phantom"
+    source_id: str = "bci-stream-phantom"
+    chunk: float = 0.01
+    counter: bool = False
+
+
+def make_eeg_outlet(ch_names: list[str], sfreq: float, config: OutletConfig, unit: str = "microvolts",
+                    manufacturer: str = "bci-stream") -> pylsl.StreamOutlet:
+    """An EEG outlet with labelled channels (and ``SAMPLE_INDEX`` when ``config.counter``)."""
+    names = list(ch_names) + ([COUNTER_CHANNEL] if config.counter else [])
+    info = pylsl.StreamInfo(config.name, "EEG", len(names), sfreq, pylsl.cf_float32, config.source_id)
+    info.desc().append_child_value("manufacturer", manufacturer)
+    channels = info.desc().append_child("channels")
+    for ch in names:
+        child = channels.append_child("channel")
+        child.append_child_value("label", ch)
+        child.append_child_value("unit", "samples" if ch == COUNTER_CHANNEL else unit)
+        child.append_child_value("type", "MISC" if ch == COUNTER_CHANNEL else "EEG")
+    chunk_samples = max(1, int(round(config.chunk * sfreq)))
+    return pylsl.StreamOutlet(info, chunk_size=chunk_samples, max_buffered=60)
+
+
+def make_marker_outlet(config: OutletConfig) -> pylsl.StreamOutlet:
+    """A string marker outlet (irregular rate), as stimulus software such as PsychoPy writes."""
+    info = pylsl.StreamInfo(f"{config.name}-markers", "Markers", 1, pylsl.IRREGULAR_RATE, pylsl.cf_string,
+                            f"{config.source_id}-markers")
+    return pylsl.StreamOutlet(info)
+
+
+class PacedPusher:
+    """Pushes ``(n_channels, n)`` blocks in real time: each chunk leaves when its last sample is due,
+    stamped with the local LSL clock at the push (as an amplifier driver stamps on receipt).
+
+    ``read(n) -> (data (n_ch, n) float32, markers [(absolute_sample, text)])`` supplies the data.
+    """
+
+    def __init__(self, read, n_channels: int, sfreq: float, config: OutletConfig,
+                 ch_names: list[str], speed: float = 1.0, unit: str = "microvolts"):
+        if speed <= 0:
+            raise ValueError(f"speed must be > 0; got {speed}")
+        self.read = read
+        self.sfreq = sfreq
+        self.config = config
+        self.speed = speed
+        self.chunk_samples = max(1, int(round(config.chunk * sfreq)))
+        self.eeg = make_eeg_outlet(ch_names, sfreq, config, unit=unit)
+        self.markers = make_marker_outlet(config)
+        self.n_channels = n_channels
+        self.sent = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._buf = np.empty((self.chunk_samples, n_channels + int(config.counter)), np.float32)
+
+    def push_once(self) -> bool:
+        """Read and push one chunk now; False when the source is exhausted."""
+        data, markers = self.read(self.chunk_samples)
+        n = data.shape[1]
+        if n == 0:
+            return False
+        buf = self._buf[:n]
+        buf[:, : self.n_channels] = data.T
+        if self.config.counter:
+            buf[:, -1] = np.arange(self.sent, self.sent + n, dtype=np.float64)
+        stamp = pylsl.local_clock()
+        self.eeg.push_chunk(buf, stamp)
+        last = self.sent + n - 1
+        for sample, text in markers:
+            self.markers.push_sample([text], stamp - (last - sample) / (self.sfreq * self.speed))
+        self.sent += n
+        return True
+
+    def run(self, duration: float | None = None, on_chunk=None) -> None:
+        """Push in real time until ``duration`` seconds of data are out, the source ends, or :meth:`stop`."""
+        t0 = time.perf_counter()
+        limit = None if duration is None else int(round(duration * self.sfreq))
+        while not self._stop.is_set() and (limit is None or self.sent < limit):
+            due = t0 + (self.sent + self.chunk_samples) / (self.sfreq * self.speed)
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            if not self.push_once():
+                break
+            if on_chunk is not None:
+                on_chunk(self)
+
+    def start(self, duration: float | None = None) -> PacedPusher:
+        """Run in a daemon thread."""
+        self._thread = threading.Thread(target=self.run, args=(duration,), name="lsl-pusher", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def close(self) -> None:
+        """Stop and take the outlets off the network."""
+        self.stop()
+        del self.eeg, self.markers
+
+
+def phantom_pusher(phantom_config: PhantomConfig, outlet: OutletConfig, subject: int = 1,
+                   isi: float = 0.5, blocks: bool = False) -> PacedPusher:
+    """A :class:`PacedPusher` streaming a continuous phantom subject."""
+    phantom = Phantom(phantom_config)
+    stream = phantom.new_stream(subject=subject, isi=isi, blocks=blocks)
+
+    def read(n: int):
+        data, markers = stream.read(n)
+        return data, [(sample, text) for sample, text, _ in markers]
+
+    return PacedPusher(read, phantom_config.n_channels, phantom_config.sfreq, outlet, phantom.ch_names)

@@ -1,0 +1,73 @@
+"""Shared state between the decoding loop (writer) and the viewer / renderer (readers)."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class RenderedImage:
+    """A picture from the renderer: ``image`` (H, W, 3) uint8, for class ``class_index``."""
+
+    image: np.ndarray
+    class_index: int
+    class_name: str
+    t_created: float  # LSL seconds
+    kind: str  # "diffusion" | "gallery"
+    seconds: float  # render time
+
+
+@dataclass
+class SharedState:
+    """Everything the viewer shows. Writers update fields under ``lock``; readers call :meth:`snapshot`.
+
+    Latency figures are over the last ``latencies.maxlen`` decisions.
+    """
+
+    class_names: list[str] = field(default_factory=list)
+    stream_status: str = "connecting"  # connecting | connected | lost | stopped
+    stream_name: str = ""
+    provider: str = ""
+    n_decisions: int = 0
+    n_withheld: int = 0
+    withheld_reason: str = ""
+    lost_samples: int = 0
+    gaps: list[tuple[float, float]] = field(default_factory=list)  # (t_lost, seconds down)
+    probabilities: np.ndarray | None = None
+    top5: list[int] = field(default_factory=list)
+    features: np.ndarray | None = None  # (n_channels, n_freqs, n_frames) of the last window
+    latencies: deque = field(default_factory=lambda: deque(maxlen=1000))
+    markers: deque = field(default_factory=lambda: deque(maxlen=50))  # (t_lsl, text)
+    last_marker: str = ""
+    image: RenderedImage | None = None
+    renderer_kind: str = "none"
+    renderer_fps: float = 0.0
+    renderer_error: str = ""
+    message: str = ""
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def update(self, **fields) -> None:
+        with self.lock:
+            for key, value in fields.items():
+                setattr(self, key, value)
+
+    def latency_percentiles(self) -> tuple[float, float]:
+        """(p50, p99) decision latency in ms over recent decisions (nan when none)."""
+        with self.lock:
+            values = np.array(self.latencies)
+        if values.size == 0:
+            return float("nan"), float("nan")
+        return float(np.percentile(values, 50)), float(np.percentile(values, 99))
+
+    def snapshot(self) -> dict:
+        """A consistent shallow copy of the fields, for the GUI thread."""
+        with self.lock:
+            out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("lock", "latencies", "markers")}
+            out["markers"] = list(self.markers)
+            out["n_latencies"] = len(self.latencies)
+        out["latency_p50"], out["latency_p99"] = self.latency_percentiles()
+        return out

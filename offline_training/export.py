@@ -1,0 +1,102 @@
+"""Export a trained student to ONNX with its ModelCard in ``metadata_props``, checked against torch."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from bci_stream.model_card import ModelCard
+from offline_training.distill import load_model
+
+log = logging.getLogger(__name__)
+
+PARITY_TOLERANCE = 1e-4
+
+
+class WithSoftmax(nn.Module):
+    """The exported graph: normalised spectrogram ``(batch, ch, freqs, frames)`` → probabilities."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.model(x), dim=1)
+
+
+def card_for_run(run_dir: str | Path, hop: float = 0.02) -> ModelCard:
+    """The ModelCard of a run folder (needs ``run.json`` and, if present, ``metrics.json``)."""
+    import json
+
+    run_dir = Path(run_dir)
+    _, normaliser, config, info = load_model(run_dir)
+    metrics_path = run_dir / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+    evaluation = {k: metrics[k] for k in ("top1", "top3", "top5", "macro_f1", "kappa", "n") if k in metrics}
+    if "oracle_top1" in metrics:
+        evaluation["oracle_top1"] = metrics["oracle_top1"]
+    sfreq = info["sfreq"]
+    return ModelCard(
+        sfreq=sfreq,
+        ch_names=info["ch_names"],
+        class_ids=info["class_ids"],
+        class_names=info["class_names"],
+        window_length=(config.crop_stop - config.crop_start) / sfreq,
+        window_offset=info.get("tmin", 0.0) + config.crop_start / sfreq,
+        hop=hop,
+        spectrogram=config.spectrogram,
+        norm_mean=normaliser.mean.tolist(),
+        norm_std=normaliser.std.tolist(),
+        signal_unit=info.get("signal_unit", "uV"),
+        teacher=info.get("teacher", "") if config.kd else "none (hard labels)",
+        training_data=info["data"],
+        split=metrics.get("split", ""),
+        evaluation=evaluation,
+        architecture={"student": config.student, **info["student_args"], "kd": config.kd,
+                      "alpha": config.alpha, "temperature": config.temperature},
+    )
+
+
+def export_onnx(run_dir: str | Path, out: str | Path, hop: float = 0.02) -> tuple[Path, float]:
+    """Write ``out`` (dynamic batch axis, opset of the dynamo exporter) with the run's card.
+
+    Runs the parity check: ONNX Runtime vs torch on random inputs of batch 1 and 3; raises if the
+    max abs difference exceeds :data:`PARITY_TOLERANCE`. Returns ``(path, max_abs_diff)``.
+    """
+    import onnx
+    import onnxruntime as ort
+
+    model, _, config, _ = load_model(run_dir)
+    if config.student != "cnn":
+        raise ValueError("only spectrogram students are exported for the live app (the LSTM is a baseline)")
+    card = card_for_run(run_dir, hop=hop)
+    wrapped = WithSoftmax(model).eval()
+    example = torch.randn(2, *card.feature_shape())
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    batch = torch.export.Dim("batch", min=1)
+    program = torch.onnx.export(wrapped, (example,), dynamo=True, input_names=["spectrogram"],
+                                output_names=["probabilities"], dynamic_shapes={"x": {0: batch}},
+                                external_data=False, verbose=False)
+    program.save(str(out))
+    proto = onnx.load(str(out))
+    card.attach_to(proto)
+    proto.doc_string = f"bci-stream student ({config.student}), {card.n_classes} classes"
+    onnx.save(proto, str(out))
+
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    worst = 0.0
+    with torch.no_grad():
+        for n in (1, 3):
+            x = torch.randn(n, *card.feature_shape())
+            ref = wrapped(x).numpy()
+            got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+            worst = max(worst, float(np.abs(ref - got).max()))
+    print(f"ONNX parity (ONNX Runtime vs torch, batch 1 and 3): max abs diff {worst:.2e}")
+    if worst > PARITY_TOLERANCE:
+        raise RuntimeError(f"exported model differs from torch by {worst:.2e} (> {PARITY_TOLERANCE})")
+    return out, worst
