@@ -1,0 +1,205 @@
+"""``bci-train``: teacher soft labels, fit, evaluate, export, or all of it in one ``run``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from bci_stream.features import SpectrogramConfig
+from bci_stream.trials import Trials
+from offline_training.datasets import load_trials, parse_spec
+from offline_training.distill import TrainConfig
+
+
+def _oracle_for(spec: str):
+    """The phantom's oracle when the data is the phantom, else None."""
+    kind, _, opts = parse_spec(spec)
+    if kind != "phantom":
+        return None
+    from bci_stream.phantom import Phantom
+    from offline_training.datasets.phantom import phantom_config
+
+    return Phantom(phantom_config(**opts)).oracle_probabilities
+
+
+def _soft_labels(trials: Trials, teacher_cache: str | None, kd: bool) -> tuple[np.ndarray | None, str]:
+    if not kd:
+        return None, ""
+    if teacher_cache:
+        from offline_training.teacher import load_soft_labels
+
+        cache = load_soft_labels(teacher_cache)
+        if cache.class_names and cache.class_names != list(trials.class_names):
+            raise SystemExit(f"teacher cache {teacher_cache} was made for other classes")
+        return cache.for_trials(trials.image_ids), cache.teacher
+    if trials.soft_labels is not None:
+        return trials.soft_labels, "phantom class-similarity (no images; stand-in for a CLIP teacher)"
+    raise SystemExit("KD needs soft labels: run `bci-train teacher` and pass --teacher CACHE, or use --no-kd")
+
+
+def _train_config(args) -> TrainConfig:
+    config = TrainConfig(
+        student=args.student, kd=not args.no_kd, alpha=args.alpha, temperature=args.temperature,
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, patience=args.patience,
+        crop_start=args.crop[0], crop_stop=args.crop[1], threads=args.threads,
+        spectrogram=SpectrogramConfig(sfreq=args.sfreq or 1000.0, nperseg=args.nperseg, log=args.log_spectrogram),
+    )
+    return config
+
+
+def _with_data_rate(config: TrainConfig, trials: Trials) -> TrainConfig:
+    return replace(config, spectrogram=replace(config.spectrogram, sfreq=trials.sfreq))
+
+
+def cmd_teacher(args) -> None:
+    from offline_training.teacher import TeacherConfig, compute_soft_labels
+
+    trials = load_trials(args.data)
+    config = TeacherConfig(model=args.model, pretrained=args.pretrained, model_config=args.model_config,
+                           batch_size=args.batch_size)
+    path = compute_soft_labels(trials.image_ids.tolist(), args.images, trials.class_names, config, args.out)
+    print(f"teacher {config.name}: soft labels for {len(np.unique(trials.image_ids))} images -> {path}")
+
+
+def cmd_fit(args) -> None:
+    from offline_training.pipeline import train_and_test
+
+    trials = load_trials(args.data)
+    print(trials.summary())
+    config = _with_data_rate(_train_config(args), trials)
+    soft, teacher = _soft_labels(trials, args.teacher, config.kd)
+    metrics = train_and_test(trials, args.split, config, args.out, soft, teacher, oracle=_oracle_for(args.data),
+                             resume=args.resume)
+    _print_metrics(metrics, args.out)
+
+
+def cmd_evaluate(args) -> None:
+    from offline_training.evaluate import confusion_png, evaluate, report_markdown
+    from offline_training.pipeline import test_probabilities
+
+    run_dir = Path(args.run_dir)
+    info = json.loads((run_dir / "run.json").read_text())
+    split = json.loads((run_dir / "split.json").read_text())
+    trials = load_trials(args.data or info["data"].split(" (")[0])
+    test = np.asarray(split["test"], dtype=np.int64)
+    probs = test_probabilities(run_dir, trials, test)
+    metrics = evaluate(probs, trials.labels[test], trials.subjects[test], split["name"])
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    confusion_png(probs, trials.labels[test], trials.class_names, run_dir / "confusion.png",
+                  f"test split '{split['name']}' — top-1 {metrics['top1']:.3f}")
+    (run_dir / "report.md").write_text(report_markdown([(info["train_config"]["student"], metrics)], trials.source))
+    _print_metrics(metrics, run_dir)
+
+
+def cmd_export(args) -> None:
+    from offline_training.export import export_onnx
+
+    out = args.out or str(Path(args.run_dir) / "model.onnx")
+    path, diff = export_onnx(args.run_dir, out, hop=args.hop)
+    print(f"exported {path} ({path.stat().st_size / 1e6:.2f} MB, parity {diff:.1e})")
+
+
+def cmd_run(args) -> None:
+    from offline_training.export import export_onnx
+    from offline_training.pipeline import compare
+
+    trials = load_trials(args.data)
+    print(trials.summary())
+    config = _with_data_rate(_train_config(args), trials)
+    soft, teacher = _soft_labels(trials, args.teacher, True)
+    rows = compare(trials, args.out, config, soft, teacher, oracle=_oracle_for(args.data),
+                   controls=not args.no_controls, lstm=not args.no_lstm)
+    print((Path(args.out) / "report.md").read_text())
+    path, _ = export_onnx(args.out, args.export or Path(args.out) / "model.onnx", hop=args.hop)
+    print(f"exported {path}")
+    del rows
+
+
+def _print_metrics(metrics: dict, run_dir) -> None:
+    line = f"test split '{metrics['split']}': top-1 {metrics['top1']:.3f}, top-3 {metrics['top3']:.3f}, " \
+           f"top-5 {metrics['top5']:.3f} (chance {metrics['chance_top1']:.3f}, n={metrics['n']})"
+    if "oracle_top1" in metrics:
+        line += f"; oracle top-1 {metrics['oracle_top1']:.3f}"
+    print(line)
+    print(f"wrote {run_dir}/metrics.json, report.md, confusion.png")
+
+
+def _add_training_args(p: argparse.ArgumentParser) -> None:
+    d = TrainConfig()
+    p.add_argument("--data", required=True, help="data SPEC, e.g. phantom:subjects=6,classes=40 or eegimagenet:PATH")
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--teacher", help="soft-label cache from `bci-train teacher` (the phantom brings its own)")
+    p.add_argument("--student", default=d.student, choices=["cnn", "lstm"])
+    p.add_argument("--no-kd", action="store_true", help="hard labels only (the plain baseline)")
+    p.add_argument("--alpha", type=float, default=d.alpha, help="weight of the hard-label loss")
+    p.add_argument("--temperature", type=float, default=d.temperature, help="KD temperature")
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--patience", type=int, default=d.patience)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--crop", type=int, nargs=2, default=(d.crop_start, d.crop_stop), metavar=("START", "STOP"),
+                   help="samples of each trial used (default 20 460)")
+    p.add_argument("--nperseg", type=int, default=d.spectrogram.nperseg, help="STFT segment, samples")
+    p.add_argument("--log-spectrogram", action="store_true", help="log-magnitude features")
+    p.add_argument("--sfreq", type=float, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--hop", type=float, default=0.02, help="live decision hop written to the card, seconds")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bci-train", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("teacher", help="CLIP soft labels for the stimulus images (cached)")
+    p.add_argument("--data", required=True)
+    p.add_argument("--images", required=True, help="folder of stimulus images (<id>.JPEG or <synset>/<id>.JPEG)")
+    p.add_argument("--out", required=True, help="cache file (.safetensors)")
+    p.add_argument("--model", default="ViT-B-32")
+    p.add_argument("--pretrained", default="laion2b_s34b_b79k", help="open_clip tag or local checkpoint path")
+    p.add_argument("--model-config", help="JSON config of a custom open_clip model")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.set_defaults(func=cmd_teacher)
+
+    p = sub.add_parser("fit", help="train one student, test it, write RUN_DIR")
+    _add_training_args(p)
+    p.add_argument("--split", default="by-image", help="by-image | by-block | shuffled | loso-<subject>")
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR's last checkpoint")
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("evaluate", help="re-test RUN_DIR on its saved split")
+    p.add_argument("run_dir")
+    p.add_argument("--data", help="data SPEC (default: the one it was trained on)")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("export", help="ONNX with the model card, parity-checked")
+    p.add_argument("run_dir")
+    p.add_argument("--out", help="model.onnx path (default RUN_DIR/model.onnx)")
+    p.add_argument("--hop", type=float, default=0.02)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("run", help="KD student + baselines + controls, report, export: all of it")
+    _add_training_args(p)
+    p.add_argument("--export", help="model.onnx path (default RUN_DIR/model.onnx)")
+    p.add_argument("--no-controls", action="store_true")
+    p.add_argument("--no-lstm", action="store_true")
+    p.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args.func(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

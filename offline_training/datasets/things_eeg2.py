@@ -1,0 +1,97 @@
+"""THINGS-EEG2 (Gifford et al. 2022) preprocessed files: an interleaved (RSVP) design.
+
+Each ``preprocessed_eeg_{training,test}.npy`` holds a pickled dict (numpy ``allow_pickle``):
+``preprocessed_eeg_data`` (images, repetitions, channels, times) at 100 Hz, ``ch_names`` and
+``times`` (seconds, from -0.2). Such a file is a pickle; it is read with an unpickler that
+only rebuilds numpy arrays and plain containers and refuses every other callable, so a hostile
+file fails with a clear error instead of running code.
+Classes are the image concepts (``image_concepts`` list or ``concepts.txt`` beside the file, else
+"concept_<i>" with ``images_per_concept`` images each, 10 for training).
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+from numpy.lib import format as npformat
+
+from bci_stream.io import RecordingError
+from bci_stream.trials import Trials
+
+
+_ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+            ("numpy", "ndarray"), ("numpy", "dtype")}
+
+
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if (module, name) in _ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} (only numpy arrays are allowed)")
+
+
+def _load_npy_dict(path: Path) -> dict:
+    """An ``.npy`` file's content; object arrays go through the arrays-only unpickler."""
+    try:
+        with path.open("rb") as f:
+            version = npformat.read_magic(f)
+            reader = npformat.read_array_header_1_0 if version == (1, 0) else npformat.read_array_header_2_0
+            _, _, dtype = reader(f)
+            obj = _ArraysOnlyUnpickler(f).load() if dtype.hasobject else np.load(path, allow_pickle=False)
+    except pickle.UnpicklingError as err:
+        raise RecordingError(f"{path}: refused: {err}") from err
+    except Exception as err:
+        raise RecordingError(f"{path}: not a readable .npy file ({type(err).__name__}: {err})") from err
+    data = obj.item() if isinstance(obj, np.ndarray) and obj.dtype == object and obj.shape == () else obj
+    if not isinstance(data, dict) or "preprocessed_eeg_data" not in data:
+        raise RecordingError(f"{path}: not a THINGS-EEG2 preprocessed file (no 'preprocessed_eeg_data')")
+    return data
+
+
+def load_things_eeg2(path: str, part: str = "training", subject: str = "1", images_per_concept: str = "10",
+                     average: str = "0") -> Trials:
+    """THINGS-EEG2 trials of one subject.
+
+    Parameters
+    ----------
+    path : a subject folder holding ``preprocessed_eeg_<part>.npy``, or that file itself.
+    part : "training" or "test".
+    images_per_concept : consecutive images that share a concept (10 in training, 1 in test).
+    average : "1" to average the repetitions of each image (one trial per image).
+    """
+    p = Path(path)
+    file = p if p.is_file() else p / f"preprocessed_eeg_{part}.npy"
+    if not file.exists():
+        raise RecordingError(f"no THINGS-EEG2 file at {file}")
+    data = _load_npy_dict(file)
+    x = np.asarray(data["preprocessed_eeg_data"], dtype=np.float32)
+    if x.ndim != 4:
+        raise RecordingError(f"{file}: preprocessed_eeg_data has shape {x.shape}; expected (images, reps, ch, times)")
+    times = np.asarray(data.get("times", np.arange(x.shape[-1]) / 100.0 - 0.2), dtype=float)
+    sfreq = float(round(1.0 / np.median(np.diff(times)))) if len(times) > 1 else 100.0
+    n_img, n_rep = x.shape[:2]
+    per = int(images_per_concept)
+    concept = np.arange(n_img) // per
+    names_file = file.parent / "concepts.txt"
+    if "image_concepts" in data:
+        names = [str(c) for c in data["image_concepts"]]
+        uniq = list(dict.fromkeys(names))
+        concept, class_names = np.array([uniq.index(n) for n in names]), uniq
+    elif names_file.exists():
+        class_names = names_file.read_text().split()
+    else:
+        class_names = [f"concept_{i}" for i in range(concept.max() + 1)]
+    if average == "1":
+        eeg, labels, images, runs = x.mean(1), concept, np.arange(n_img), np.zeros(n_img)
+    else:
+        eeg = x.reshape(n_img * n_rep, *x.shape[2:])
+        labels, images = np.repeat(concept, n_rep), np.repeat(np.arange(n_img), n_rep)
+        runs = np.tile(np.arange(n_rep), n_img)  # repetition index: each repetition is its own pass
+    return Trials(eeg=eeg, labels=labels, image_ids=np.array([f"{part}_{i}" for i in images]),
+                  subjects=np.full(len(labels), int(subject)), runs=runs, sfreq=sfreq,
+                  ch_names=[str(c) for c in data.get("ch_names", [f"E{i + 1:03d}" for i in range(x.shape[2])])],
+                  class_ids=list(class_names), class_names=list(class_names), tmin=float(times[0]),
+                  source=f"things:{file}")
