@@ -6,8 +6,9 @@ from functools import lru_cache
 
 import numpy as np
 
-_CLASSIC_1020 = ["Fp1", "Fpz", "Fp2", "F7", "F3", "Fz", "F4", "F8", "T7", "C3", "Cz", "C4", "T8",
-                 "P7", "P3", "Pz", "P4", "P8", "O1", "Oz", "O2"]
+# 10-20 sites in the order small caps take them: visual cortex first.
+_CLASSIC_1020 = ["O1", "Oz", "O2", "P3", "Pz", "P4", "P7", "P8", "C3", "Cz", "C4", "F3", "Fz", "F4",
+                 "Fp1", "Fp2", "F7", "F8", "T7", "T8", "Fpz"]
 _ALIASES = {"T3", "T4", "T5", "T6", "M1", "M2", "A1", "A2"}
 
 
@@ -22,7 +23,7 @@ def _positions_1005() -> dict[str, np.ndarray]:
 def standard_channel_names(n_channels: int) -> list[str]:
     """``n_channels`` real 10-20/10-10/10-5 names, in cap order (front to back, left to right).
 
-    The classic 10-20 sites come first, then the rest of 10-10, then 10-5 sites from the back
+    The classic 10-20 sites come first (occipital and parietal before the rest), then the rest of 10-10, then 10-5 sites from the back
     of the head forward, so small caps keep occipital coverage and 128 channels is a 10-5 layout.
     """
     import mne

@@ -70,7 +70,7 @@ class PhantomConfig:
     evoked_uv: float = 14.0
     common_erp_uv: float = 5.0
     background_uv: float = 10.0
-    alpha_uv: float = 8.0
+    alpha_uv: float = 10.0
     alpha_hz: float = 10.0
     line_uv: float = 3.0
     line_hz: float = 50.0
@@ -144,7 +144,7 @@ class Phantom:
         self.alpha_maps = occipital[:, None] * rng.uniform(0.5, 1.0, size=(c.n_channels, 3))
         self.line_amp = c.line_uv * rng.uniform(0.5, 1.5, size=c.n_channels)
         self.line_phase = rng.uniform(0, 2 * np.pi, size=c.n_channels)
-        r = 0.98  # alpha resonator pole radius
+        r = 0.995  # alpha resonator pole radius (about 1.6 Hz bandwidth at 1 kHz)
         w = 2 * np.pi * c.alpha_hz / c.sfreq
         self._alpha_a = np.array([1.0, -2 * r * np.cos(w), r * r])
         self._alpha_b = np.array([np.sqrt((1 - r * r) * (1 + r * r - 2 * r * r * np.cos(2 * w)) / (1 + r * r)) * 1.0])
@@ -333,7 +333,8 @@ class PhantomStream:
         self.subject = subject
         self.isi_samples = max(1, int(round(isi * phantom.config.sfreq)))
         self.blocks = blocks
-        self.rng = np.random.default_rng([seed, subject, 7])
+        self.rng = np.random.default_rng([seed, subject, 7])  # stimuli: order, jitter, amplitude
+        self.noise_rng = np.random.default_rng([seed, subject, 8])  # background, drawn sample-major
         c = phantom.config
         self.state = StreamState(
             pink_zi=np.tile(lfilter_zi(_PINK_B, _PINK_A), (c.n_channels, 1)) * 0.0,
@@ -356,9 +357,10 @@ class PhantomStream:
         """The next ``n_samples``: data ``(n_ch, n_samples)`` float32 µV and the markers in it as
         ``(absolute_sample_index, image_id, label)``."""
         ph, c, st = self.phantom, self.phantom.config, self.state
-        white = self.rng.standard_normal((c.n_channels, n_samples))
-        pink, st.pink_zi = lfilter(_PINK_B, _PINK_A, white, axis=-1, zi=st.pink_zi)
-        src, st.alpha_zi = lfilter(ph._alpha_b, ph._alpha_a, self.rng.standard_normal((3, n_samples)), axis=-1, zi=st.alpha_zi)
+        # sample-major draws: any chunking of the same stream gives the same signal
+        white = self.noise_rng.standard_normal((n_samples, c.n_channels + 3)).T
+        pink, st.pink_zi = lfilter(_PINK_B, _PINK_A, white[: c.n_channels], axis=-1, zi=st.pink_zi)
+        src, st.alpha_zi = lfilter(ph._alpha_b, ph._alpha_a, white[c.n_channels :], axis=-1, zi=st.alpha_zi)
         alpha = c.alpha_uv * ph.alpha_maps @ src
         idx = st.sample + np.arange(n_samples)
         markers = []

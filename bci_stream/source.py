@@ -99,6 +99,7 @@ class LSLSource:
         self.inlet: pylsl.StreamInlet | None = None
         self.info: pylsl.StreamInfo | None = None
         self.lost_samples = 0
+        self.clock_offset = 0.0
         self._next_counter: int | None = None
         self._idle_since: float | None = None
 
@@ -122,6 +123,10 @@ class LSLSource:
         self._counter = labels.index(self.counter_channel) if self.counter_channel in labels else None
         self._buf = np.empty((cfg.max_chunk, full.channel_count()), _DTYPES[full.channel_format()])
         inlet.open_stream(timeout=5.0)
+        try:  # the first clock-offset estimate blocks; take it now, not in the first pull
+            self.clock_offset = inlet.time_correction(timeout=2.0)
+        except pylsl.TimeoutError:
+            self.clock_offset = 0.0
         self.inlet, self.info = inlet, full
         self._idle_since = None
         log.info("connected to %r (%d ch @ %g Hz, source_id %r)", full.name(), full.channel_count(),

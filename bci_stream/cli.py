@@ -1,0 +1,217 @@
+"""``bci-stream``: simulate a headset, replay a recording, decode live, inspect a model."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+log = logging.getLogger("bci_stream")
+
+
+def cmd_simulate(args) -> int:
+    from bci_stream.phantom import PhantomConfig
+    from bci_stream.simulate import OutletConfig, phantom_pusher
+
+    config = PhantomConfig(n_channels=args.channels, sfreq=args.sfreq, n_classes=args.classes, seed=args.seed)
+    outlet = OutletConfig(name=args.name, source_id=args.source_id or args.name, chunk=args.chunk, counter=args.counter)
+    pusher = phantom_pusher(config, outlet, subject=args.subject, isi=args.isi, blocks=args.blocks)
+    print(f"streaming phantom: {args.channels} ch @ {args.sfreq:g} Hz as LSL '{args.name}' (+ '{args.name}-markers'), "
+          f"{args.classes} classes, a stimulus every {args.isi:g} s{', SAMPLE_INDEX channel' if args.counter else ''}. "
+          "Ctrl-C stops.", flush=True)
+    last = [0.0]
+
+    def report(p):
+        if args.verbose_stream and p.sent / config.sfreq - last[0] >= 1.0:
+            last[0] = p.sent / config.sfreq
+            print(f"  t={last[0]:6.1f} s  samples sent {p.sent}", flush=True)
+
+    _stop_on_signals(pusher.stop)
+    pusher.run(duration=args.duration, on_chunk=report)
+    print(f"sent {pusher.sent} samples ({pusher.sent / config.sfreq:.1f} s)")
+    return 0
+
+
+def cmd_replay(args) -> int:
+    from bci_stream.io import read_recording
+    from bci_stream.replay import recording_pusher
+    from bci_stream.simulate import OutletConfig
+
+    kwargs = {"subject": args.subject} if args.subject is not None and args.file.endswith(".pth") else {}
+    rec = read_recording(args.file, **kwargs)
+    name = args.name or Path(args.file).stem
+    outlet = OutletConfig(name=name, source_id=args.source_id or f"replay-{name}", chunk=args.chunk, counter=args.counter)
+    pusher = recording_pusher(rec, outlet, speed=args.speed, loop=args.loop)
+    print(f"replaying {args.file}: {len(rec.ch_names)} ch @ {rec.sfreq:g} Hz, {rec.duration:.1f} s, "
+          f"{len(rec.events)} markers, as LSL '{name}' (+ '{name}-markers') at {args.speed:g}x"
+          f"{', looping' if args.loop else ''}. Ctrl-C stops.", flush=True)
+    _stop_on_signals(pusher.stop)
+    pusher.run(duration=args.duration)
+    print(f"sent {pusher.sent} samples")
+    return 0
+
+
+def cmd_info(args) -> int:
+    import json
+
+    from bci_stream.model_card import ModelCard
+
+    card = ModelCard.from_onnx(args.model)
+    summary = {k: v for k, v in json.loads(card.to_json()).items() if k not in ("norm_mean", "norm_std", "ch_names", "class_ids", "class_names")}
+    summary["channels"] = f"{card.n_channels}: {', '.join(card.ch_names[:8])} ..."
+    summary["classes"] = f"{card.n_classes}: {', '.join(card.class_names[:6])} ..."
+    summary["input shape"] = card.feature_shape()
+    print(json.dumps(summary, indent=1, default=str))
+    return 0
+
+
+def make_renderer(args, state, class_names, class_ids=None):
+    """The renderer named by ``--renderer`` (started), or None."""
+    if args.renderer == "none":
+        return None
+    from bci_stream.render import RenderConfig, RenderWorker
+
+    config = RenderConfig(kind=args.renderer, gallery_dir=args.gallery, diffusion_model=args.diffusion_model,
+                          steps=args.steps, size=args.image_size)
+    return RenderWorker(config, class_names, state, class_ids).start()
+
+
+def cmd_live(args) -> int:
+    from bci_stream.decoder import Decoder
+    from bci_stream.live import LiveConfig, LiveSession
+    from bci_stream.state import SharedState
+
+    decoder = Decoder(args.model, providers=args.providers, smoothing=args.smoothing)
+    config = LiveConfig(stream=args.stream, markers=args.markers, mode=args.mode, hop=args.hop,
+                        smoothing=args.smoothing, log_path=Path(args.log) if args.log else None,
+                        resolve_timeout=args.resolve_timeout)
+    state = SharedState()
+    renderer = make_renderer(args, state, decoder.card.class_names, decoder.card.class_ids)
+    listeners = [HeadlessPrinter(decoder.card.class_names, every=args.print_every)] if args.headless else []
+    session = LiveSession(decoder, config, renderer=renderer, state=state, listeners=listeners)
+    session.start()
+    print(f"decoding '{session.source.info.name()}' with {args.model} on {decoder.provider} "
+          f"({config.mode}, {decoder.card.n_classes} classes, window {decoder.card.window_length:g} s, "
+          f"hop {session.hop / decoder.card.sfreq * 1000:g} ms)", flush=True)
+    try:
+        if args.headless:
+            _stop_on_signals(session.stop)
+            session.run(seconds=args.seconds)
+        else:
+            from bci_stream.viewer import run_viewer
+
+            run_viewer(session, seconds=args.seconds, renderer=renderer)
+    finally:
+        if renderer is not None:
+            renderer.stop()
+    p50, p99 = state.latency_percentiles()
+    print(f"{state.n_decisions} decisions, {state.n_withheld} withheld, latency p50 {p50:.2f} ms p99 {p99:.2f} ms, "
+          f"lost samples {state.lost_samples}, gaps {len(state.gaps)}")
+    return 0
+
+
+class HeadlessPrinter:
+    """Prints one line per decision (every ``every``-th in continuous mode)."""
+
+    def __init__(self, class_names: list[str], every: int = 1):
+        self.class_names, self.every, self.n = class_names, max(1, every), 0
+
+    def __call__(self, p) -> None:
+        self.n += 1
+        if p.marker is None and self.n % self.every:
+            return
+        top = p.top5[0]
+        marker = f"  marker {p.marker}" if p.marker else ""
+        print(f"#{self.n:6d} sample {p.window_end_sample:9d}  {self.class_names[top]:>20s} "
+              f"{p.probabilities[top]:.2f}  latency {p.latency_ms:6.2f} ms{marker}", flush=True)
+
+
+def _stop_on_signals(stop) -> None:
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bci-stream", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("--local", action="store_true",
+                        help="keep LSL discovery on this machine (writes an lsl_api.cfg; for demos and tests)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("simulate", help="stream the phantom headset over LSL (EEG + markers)")
+    p.add_argument("--channels", type=int, default=128)
+    p.add_argument("--sfreq", type=float, default=1000.0)
+    p.add_argument("--classes", type=int, default=40)
+    p.add_argument("--isi", type=float, default=0.5, help="seconds between stimuli")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--subject", type=int, default=1)
+    p.add_argument("--duration", type=float, default=None, help="seconds to stream (default: until Ctrl-C)")
+    p.add_argument("--name", default="bci-stream-phantom")
+    p.add_argument("--source-id", default=None)
+    p.add_argument("--chunk", type=float, default=0.01, help="seconds per pushed chunk")
+    p.add_argument("--counter", action="store_true", help="append a SAMPLE_INDEX channel")
+    p.add_argument("--blocks", action="store_true", help="block design (50 images of a class in a row)")
+    p.add_argument("--verbose-stream", action="store_true", help="print a line per second streamed")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("replay", help="stream a recorded file (XDF, FIF, EDF, BDF, BrainVision, EEG-ImageNet .pth)")
+    p.add_argument("file")
+    p.add_argument("--name", default=None, help="LSL stream name (default: the file name)")
+    p.add_argument("--source-id", default=None)
+    p.add_argument("--loop", action="store_true")
+    p.add_argument("--speed", type=float, default=1.0)
+    p.add_argument("--duration", type=float, default=None)
+    p.add_argument("--chunk", type=float, default=0.01)
+    p.add_argument("--counter", action="store_true")
+    p.add_argument("--subject", type=int, default=None, help="EEG-ImageNet: one subject's trials")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("live", help="decode an LSL EEG stream in real time")
+    p.add_argument("--model", required=True, help="ONNX model with a bci-stream model card")
+    p.add_argument("--stream", default=None, help="EEG stream name (default: first stream of type EEG)")
+    p.add_argument("--markers", default=None, help="marker stream name (event mode default: first 'Markers' stream)")
+    p.add_argument("--mode", choices=["continuous", "event"], default="continuous")
+    p.add_argument("--hop", type=float, default=None, help="seconds between decisions (default: the card's)")
+    p.add_argument("--smoothing", type=int, default=1, help="decisions averaged (continuous mode)")
+    p.add_argument("--headless", action="store_true", help="no window: print decisions")
+    p.add_argument("--print-every", type=int, default=10, help="headless continuous mode: print every N-th decision")
+    p.add_argument("--seconds", type=float, default=None, help="stop after this long")
+    p.add_argument("--log", default=None, help="JSONL session log")
+    p.add_argument("--providers", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--resolve-timeout", type=float, default=10.0)
+    p.add_argument("--renderer", choices=["none", "gallery", "diffusion"], default="gallery")
+    p.add_argument("--gallery", default=None, help="folder of exemplar images per class (<synset or name>/*.jpg)")
+    p.add_argument("--diffusion-model", default="stabilityai/sd-turbo", help="diffusers folder or hub id (cached)")
+    p.add_argument("--steps", type=int, default=1)
+    p.add_argument("--image-size", type=int, default=512)
+    p.set_defaults(func=cmd_live)
+
+    p = sub.add_parser("info", help="print a model's card")
+    p.add_argument("model")
+    p.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.local:
+        from bci_stream.lsl_config import use_loopback
+
+        use_loopback()
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
+        print(f"bci-stream {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

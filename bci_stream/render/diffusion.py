@@ -1,0 +1,84 @@
+"""Diffusion renderer: the class name in a prompt, through a diffusers text-to-image pipeline.
+
+Default ``stabilityai/sd-turbo``: 1-4 steps, guidance 0, fp16 on CUDA. Loads from a local folder or
+the local hub cache only (there is no network at run time); a missing model raises
+:class:`RendererError` saying how to get it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bci_stream.render.base import RenderConfig, RendererError
+
+log = logging.getLogger(__name__)
+
+
+def load_text2image(model: str, device: str = "auto", taesd: str | None = None):
+    """``AutoPipelineForText2Image`` from a folder or a cached hub id, on ``device`` (fp16 on CUDA)."""
+    import torch
+    from diffusers import AutoPipelineForText2Image
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = torch.float16 if device == "cuda" else torch.float32
+    local = Path(model).expanduser()
+    source = str(local) if local.exists() else model
+    try:
+        pipe = AutoPipelineForText2Image.from_pretrained(source, torch_dtype=dtype, local_files_only=True)
+    except Exception as err:
+        where = f"folder {local}" if local.exists() else f"hub id {model!r} in the local Hugging Face cache"
+        raise RendererError(
+            f"cannot load the diffusion model from {where}: {type(err).__name__}: {str(err).splitlines()[0]}. "
+            "There is no network at run time: on a connected machine run `hf download "
+            f"{model if not local.exists() else 'stabilityai/sd-turbo'}` (or save_pretrained a pipeline to a folder) "
+            "and pass --diffusion-model PATH."
+        ) from err
+    if taesd:
+        from diffusers import AutoencoderTiny
+
+        pipe.vae = AutoencoderTiny.from_pretrained(taesd, torch_dtype=dtype, local_files_only=True)
+    pipe = pipe.to(device)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe, device
+
+
+class DiffusionRenderer:
+    """Renders ``config.prompt.format(name=...)`` seeded per class; optional img2img from the last frame."""
+
+    kind = "diffusion"
+
+    def __init__(self, config: RenderConfig, pipe=None):
+        import torch
+
+        self.config = config
+        self.pipe, self.device = (pipe, pipe.device.type) if pipe is not None else load_text2image(
+            config.diffusion_model, config.device, config.taesd)
+        self._torch = torch
+        self._img2img = None
+        self._previous = None
+        if config.img2img_strength > 0:
+            from diffusers import AutoPipelineForImage2Image
+
+            self._img2img = AutoPipelineForImage2Image.from_pipe(self.pipe)
+
+    def render(self, class_index: int, class_name: str) -> np.ndarray:
+        c = self.config
+        generator = self._torch.Generator(device="cpu").manual_seed(c.seed + class_index)
+        prompt = c.prompt.format(name=class_name)
+        t0 = time.perf_counter()
+        with self._torch.inference_mode():
+            if self._img2img is not None and self._previous is not None:
+                steps = max(c.steps, int(np.ceil(1 / c.img2img_strength)))
+                image = self._img2img(prompt, image=self._previous, strength=c.img2img_strength,
+                                      num_inference_steps=steps, guidance_scale=0.0, generator=generator).images[0]
+            else:
+                image = self.pipe(prompt, num_inference_steps=c.steps, guidance_scale=0.0, height=c.size,
+                                  width=c.size, generator=generator).images[0]
+        self._previous = image
+        log.debug("rendered %r in %.3f s", prompt, time.perf_counter() - t0)
+        return np.asarray(image.convert("RGB"))

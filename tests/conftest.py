@@ -1,0 +1,62 @@
+"""Test set-up: liblsl on loopback before any LSL call, Qt offscreen, and small real artefacts.
+
+Every LSL stream a test makes gets a unique name/source id (as mne-lsl's own tests do), so tests
+never see each other's streams.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from bci_stream.lsl_config import use_loopback  # noqa: E402
+
+use_loopback(Path(tempfile.mkdtemp(prefix="bci-stream-test-lsl-")))
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from bci_stream.phantom import PhantomConfig  # noqa: E402
+
+TINY_PHANTOM = dict(n_channels=16, n_classes=5, images_per_class=10, n_subjects=2, seed=3, evoked_uv=30.0)
+
+
+def unique_name(prefix: str = "test") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def stream_name() -> str:
+    return unique_name("eeg")
+
+
+@pytest.fixture(scope="session")
+def tiny_phantom_config() -> PhantomConfig:
+    return PhantomConfig(**TINY_PHANTOM)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory, tiny_phantom_config) -> Path:
+    """A student trained for a few epochs on a tiny phantom and exported with its card: the real
+    train → export path, on 16 channels and 5 classes."""
+    from bci_stream.phantom import Phantom
+    from offline_training.distill import TrainConfig
+    from offline_training.export import export_onnx
+    from offline_training.pipeline import train_and_test
+
+    trials = Phantom(tiny_phantom_config).trials()
+    run = tmp_path_factory.mktemp("tiny-run")
+    train_and_test(trials, "by-image", TrainConfig(epochs=4, seed=0), run, trials.soft_labels, "phantom", progress=False)
+    path, _ = export_onnx(run, run / "model.onnx")
+    return path
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
