@@ -93,6 +93,7 @@ class LiveSession:
         self._pending: list[tuple[float, str]] = []
         self._next_end: int | None = None
         self._stop = threading.Event()
+        self._deadline: float | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -127,12 +128,15 @@ class LiveSession:
         """Loop until :meth:`stop` or ``seconds`` elapse (LSL clock). Connects first if needed."""
         if self.outlet is None:
             self.start()
-        end = None if seconds is None else pylsl.local_clock() + seconds
+        self._deadline = None if seconds is None else pylsl.local_clock() + seconds
         try:
-            while not self._stop.is_set() and (end is None or pylsl.local_clock() < end):
+            while not self._stop.is_set() and not self._past_deadline():
                 self.step(timeout=0.05)
         finally:
             self.close()
+
+    def _past_deadline(self) -> bool:
+        return self._deadline is not None and pylsl.local_clock() >= self._deadline
 
     # --- one turn of the loop -----------------------------------------------------------------
     def step(self, timeout: float = 0.05) -> None:
@@ -231,8 +235,8 @@ class LiveSession:
         self.decoder.reset()
         self._next_end = None
         self._pending.clear()
-        while not self._stop.is_set():
-            if self.source.connect(timeout=0.25):
+        while not self._stop.is_set() and not self._past_deadline():
+            if self.source.connect(timeout=1.0):  # liblsl answers a resolve after ~0.5 s
                 down = pylsl.local_clock() - t_lost
                 log.warning("stream back after %.2f s", down)
                 with self.state.lock:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pylsl
+from pylsl.util import LostError
 
 from bci_stream.source import resolve
 
@@ -30,7 +31,7 @@ class MarkerSource:
             return []
         try:
             values, stamps = self.inlet.pull_chunk(timeout=0.0)
-        except pylsl.LostError:
+        except LostError:
             self.inlet = None
             return []
         return [(float(t), str(v[0])) for v, t in zip(values, stamps)]

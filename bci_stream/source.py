@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pylsl
+from pylsl.util import LostError
+from pylsl.util import TimeoutError as LSLTimeoutError
 
 log = logging.getLogger(__name__)
 
@@ -113,19 +115,26 @@ class LSLSource:
         info = resolve(cfg.name, cfg.stream_type, cfg.resolve_timeout if timeout is None else timeout)
         if info is None:
             return False
+        wait = max(0.5, min(5.0, cfg.resolve_timeout if timeout is None else 4 * timeout))
         inlet = pylsl.StreamInlet(info, max_buflen=cfg.max_buflen, recover=False,
                                   processing_flags=pylsl.proc_clocksync)
-        full = inlet.info(timeout=5.0)
+        try:
+            full = inlet.info(timeout=wait)
+        except (LSLTimeoutError, LostError):  # a stale answer from an outlet that just went away
+            return False
         self.check(full)
         labels = stream_channel_labels(full)
         self._index = channel_index(labels, self.ch_names, f"stream {full.name()!r}")
         self._identity = np.array_equal(self._index, np.arange(len(self.ch_names))) and full.channel_count() == len(self.ch_names)
         self._counter = labels.index(self.counter_channel) if self.counter_channel in labels else None
         self._buf = np.empty((cfg.max_chunk, full.channel_count()), _DTYPES[full.channel_format()])
-        inlet.open_stream(timeout=5.0)
+        try:
+            inlet.open_stream(timeout=wait)
+        except (LSLTimeoutError, LostError):
+            return False
         try:  # the first clock-offset estimate blocks; take it now, not in the first pull
-            self.clock_offset = inlet.time_correction(timeout=2.0)
-        except pylsl.TimeoutError:
+            self.clock_offset = inlet.time_correction(timeout=wait)
+        except (LSLTimeoutError, LostError):
             self.clock_offset = 0.0
         self.inlet, self.info = inlet, full
         self._idle_since = None
@@ -164,7 +173,7 @@ class LSLSource:
         try:
             view, stamps = self.inlet.pull_chunk(timeout=timeout, max_samples=self.config.max_chunk,
                                                  dest_obj=self._buf, min_samples=1, as_numpy=True)
-        except pylsl.LostError as err:
+        except LostError as err:
             self.close()
             raise StreamLostError(f"stream {self.info.name()!r} closed") from err
         now = pylsl.local_clock()

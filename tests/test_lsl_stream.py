@@ -1,0 +1,144 @@
+"""The simulator and the live source on real LSL streams over loopback."""
+
+import threading
+import time
+
+import numpy as np
+import pylsl
+import pytest
+
+from bci_stream.phantom import PhantomConfig
+from bci_stream.simulate import COUNTER_CHANNEL, OutletConfig, PacedPusher, phantom_pusher
+from bci_stream.source import LSLSource, SourceConfig, StreamLostError, StreamMismatchError, channel_index, stream_channel_labels
+
+
+def test_simulator_streams_labelled_eeg_counter_and_markers(stream_name):
+    config = PhantomConfig(n_channels=32, n_classes=4, seed=1)
+    pusher = phantom_pusher(config, OutletConfig(name=stream_name, source_id=stream_name, counter=True), isi=0.25)
+    pusher.start(duration=3.0)
+    try:
+        info = pylsl.resolve_byprop("name", stream_name, timeout=5)[0]
+        marker_info = pylsl.resolve_byprop("name", f"{stream_name}-markers", timeout=5)[0]
+        assert info.type() == "EEG" and info.nominal_srate() == 1000 and info.channel_count() == 33
+        inlet = pylsl.StreamInlet(info)
+        labels = stream_channel_labels(inlet.info())
+        assert labels[-1] == COUNTER_CHANNEL and "Oz" in labels and len(set(labels)) == 33
+        markers = pylsl.StreamInlet(marker_info)
+        markers.open_stream(timeout=5)
+        inlet.open_stream(timeout=5)
+        got, stamps, texts = [], [], []
+        t_end = time.time() + 2.0
+        while time.time() < t_end:
+            chunk, ts = inlet.pull_chunk(timeout=0.1, as_numpy=True)
+            if len(ts):
+                got.append(np.array(chunk))
+                stamps.append(np.array(ts))
+            values, _ = markers.pull_chunk(timeout=0.0)
+            texts += [v[0] for v in values]
+        data = np.concatenate(got)
+        counter = data[:, -1].astype(np.int64)
+        assert len(counter) > 1000
+        assert (np.diff(counter) == 1).all(), "samples lost or reordered"
+        assert np.ptp(data[:, labels.index("Oz")]) > 1.0  # microvolt-scale signal
+        t = np.concatenate(stamps)
+        assert 0.9e-3 < np.median(np.diff(t)) < 1.1e-3
+        assert texts and all(text.split("_")[0].startswith("n") for text in texts)
+    finally:
+        pusher.close()
+
+
+def test_channel_selection_by_name_ignores_extras_and_names_missing():
+    stream = ["TRIGGER", "oz", "O1", "Pz", "SAMPLE_INDEX", "O2"]
+    np.testing.assert_array_equal(channel_index(stream, ["O1", "Oz", "O2"]), [2, 1, 5])
+    with pytest.raises(StreamMismatchError, match=r"missing 2: POz, Iz"):
+        channel_index(stream, ["O1", "POz", "Iz"], "stream 'amp'")
+
+
+def _custom_outlet(name, labels, sfreq=1000.0, fmt=pylsl.cf_float32):
+    info = pylsl.StreamInfo(name, "EEG", len(labels), sfreq, fmt, name)
+    chans = info.desc().append_child("channels")
+    for label in labels:
+        chans.append_child("channel").append_child_value("label", label)
+    return pylsl.StreamOutlet(info)
+
+
+def test_source_picks_model_channels_from_a_shuffled_stream(stream_name):
+    labels = ["TRIG", "O2", "Oz", "EOG", "O1"]
+    outlet = _custom_outlet(stream_name, labels)
+    source = LSLSource(["O1", "Oz", "O2"], 1000.0, SourceConfig(name=stream_name, resolve_timeout=5))
+    assert source.connect()
+    block = np.tile(np.arange(5, dtype=np.float32), (50, 1))  # each channel holds its stream position
+    time.sleep(0.3)
+    outlet.push_chunk(block)
+    samples = np.zeros((0, 3))
+    for _ in range(50):
+        chunk, _ = source.pull(0.1)
+        samples = np.vstack([samples, chunk])
+        if len(samples) >= 50:
+            break
+    assert samples.shape == (50, 3)
+    np.testing.assert_array_equal(samples[0], [4, 2, 1])  # O1, Oz, O2 positions in the stream
+    source.close()
+    del outlet
+
+
+def test_source_refuses_wrong_rate_and_missing_channels(stream_name):
+    outlet = _custom_outlet(stream_name, ["O1", "Oz", "O2"], sfreq=500.0)
+    with pytest.raises(StreamMismatchError, match="500 Hz; the model needs 1000 Hz"):
+        LSLSource(["O1", "Oz", "O2"], 1000.0, SourceConfig(name=stream_name, resolve_timeout=5)).connect()
+    with pytest.raises(StreamMismatchError, match="missing 1: Iz"):
+        LSLSource(["O1", "Iz"], 500.0, SourceConfig(name=stream_name, resolve_timeout=5)).connect()
+    del outlet
+
+
+def test_source_reports_a_vanished_stream_within_a_second(stream_name):
+    outlet = _custom_outlet(stream_name, ["O1"])
+    source = LSLSource(["O1"], 1000.0, SourceConfig(name=stream_name, resolve_timeout=5, lost_after=0.5))
+    assert source.connect()
+    stop = threading.Event()
+
+    def push():
+        while not stop.is_set():
+            outlet.push_chunk(np.zeros((10, 1), np.float32))
+            time.sleep(0.01)
+
+    pusher = threading.Thread(target=push)
+    pusher.start()
+    for _ in range(20):
+        source.pull(0.05)
+    stop.set()
+    pusher.join()
+    del outlet
+    t0 = time.monotonic()
+    with pytest.raises(StreamLostError):
+        while time.monotonic() - t0 < 5:
+            source.pull(0.05)
+    assert time.monotonic() - t0 < 1.0
+
+
+def test_pusher_stamps_markers_at_their_sample(stream_name):
+    sfreq = 100.0
+
+    def read(n, state={"i": 0}):  # noqa: B006 - a tiny counter source
+        start = state["i"]
+        state["i"] += n
+        data = np.arange(start, start + n, dtype=np.float32)[None]
+        markers = [(s, f"m{s}") for s in range(start, start + n) if s % 50 == 0]
+        return data, markers
+
+    pusher = PacedPusher(read, 1, sfreq, OutletConfig(name=stream_name, source_id=stream_name, chunk=0.1), ["C1"])
+    eeg = pylsl.StreamInlet(pylsl.resolve_byprop("name", stream_name, timeout=5)[0])
+    mk = pylsl.StreamInlet(pylsl.resolve_byprop("name", f"{stream_name}-markers", timeout=5)[0])
+    eeg.open_stream(timeout=5)
+    mk.open_stream(timeout=5)
+    pusher.start(duration=2.0)
+    time.sleep(2.5)
+    data, ts = eeg.pull_chunk(timeout=0.5, max_samples=1000)
+    values, mts = mk.pull_chunk(timeout=0.5)
+    pusher.close()
+    by_value = {int(v[0]): t for v, t in zip(data, ts)}
+    assert len(values) >= 3
+    for (text,), t in zip(values, mts):
+        sample = int(text[1:])
+        if sample in by_value:
+            assert abs(by_value[sample] - t) < 1e-6
