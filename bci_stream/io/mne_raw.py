@@ -12,7 +12,7 @@ from bci_stream.io.recording import Recording, RecordingError
 def read_mne(path: str | Path, stim_channel: str | None = None) -> Recording:
     """Read EEG channels in microvolts and markers from annotations (else from a stim channel).
 
-    Annotation descriptions become marker texts; with no annotations, events found on
+    Annotation descriptions become marker texts (``BAD``/``EDGE`` segment marks are skipped); with no annotations, events found on
     ``stim_channel`` (or MNE's default stim channels) become markers whose text is the event code.
     """
     import mne
@@ -27,10 +27,12 @@ def read_mne(path: str | Path, stim_channel: str | None = None) -> Recording:
     data = raw.get_data(picks=picks, units="uV")
     events = []
     for onset, desc in zip(raw.annotations.onset, raw.annotations.description):
+        if desc.upper().startswith(("BAD", "EDGE")):  # MNE's bad-segment marks, not stimuli
+            continue
         sample = int(round((onset - raw.first_time) * raw.info["sfreq"])) if raw.annotations.orig_time is not None \
             else int(round(onset * raw.info["sfreq"]))
         if 0 <= sample < raw.n_times:
-            events.append((sample, str(desc)))
+            events.append((sample, _strip_brainvision_type(str(desc))))
     if not events:
         try:
             found = mne.find_events(raw, stim_channel=stim_channel, verbose="error")
@@ -39,3 +41,11 @@ def read_mne(path: str | Path, stim_channel: str | None = None) -> Recording:
         events = [(int(s - raw.first_samp), str(code)) for s, _, code in found]
     return Recording(data=data.astype(np.float32), sfreq=float(raw.info["sfreq"]),
                      ch_names=[raw.ch_names[i] for i in picks], events=events, unit="uV", source=str(path))
+
+
+def _strip_brainvision_type(description: str) -> str:
+    """BrainVision markers read as ``"Comment/<text>"`` or ``"Stimulus/S  1"``: keep the text."""
+    for prefix in ("Comment/", "Stimulus/", "Response/"):
+        if description.startswith(prefix):
+            return description[len(prefix) :].strip()
+    return description

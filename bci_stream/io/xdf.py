@@ -42,7 +42,7 @@ def read_xdf(path: str | Path, eeg_stream: str | None = None, marker_stream: str
     Returns
     -------
     :class:`Recording` in microvolts (per-channel units from the header: V, mV or µV); marker
-    times become the index of the first EEG sample at or after them.
+    times become the index of the nearest EEG sample.
     """
     import pyxdf
 
@@ -50,6 +50,8 @@ def read_xdf(path: str | Path, eeg_stream: str | None = None, marker_stream: str
         streams, _ = pyxdf.load_xdf(str(path), dejitter_timestamps=True)
     except Exception as err:  # pyxdf raises many types on corrupt files
         raise RecordingError(f"{path}: not a readable XDF file ({type(err).__name__}: {err})") from err
+    if not streams:
+        raise RecordingError(f"{path}: not a readable XDF file (no streams in it)")
 
     def name(s):
         return _text(s["info"]["name"])
@@ -79,7 +81,8 @@ def read_xdf(path: str | Path, eeg_stream: str | None = None, marker_stream: str
     events = []
     if strings:
         markers = next((s for s in strings if _text(s["info"]["type"]).lower() == "markers"), strings[0])
-        idx = np.searchsorted(times, np.asarray(markers["time_stamps"]))
+        # the EEG sample nearest each marker (half a sample either side)
+        idx = np.searchsorted(times, np.asarray(markers["time_stamps"]) - 0.5 / sfreq)
         for i, value in zip(idx, markers["time_series"]):
             if i < len(times):
                 events.append((int(i), str(value[0])))
