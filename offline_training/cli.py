@@ -86,7 +86,7 @@ def cmd_evaluate(args) -> None:
     run_dir = Path(args.run_dir)
     info = json.loads((run_dir / "run.json").read_text())
     split = json.loads((run_dir / "split.json").read_text())
-    trials = load_trials(args.data or info["data"].split(" (")[0])
+    trials = load_trials(args.data or info["data"])
     test = np.asarray(split["test"], dtype=np.int64)
     probs = test_probabilities(run_dir, trials, test)
     metrics = evaluate(probs, trials.labels[test], trials.subjects[test], split["name"])

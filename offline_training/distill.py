@@ -129,7 +129,7 @@ def kd_loss(logits: torch.Tensor, hard: torch.Tensor, soft: torch.Tensor | None,
 def save_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict) -> None:
     """``checkpoint.safetensors`` (weights), ``optimizer.safetensors`` (AdamW moments), ``train_state.json``."""
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, run_dir / "checkpoint.safetensors")
-    tensors = {}
+    tensors = {"rng.torch": torch.get_rng_state()}
     for i, s in optimizer.state_dict()["state"].items():
         for key, value in s.items():
             tensors[f"{i}.{key}"] = torch.as_tensor(value).contiguous()
@@ -138,7 +138,9 @@ def save_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer: torch.opti
 
 
 def load_optimizer_state(optimizer: torch.optim.Optimizer, path: Path) -> None:
+    """Restore AdamW moments and torch's RNG (dropout) so a resumed run continues exactly."""
     tensors = load_file(path)
+    torch.set_rng_state(tensors.pop("rng.torch"))
     sd = optimizer.state_dict()
     state: dict[int, dict] = {}
     for name, value in tensors.items():
@@ -180,7 +182,8 @@ def predict(model: torch.nn.Module, x: np.ndarray, batch_size: int = 256) -> np.
 
 def fit(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_dir: str | Path,
         soft_labels: np.ndarray | None = None, train_labels: np.ndarray | None = None,
-        resume: bool = False, progress: bool = True, inputs: np.ndarray | None = None) -> dict:
+        resume: bool = False, progress: bool = True, inputs: np.ndarray | None = None,
+        stop_after: int | None = None) -> dict:
     """Train a student and write ``run_dir`` (checkpoints, best model, ``run.json``).
 
     Parameters
@@ -190,6 +193,8 @@ def fit(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_d
     train_labels : labels to train on (default ``trials.labels``; the shuffled control passes a permutation).
     resume : continue from ``run_dir``'s last checkpoint.
     inputs : precomputed :func:`model_inputs` (to share between runs on the same data).
+    stop_after : stop once this many epochs are done, as an interruption would (the schedule
+        still spans ``config.epochs``; ``resume`` continues from there).
 
     Returns the run info written to ``run.json`` (history, best epoch, student arguments).
     """
@@ -200,7 +205,6 @@ def fit(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_d
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
     labels = trials.labels if train_labels is None else train_labels
 
     x = model_inputs(trials, config) if inputs is None else inputs
@@ -222,7 +226,6 @@ def fit(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_d
         load_optimizer_state(optimizer, run_dir / "optimizer.safetensors")
         for _ in range(state["epoch"]):
             scheduler.step()
-        rng = np.random.default_rng([config.seed, state["epoch"]])
         log.info("resumed %s at epoch %d", run_dir, state["epoch"])
 
     xt = torch.from_numpy(x)
@@ -233,7 +236,7 @@ def fit(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_d
                unit="epoch", disable=not progress, initial=state["epoch"], total=config.epochs)
     for epoch in bar:
         model.train()
-        order = rng.permutation(train_idx)
+        order = np.random.default_rng([config.seed, epoch]).permutation(train_idx)  # resumable
         total = 0.0
         for i in range(0, len(order), config.batch_size):
             idx = torch.from_numpy(order[i : i + config.batch_size])
@@ -257,6 +260,8 @@ def fit(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_d
             state["stale"] += 1
         save_checkpoint(run_dir, model, optimizer, state)
         bar.set_postfix(loss=f"{total / max(1, len(order)):.3f}", val_loss=f"{val_loss:.3f}", val_top1=f"{val_acc:.3f}")
+        if stop_after is not None and state["epoch"] >= stop_after:
+            break
         if state["stale"] >= config.patience:
             log.info("early stop at epoch %d (best %d)", epoch + 1, state["best_epoch"])
             break

@@ -26,7 +26,14 @@ def parse_spec(spec: str) -> tuple[str, str | None, dict[str, str]]:
 
 
 def load_trials(spec: str, progress: bool = True) -> Trials:
-    """Load trials from a data SPEC (see module docstring)."""
+    """Load trials from a data SPEC (see module docstring); ``trials.source`` is the SPEC itself, so
+    a run folder can reload exactly the same data."""
+    trials = _load(spec, progress)
+    trials.source = spec
+    return trials
+
+
+def _load(spec: str, progress: bool) -> Trials:
     kind, path, opts = parse_spec(spec)
     if kind == "phantom":
         from offline_training.datasets.phantom import load_phantom

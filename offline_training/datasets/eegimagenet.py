@@ -17,7 +17,7 @@ from bci_stream.trials import Trials
 
 
 def load_eegimagenet_trials(path: str, splits: str | None = None, split: str = "0", subject: str | None = None,
-                            min_len: str = "450", max_len: str = "600", length: str = "500") -> Trials:
+                            min_len: str = "450", max_len: str = "600", length: str = "460") -> Trials:
     """Trials of an EEG-ImageNet file.
 
     Parameters
@@ -26,7 +26,8 @@ def load_eegimagenet_trials(path: str, splits: str | None = None, split: str = "
     splits : ``block_splits_by_image_*.pth`` (optional); ``split`` picks its fold.
     subject : keep one subject (1-6).
     min_len, max_len : keep trials with this many samples (inclusive).
-    length : samples kept per trial (from onset); 500 covers the seed's 20-460 crop.
+    length : samples kept per trial (from onset); 460 covers the seed's 20-460 crop (trials shorter
+        than that are dropped too).
     """
     f = load_eegimagenet(path)
     lo, hi, n_keep = int(min_len), int(max_len), int(length)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -74,8 +75,11 @@ def load_recording_trials(path: str, tmin: str = "0", tmax: str = "0.5", mapping
             f"(first markers: {[t for _, t in rec.events[:5]]}); pass mapping=FILE"
         )
     n = len(eeg)
+    if skipped:
+        warnings.warn(f"{path}: {skipped} of {len(rec.events)} markers skipped (no class, or epoch outside the recording)",
+                      stacklevel=2)
     return Trials(eeg=np.stack(eeg), labels=np.array(labels), image_ids=np.array(images),
                   subjects=np.full(n, int(subject)), runs=np.full(n, int(run)), sfreq=rec.sfreq,
                   ch_names=list(rec.ch_names), class_ids=[c.synset for c in classes],
                   class_names=[c.name for c in classes], tmin=float(tmin),
-                  source=f"recording:{path} ({n} epochs, {skipped} markers skipped)")
+                  source=f"recording:{path}")
