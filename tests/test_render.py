@@ -1,0 +1,151 @@
+"""Renderers: a tiny random diffusers pipeline through the real loader, the gallery, and the worker."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bci_stream.publish import Prediction
+from bci_stream.render import RenderConfig, RendererError, RenderWorker
+from bci_stream.render.diffusion import DiffusionRenderer, load_text2image
+from bci_stream.render.gallery import GalleryRenderer, card
+from bci_stream.state import SharedState
+from tiny_diffusion import build_tiny_pipeline
+
+NAMES = ["sorrel", "parachute", "iron"]
+IDS = ["n02389026", "n03888257", "n03584829"]
+
+
+@pytest.fixture(scope="module")
+def tiny_sd(tmp_path_factory):
+    return build_tiny_pipeline(tmp_path_factory.mktemp("tiny-sd"))
+
+
+def prediction(index: int, p: float = 0.9, n: int = 3) -> Prediction:
+    probs = np.full(n, (1 - p) / (n - 1))
+    probs[index] = p
+    order = [int(i) for i in np.argsort(-probs)]
+    return Prediction(0.0, 0.0, probs, order, 0, 0.0)
+
+
+def test_diffusion_renderer_loads_from_folder_and_is_seeded(tiny_sd):
+    config = RenderConfig(kind="diffusion", diffusion_model=str(tiny_sd), size=64, steps=1)
+    renderer = DiffusionRenderer(config)
+    a = renderer.render(1, "parachute")
+    assert a.shape == (64, 64, 3) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, renderer.render(1, "parachute"))  # same class, same seed
+    assert not np.array_equal(a, renderer.render(2, "iron"))
+
+
+def test_img2img_option_uses_the_previous_frame(tiny_sd):
+    config = RenderConfig(kind="diffusion", diffusion_model=str(tiny_sd), size=64, steps=1, img2img_strength=0.5)
+    renderer = DiffusionRenderer(config)
+    first = renderer.render(0, "sorrel")
+    second = renderer.render(0, "sorrel")
+    assert second.shape == first.shape and renderer._previous is not None
+
+
+def test_missing_weights_give_an_offline_message(tmp_path):
+    with pytest.raises(RendererError, match="no network at run time"):
+        load_text2image("stabilityai/sd-turbo", device="cpu")
+    with pytest.raises(RendererError, match="folder"):
+        load_text2image(str(tmp_path), device="cpu")
+
+
+def test_gallery_uses_exemplars_or_draws_a_card(tmp_path):
+    (tmp_path / "n03888257").mkdir()
+    Image.new("RGB", (90, 60), (255, 0, 0)).save(tmp_path / "n03888257" / "a.jpg")
+    Image.new("RGB", (60, 90), (0, 0, 255)).save(tmp_path / "n02389026_5.JPEG")
+    gallery = GalleryRenderer(NAMES, IDS, str(tmp_path), size=32)
+    red = gallery.render(1, "parachute")
+    assert red.shape == (32, 32, 3) and red[..., 0].mean() > 200 and red[..., 2].mean() < 50
+    assert gallery.render(0, "sorrel")[..., 2].mean() > 200
+    drawn = gallery.render(2, "iron")  # no exemplar: a card
+    np.testing.assert_array_equal(drawn, card("iron", 2, 32))
+    assert len(np.unique(drawn.reshape(-1, 3), axis=0)) > 1  # the text is drawn on it
+    with pytest.raises(FileNotFoundError):
+        GalleryRenderer(NAMES, IDS, str(tmp_path / "nope"))
+
+
+class SlowRenderer:
+    kind = "slow"
+
+    def __init__(self):
+        self.rendered = []
+        self.release = threading.Event()
+
+    def render(self, index, name):
+        self.release.wait(5)
+        self.rendered.append(index)
+        return np.zeros((8, 8, 3), np.uint8)
+
+
+def test_worker_is_latest_wins_and_submit_never_blocks():
+    slow = SlowRenderer()
+    state = SharedState()
+    worker = RenderWorker(RenderConfig(kind="gallery"), NAMES, state, IDS, renderer=slow).start()
+    try:
+        assert worker.submit(prediction(0))
+        time.sleep(0.2)  # the worker is now stuck rendering class 0
+        t0 = time.perf_counter()
+        for k in (1, 2, 1, 2):
+            worker.submit(prediction(k))
+        assert time.perf_counter() - t0 < 0.05  # submit returns at once while the renderer is busy
+        assert not worker.submit(prediction(2))  # same class again: nothing to do
+        slow.release.set()
+        deadline = time.time() + 5
+        while len(slow.rendered) < 2 and time.time() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.2)
+        assert slow.rendered == [0, 2]  # 1, 2, 1 were superseded; only the newest was rendered
+        assert worker.n_dropped == 3
+        assert state.image is not None and state.image.class_index == 2
+    finally:
+        worker.stop()
+
+
+def test_worker_skips_unconfident_decisions():
+    worker = RenderWorker(RenderConfig(kind="gallery", min_confidence=0.5), NAMES, SharedState(), IDS)
+    assert not worker.submit(prediction(1, p=0.4))
+    assert worker.submit(prediction(1, p=0.8))
+
+
+class Exploding:
+    kind = "diffusion"
+
+    def render(self, index, name):
+        raise RuntimeError("CUDA out of memory")
+
+
+def test_worker_falls_back_to_gallery_on_failure():
+    state = SharedState()
+    worker = RenderWorker(RenderConfig(kind="diffusion", size=16), NAMES, state, IDS, renderer=Exploding()).start()
+    try:
+        worker.submit(prediction(0))
+        deadline = time.time() + 5
+        while "fallback" not in state.renderer_kind and time.time() < deadline:
+            time.sleep(0.02)
+        assert "CUDA out of memory" in state.renderer_error
+        worker.submit(prediction(1))
+        while state.image is None and time.time() < deadline:
+            time.sleep(0.02)
+        assert state.image.kind == "gallery" and state.image.class_name == "parachute"
+    finally:
+        worker.stop()
+
+
+def test_worker_reports_unloadable_diffusion_model():
+    state = SharedState()
+    worker = RenderWorker(RenderConfig(kind="diffusion", diffusion_model="stabilityai/sd-turbo", device="cpu", size=16),
+                          NAMES, state, IDS).start()
+    try:
+        worker.submit(prediction(2))
+        deadline = time.time() + 20
+        while state.image is None and time.time() < deadline:
+            time.sleep(0.05)
+        assert "no network at run time" in state.renderer_error
+        assert state.image.kind == "gallery"
+    finally:
+        worker.stop()
