@@ -103,7 +103,7 @@ def cmd_live(args) -> int:
         else:
             from bci_stream.viewer import run_viewer
 
-            run_viewer(session, seconds=args.seconds, renderer=renderer)
+            run_viewer(session, seconds=args.seconds, renderer=renderer, screenshot=args.screenshot)
     finally:
         if renderer is not None:
             renderer.stop()
@@ -188,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--diffusion-model", default="stabilityai/sd-turbo", help="diffusers folder or hub id (cached)")
     p.add_argument("--steps", type=int, default=1)
     p.add_argument("--image-size", type=int, default=512)
+    p.add_argument("--screenshot", default=None, help="viewer: save a PNG shortly before --seconds end")
     p.set_defaults(func=cmd_live)
 
     p = sub.add_parser("info", help="print a model's card")

@@ -241,7 +241,7 @@ class Phantom:
         trials = Trials(
             eeg=eeg,
             labels=labels,
-            image_ids=np.array([f"{self.class_ids[l]}_{i}" for l, i in zip(labels, images)]),
+            image_ids=np.array([f"{self.class_ids[k]}_{i}" for k, i in zip(labels, images)]),
             subjects=subj_ids,
             runs=block,
             sfreq=c.sfreq,

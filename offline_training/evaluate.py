@@ -80,8 +80,9 @@ def report_markdown(rows: list[tuple[str, dict]], data: str, notes: list[str] | 
              "| model | split | top-1 | top-3 | top-5 | macro-F1 | kappa | pooled top-1 | n test |",
              "|---|---|---|---|---|---|---|---|---|"]
     for name, m in rows:
-        mean, std = m["subject_mean"], m["subject_std"]
-        cell = lambda k: f"{mean[k]:.3f} ± {std[k]:.3f}"  # noqa: E731
+        def cell(key: str, m: dict = m) -> str:
+            return f"{m['subject_mean'][key]:.3f} ± {m['subject_std'][key]:.3f}"
+
         lines.append(f"| {name} | {m['split']} | {cell('top1')} | {cell('top3')} | {cell('top5')} | "
                      f"{cell('macro_f1')} | {cell('kappa')} | {m['top1']:.3f} | {m['n']} |")
     lines.append("\nMean ± std over subjects; chance top-1 = "

@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pylsl
 import pytest
+from conftest import unique_name
 
 from bci_stream.decoder import Decoder
 from bci_stream.live import LiveConfig, LiveSession
@@ -15,7 +16,6 @@ from bci_stream.phantom import Phantom
 from bci_stream.publish import PredictionOutlet
 from bci_stream.simulate import OutletConfig, PacedPusher, phantom_pusher
 from bci_stream.source import StreamLostError
-from conftest import unique_name
 
 
 def read_log(path):

@@ -9,7 +9,14 @@ import pytest
 
 from bci_stream.phantom import PhantomConfig
 from bci_stream.simulate import COUNTER_CHANNEL, OutletConfig, PacedPusher, phantom_pusher
-from bci_stream.source import LSLSource, SourceConfig, StreamLostError, StreamMismatchError, channel_index, stream_channel_labels
+from bci_stream.source import (
+    LSLSource,
+    SourceConfig,
+    StreamLostError,
+    StreamMismatchError,
+    channel_index,
+    stream_channel_labels,
+)
 
 
 def test_simulator_streams_labelled_eeg_counter_and_markers(stream_name):
@@ -92,14 +99,14 @@ def test_source_refuses_wrong_rate_and_missing_channels(stream_name):
 
 
 def test_source_reports_a_vanished_stream_within_a_second(stream_name):
-    outlet = _custom_outlet(stream_name, ["O1"])
+    holder = {"outlet": _custom_outlet(stream_name, ["O1"])}
     source = LSLSource(["O1"], 1000.0, SourceConfig(name=stream_name, resolve_timeout=5, lost_after=0.5))
     assert source.connect()
     stop = threading.Event()
 
     def push():
         while not stop.is_set():
-            outlet.push_chunk(np.zeros((10, 1), np.float32))
+            holder["outlet"].push_chunk(np.zeros((10, 1), np.float32))
             time.sleep(0.01)
 
     pusher = threading.Thread(target=push)
@@ -108,7 +115,7 @@ def test_source_reports_a_vanished_stream_within_a_second(stream_name):
         source.pull(0.05)
     stop.set()
     pusher.join()
-    del outlet
+    holder.clear()  # the last reference: the outlet leaves the network
     t0 = time.monotonic()
     with pytest.raises(StreamLostError):
         while time.monotonic() - t0 < 5:

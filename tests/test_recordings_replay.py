@@ -7,13 +7,13 @@ import numpy as np
 import pylsl
 import pytest
 import torch
+from xdf_writer import write_xdf
 
 from bci_stream.io import RecordingError, read_recording
 from bci_stream.io.eegimagenet import load_eegimagenet
 from bci_stream.replay import RecordingReader, recording_pusher
 from bci_stream.simulate import OutletConfig
 from bci_stream.source import stream_channel_labels
-from xdf_writer import write_xdf
 
 CH = ["O1", "Oz", "O2", "POz"]
 MARKERS = [(200, "n02389026_7"), (700, "sorrel"), (1200, "n03888257_3")]

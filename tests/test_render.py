@@ -11,8 +11,8 @@ from bci_stream.publish import Prediction
 from bci_stream.render import RenderConfig, RendererError, RenderWorker
 from bci_stream.render.diffusion import DiffusionRenderer, load_text2image
 from bci_stream.render.gallery import GalleryRenderer, card
+from bci_stream.render.random_pipeline import build_tiny_pipeline
 from bci_stream.state import SharedState
-from tiny_diffusion import build_tiny_pipeline
 
 NAMES = ["sorrel", "parachute", "iron"]
 IDS = ["n02389026", "n03888257", "n03584829"]

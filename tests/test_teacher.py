@@ -9,7 +9,13 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from offline_training.teacher import ClipTeacher, TeacherConfig, compute_soft_labels, find_image, load_soft_labels
+from offline_training.teacher import (
+    ClipTeacher,
+    TeacherConfig,
+    compute_soft_labels,
+    find_image,
+    load_soft_labels,
+)
 
 TINY = {"embed_dim": 64, "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16},
         "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2}}
@@ -34,7 +40,7 @@ def stimulus_images(tmp_path):
     rng = np.random.default_rng(0)
     ids = [f"n02389026_{i}" for i in range(3)] + [f"n03888257_{i}" for i in range(3)]
     (tmp_path / "n03888257").mkdir()
-    for i, image_id in enumerate(ids):
+    for image_id in ids:
         folder = tmp_path / "n03888257" if image_id.startswith("n0388") else tmp_path  # both layouts
         Image.fromarray(rng.integers(0, 255, (80, 96, 3), dtype=np.uint8)).save(folder / f"{image_id}.JPEG")
     return tmp_path, ids

@@ -29,7 +29,7 @@ def load_text2image(model: str, device: str = "auto", taesd: str | None = None):
     local = Path(model).expanduser()
     source = str(local) if local.exists() else model
     try:
-        pipe = AutoPipelineForText2Image.from_pretrained(source, torch_dtype=dtype, local_files_only=True)
+        pipe = AutoPipelineForText2Image.from_pretrained(source, dtype=dtype, local_files_only=True)
     except Exception as err:
         where = f"folder {local}" if local.exists() else f"hub id {model!r} in the local Hugging Face cache"
         raise RendererError(
@@ -41,7 +41,7 @@ def load_text2image(model: str, device: str = "auto", taesd: str | None = None):
     if taesd:
         from diffusers import AutoencoderTiny
 
-        pipe.vae = AutoencoderTiny.from_pretrained(taesd, torch_dtype=dtype, local_files_only=True)
+        pipe.vae = AutoencoderTiny.from_pretrained(taesd, dtype=dtype, local_files_only=True)
     pipe = pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
     return pipe, device

@@ -1,5 +1,6 @@
-"""A tiny random Stable-Diffusion-style pipeline built from configs (diffusers' own test recipe),
-saved with ``save_pretrained`` so tests load it back through the real code path."""
+"""Stable-Diffusion-style pipelines with random weights, built from configs (diffusers' own test
+recipe): "tiny" for tests (saved with ``save_pretrained`` and loaded back through the real path)
+and "sd-turbo" (SD-Turbo's architecture) to measure renderer speed on a GPU without downloads."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def write_tokenizer_files(folder: Path) -> tuple[Path, Path]:
 
 
 def build_tiny_pipeline(folder: str | Path) -> Path:
-    """Write a ~2 MB text-to-image pipeline (UNet (32, 64), 2-block VAE, 2-layer CLIP text encoder,
+    """Write a ~6 MB text-to-image pipeline (UNet (32, 64), 2-block VAE, 2-layer CLIP text encoder,
     Euler scheduler as SD-Turbo uses) to ``folder``."""
     import torch
     from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
@@ -52,3 +53,34 @@ def build_tiny_pipeline(folder: str | Path) -> Path:
                                    requires_safety_checker=False)
     pipe.save_pretrained(folder)
     return folder
+
+
+def sd_turbo_sized_pipeline(device: str = "cuda", dtype=None):
+    """An in-memory pipeline with SD-Turbo's architecture (SD 2.1 UNet, 4-block VAE, a 23-layer 1024-wide
+    text encoder) and random weights: for speed measurements only, it draws noise."""
+    import tempfile
+
+    import torch
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    dtype = dtype or (torch.float16 if device == "cuda" else torch.float32)
+    unet = UNet2DConditionModel(
+        sample_size=64, block_out_channels=(320, 640, 1280, 1280), layers_per_block=2, cross_attention_dim=1024,
+        attention_head_dim=(5, 10, 20, 20), use_linear_projection=True,
+        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"))
+    vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4,
+                        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4)
+    with tempfile.TemporaryDirectory() as tmp:
+        vocab, merges = write_tokenizer_files(Path(tmp))
+        tokenizer = CLIPTokenizer(str(vocab), str(merges), model_max_length=77)
+    text_encoder = CLIPTextModel(CLIPTextConfig(hidden_size=1024, intermediate_size=4096, num_attention_heads=16,
+                                                num_hidden_layers=23, vocab_size=len(tokenizer), bos_token_id=0,
+                                                eos_token_id=1, pad_token_id=1, hidden_act="gelu", projection_dim=1024))
+    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                       timestep_spacing="trailing")
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+    return pipe.to(device, dtype)

@@ -1,0 +1,75 @@
+"""``make demo``: the phantom headset streaming over LSL, decoded live by the shipped demo model.
+
+Opens the viewer when a display is available, else prints decisions (headless). Everything stays
+on this machine (liblsl is configured for loopback).
+
+    python -m bci_stream.demo [--seconds 30] [--headless] [--renderer gallery|diffusion|none]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from bci_stream.lsl_config import use_loopback
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_MODEL = ROOT / "models" / "demo" / "model.onnx"
+
+
+def has_display() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=None, help="stop after this long (headless default: 20)")
+    parser.add_argument("--headless", action="store_true", help="print decisions instead of opening the viewer")
+    parser.add_argument("--model", default=str(DEMO_MODEL))
+    parser.add_argument("--renderer", default="gallery", choices=["gallery", "diffusion", "none"])
+    parser.add_argument("--diffusion-model", default="stabilityai/sd-turbo")
+    parser.add_argument("--screenshot", default=None, help="save a PNG of the viewer just before it closes")
+    args = parser.parse_args(argv)
+
+    if not Path(args.model).exists():
+        print(f"no demo model at {args.model}; rebuild it with `make demo-model`", file=sys.stderr)
+        return 2
+    from bci_stream.model_card import ModelCard
+
+    card = ModelCard.from_onnx(args.model)
+    headless = args.headless or not has_display()
+    seconds = args.seconds if args.seconds is not None else (20.0 if headless else None)
+    config_path = use_loopback()
+    name = f"bci-stream-demo-{uuid.uuid4().hex[:6]}"
+    env = dict(os.environ, LSLAPICFG=str(config_path))
+    simulator = subprocess.Popen(
+        [sys.executable, "-m", "bci_stream.cli", "simulate", "--channels", str(card.n_channels), "--sfreq",
+         str(card.sfreq), "--classes", str(card.n_classes), "--name", name, "--counter"], env=env)
+    print(f"demo: phantom headset '{name}' ({card.n_channels} ch @ {card.sfreq:g} Hz) -> {Path(args.model).name} "
+          f"({card.n_classes} classes; {card.split} test top-1 {card.evaluation.get('top1', float('nan')):.2f}) -> "
+          f"{'printed decisions' if headless else 'viewer'}", flush=True)
+    time.sleep(1.5)
+    from bci_stream.cli import main as bci_stream
+
+    live = ["live", "--model", args.model, "--stream", name, "--markers", f"{name}-markers", "--smoothing", "5",
+            "--renderer", args.renderer, "--diffusion-model", args.diffusion_model, "--image-size", "256"]
+    if seconds is not None:
+        live += ["--seconds", str(seconds)]
+    if headless:
+        live += ["--headless"]
+    if args.screenshot:
+        live += ["--screenshot", args.screenshot]
+    try:
+        return bci_stream(live)
+    finally:
+        simulator.terminate()
+        simulator.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

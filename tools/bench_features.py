@@ -1,0 +1,77 @@
+#!/usr/bin/env python
+"""Spectrogram cost per window: bci_stream.features (strided frames x windowed-DFT matrix) against
+scipy.signal.stft, and ONNX Runtime vs torch eager for the demo student, batch 1.
+
+    python tools/bench_features.py [--channels 128] [--samples 440] [--repeats 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def timeit(fn, repeats: int) -> tuple[float, float]:
+    for _ in range(min(50, repeats)):
+        fn()
+    times = np.empty(repeats)
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times[i] = time.perf_counter() - t0
+    return float(np.median(times) * 1e3), float(np.percentile(times, 99) * 1e3)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--channels", type=int, default=128)
+    parser.add_argument("--samples", type=int, default=440)
+    parser.add_argument("--repeats", type=int, default=2000)
+    parser.add_argument("--model", default=str(ROOT / "models" / "demo" / "model.onnx"))
+    args = parser.parse_args()
+    import scipy.signal
+
+    from bci_stream.features import spectrogram
+
+    x = np.random.default_rng(0).standard_normal((args.channels, args.samples)).astype(np.float32)
+    rows = [("bci_stream.features.spectrogram", timeit(lambda: spectrogram(x), args.repeats)),
+            ("np.abs(scipy.signal.stft(...))", timeit(lambda: np.abs(scipy.signal.stft(x, 1000.0, nperseg=40)[2]), args.repeats))]
+    if Path(args.model).exists():
+        import torch
+
+        from bci_stream.decoder import Decoder
+        from bci_stream.model_card import ModelCard
+        from offline_training.students import SpectrogramCNN
+
+        card = ModelCard.from_onnx(args.model)
+        if card.n_channels == args.channels:
+            decoder = Decoder(args.model, providers="cpu")
+            feats = decoder.features(x)[None]
+            rows.append(("ONNX Runtime student, batch 1 (1 thread)",
+                         timeit(lambda: decoder.session.run(None, {decoder.input_name: feats}), args.repeats)))
+            torch.set_num_threads(1)
+            arch = {k: v for k, v in card.architecture.items() if k in ("n_chans", "n_freqs", "n_frames", "n_outputs", "n_spatial", "width", "dropout")}
+            net = SpectrogramCNN(**arch).eval()
+            tx = torch.from_numpy(feats)
+
+            def eager():
+                with torch.no_grad():
+                    torch.softmax(net(tx), 1)
+
+            rows.append(("torch eager student, batch 1 (1 thread)", timeit(eager, args.repeats)))
+            rows.append(("whole decision: Decoder.classify", timeit(lambda: decoder.classify(x), args.repeats)))
+    print(f"{args.channels} ch x {args.samples} samples, {args.repeats} repeats (median / p99, ms):")
+    for label, (p50, p99) in rows:
+        print(f"  {label:45s} {p50:7.3f} / {p99:7.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

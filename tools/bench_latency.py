@@ -1,0 +1,161 @@
+#!/usr/bin/env python
+"""Decision latency of the live decoder against a do-it-yourself baseline, on one phantom stream.
+
+Starts the phantom headset in a separate process (128 ch x 1 kHz by default, with a SAMPLE_INDEX
+channel), then decodes it for --seconds with bci-stream (pylsl pull into a preallocated buffer,
+shared spectrogram, ONNX Runtime), and for --seconds with the baseline most labs would write first
+(mne-lsl StreamLSL.get_data every hop + scipy.signal.stft + the same CNN in torch eager mode).
+Latency = LSL time the probabilities are published minus the LSL time stamp of the window's last
+sample. Prints p50/p95/p99/max, lost samples, drift (first vs last minute, or first vs last tenth
+of shorter runs), CPU % of the decoding process, and the baseline ratio.
+
+    python tools/bench_latency.py --seconds 600 --json latency.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bci_stream.lsl_config import use_loopback  # noqa: E402
+
+use_loopback()
+
+import pylsl  # noqa: E402
+
+
+def summarise(latencies: list[float], seconds: float) -> dict:
+    lat = np.asarray(latencies)
+    if lat.size == 0:
+        return {"n": 0}
+    tenth = max(1, len(lat) // 10)
+    per_minute = int(60 / seconds * len(lat)) if seconds > 120 else tenth
+    head, tail = lat[:per_minute], lat[-per_minute:]
+    return {"n": int(lat.size), "p50_ms": float(np.percentile(lat, 50)), "p95_ms": float(np.percentile(lat, 95)),
+            "p99_ms": float(np.percentile(lat, 99)), "max_ms": float(lat.max()),
+            "drift_ms": float(np.median(tail) - np.median(head)),
+            "drift_window": "first vs last minute" if seconds > 120 else "first vs last tenth"}
+
+
+def run_ours(model: Path, stream: str, seconds: float, hop: float, threads: int) -> dict:
+    from bci_stream.decoder import Decoder
+    from bci_stream.live import LiveConfig, LiveSession
+
+    latencies: list[float] = []
+    decoder = Decoder(model, providers="cpu", threads=threads)
+    session = LiveSession(decoder, LiveConfig(stream=stream, hop=hop, outlet_name=f"bench-{uuid.uuid4().hex[:6]}"),
+                          listeners=[lambda p: latencies.append(p.latency_ms)])
+    session.start()
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    session.run(seconds=seconds)
+    cpu = (time.process_time() - cpu0) / (time.perf_counter() - wall0) * 100
+    out = summarise(latencies, seconds)
+    out.update(lost_samples=session.source.lost_samples, cpu_percent=cpu, provider=decoder.provider,
+               withheld=session.state.n_withheld, gaps=len(session.state.gaps))
+    return out
+
+
+def run_baseline(model: Path, stream: str, seconds: float, hop: float) -> dict:
+    """mne-lsl StreamLSL + scipy.signal.stft + torch eager, polled every hop."""
+    import scipy.signal
+    import torch
+    from mne_lsl.stream import StreamLSL
+
+    from bci_stream.model_card import ModelCard
+    from offline_training.students import SpectrogramCNN
+
+    card = ModelCard.from_onnx(model)
+    arch = {k: v for k, v in card.architecture.items() if k in ("n_chans", "n_freqs", "n_frames", "n_outputs", "n_spatial", "width", "dropout")}
+    net = SpectrogramCNN(**arch).eval()
+    torch.set_num_threads(1)
+    mean, std = card.norm_arrays()
+    stream_obj = StreamLSL(bufsize=2, name=stream).connect(acquisition_delay=0.001, timeout=10)
+    stream_obj.pick(card.ch_names)
+    latencies = []
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    next_t = time.perf_counter()
+    end = next_t + seconds
+    time.sleep(card.window_length + 0.1)
+    while time.perf_counter() < end:
+        next_t += hop
+        data, ts = stream_obj.get_data(winsize=card.window_length)
+        if data.shape[1] == card.window_samples:
+            spec = np.abs(scipy.signal.stft(data, card.sfreq, nperseg=card.spectrogram.nperseg)[2]).astype(np.float32)
+            x = torch.from_numpy(((spec - mean) / std)[None])
+            with torch.no_grad():
+                torch.softmax(net(x), 1).numpy()
+            latencies.append((pylsl.local_clock() - ts[-1]) * 1e3)
+        delay = next_t - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+    cpu = (time.process_time() - cpu0) / (time.perf_counter() - wall0) * 100
+    stream_obj.disconnect()
+    return {**summarise(latencies, seconds), "cpu_percent": cpu}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=60.0, help="per pipeline")
+    parser.add_argument("--channels", type=int, default=128)
+    parser.add_argument("--sfreq", type=float, default=1000.0)
+    parser.add_argument("--hop", type=float, default=0.02)
+    parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads")
+    parser.add_argument("--model", default=str(ROOT / "models" / "demo" / "model.onnx"))
+    parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--json", help="write the figures here")
+    args = parser.parse_args()
+
+    model = Path(args.model)
+    if not model.exists():
+        sys.exit(f"no model at {model}: run `make demo-model` (or pass --model)")
+    from bci_stream.model_card import ModelCard
+
+    card = ModelCard.from_onnx(model)
+    if card.n_channels != args.channels or card.sfreq != args.sfreq:
+        sys.exit(f"model expects {card.n_channels} ch @ {card.sfreq:g} Hz; pass a matching --model")
+    name = f"bench-{uuid.uuid4().hex[:8]}"
+    total = args.seconds * (1 if args.no_baseline else 2) + 30
+    sim = subprocess.Popen([sys.executable, "-m", "bci_stream.cli", "simulate", "--channels", str(args.channels),
+                            "--sfreq", str(args.sfreq), "--classes", str(card.n_classes), "--counter",
+                            "--name", name, "--duration", str(total)], cwd=ROOT, env=dict(os.environ),
+                           stdout=subprocess.DEVNULL)
+    try:
+        time.sleep(2.0)
+        print(f"phantom: {args.channels} ch @ {args.sfreq:g} Hz (+SAMPLE_INDEX), hop {args.hop * 1000:g} ms, "
+              f"model {model.name} ({card.n_classes} classes), {args.seconds:g} s per pipeline, {os.cpu_count()} CPUs")
+        results = {"config": vars(args), "ours": run_ours(model, name, args.seconds, args.hop, args.threads)}
+        print_row("bci-stream (pylsl + shared STFT + ONNX Runtime)", results["ours"])
+        if not args.no_baseline:
+            results["baseline"] = run_baseline(model, name, args.seconds, args.hop)
+            print_row("baseline (mne-lsl get_data + scipy.stft + torch eager)", results["baseline"])
+            results["p99_ratio"] = results["baseline"]["p99_ms"] / results["ours"]["p99_ms"]
+            results["p50_ratio"] = results["baseline"]["p50_ms"] / results["ours"]["p50_ms"]
+            print(f"baseline / bci-stream: p50 x{results['p50_ratio']:.1f}, p99 x{results['p99_ratio']:.1f}")
+    finally:
+        sim.terminate()
+        sim.wait(timeout=10)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def print_row(label: str, r: dict) -> None:
+    extra = f", lost samples {r['lost_samples']}" if "lost_samples" in r else ""
+    print(f"{label}:\n  n={r['n']}  p50 {r['p50_ms']:.2f} ms  p95 {r['p95_ms']:.2f}  p99 {r['p99_ms']:.2f}  "
+          f"max {r['max_ms']:.2f}  drift {r['drift_ms']:+.3f} ms ({r['drift_window']})  CPU {r['cpu_percent']:.0f}%{extra}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
