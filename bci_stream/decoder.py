@@ -48,7 +48,9 @@ class Decoder:
         """Normalised spectrogram of ``window`` ``(n_channels, window_samples)`` in stream units →
         ``(n_channels, n_freqs, n_frames)`` float32 (what the network sees)."""
         spec = spectrogram(window * self._scale if self._scale != 1 else window, self.card.spectrogram)
-        return (spec - self._mean) * self._inv_std
+        spec -= self._mean
+        spec *= self._inv_std
+        return spec
 
     def classify(self, window: np.ndarray) -> np.ndarray:
         """Class probabilities ``(n_classes,)`` for one window ``(n_channels, window_samples)``."""

@@ -173,11 +173,12 @@ class LiveSession:
     def _event_locked(self) -> None:
         keep = []
         latest_t = self.ring.latest(1)[1][0] if self.ring.available else -np.inf
+        half_sample = 0.5 / self.card.sfreq
         for t, text in self._pending:
-            if t > latest_t:
+            if t - half_sample > latest_t:
                 keep.append((t, text))  # its onset sample has not arrived yet
                 continue
-            onset = self.ring.index_at(t)
+            onset = self.ring.index_at(t - half_sample)  # the sample nearest the marker
             if onset is None or onset < self.ring.count - self.ring.available:
                 if self.jsonl:
                     self.jsonl.event("marker_dropped", marker=text, t_marker=t, reason="onset no longer buffered")

@@ -86,7 +86,7 @@ def test_event_locked_mode_classifies_each_stimulus_once(tiny_model, tiny_phanto
         pusher.close()
     preds = [r for r in read_log(tmp_path / "e.jsonl") if "probabilities" in r]
     markers = [p["marker"] for p in preds]
-    assert len(markers) >= 5 and len(set(markers)) == len(markers) or len(markers) >= 5
+    assert len(markers) >= 5
     assert all(m.split("_")[0].startswith("n") for m in markers)
     ends = np.diff([p["window_end_sample"] for p in preds])
     assert (ends == 300).all()  # one epoch per stimulus, 0.3 s apart
