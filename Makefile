@@ -26,5 +26,9 @@ lint: $(STAMP)
 demo-model: $(STAMP)
 	$(BIN)/python tools/build_demo_model.py
 
+bench: $(STAMP)
+	$(BIN)/python tools/bench_latency.py --seconds 60
+	$(BIN)/python tools/bench_features.py
+
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -70,3 +70,11 @@ def build_student(name: str, **kwargs) -> nn.Module:
     if name not in STUDENTS:
         raise ValueError(f"unknown student {name!r}; choose from {sorted(STUDENTS)}")
     return STUDENTS[name](**kwargs)
+
+
+def build_from_card_architecture(architecture: dict) -> nn.Module:
+    """An untrained student shaped like the one a model card describes (its ``architecture`` entry:
+    the student name plus its constructor arguments; training settings in it are ignored)."""
+    cls = STUDENTS[architecture.get("student", "cnn")]
+    names = cls.__init__.__code__.co_varnames[1 : cls.__init__.__code__.co_argcount]
+    return cls(**{k: v for k, v in architecture.items() if k in names})

@@ -48,7 +48,7 @@ def main() -> int:
 
         from bci_stream.decoder import Decoder
         from bci_stream.model_card import ModelCard
-        from offline_training.students import SpectrogramCNN
+        from offline_training.students import build_from_card_architecture
 
         card = ModelCard.from_onnx(args.model)
         if card.n_channels == args.channels:
@@ -57,8 +57,7 @@ def main() -> int:
             rows.append(("ONNX Runtime student, batch 1 (1 thread)",
                          timeit(lambda: decoder.session.run(None, {decoder.input_name: feats}), args.repeats)))
             torch.set_num_threads(1)
-            arch = {k: v for k, v in card.architecture.items() if k in ("n_chans", "n_freqs", "n_frames", "n_outputs", "n_spatial", "width", "dropout")}
-            net = SpectrogramCNN(**arch).eval()
+            net = build_from_card_architecture(card.architecture).eval()
             tx = torch.from_numpy(feats)
 
             def eager():

@@ -73,11 +73,10 @@ def run_baseline(model: Path, stream: str, seconds: float, hop: float) -> dict:
     from mne_lsl.stream import StreamLSL
 
     from bci_stream.model_card import ModelCard
-    from offline_training.students import SpectrogramCNN
+    from offline_training.students import build_from_card_architecture
 
     card = ModelCard.from_onnx(model)
-    arch = {k: v for k, v in card.architecture.items() if k in ("n_chans", "n_freqs", "n_frames", "n_outputs", "n_spatial", "width", "dropout")}
-    net = SpectrogramCNN(**arch).eval()
+    net = build_from_card_architecture(card.architecture).eval()
     torch.set_num_threads(1)
     mean, std = card.norm_arrays()
     stream_obj = StreamLSL(bufsize=2, name=stream).connect(acquisition_delay=0.001, timeout=10)
