@@ -57,7 +57,7 @@ class LiveConfig:
     outlet_name: str = "bci-stream-predictions"
     lost_after: float = 1.0
     resolve_timeout: float = 10.0
-    buffer_seconds: float = 4.0
+    buffer_seconds: float = 6.0
     providers: str = "auto"
 
     def __post_init__(self) -> None:

@@ -48,6 +48,10 @@ def test_window_builds_and_follows_state(qtbot, tmp_path):
     x, _ = window.curves[0].getData()
     assert -3.1 < x[0] < -2.9 and abs(x[-1]) < 0.01
     assert [line.label.format for line in window.marker_lines] == ["n03888257_3"]
+    named = MainWindow(state, CH, 1000.0, ring=ring, class_ids=["n02389026", "n03888257", "a", "b", "c", "d"])
+    qtbot.addWidget(named)
+    named.refresh()
+    assert [line.label.format for line in named.marker_lines] == ["parachute"]  # markers show class names
     assert window.spec_image.image.shape == (21, 23)
     # a rendered picture appears with its class and age
     state.update(image=RenderedImage(np.full((32, 32, 3), 200, np.uint8), 1, "parachute", pylsl.local_clock(), "gallery", 0.01))

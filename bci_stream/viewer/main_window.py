@@ -38,8 +38,9 @@ class MainWindow(QtWidgets.QMainWindow):
     """Viewer of a running :class:`bci_stream.live.LiveSession` (or of bare ``state`` in tests)."""
 
     def __init__(self, state: SharedState, ch_names: list[str], sfreq: float, ring=None, session=None,
-                 renderer_factory=None, fps: float = 30.0):
+                 renderer_factory=None, fps: float = 30.0, class_ids: list[str] | None = None):
         super().__init__()
+        self.class_ids = list(class_ids or (session.card.class_ids if session is not None else []))
         self.state, self.ring, self.session, self.sfreq = state, ring, session, sfreq
         self.ch_names = ch_names
         self.renderer_factory = renderer_factory
@@ -81,6 +82,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.traces.setXRange(-TRACE_SECONDS, 0)
         self.curves: list[pg.PlotDataItem] = []
         self.marker_lines: list[pg.InfiniteLine] = []
+        self._marker_items: dict[tuple[float, str], pg.InfiniteLine] = {}
         grid.addWidget(self.traces, 1, 0)
 
         # spectrogram
@@ -178,16 +180,26 @@ class MainWindow(QtWidgets.QMainWindow):
             curve.setData(t, data[k] - 50.0 * k)
         with self.ring.lock:
             t_last = float(self.ring.latest(1)[1][0]) if self.ring.available else pylsl.local_clock()
-        for line in self.marker_lines:
-            self.traces.removeItem(line)
-        self.marker_lines = []
-        for t_marker, text in snap["markers"][-20:]:
-            x = t_marker - t_last
-            if -TRACE_SECONDS <= x <= 0:
-                line = pg.InfiniteLine(pos=x, angle=90, pen=pg.mkPen("#e0a030", width=1), label=text,
-                                       labelOpts={"position": 0.95, "color": "#e0a030"})
+        visible = [(t, text) for t, text in snap["markers"][-20:] if -TRACE_SECONDS <= t - t_last <= 0]
+        for key in [key for key in self._marker_items if key not in visible]:
+            self.traces.removeItem(self._marker_items.pop(key))
+        for t_marker, text in visible:  # lines are made once per marker and only moved afterwards
+            line = self._marker_items.get((t_marker, text))
+            if line is None:
+                line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#e0a030", width=1), label=self._marker_label(text),
+                                       labelOpts={"position": 0.97 - 0.04 * (len(self._marker_items) % 3),
+                                                  "color": "#e0a030"})
                 self.traces.addItem(line)
-                self.marker_lines.append(line)
+                self._marker_items[(t_marker, text)] = line
+            line.setValue(t_marker - t_last)
+        self.marker_lines = [self._marker_items[key] for key in visible]
+
+    def _marker_label(self, text: str) -> str:
+        """Short label for a marker: the class name for an ImageNet image id, else the text."""
+        synset = text.split("_")[0]
+        if self.class_ids and synset in self.class_ids:
+            return self.state.class_names[self.class_ids.index(synset)]
+        return text[:16]
 
     def _refresh_spectrogram(self, snap: dict) -> None:
         feats = snap["features"]
@@ -266,17 +278,22 @@ def run_viewer(session, seconds: float | None = None, renderer=None, screenshot:
     worker = threading.Thread(target=session.run, kwargs={"seconds": seconds}, name="decoder", daemon=True)
     worker.start()
 
+    saved = []
+
+    def shoot():
+        if screenshot and not saved:
+            saved.append(window.save_screenshot(screenshot))
+
     def check_done():
         if not worker.is_alive():
-            if screenshot:
-                window.save_screenshot(screenshot)
+            shoot()  # only if the timed one did not run yet
             window.close()
 
     done_timer = QtCore.QTimer()
     done_timer.timeout.connect(check_done)
     done_timer.start(200)
     if screenshot and seconds:
-        QtCore.QTimer.singleShot(int(max(0.5, seconds - 1.0) * 1000), lambda: window.save_screenshot(screenshot))
+        QtCore.QTimer.singleShot(int(max(0.5, seconds - 1.0) * 1000), shoot)
     window.show()
     app.exec()
     session.stop()
