@@ -44,10 +44,15 @@ class Decoder:
         for _ in range(runs):
             self.classify(window.astype(np.float32))
 
-    def features(self, window: np.ndarray) -> np.ndarray:
+    def features(self, window: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Normalised spectrogram of ``window`` ``(n_channels, window_samples)`` in stream units →
-        ``(n_channels, n_freqs, n_frames)`` float32 (what the network sees)."""
-        spec = spectrogram(window * self._scale if self._scale != 1 else window, self.card.spectrogram)
+        ``(n_channels, n_freqs, n_frames)`` float32 (what the network sees), into ``out`` if given."""
+        spec = spectrogram(window, self.card.spectrogram, out=out)
+        if self._scale != 1:  # the STFT is linear: scale its magnitude (or shift its log) instead of the samples
+            if self.card.spectrogram.log:
+                spec += np.float32(np.log(abs(self._scale)))
+            else:
+                spec *= np.float32(abs(self._scale))
         spec -= self._mean
         spec *= self._inv_std
         return spec
@@ -57,7 +62,7 @@ class Decoder:
         if window.shape != (self.card.n_channels, self.card.window_samples):
             raise ValueError(f"window has shape {window.shape}; the model needs "
                              f"{(self.card.n_channels, self.card.window_samples)}")
-        self._x[0] = self.features(window)
+        self.features(window, out=self._x[0])
         return self.session.run(None, {self.input_name: self._x})[0][0]
 
     def smooth(self, probabilities: np.ndarray) -> np.ndarray:
@@ -67,6 +72,13 @@ class Decoder:
             return probabilities
         return np.mean(self._recent, axis=0)
 
-    def reset(self) -> None:
-        """Forget smoothing history (after a gap in the stream)."""
-        self._recent.clear()
+    def reset(self, smoothing: int | None = None) -> None:
+        """Forget smoothing history (after a gap in the stream); optionally change how many
+        decisions :meth:`smooth` averages."""
+        self._recent = deque(maxlen=max(1, smoothing or self._recent.maxlen))
+
+    @property
+    def last_features(self) -> np.ndarray:
+        """The normalised spectrogram of the last classified window, ``(n_channels, n_freqs, n_frames)``
+        (a view of the decoder's input buffer: copy it to keep it)."""
+        return self._x[0]

@@ -12,6 +12,7 @@ the same code on ``(n_trials, n_channels, n_times)``.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
@@ -74,13 +75,40 @@ def _windowed_dft(window: str, nperseg: int) -> np.ndarray:
     return np.concatenate([win[:, None] * np.cos(angle), -win[:, None] * np.sin(angle)], axis=1).astype(np.float32)
 
 
-def spectrogram_batch(x: np.ndarray, config: SpectrogramConfig = SpectrogramConfig()) -> np.ndarray:
+class _Workspace:
+    """Buffers reused across calls for one window shape: the live path then allocates nothing
+    large per hop (fresh >128 kB arrays each call cost page faults and doubled the time)."""
+
+    def __init__(self, rows: int, n_blocks: int, n_frames: int, config: SpectrogramConfig, k: int):
+        width = 2 * config.n_freqs()
+        self.padded = np.zeros((rows, n_blocks * config.hop), np.float32)  # the pads are never written
+        self.parts = [np.empty((rows * n_blocks, width), np.float32) for _ in range(k)]
+        self.spec = np.empty((rows, n_frames, width), np.float32)
+        self.mag = np.empty((rows, n_frames, config.n_freqs()), np.float32)
+
+
+_local = threading.local()
+
+
+def _workspace(rows: int, n_blocks: int, n_frames: int, config: SpectrogramConfig, k: int) -> _Workspace:
+    cache = _local.__dict__.setdefault("workspaces", {})
+    key = (rows, n_blocks, n_frames, config.nperseg, config.hop, k)
+    if key not in cache:
+        if len(cache) > 8:
+            cache.clear()
+        cache[key] = _Workspace(rows, n_blocks, n_frames, config, k)
+    return cache[key]
+
+
+def spectrogram_batch(x: np.ndarray, config: SpectrogramConfig = SpectrogramConfig(),
+                      out: np.ndarray | None = None) -> np.ndarray:
     """STFT magnitude of a batch of windows.
 
     Parameters
     ----------
     x : float array, shape ``(..., n_channels, n_times)`` (any leading dims), in signal units.
     config : STFT parameters.
+    out : optional float32 array of the result's shape to write into.
 
     Returns
     -------
@@ -101,34 +129,49 @@ def spectrogram_batch(x: np.ndarray, config: SpectrogramConfig = SpectrogramConf
         # hop-long blocks and sum per-block products, so every product is one contiguous 2-D matmul.
         k = nperseg // hop
         n_blocks = n_frames + k - 1
-        padded = np.zeros(lead + (n_blocks * hop,), dtype=np.float32)
-        padded[..., half : half + n_times] = x
+        rows = int(np.prod(lead))
+        ws = _workspace(rows, n_blocks, n_frames, config, k) if x.ndim == 2 else None
+        padded = ws.padded if ws else np.zeros((rows, n_blocks * hop), dtype=np.float32)
+        padded[:, half : half + n_times] = x.reshape(rows, n_times)
         blocks = padded.reshape(-1, hop)
         spec = None
         for j in range(k):
-            part = (blocks @ dft[j * hop : (j + 1) * hop]).reshape(-1, n_blocks, 2 * n_freqs)[:, j : j + n_frames]
-            spec = part if spec is None else spec + part
+            product = np.matmul(blocks, dft[j * hop : (j + 1) * hop], out=ws.parts[j] if ws else None)
+            part = product.reshape(rows, n_blocks, 2 * n_freqs)[:, j : j + n_frames]
+            if spec is None:
+                spec = ws.spec if ws else np.empty((rows, n_frames, 2 * n_freqs), np.float32)
+                np.copyto(spec, part)
+            else:
+                spec += part
         spec = spec.reshape(lead + (n_frames, 2 * n_freqs))
     else:
+        ws = None
         total = (n_frames - 1) * hop + nperseg
         padded = np.zeros(lead + (total,), dtype=np.float32)
         padded[..., half : half + n_times] = x
         spec = sliding_window_view(padded, nperseg, axis=-1)[..., ::hop, :] @ dft  # (..., n_frames, 2 * n_freqs)
-    power = spec * spec
-    mag = power[..., :n_freqs] + power[..., n_freqs:]  # real^2 + imag^2
+    np.multiply(spec, spec, out=spec)  # power of the real and imaginary parts
+    mag = ws.mag.reshape(lead + (n_frames, n_freqs)) if ws else np.empty(lead + (n_frames, n_freqs), np.float32)
+    np.add(spec[..., :n_freqs], spec[..., n_freqs:], out=mag)
     np.sqrt(mag, out=mag)
     if config.log:
-        mag = np.log(mag + np.float32(config.log_eps))
-    return np.ascontiguousarray(np.swapaxes(mag, -1, -2))
+        mag += np.float32(config.log_eps)
+        np.log(mag, out=mag)
+    if out is None:
+        return np.ascontiguousarray(np.swapaxes(mag, -1, -2))
+    np.copyto(out, np.swapaxes(mag, -1, -2))
+    return out
 
 
-def spectrogram(window: np.ndarray, config: SpectrogramConfig = SpectrogramConfig()) -> np.ndarray:
+def spectrogram(window: np.ndarray, config: SpectrogramConfig = SpectrogramConfig(),
+                out: np.ndarray | None = None) -> np.ndarray:
     """Spectrogram of one window.
 
     Parameters
     ----------
     window : float array, shape ``(n_channels, n_times)``.
     config : STFT parameters.
+    out : optional float32 ``(n_channels, n_freqs, n_frames)`` array to write into (the live path).
 
     Returns
     -------
@@ -136,4 +179,4 @@ def spectrogram(window: np.ndarray, config: SpectrogramConfig = SpectrogramConfi
     """
     if np.ndim(window) != 2:
         raise ValueError(f"spectrogram expects (n_channels, n_times); got shape {np.shape(window)}")
-    return spectrogram_batch(window, config)
+    return spectrogram_batch(window, config, out)

@@ -86,7 +86,7 @@ class LiveSession:
         self.ring = RingBuffer(card.n_channels, capacity)
         self.state = state or SharedState()
         self.state.update(class_names=list(card.class_names), provider=decoder.provider, stream_name=config.stream or "")
-        self.decoder._recent = type(decoder._recent)(maxlen=max(1, config.smoothing))
+        self.decoder.reset(smoothing=config.smoothing)
         self.outlet: PredictionOutlet | None = None
         self.jsonl = JsonlLog(config.log_path, card.class_names) if config.log_path else None
         want_markers = config.mode == "event" or config.markers is not None
@@ -95,6 +95,7 @@ class LiveSession:
         self._next_end: int | None = None
         self._stop = threading.Event()
         self._deadline: float | None = None
+        self._features_shown = np.zeros(card.feature_shape(), np.float32)
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -224,7 +225,8 @@ class LiveSession:
             st.probabilities, st.top5 = probs, p.top5
             st.latencies.append(p.latency_ms)
             st.lost_samples = self.source.lost_samples
-            st.features = self.decoder._x[0].copy()
+            np.copyto(self._features_shown, self.decoder.last_features)  # no allocation on the hot path
+            st.features = self._features_shown
         for listener in self.listeners:
             listener(p)
 

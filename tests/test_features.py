@@ -48,3 +48,17 @@ def test_bad_shapes_are_refused():
         spectrogram(np.zeros(440))
     with pytest.raises(ValueError, match="shorter than one STFT segment"):
         spectrogram(np.zeros((2, 10)))
+
+
+def test_reused_buffers_never_leak_between_calls(rng):
+    """The live path reuses buffers per window shape: results must not depend on earlier calls."""
+    first = rng.standard_normal((16, 440)).astype(np.float32) * 50
+    second = rng.standard_normal((16, 440)).astype(np.float32)
+    spectrogram(first)
+    out = np.empty((16, 21, 23), np.float32)
+    result = spectrogram(second.T.copy().T, out=out)  # a non-contiguous view, as the ring buffer gives
+    assert result is out
+    np.testing.assert_allclose(out, reference(second), rtol=1e-5, atol=1e-6)
+    kept = spectrogram(first)
+    spectrogram(second)
+    np.testing.assert_allclose(kept, reference(first), rtol=1e-5, atol=1e-5)  # returned arrays are not reused

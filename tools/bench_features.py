@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def timeit(fn, repeats: int) -> tuple[float, float]:
-    for _ in range(min(50, repeats)):
+    for _ in range(max(500, repeats)):  # numpy's allocator and caches settle over the first calls
         fn()
     times = np.empty(repeats)
     for i in range(repeats):
@@ -40,6 +40,9 @@ def main() -> int:
 
     from bci_stream.features import spectrogram
 
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")  # as in the live loop
     x = np.random.default_rng(0).standard_normal((args.channels, args.samples)).astype(np.float32)
     rows = [("bci_stream.features.spectrogram", timeit(lambda: spectrogram(x), args.repeats)),
             ("np.abs(scipy.signal.stft(...))", timeit(lambda: np.abs(scipy.signal.stft(x, 1000.0, nperseg=40)[2]), args.repeats))]
