@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -84,6 +85,9 @@ def cmd_live(args) -> int:
     from bci_stream.live import LiveConfig, LiveSession
     from bci_stream.state import SharedState
 
+    if not args.headless and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+                                  or os.environ.get("QT_QPA_PLATFORM")):
+        raise RuntimeError("no display for the viewer: add --headless (or run under xvfb-run)")
     decoder = Decoder(args.model, providers=args.providers, smoothing=args.smoothing)
     config = LiveConfig(stream=args.stream, markers=args.markers, mode=args.mode, hop=args.hop,
                         smoothing=args.smoothing, log_path=Path(args.log) if args.log else None,

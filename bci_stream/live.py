@@ -8,8 +8,10 @@ decision through a non-blocking latest-wins slot and the viewer polls :class:`Sh
 from __future__ import annotations
 
 import logging
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +27,27 @@ from bci_stream.source import LSLSource, SourceConfig, StreamLostError
 from bci_stream.state import SharedState
 
 log = logging.getLogger(__name__)
+
+GIL_SWITCH_INTERVAL_S = 0.0005
+
+
+@contextmanager
+def decoding_priority() -> Iterator[None]:
+    """Settings of the process while the decoding loop runs.
+
+    - One BLAS thread: a second one busy-waits a whole core between the small STFT products
+      (111 % vs 12 % CPU for the same p50, tools/bench_latency.py) and competes with acquisition.
+    - A 0.5 ms GIL switch interval instead of Python's 5 ms: a renderer thread launching CUDA kernels
+      or the viewer holds the GIL that long before the decoding thread gets it back (decision p99
+      6.4 -> see tools/bench_render.py --decoder).
+    """
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield
+    finally:
+        sys.setswitchinterval(previous)
 
 
 @dataclass(frozen=True)
@@ -131,10 +154,8 @@ class LiveSession:
         if self.outlet is None:
             self.start()
         self._deadline = None if seconds is None else pylsl.local_clock() + seconds
-        # One BLAS thread: a second one busy-waits a whole core between the small STFT products
-        # (111 % vs 12 % CPU for the same p50, tools/bench_latency.py) and competes with acquisition.
         try:
-            with threadpool_limits(limits=1, user_api="blas"):
+            with decoding_priority():
                 while not self._stop.is_set() and not self._past_deadline():
                     self.step(timeout=0.05)
         finally:
@@ -183,10 +204,10 @@ class LiveSession:
             if t - half_sample > latest_t:
                 keep.append((t, text))  # its onset sample has not arrived yet
                 continue
-            onset = self.ring.index_at(t - half_sample)  # the sample nearest the marker
-            if onset is None or onset < self.ring.count - self.ring.available:
+            onset = self.ring.nearest_index(t, tolerance=2 * half_sample)  # the sample nearest the marker
+            if onset is None:
                 if self.jsonl:
-                    self.jsonl.event("marker_dropped", marker=text, t_marker=t, reason="onset no longer buffered")
+                    self.jsonl.event("marker_dropped", marker=text, t_marker=t, reason="no buffered sample at its time")
                 continue
             end = onset + self.offset + self.window
             if end > self.ring.count:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pylsl
 from pylsl.util import LostError
 
+from bci_stream.clock import ClockCorrection
 from bci_stream.source import resolve
 
 
@@ -15,6 +16,7 @@ class MarkerSource:
         self.name = name
         self.stream_type = stream_type
         self.inlet: pylsl.StreamInlet | None = None
+        self.clock: ClockCorrection | None = None
 
     def connect(self, timeout: float = 5.0) -> bool:
         info = resolve(self.name, self.stream_type, timeout)
@@ -22,8 +24,9 @@ class MarkerSource:
             return False
         if info.channel_format() != pylsl.cf_string:
             raise ValueError(f"marker stream {info.name()!r} is not a string stream")
-        self.inlet = pylsl.StreamInlet(info, max_buflen=60, recover=True, processing_flags=pylsl.proc_clocksync)
+        self.inlet = pylsl.StreamInlet(info, max_buflen=60, recover=True)  # clock: ClockCorrection
         self.inlet.open_stream(timeout=5.0)
+        self.clock = ClockCorrection(self.inlet, info.hostname())
         return True
 
     def pull(self) -> list[tuple[float, str]]:
@@ -34,4 +37,7 @@ class MarkerSource:
         except LostError:
             self.inlet = None
             return []
-        return [(float(t), str(v[0])) for v, t in zip(values, stamps)]
+        if not stamps:
+            return []
+        offset = self.clock.update()
+        return [(float(t) + offset, str(v[0])) for v, t in zip(values, stamps)]

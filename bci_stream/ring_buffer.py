@@ -70,14 +70,20 @@ class RingBuffer:
         """The newest ``length`` samples (views), as :meth:`window`."""
         return self.window(self.count, length)
 
-    def index_at(self, t: float) -> int | None:
-        """Absolute index of the first held sample stamped at or after LSL time ``t`` (None if not held yet)."""
+    def nearest_index(self, t: float, tolerance: float) -> int | None:
+        """Absolute index of the held sample stamped nearest LSL time ``t`` (seconds); None if no held
+        sample is within ``tolerance`` s of it.
+
+        Stamps need not increase: a sender that stamps chunks on receipt and catches up after a stall
+        gives overlapping stamps, where a sorted search lands samples away from the right one.
+        """
         n = self.available
         if n == 0:
             return None
         _, times = self.latest(n)
-        i = int(np.searchsorted(times, t))
-        return None if i >= n else self.count - n + i
+        distance = np.abs(times - t)
+        i = int(np.argmin(distance))
+        return self.count - n + i if distance[i] <= tolerance else None
 
     def snapshot(self, length: int, channels: np.ndarray | slice = slice(None), step: int = 1) -> np.ndarray:
         """A copy of the newest ``length`` samples (decimated by ``step``) of ``channels``, taken under

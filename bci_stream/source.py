@@ -10,6 +10,8 @@ import pylsl
 from pylsl.util import LostError
 from pylsl.util import TimeoutError as LSLTimeoutError
 
+from bci_stream.clock import ClockCorrection
+
 log = logging.getLogger(__name__)
 
 
@@ -101,7 +103,7 @@ class LSLSource:
         self.inlet: pylsl.StreamInlet | None = None
         self.info: pylsl.StreamInfo | None = None
         self.lost_samples = 0
-        self.clock_offset = 0.0
+        self.clock: ClockCorrection | None = None
         self._next_counter: int | None = None
         self._idle_since: float | None = None
 
@@ -116,8 +118,7 @@ class LSLSource:
         if info is None:
             return False
         wait = max(0.5, min(5.0, cfg.resolve_timeout if timeout is None else 4 * timeout))
-        inlet = pylsl.StreamInlet(info, max_buflen=cfg.max_buflen, recover=False,
-                                  processing_flags=pylsl.proc_clocksync)
+        inlet = pylsl.StreamInlet(info, max_buflen=cfg.max_buflen, recover=False)  # clock: ClockCorrection
         try:
             full = inlet.info(timeout=wait)
         except (LSLTimeoutError, LostError):  # a stale answer from an outlet that just went away
@@ -132,10 +133,8 @@ class LSLSource:
             inlet.open_stream(timeout=wait)
         except (LSLTimeoutError, LostError):
             return False
-        try:  # the first clock-offset estimate blocks; take it now, not in the first pull
-            self.clock_offset = inlet.time_correction(timeout=wait)
-        except (LSLTimeoutError, LostError):
-            self.clock_offset = 0.0
+        # a remote stream's first clock-offset estimate blocks: take it now, not in the first pull
+        self.clock = ClockCorrection(inlet, full.hostname(), first_timeout=wait)
         self.inlet, self.info = inlet, full
         self._idle_since = None
         log.info("connected to %r (%d ch @ %g Hz, source_id %r)", full.name(), full.channel_count(),
@@ -190,7 +189,7 @@ class LSLSource:
         if self._counter is not None:
             self._count_lost(view[:, self._counter])
         samples = view if self._identity else view[:, self._index]
-        return samples.astype(np.float32, copy=False), np.asarray(stamps)
+        return samples.astype(np.float32, copy=False), self.clock.apply(np.asarray(stamps))
 
     def _count_lost(self, counter: np.ndarray) -> None:
         values = counter.astype(np.int64)

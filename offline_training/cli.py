@@ -48,7 +48,7 @@ def _train_config(args) -> TrainConfig:
         student=args.student, kd=not args.no_kd, alpha=args.alpha, temperature=args.temperature,
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, patience=args.patience,
         crop_start=args.crop[0], crop_stop=args.crop[1], threads=args.threads,
-        spectrogram=SpectrogramConfig(sfreq=args.sfreq or 1000.0, nperseg=args.nperseg, log=args.log_spectrogram),
+        spectrogram=SpectrogramConfig(nperseg=args.nperseg, log=args.log_spectrogram),
     )
     return config
 
@@ -113,12 +113,11 @@ def cmd_run(args) -> None:
     print(trials.summary())
     config = _with_data_rate(_train_config(args), trials)
     soft, teacher = _soft_labels(trials, args.teacher, True)
-    rows = compare(trials, args.out, config, soft, teacher, oracle=_oracle_for(args.data),
-                   controls=not args.no_controls, lstm=not args.no_lstm)
+    compare(trials, args.out, config, soft, teacher, oracle=_oracle_for(args.data),
+            controls=not args.no_controls, lstm=not args.no_lstm)
     print((Path(args.out) / "report.md").read_text())
     path, _ = export_onnx(args.out, args.export or Path(args.out) / "model.onnx", hop=args.hop)
     print(f"exported {path}")
-    del rows
 
 
 def _print_metrics(metrics: dict, run_dir) -> None:
@@ -149,7 +148,6 @@ def _add_training_args(p: argparse.ArgumentParser) -> None:
                    help="samples of each trial used (default 20 460)")
     p.add_argument("--nperseg", type=int, default=d.spectrogram.nperseg, help="STFT segment, samples")
     p.add_argument("--log-spectrogram", action="store_true", help="log-magnitude features")
-    p.add_argument("--sfreq", type=float, default=None, help=argparse.SUPPRESS)
     p.add_argument("--hop", type=float, default=0.02, help="live decision hop written to the card, seconds")
 
 

@@ -149,3 +149,40 @@ def test_pusher_stamps_markers_at_their_sample(stream_name):
         sample = int(text[1:])
         if sample in by_value:
             assert abs(by_value[sample] - t) < 1e-6
+
+
+def test_clock_correction_only_for_remote_streams(stream_name):
+    import socket
+
+    from bci_stream.clock import ClockCorrection
+
+    info = pylsl.StreamInfo(stream_name, "EEG", 1, 100.0, pylsl.cf_float32, stream_name)
+    outlet = pylsl.StreamOutlet(info)
+    inlet = pylsl.StreamInlet(pylsl.resolve_byprop("source_id", stream_name, timeout=5)[0])
+    inlet.open_stream(timeout=5)
+    stamps = np.array([10.0, 10.01])
+    local = ClockCorrection(inlet, socket.gethostname())
+    assert local.local and local.apply(stamps) is stamps  # same host, same clock: untouched
+    remote = ClockCorrection(inlet, "another-host", refresh=0.0)  # a real estimate over loopback
+    assert not remote.local and abs(remote.offset) < 0.01
+    np.testing.assert_allclose(remote.apply(stamps), stamps + remote.offset)
+    del outlet
+
+
+class JumpyInlet:
+    """Offset estimates as a loaded machine gives them: one of them off by 4 ms."""
+
+    def __init__(self):
+        self.values = iter([0.0010, 0.0011, 0.0050, 0.0010, 0.0009])
+
+    def time_correction(self, timeout):
+        return next(self.values)
+
+
+def test_clock_correction_takes_the_median_of_recent_estimates():
+    from bci_stream.clock import ClockCorrection
+
+    clock = ClockCorrection(JumpyInlet(), "another-host", refresh=0.0)
+    offsets = [clock.update() for _ in range(4)]
+    assert max(offsets) < 0.0031  # the 5 ms outlier never becomes the offset
+    assert abs(offsets[-1] - 0.0010) < 1e-4

@@ -37,6 +37,13 @@ def test_diffusion_renderer_loads_from_folder_and_is_seeded(tiny_sd):
     assert a.shape == (64, 64, 3) and a.dtype == np.uint8
     np.testing.assert_array_equal(a, renderer.render(1, "parachute"))  # same class, same seed
     assert not np.array_equal(a, renderer.render(2, "iron"))
+    # the cached prompt embeddings give what the pipeline gives for the prompt text itself
+    import torch
+
+    direct = renderer.pipe("an image of a parachute", num_inference_steps=1, guidance_scale=0.0, height=64, width=64,
+                           generator=torch.Generator().manual_seed(config.seed + 1)).images[0]
+    np.testing.assert_array_equal(a, np.asarray(direct.convert("RGB")))
+    assert list(renderer._prompt_embeds) == ["an image of a parachute", "an image of a iron"]
 
 
 def test_img2img_option_uses_the_previous_frame(tiny_sd):

@@ -37,10 +37,9 @@ def main() -> int:
     parser.add_argument("--model", default=str(ROOT / "models" / "demo" / "model.onnx"))
     args = parser.parse_args()
     import scipy.signal
+    from threadpoolctl import threadpool_limits
 
     from bci_stream.features import spectrogram
-
-    from threadpoolctl import threadpool_limits
 
     threadpool_limits(1, user_api="blas")  # as in the live loop
     x = np.random.default_rng(0).standard_normal((args.channels, args.samples)).astype(np.float32)

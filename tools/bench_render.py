@@ -4,6 +4,8 @@
     python tools/bench_render.py --model PATH_OR_HUB_ID      # a real pipeline (local folder / cache)
     python tools/bench_render.py --random sd-turbo            # SD-Turbo's architecture, random weights (GPU)
     python tools/bench_render.py --random tiny                # CPU smoke figure
+    python tools/bench_render.py --random sd-turbo --tiny-vae --through-renderer \
+        --decoder models/demo/model.onnx                      # the live path, and decoding beside it
 
 Target (ARCHITECTURE.md): >= 30 images/s at 512 x 512, 1 step, on one H100.
 """
@@ -14,6 +16,7 @@ import argparse
 import json
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -32,9 +35,17 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=1, help="prompts per pipeline call")
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the UNet (GPU)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the UNet with CUDA graphs (GPU)")
+    parser.add_argument("--tiny-vae", action="store_true",
+                        help="decode with a TAESD-architecture AutoencoderTiny (random weights with --random)")
+    parser.add_argument("--through-renderer", action="store_true",
+                        help="save the pipeline, load it back with load_text2image and time DiffusionRenderer.render "
+                             "(seeded generator, PIL output: what the live renderer does)")
+    parser.add_argument("--decoder", default=None,
+                        help="an ONNX model: time Decoder.classify alone and while the RenderWorker renders")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
+    args.through_renderer |= args.decoder is not None  # decoding is measured beside the live renderer
     import torch
 
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
@@ -51,34 +62,127 @@ def main() -> int:
 
             source = str(build_tiny_pipeline(Path(tempfile.mkdtemp()) / "tiny"))
         pipe, device = load_text2image(source, device)
+    if args.tiny_vae and args.random:
+        from diffusers import AutoencoderTiny
+
+        pipe.vae = AutoencoderTiny().to(device, pipe.unet.dtype)  # TAESD's architecture, random weights
     pipe.set_progress_bar_config(disable=True)
-    if args.compile:
-        pipe.unet = torch.compile(pipe.unet, mode="max-autotune", fullgraph=True)
-    prompts = ["an image of a sorrel"] * args.batch
+    renderer = None
+    if args.through_renderer:
+        renderer = build_renderer_from_saved(pipe, args, device)
+        pipe = renderer.pipe
+    if args.compile:  # CUDA graphs: a 1-step render is bound by kernel launches, not arithmetic
+        pipe.unet = torch.compile(pipe.unet, mode="reduce-overhead", fullgraph=True)
+    if renderer is not None:
+        once = lambda: renderer.render(0, "sorrel")  # noqa: E731
+    else:
+        prompts = ["an image of a sorrel"] * args.batch
 
-    def once():
-        with torch.inference_mode():
-            pipe(prompts, num_inference_steps=args.steps, guidance_scale=0.0, height=args.size, width=args.size,
-                 output_type="np")
-        if device == "cuda":
-            torch.cuda.synchronize()
+        def once():
+            with torch.inference_mode():
+                pipe(prompts, num_inference_steps=args.steps, guidance_scale=0.0, height=args.size, width=args.size,
+                     output_type="np")
+            if device == "cuda":
+                torch.cuda.synchronize()
 
-    for _ in range(3):
-        once()
-    times = []
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        once()
-        times.append(time.perf_counter() - t0)
-    times = np.array(times)
+    times = time_calls(once, args.repeats)
+    batch = 1 if renderer is not None else args.batch
     result = {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu", "pipeline": args.random or args.model,
-              "size": args.size, "steps": args.steps, "batch": args.batch,
+              "vae": "AutoencoderTiny (TAESD)" if args.tiny_vae else "AutoencoderKL",
+              "path": "DiffusionRenderer.render" if renderer is not None else "pipeline call",
+              "size": args.size, "steps": args.steps, "batch": batch,
               "latency_ms_p50": float(np.median(times) * 1e3), "latency_ms_p95": float(np.percentile(times, 95) * 1e3),
-              "images_per_s": float(args.batch / np.median(times))}
+              "images_per_s": float(batch / np.median(times))}
+    if args.decoder:
+        result["decoding"] = decoding_beside_renderer(args.decoder, renderer)
     print(json.dumps(result, indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
     return 0
+
+
+def time_calls(fn, repeats: int, warm_up: int = 3) -> np.ndarray:
+    """Wall seconds of ``repeats`` calls after ``warm_up`` untimed ones."""
+    for _ in range(warm_up):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return np.array(times)
+
+
+def build_renderer_from_saved(pipe, args, device: str):
+    """Save ``pipe`` (and its tiny VAE) and load them back through ``DiffusionRenderer``'s own loader."""
+    from bci_stream.render.base import RenderConfig
+    from bci_stream.render.diffusion import DiffusionRenderer
+
+    folder = Path(tempfile.mkdtemp())
+    taesd = None
+    if args.tiny_vae:
+        from diffusers import AutoencoderKL
+
+        pipe.vae.save_pretrained(folder / "taesd")
+        taesd = str(folder / "taesd")
+        pipe.vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4,
+                                 down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4)
+    pipe.save_pretrained(folder / "pipeline")
+    config = RenderConfig(kind="diffusion", diffusion_model=str(folder / "pipeline"), steps=args.steps, size=args.size,
+                          device=device, taesd=taesd)
+    return DiffusionRenderer(config)
+
+
+def decoding_beside_renderer(model: str, renderer, repeats: int = 3000) -> dict:
+    """``Decoder.classify`` latency (ms) alone, then while a ``RenderWorker`` renders without pause (with
+    Python's default GIL switch interval, then with the live loop's): the renderer must not slow decoding."""
+    from threadpoolctl import threadpool_limits
+
+    from bci_stream.decoder import Decoder
+    from bci_stream.live import decoding_priority
+    from bci_stream.publish import Prediction
+    from bci_stream.render.base import RenderConfig
+    from bci_stream.render.worker import RenderWorker
+
+    decoder = Decoder(model, providers="cpu")
+    window = np.random.default_rng(0).standard_normal(
+        (decoder.card.n_channels, decoder.card.window_samples)).astype(np.float32)
+
+    def percentiles() -> dict:
+        t = time_calls(lambda: decoder.classify(window), repeats) * 1e3
+        return {"p50": float(np.median(t)), "p99": float(np.percentile(t, 99)), "max": float(t.max())}
+
+    with decoding_priority():
+        alone = percentiles()
+    names = ["sorrel", "tabby", "piano", "airliner"]
+    worker = RenderWorker(RenderConfig(kind="diffusion"), names, renderer=renderer).start()
+    done = threading.Event()
+
+    def feed():
+        i = 0
+        while not done.is_set():
+            p = np.full(len(names), 0.01)
+            p[i % len(names)] = 0.97
+            worker.submit(Prediction(0.0, 0.0, p, [i % len(names), 0, 1, 2, 3], 0, 0.0))
+            i += 1
+            time.sleep(0.02)  # one decision per 20 ms hop
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    while worker.n_rendered < 3:
+        time.sleep(0.05)
+    with threadpool_limits(limits=1, user_api="blas"):  # Python's default 5 ms GIL switch interval
+        beside_default = percentiles()
+    rendered_before, t0 = worker.n_rendered, time.monotonic()
+    with decoding_priority():  # what LiveSession.run uses
+        beside = percentiles()
+    renders_per_s = (worker.n_rendered - rendered_before) / (time.monotonic() - t0)
+    done.set()
+    feeder.join()
+    worker.stop()
+    return {"classify_ms_alone": alone, "classify_ms_while_rendering_default_switch_interval": beside_default,
+            "classify_ms_while_rendering": beside,
+            "renders_per_s_meanwhile": renders_per_s, "renderer_error": worker.state.renderer_error}
 
 
 if __name__ == "__main__":
