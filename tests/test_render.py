@@ -1,5 +1,6 @@
 """Renderers: a tiny random diffusers pipeline through the real loader, the gallery, and the worker."""
 
+import os
 import threading
 import time
 
@@ -11,6 +12,7 @@ from bci_stream.publish import Prediction
 from bci_stream.render import RenderConfig, RendererError, RenderWorker
 from bci_stream.render.diffusion import DiffusionRenderer, load_text2image
 from bci_stream.render.gallery import GalleryRenderer, card
+from bci_stream.render.process import ProcessRenderer
 from bci_stream.render.random_pipeline import build_tiny_pipeline
 from bci_stream.state import SharedState
 
@@ -149,10 +151,48 @@ def test_worker_reports_unloadable_diffusion_model():
                           NAMES, state, IDS).start()
     try:
         worker.submit(prediction(2))
-        deadline = time.time() + 20
+        deadline = time.time() + 60  # the renderer process imports torch and diffusers first
         while state.image is None and time.time() < deadline:
             time.sleep(0.05)
         assert "no network at run time" in state.renderer_error
+        assert state.image.kind == "gallery"
+    finally:
+        worker.stop()
+
+
+def test_renderer_process_draws_what_the_in_process_renderer_draws(tiny_sd):
+    config = RenderConfig(kind="diffusion", diffusion_model=str(tiny_sd), size=64, steps=1, device="cpu")
+    child = ProcessRenderer(config)
+    try:
+        assert child.process.is_alive() and child.process.pid != os.getpid()
+        picture = child.render(1, "parachute")
+        np.testing.assert_array_equal(picture, DiffusionRenderer(config).render(1, "parachute"))
+        child.process.kill()  # a crash in the child (driver fault, OOM killer) ...
+        with pytest.raises(RendererError, match="renderer process ended"):
+            child.render(0, "sorrel")  # ... is an error the worker can fall back on, never a hang
+    finally:
+        child.close()
+    assert not child.process.is_alive()
+
+
+def test_worker_runs_diffusion_in_a_child_process_and_falls_back_when_it_dies(tiny_sd):
+    state = SharedState()
+    config = RenderConfig(kind="diffusion", diffusion_model=str(tiny_sd), size=64, steps=1, device="cpu")
+    worker = RenderWorker(config, NAMES, state, IDS).start()
+    try:
+        worker.submit(prediction(0))
+        deadline = time.time() + 60
+        while state.image is None and time.time() < deadline:
+            time.sleep(0.05)
+        assert state.image.kind == "diffusion" and state.image.image.shape == (64, 64, 3)
+        worker._renderer.process.kill()
+        worker.submit(prediction(1))
+        while "fallback" not in state.renderer_kind and time.time() < deadline:
+            time.sleep(0.05)
+        assert "renderer process ended" in state.renderer_error
+        worker.submit(prediction(2))
+        while state.image.class_index != 2 and time.time() < deadline:
+            time.sleep(0.05)
         assert state.image.kind == "gallery"
     finally:
         worker.stop()

@@ -67,11 +67,14 @@ def main() -> int:
 
         pipe.vae = AutoencoderTiny().to(device, pipe.unet.dtype)  # TAESD's architecture, random weights
     pipe.set_progress_bar_config(disable=True)
-    renderer = None
+    renderer = config = None
     if args.through_renderer:
-        renderer = build_renderer_from_saved(pipe, args, device)
+        from bci_stream.render.diffusion import DiffusionRenderer
+
+        config = save_for_renderer(pipe, args, device)
+        renderer = DiffusionRenderer(config)
         pipe = renderer.pipe
-    if args.compile:  # CUDA graphs: a 1-step render is bound by kernel launches, not arithmetic
+    elif args.compile:  # CUDA graphs: a 1-step render is bound by kernel launches, not arithmetic
         pipe.unet = torch.compile(pipe.unet, mode="reduce-overhead", fullgraph=True)
     if renderer is not None:
         once = lambda: renderer.render(0, "sorrel")  # noqa: E731
@@ -94,7 +97,7 @@ def main() -> int:
               "latency_ms_p50": float(np.median(times) * 1e3), "latency_ms_p95": float(np.percentile(times, 95) * 1e3),
               "images_per_s": float(batch / np.median(times))}
     if args.decoder:
-        result["decoding"] = decoding_beside_renderer(args.decoder, renderer)
+        result["decoding"] = decoding_beside_renderer(args.decoder, config, renderer)
     print(json.dumps(result, indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
@@ -113,10 +116,9 @@ def time_calls(fn, repeats: int, warm_up: int = 3) -> np.ndarray:
     return np.array(times)
 
 
-def build_renderer_from_saved(pipe, args, device: str):
-    """Save ``pipe`` (and its tiny VAE) and load them back through ``DiffusionRenderer``'s own loader."""
+def save_for_renderer(pipe, args, device: str):
+    """Save ``pipe`` (and its tiny VAE) for ``DiffusionRenderer``'s own loader; returns the RenderConfig."""
     from bci_stream.render.base import RenderConfig
-    from bci_stream.render.diffusion import DiffusionRenderer
 
     folder = Path(tempfile.mkdtemp())
     taesd = None
@@ -128,61 +130,72 @@ def build_renderer_from_saved(pipe, args, device: str):
         pipe.vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4,
                                  down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4)
     pipe.save_pretrained(folder / "pipeline")
-    config = RenderConfig(kind="diffusion", diffusion_model=str(folder / "pipeline"), steps=args.steps, size=args.size,
-                          device=device, taesd=taesd)
-    return DiffusionRenderer(config)
+    return RenderConfig(kind="diffusion", diffusion_model=str(folder / "pipeline"), steps=args.steps, size=args.size,
+                        device=device, taesd=taesd, compile=args.compile)
 
 
-def decoding_beside_renderer(model: str, renderer, repeats: int = 3000) -> dict:
-    """``Decoder.classify`` latency (ms) alone, then while a ``RenderWorker`` renders without pause (with
-    Python's default GIL switch interval, then with the live loop's): the renderer must not slow decoding."""
+def decoding_beside_renderer(model: str, config, renderer, repeats: int = 3000) -> dict:
+    """``Decoder.classify`` latency (ms) alone, then while a ``RenderWorker`` renders without pause:
+    on a thread of this process (Python's default GIL switch interval, then the live loop's), and in
+    a child process (what ``bci-stream live`` does). The renderer must not slow decoding."""
+    from dataclasses import replace
+
     from threadpoolctl import threadpool_limits
 
     from bci_stream.decoder import Decoder
     from bci_stream.live import decoding_priority
     from bci_stream.publish import Prediction
-    from bci_stream.render.base import RenderConfig
     from bci_stream.render.worker import RenderWorker
 
     decoder = Decoder(model, providers="cpu")
     window = np.random.default_rng(0).standard_normal(
         (decoder.card.n_channels, decoder.card.window_samples)).astype(np.float32)
+    names = ["sorrel", "tabby", "piano", "airliner"]
 
     def percentiles() -> dict:
         t = time_calls(lambda: decoder.classify(window), repeats) * 1e3
         return {"p50": float(np.median(t)), "p99": float(np.percentile(t, 99)), "max": float(t.max())}
 
+    def beside(worker: RenderWorker, priority) -> dict:
+        done = threading.Event()
+
+        def feed():  # a new class every 20 ms hop: the renderer never rests
+            i = 0
+            while not done.is_set():
+                p = np.full(len(names), 0.01)
+                p[i % len(names)] = 0.97
+                worker.submit(Prediction(0.0, 0.0, p, [i % len(names), 0, 1, 2, 3], 0, 0.0))
+                i += 1
+                time.sleep(0.02)
+
+        feeder = threading.Thread(target=feed, daemon=True)
+        feeder.start()
+        deadline = time.monotonic() + 900  # a child process loads (and may compile) first
+        while worker.n_rendered < 3 and time.monotonic() < deadline and not worker.state.renderer_error:
+            time.sleep(0.05)
+        before, t0 = worker.n_rendered, time.monotonic()
+        with priority():
+            figures = percentiles()
+        figures["renders_per_s"] = (worker.n_rendered - before) / (time.monotonic() - t0)
+        figures["renderer_error"] = worker.state.renderer_error
+        done.set()
+        feeder.join()
+        worker.stop()
+        return figures
+
+    def blas_only():
+        return threadpool_limits(limits=1, user_api="blas")
+
     with decoding_priority():
-        alone = percentiles()
-    names = ["sorrel", "tabby", "piano", "airliner"]
-    worker = RenderWorker(RenderConfig(kind="diffusion"), names, renderer=renderer).start()
-    done = threading.Event()
-
-    def feed():
-        i = 0
-        while not done.is_set():
-            p = np.full(len(names), 0.01)
-            p[i % len(names)] = 0.97
-            worker.submit(Prediction(0.0, 0.0, p, [i % len(names), 0, 1, 2, 3], 0, 0.0))
-            i += 1
-            time.sleep(0.02)  # one decision per 20 ms hop
-
-    feeder = threading.Thread(target=feed, daemon=True)
-    feeder.start()
-    while worker.n_rendered < 3:
-        time.sleep(0.05)
-    with threadpool_limits(limits=1, user_api="blas"):  # Python's default 5 ms GIL switch interval
-        beside_default = percentiles()
-    rendered_before, t0 = worker.n_rendered, time.monotonic()
-    with decoding_priority():  # what LiveSession.run uses
-        beside = percentiles()
-    renders_per_s = (worker.n_rendered - rendered_before) / (time.monotonic() - t0)
-    done.set()
-    feeder.join()
-    worker.stop()
-    return {"classify_ms_alone": alone, "classify_ms_while_rendering_default_switch_interval": beside_default,
-            "classify_ms_while_rendering": beside,
-            "renders_per_s_meanwhile": renders_per_s, "renderer_error": worker.state.renderer_error}
+        result = {"classify_ms_alone": percentiles()}
+    thread_config = replace(config, in_process=True)
+    result["classify_ms_renderer_thread_default_switch_interval"] = beside(
+        RenderWorker(thread_config, names, renderer=renderer).start(), blas_only)
+    result["classify_ms_renderer_thread"] = beside(RenderWorker(thread_config, names, renderer=renderer).start(),
+                                                   decoding_priority)
+    result["classify_ms_renderer_process"] = beside(RenderWorker(replace(config, in_process=False), names).start(),
+                                                    decoding_priority)
+    return result
 
 
 if __name__ == "__main__":

@@ -30,6 +30,9 @@ class RenderConfig:
     gallery_dir : folder with exemplar images per class.
     min_confidence : decisions below this probability are not rendered.
     interval : seconds after which the same class is rendered again (0: only on change).
+    compile : torch.compile the UNet with CUDA graphs (CUDA only; the first renders take a minute).
+    in_process : run the diffusion renderer on a thread of this process instead of a child process
+        (the child keeps its Python work off the decoding thread's GIL; see render/process.py).
     """
 
     kind: str = "gallery"
@@ -44,6 +47,8 @@ class RenderConfig:
     gallery_dir: str | None = None
     min_confidence: float = 0.0
     interval: float = 0.0
+    compile: bool = False
+    in_process: bool = False
 
 
 class Renderer(Protocol):

@@ -18,8 +18,10 @@ from bci_stream.render.base import RenderConfig, RendererError
 log = logging.getLogger(__name__)
 
 
-def load_text2image(model: str, device: str = "auto", taesd: str | None = None):
-    """``AutoPipelineForText2Image`` from a folder or a cached hub id, on ``device`` (fp16 on CUDA)."""
+def load_text2image(model: str, device: str = "auto", taesd: str | None = None, compile_unet: bool = False):
+    """``AutoPipelineForText2Image`` from a folder or a cached hub id, on ``device`` (fp16 on CUDA);
+    ``compile_unet``: the UNet through ``torch.compile`` with CUDA graphs (CUDA only: 1-step renders are
+    bound by kernel launches; 40 -> 14-20 ms at 512 x 512 with TAESD on an H100)."""
     import torch
     from diffusers import AutoPipelineForText2Image
 
@@ -45,6 +47,8 @@ def load_text2image(model: str, device: str = "auto", taesd: str | None = None):
     pipe = pipe.to(device)
     if device == "cuda":
         pipe.unet.to(memory_format=torch.channels_last)  # faster convolutions on tensor cores
+        if compile_unet:
+            pipe.unet = torch.compile(pipe.unet, mode="reduce-overhead", fullgraph=True)
     pipe.set_progress_bar_config(disable=True)
     return pipe, device
 
@@ -59,7 +63,7 @@ class DiffusionRenderer:
 
         self.config = config
         self.pipe, self.device = (pipe, pipe.device.type) if pipe is not None else load_text2image(
-            config.diffusion_model, config.device, config.taesd)
+            config.diffusion_model, config.device, config.taesd, config.compile)
         self._torch = torch
         self._img2img = None
         self._previous = None

@@ -67,18 +67,30 @@ class RenderWorker:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if self._thread is None or not self._thread.is_alive():
+            self._close_renderer()
+
+    def _close_renderer(self) -> None:
+        close = getattr(self._renderer, "close", None)  # a renderer process
+        if close is not None:
+            close()
 
     def _build(self):
         kind = self.config.kind
-        if kind == "diffusion":
+        if kind == "diffusion" and self.config.in_process:
             from bci_stream.render.diffusion import DiffusionRenderer
 
             return DiffusionRenderer(self.config)
+        if kind == "diffusion":
+            from bci_stream.render.process import ProcessRenderer
+
+            return ProcessRenderer(self.config)
         return GalleryRenderer(self.class_names, self.class_ids, self.config.gallery_dir, self.config.size)
 
     def _fall_back(self, err: Exception) -> None:
         message = f"{self.config.kind} renderer failed: {type(err).__name__}: {err}"
         log.error("%s; falling back to gallery", message)
+        self._close_renderer()
         self.state.update(renderer_error=message, renderer_kind="gallery (fallback)")
         folder = self.config.gallery_dir
         try:

@@ -1,0 +1,106 @@
+"""A renderer in a child process, so that its Python work never competes with decoding for the GIL.
+
+A 1-step SD-Turbo render is bound by Python launching CUDA kernels: run on a thread of the decoding
+process it held the GIL often enough to raise decision p99 from 2.3 to 6.5 ms on an H100 machine
+(tools/bench_render.py --decoder). In a child process it costs the decoding process only the
+receipt of each finished picture.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import time
+
+import numpy as np
+
+from bci_stream.render.base import RenderConfig, RendererError
+
+log = logging.getLogger(__name__)
+
+
+def _serve(config: RenderConfig, conn) -> None:
+    """Child process: build the diffusion renderer, then answer ``(index, name)`` with pictures."""
+    try:
+        from bci_stream.render.diffusion import DiffusionRenderer
+
+        renderer = DiffusionRenderer(config)
+    except Exception as err:  # missing weights, no CUDA: the parent reports it and falls back
+        conn.send(("error", f"{type(err).__name__}: {err}"))
+        return
+    conn.send(("ready", f"{renderer.kind} on {renderer.device}"))
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, KeyboardInterrupt):
+            return
+        if job is None:
+            return
+        try:
+            conn.send(("image", renderer.render(*job)))
+        except Exception as err:  # CUDA OOM, pipeline error
+            conn.send(("error", f"{type(err).__name__}: {err}"))
+
+
+class ProcessRenderer:
+    """The :class:`~bci_stream.render.diffusion.DiffusionRenderer` of ``config``, run in a child process.
+
+    Raises :class:`RendererError` at construction if the child cannot build it (the child's own
+    message), and from :meth:`render` if rendering fails or the child has died.
+    """
+
+    kind = "diffusion"
+
+    def __init__(self, config: RenderConfig, start_timeout: float = 900.0, render_timeout: float = 120.0):
+        self.render_timeout = render_timeout
+        context = mp.get_context("spawn")  # never fork a process that holds CUDA or LSL threads
+        self._conn, child_end = context.Pipe()
+        self.process = context.Process(target=_serve, args=(config, child_end), name="bci-stream-renderer",
+                                       daemon=True)
+        self.process.start()
+        child_end.close()
+        status, payload = self._receive(start_timeout)
+        if status != "ready":
+            self.close()
+            raise RendererError(payload)
+        self.description = payload
+        log.info("renderer process %d: %s", self.process.pid, payload)
+
+    def render(self, class_index: int, class_name: str) -> np.ndarray:
+        """An ``(H, W, 3)`` uint8 picture of the class, rendered in the child."""
+        try:
+            self._conn.send((class_index, class_name))
+        except (BrokenPipeError, OSError) as err:
+            raise RendererError(self._ended()) from err
+        status, payload = self._receive(self.render_timeout)
+        if status != "image":
+            raise RendererError(payload)
+        return payload
+
+    def close(self) -> None:
+        """Ask the child to stop; end it if it does not within 5 s."""
+        try:
+            self._conn.send(None)
+        except (BrokenPipeError, OSError):
+            pass
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(timeout=5)
+        self._conn.close()
+
+    def _receive(self, timeout: float) -> tuple[str, object]:
+        deadline = time.monotonic() + timeout
+        while not self._conn.poll(0.2):
+            if not self.process.is_alive():
+                return "error", self._ended()
+            if time.monotonic() > deadline:
+                return "error", f"renderer process gave no answer within {timeout:g} s"
+        try:
+            return self._conn.recv()
+        except (EOFError, OSError):
+            return "error", self._ended()
+
+    def _ended(self) -> str:
+        self.process.join(timeout=1)
+        return f"renderer process ended (exit code {self.process.exitcode})"
