@@ -76,7 +76,8 @@ def make_renderer(args, state, class_names, class_ids=None):
     from bci_stream.render import RenderConfig, RenderWorker
 
     config = RenderConfig(kind=args.renderer, gallery_dir=args.gallery, diffusion_model=args.diffusion_model,
-                          steps=args.steps, size=args.image_size)
+                          steps=args.steps, size=args.image_size, taesd=args.taesd, img2img_strength=args.img2img,
+                          compile=args.compile_renderer, in_process=args.renderer_in_process)
     return RenderWorker(config, class_names, state, class_ids).start()
 
 
@@ -192,6 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--diffusion-model", default="stabilityai/sd-turbo", help="diffusers folder or hub id (cached)")
     p.add_argument("--steps", type=int, default=1)
     p.add_argument("--image-size", type=int, default=512)
+    p.add_argument("--taesd", default=None, help="folder of a TAESD tiny autoencoder (e.g. madebyollin/taesd): faster decoding")
+    p.add_argument("--img2img", type=float, default=0.0, metavar="STRENGTH",
+                   help="start each picture from the previous one (0 < STRENGTH <= 1): smoother live output")
+    p.add_argument("--compile-renderer", action="store_true",
+                   help="torch.compile the UNet with CUDA graphs (CUDA; about a minute before the first picture)")
+    p.add_argument("--renderer-in-process", action="store_true",
+                   help="render on a thread of this process instead of a child process (debugging)")
     p.add_argument("--screenshot", default=None, help="viewer: save a PNG shortly before --seconds end")
     p.set_defaults(func=cmd_live)
 

@@ -37,9 +37,10 @@ def decoding_priority() -> Iterator[None]:
 
     - One BLAS thread: a second one busy-waits a whole core between the small STFT products
       (111 % vs 12 % CPU for the same p50, tools/bench_latency.py) and competes with acquisition.
-    - A 0.5 ms GIL switch interval instead of Python's 5 ms: a renderer thread launching CUDA kernels
-      or the viewer holds the GIL that long before the decoding thread gets it back (decision p99
-      6.4 -> see tools/bench_render.py --decoder).
+    - A 0.5 ms GIL switch interval instead of Python's 5 ms: another Python thread (the viewer, or a
+      renderer run in-process) holds the GIL up to that long before the decoding thread gets it back
+      (beside an in-process renderer on an H200 machine: decision p99 5.7 -> 5.0 ms; the child-process
+      renderer leaves it at 1.6 ms, tools/bench_render.py --decoder).
     """
     previous = sys.getswitchinterval()
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
