@@ -5,8 +5,9 @@ The seed lineage (Ferrante et al. 2023) takes samples 20-460 of each 1 kHz trial
 :func:`spectrogram` reproduces ``scipy.signal.stft`` to float32 precision (golden test in
 ``tests/``) with matrix products of the signal's hop-long blocks and a precomputed windowed DFT
 matrix (frames overlapping by whole hops share the blocks), reusing its buffers for single windows:
-0.29 ms against 0.60 ms for ``scipy.signal.stft`` on a 128 x 440 window on the 2-core development
-machine (``tools/bench_features.py``) — what the 20 ms live hop needs. :func:`spectrogram_batch`
+about half the time of ``scipy.signal.stft`` on a 128 x 440 window (0.29 vs 0.60 ms on one 2-core
+development machine, 0.67 vs 1.04 ms on a slower one; ``tools/bench_features.py``) — what the 20 ms
+live hop needs. :func:`spectrogram_batch`
 is the same code on ``(n_trials, n_channels, n_times)``.
 """
 

@@ -117,7 +117,9 @@ class LSLSource:
         info = resolve(cfg.name, cfg.stream_type, cfg.resolve_timeout if timeout is None else timeout)
         if info is None:
             return False
-        wait = max(0.5, min(5.0, cfg.resolve_timeout if timeout is None else 4 * timeout))
+        # a stale answer from an outlet that just closed makes info() wait its whole timeout:
+        # keep it to the caller's timeout so the reconnect loop tries again soon
+        wait = max(0.5, min(5.0, cfg.resolve_timeout if timeout is None else timeout))
         inlet = pylsl.StreamInlet(info, max_buflen=cfg.max_buflen, recover=False)  # clock: ClockCorrection
         try:
             full = inlet.info(timeout=wait)

@@ -120,6 +120,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.statusBar().addWidget(self.status, 1)
         self._select_group(self.group_box.currentText())
         self._shown_image = None
+        self._shown_top5: list[int] = []
         self.timer = QtCore.QTimer(self)
         self.timer.timeout.connect(self.refresh)
         self.timer.start(int(1000 / fps))
@@ -211,7 +212,9 @@ class MainWindow(QtWidgets.QMainWindow):
         if probs is None or not top5:
             return
         self.bars.setOpts(width=np.array([probs[i] for i in top5]), y=np.arange(len(top5)))
-        self.bars_plot.getAxis("left").setTicks([[(k, names[i]) for k, i in enumerate(top5)]])
+        if top5 != self._shown_top5:  # new tick labels relayout the axis: only when the ranking changes
+            self._shown_top5 = list(top5)
+            self.bars_plot.getAxis("left").setTicks([[(k, names[i]) for k, i in enumerate(top5)]])
 
     def _refresh_image(self, snap: dict) -> None:
         rendered = snap["image"]
@@ -242,7 +245,9 @@ class MainWindow(QtWidgets.QMainWindow):
             parts.append(f"last withheld: {snap['withheld_reason'][:80]}")
         if snap["message"]:
             parts.append(snap["message"][:80])
-        self.status.setText("   |   ".join(parts))
+        text = "   |   ".join(parts)
+        if text != self.status.text():
+            self.status.setText(text)
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
         self.timer.stop()
