@@ -69,53 +69,68 @@ def cmd_info(args) -> int:
     return 0
 
 
-def make_renderer(args, state, class_names, class_ids=None):
-    """The renderer named by ``--renderer`` (started), or None."""
+def render_config(args):
+    """The renderer settings named by ``--renderer`` and its options, or None for ``none``."""
     if args.renderer == "none":
         return None
-    from bci_stream.render import RenderConfig, RenderWorker
+    from bci_stream.render import RenderConfig
 
-    config = RenderConfig(kind=args.renderer, gallery_dir=args.gallery, diffusion_model=args.diffusion_model,
-                          steps=args.steps, size=args.image_size, taesd=args.taesd, img2img_strength=args.img2img,
-                          compile=args.compile_renderer, in_process=args.renderer_in_process)
-    return RenderWorker(config, class_names, state, class_ids).start()
+    return RenderConfig(kind=args.renderer, gallery_dir=args.gallery, diffusion_model=args.diffusion_model,
+                        steps=args.steps, size=args.image_size, taesd=args.taesd, img2img_strength=args.img2img,
+                        compile=args.compile_renderer, in_process=args.renderer_in_process)
 
 
 def cmd_live(args) -> int:
-    from bci_stream.decoder import Decoder
-    from bci_stream.live import LiveConfig, LiveSession
-    from bci_stream.state import SharedState
+    from bci_stream.live import LiveConfig
 
     if not args.headless and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
                                   or os.environ.get("QT_QPA_PLATFORM")):
         raise RuntimeError("no display for the viewer: add --headless (or run under xvfb-run)")
-    decoder = Decoder(args.model, providers=args.providers, smoothing=args.smoothing)
     config = LiveConfig(stream=args.stream, markers=args.markers, mode=args.mode, hop=args.hop,
                         smoothing=args.smoothing, log_path=Path(args.log) if args.log else None,
                         resolve_timeout=args.resolve_timeout)
-    state = SharedState()
-    renderer = make_renderer(args, state, decoder.card.class_names, decoder.card.class_ids)
-    listeners = [HeadlessPrinter(decoder.card.class_names, every=args.print_every)] if args.headless else []
-    session = LiveSession(decoder, config, renderer=renderer, state=state, listeners=listeners)
-    session.start()
-    print(f"decoding '{session.source.info.name()}' with {args.model} on {decoder.provider} "
-          f"({config.mode}, {decoder.card.n_classes} classes, window {decoder.card.window_length:g} s, "
-          f"hop {session.hop / decoder.card.sfreq * 1000:g} ms)", flush=True)
-    try:
-        if args.headless:
-            _stop_on_signals(session.stop)
-            session.run(seconds=args.seconds)
-        else:
-            from bci_stream.viewer import run_viewer
+    if args.headless:
+        summary = _live_headless(args, config)
+    else:  # the viewer here, decoding in a child process (Qt's painting would hold up its GIL)
+        from bci_stream.viewer.decoding_process import LiveSpec, run_viewer_with_decoding_process
 
-            run_viewer(session, seconds=args.seconds, renderer=renderer, screenshot=args.screenshot)
-    finally:
-        if renderer is not None:
-            renderer.stop()
-    p50, p99 = state.latency_percentiles()
-    print(f"{state.n_decisions} decisions, {state.n_withheld} withheld, latency p50 {p50:.2f} ms p99 {p99:.2f} ms, "
-          f"lost samples {state.lost_samples}, gaps {len(state.gaps)}")
+        spec = LiveSpec(model=args.model, providers=args.providers, smoothing=args.smoothing, live=config,
+                        render=render_config(args), seconds=args.seconds)
+        print(f"decoding with {args.model} in a child process; the viewer shows it", flush=True)
+        summary = run_viewer_with_decoding_process(spec, screenshot=args.screenshot)
+    if summary:
+        print(f"{summary['n_decisions']} decisions, {summary['n_withheld']} withheld, latency p50 "
+              f"{summary['p50']:.2f} ms p99 {summary['p99']:.2f} ms, lost samples {summary['lost_samples']}, "
+              f"gaps {summary['gaps']}")
     return 0
+
+
+def _live_headless(args, config) -> dict:
+    from bci_stream.decoder import Decoder
+    from bci_stream.live import LiveSession
+    from bci_stream.render import RenderWorker
+    from bci_stream.state import SharedState
+
+    decoder = Decoder(args.model, providers=args.providers, smoothing=args.smoothing)
+    state = SharedState()
+    rconfig = render_config(args)
+    renderer = None if rconfig is None else RenderWorker(rconfig, list(decoder.card.class_names), state,
+                                                         list(decoder.card.class_ids)).start()
+    session = LiveSession(decoder, config, renderer=renderer, state=state,
+                          listeners=[HeadlessPrinter(decoder.card.class_names, every=args.print_every)])
+    try:
+        session.start()
+        print(f"decoding '{session.source.info.name()}' with {args.model} on {decoder.provider} "
+              f"({config.mode}, {decoder.card.n_classes} classes, window {decoder.card.window_length:g} s, "
+              f"hop {session.hop / decoder.card.sfreq * 1000:g} ms)", flush=True)
+        _stop_on_signals(session.stop)
+        session.run(seconds=args.seconds)
+    finally:
+        if session.renderer is not None:
+            session.renderer.stop()
+    p50, p99 = state.latency_percentiles()
+    return {"n_decisions": state.n_decisions, "n_withheld": state.n_withheld, "p50": p50, "p99": p99,
+            "lost_samples": state.lost_samples, "gaps": len(state.gaps)}
 
 
 class HeadlessPrinter:

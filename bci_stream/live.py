@@ -142,6 +142,28 @@ class LiveSession:
     def stop(self) -> None:
         self._stop.set()
 
+    def set_recording(self, path: str | Path | None) -> None:
+        """Start writing the JSONL log to ``path`` (None: stop and close the current one)."""
+        previous, self.jsonl = self.jsonl, JsonlLog(path, self.card.class_names) if path else None
+        if previous is not None:
+            previous.close()
+        self.state.update(message=f"recording to {path}" if path else "recording stopped")
+
+    def switch_renderer(self, kind: str) -> None:
+        """Replace the renderer by one of ``kind`` ("gallery", "diffusion", "none"), keeping its settings."""
+        from dataclasses import replace
+
+        from bci_stream.render import RenderConfig, RenderWorker
+
+        old, self.renderer = self.renderer, None
+        if old is not None:
+            old.stop()
+        self.state.update(renderer_error="", renderer_kind=kind)
+        if kind != "none":
+            base = old.config if old is not None else RenderConfig()
+            self.renderer = RenderWorker(replace(base, kind=kind), list(self.card.class_names), self.state,
+                                         list(self.card.class_ids)).start()
+
     def close(self) -> None:
         self.source.close()
         self.state.update(stream_status="stopped")

@@ -85,10 +85,14 @@ class RingBuffer:
         i = int(np.argmin(distance))
         return self.count - n + i if distance[i] <= tolerance else None
 
-    def snapshot(self, length: int, channels: np.ndarray | slice = slice(None), step: int = 1) -> np.ndarray:
+    def snapshot(self, length: int, channels: np.ndarray | slice = slice(None),
+                 step: int = 1) -> tuple[np.ndarray, float | None]:
         """A copy of the newest ``length`` samples (decimated by ``step``) of ``channels``, taken under
-        the lock, for display on another thread: shape ``(n_selected, length // step)``."""
+        the lock, for display on another thread: ``(data (n_selected, length // step), LSL time of the
+        newest sample or None when empty)``."""
         with self.lock:
             length = min(length, self.available)
-            data, _ = self.latest(length)
-            return np.array(data[::step, channels].T)
+            if length == 0:
+                return np.empty((0 if isinstance(channels, slice) else len(channels), 0), np.float32), None
+            data, times = self.latest(length)
+            return np.array(data[::step, channels].T), float(times[-1])

@@ -3,6 +3,7 @@
 import numpy as np
 import pylsl
 import pytest
+from conftest import unique_name
 
 from bci_stream.ring_buffer import RingBuffer
 from bci_stream.state import RenderedImage, SharedState
@@ -104,3 +105,58 @@ def test_live_session_drives_the_viewer(qtbot, tiny_model, tiny_phantom_config, 
         session.stop()
         runner.join(timeout=5)
         pusher.close()
+
+
+def test_viewer_follows_a_decoding_process(qtbot, tiny_model, tiny_phantom_config, stream_name, tmp_path, monkeypatch):
+    """bci-stream live's layout: decoding in a child process, the window here mirroring it and
+    sending it commands (channels, recording, renderer, stop)."""
+    from bci_stream.live import LiveConfig
+    from bci_stream.render import RenderConfig
+    from bci_stream.simulate import OutletConfig, phantom_pusher
+    from bci_stream.viewer.decoding_process import DecodingProcess, LiveSpec
+
+    monkeypatch.chdir(tmp_path)  # the recording lands here
+    pusher = phantom_pusher(tiny_phantom_config, OutletConfig(name=stream_name, source_id=stream_name), isi=0.5).start()
+    decoding = DecodingProcess(LiveSpec(model=str(tiny_model), providers="cpu", live=LiveConfig(stream=stream_name),
+                                        render=RenderConfig(kind="gallery", size=32)))
+    try:
+        assert decoding.process.is_alive() and decoding.info["stream"] == stream_name
+        card = decoding.card
+        window = MainWindow(decoding.state, card.ch_names, card.sfreq, ring=decoding.traces, session=decoding,
+                            renderer_factory=decoding.switch_renderer)
+        qtbot.addWidget(window)
+        qtbot.waitUntil(lambda: decoding.state.snapshot()["n_decisions"] > 10, timeout=30000)
+        qtbot.waitUntil(lambda: decoding.traces.snapshot(0, None)[1] is not None, timeout=5000)
+        window.refresh()
+        x, y = window.curves[0].getData()
+        assert len(window.curves) == len(window.channels) and x is not None and len(x) > 100
+        assert f"{stream_name} (connected)" in window.status.text()
+        assert window.spec_image.image.shape == (card.spectrogram.n_freqs(), card.feature_shape()[2])
+        qtbot.waitUntil(lambda: decoding.state.snapshot()["image"] is not None, timeout=10000)
+
+        window._toggle_recording(True)
+        qtbot.waitUntil(lambda: any(tmp_path.glob("bci-stream-*.jsonl")), timeout=5000)
+        log_file = next(tmp_path.glob("bci-stream-*.jsonl"))
+        qtbot.waitUntil(lambda: log_file.read_text().count("probabilities") > 5, timeout=10000)
+        window._toggle_recording(False)
+
+        window._pick_renderer("none")
+        qtbot.waitUntil(lambda: decoding.state.snapshot()["renderer_kind"] == "none", timeout=10000)
+        window.close()  # closing the window stops the decoding process
+        summary = decoding.join()
+        assert summary["n_decisions"] > 10 and summary["lost_samples"] == 0
+        assert not decoding.process.is_alive()
+    finally:
+        decoding.stop()
+        decoding.join()
+        pusher.close()
+
+
+def test_decoding_process_reports_why_it_cannot_start(tiny_model):
+    from bci_stream.live import LiveConfig
+    from bci_stream.viewer.decoding_process import DecodingProcess, LiveSpec
+
+
+    with pytest.raises(RuntimeError, match="no LSL stream named"):
+        DecodingProcess(LiveSpec(model=str(tiny_model), providers="cpu",
+                                 live=LiveConfig(stream=unique_name("absent"), resolve_timeout=0.5)))

@@ -133,6 +133,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.curves = [self.traces.plot(pen=pg.mkPen(pg.intColor(i, hues=12), width=1)) for i in range(len(self.channels))]
         ticks = [(-k * 50.0, self.ch_names[c]) for k, c in enumerate(self.channels)]
         self.traces.getAxis("left").setTicks([ticks])
+        if hasattr(self.ring, "select"):  # traces from a decoding process: tell it what to send
+            self.ring.select(self.channels)
 
     def _pick_renderer(self, kind: str) -> None:
         if self.renderer_factory is not None:
@@ -141,15 +143,12 @@ class MainWindow(QtWidgets.QMainWindow):
     def _toggle_recording(self, on: bool) -> None:
         if self.session is None:
             return
-        from bci_stream.publish import JsonlLog
-
         if on:
-            path = Path(f"bci-stream-{time.strftime('%Y%m%d-%H%M%S')}.jsonl")
-            self.session.jsonl = JsonlLog(path, list(self.state.class_names))
+            path = Path(f"bci-stream-{time.strftime('%Y%m%d-%H%M%S')}.jsonl").resolve()
+            self.session.set_recording(path)
             self.record_button.setText(f"Stop recording ({path.name})")
-        elif self.session.jsonl is not None:
-            log, self.session.jsonl = self.session.jsonl, None
-            log.close()
+        else:
+            self.session.set_recording(None)
             self.record_button.setText("Start recording log")
 
     def save_screenshot(self, path: str | Path | None = None) -> Path:
@@ -168,19 +167,17 @@ class MainWindow(QtWidgets.QMainWindow):
         self._refresh_status(snap)
 
     def _refresh_traces(self, snap: dict) -> None:
-        if self.ring is None or self.ring.available == 0 or len(self.channels) == 0:
+        if self.ring is None or len(self.channels) == 0:
             return
         n = int(TRACE_SECONDS * self.sfreq)
         step = max(1, n // TRACE_POINTS)
-        data = self.ring.snapshot(n, self.channels, step)
-        if data.shape[1] < 2:
+        data, t_last = self.ring.snapshot(n, self.channels, step)
+        if t_last is None or data.shape[1] < 2 or data.shape[0] != len(self.curves):
             return
         t = (np.arange(data.shape[1]) - data.shape[1] + 1) * step / self.sfreq
         data = data - data.mean(axis=1, keepdims=True)
         for k, curve in enumerate(self.curves):
             curve.setData(t, data[k] - 50.0 * k)
-        with self.ring.lock:
-            t_last = float(self.ring.latest(1)[1][0]) if self.ring.available else pylsl.local_clock()
         visible = [(t, text) for t, text in snap["markers"][-20:] if -TRACE_SECONDS <= t - t_last <= 0]
         for key in [key for key in self._marker_items if key not in visible]:
             self.traces.removeItem(self._marker_items.pop(key))
@@ -204,8 +201,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _refresh_spectrogram(self, snap: dict) -> None:
         feats = snap["features"]
-        if feats is not None:
-            self.spec_image.setImage(feats.mean(axis=0), autoLevels=True)
+        if feats is not None:  # (n_channels, n_freqs, n_frames), or its channel mean from a decoding process
+            self.spec_image.setImage(feats.mean(axis=0) if feats.ndim == 3 else feats, autoLevels=True)
 
     def _refresh_bars(self, snap: dict) -> None:
         probs, top5, names = snap["probabilities"], snap["top5"], snap["class_names"]
@@ -256,33 +253,25 @@ class MainWindow(QtWidgets.QMainWindow):
         super().closeEvent(event)
 
 
-def run_viewer(session, seconds: float | None = None, renderer=None, screenshot: str | None = None) -> None:
-    """Run ``session`` on a background thread and show the window until it is closed (or ``seconds``)."""
+def run_viewer(session, seconds: float | None = None, screenshot: str | None = None) -> None:
+    """Run ``session`` (a :class:`~bci_stream.live.LiveSession`) on a background thread of this process
+    and show the window until it is closed (or ``seconds``). ``bci-stream live`` runs the decoding in a
+    child process instead (:mod:`bci_stream.viewer.decoding_process`): painting holds the GIL."""
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
-    holder = {"renderer": renderer}
-
-    def switch_renderer(kind: str) -> None:
-        from bci_stream.render import RenderConfig, RenderWorker
-
-        old = holder["renderer"]
-        if old is not None:
-            old.stop()
-        session.state.update(renderer_error="", renderer_kind=kind)
-        if kind == "none":
-            holder["renderer"] = session.renderer = None
-            return
-        base = old.config if old is not None else RenderConfig()
-        from dataclasses import replace
-
-        new = RenderWorker(replace(base, kind=kind), list(session.card.class_names), session.state,
-                           list(session.card.class_ids)).start()
-        holder["renderer"] = session.renderer = new
-
     window = MainWindow(session.state, session.card.ch_names, session.card.sfreq, ring=session.ring, session=session,
-                        renderer_factory=switch_renderer)
+                        renderer_factory=session.switch_renderer)
     worker = threading.Thread(target=session.run, kwargs={"seconds": seconds}, name="decoder", daemon=True)
     worker.start()
+    show_until_done(app, window, worker.is_alive, seconds, screenshot)
+    session.stop()
+    worker.join(timeout=5)
+    if session.renderer is not None:
+        session.renderer.stop()
 
+
+def show_until_done(app, window: MainWindow, running, seconds: float | None, screenshot: str | None) -> None:
+    """Show ``window`` until it is closed or ``running()`` turns False; a screenshot shortly before
+    ``seconds`` (or at the end) when ``screenshot`` names a PNG."""
     saved = []
 
     def shoot():
@@ -290,7 +279,7 @@ def run_viewer(session, seconds: float | None = None, renderer=None, screenshot:
             saved.append(window.save_screenshot(screenshot))
 
     def check_done():
-        if not worker.is_alive():
+        if not running():
             shoot()  # only if the timed one did not run yet
             window.close()
 
@@ -301,7 +290,4 @@ def run_viewer(session, seconds: float | None = None, renderer=None, screenshot:
         QtCore.QTimer.singleShot(int(max(0.5, seconds - 1.0) * 1000), shoot)
     window.show()
     app.exec()
-    session.stop()
-    worker.join(timeout=5)
-    if holder["renderer"] is not None:
-        holder["renderer"].stop()
+    done_timer.stop()
