@@ -1,5 +1,5 @@
-"""PyQt6 + pyqtgraph live viewer; it only reads shared state, on a QTimer."""
+"""PyQt6 + pyqtgraph live viewer: it only reads a mirror of the decoding process's state, on a QTimer."""
 
-from bci_stream.viewer.main_window import MainWindow, run_viewer
+from bci_stream.viewer.main_window import MainWindow
 
-__all__ = ["MainWindow", "run_viewer"]
+__all__ = ["MainWindow"]

@@ -61,12 +61,14 @@ def _decode(spec: LiveSpec, conn) -> None:
         conn.send(("error", f"{type(err).__name__}: {err}"))
         return
     conn.send(("ready", {"stream": session.source.info.name(), "provider": decoder.provider}))
-    publisher = threading.Thread(target=_publish, args=(session, conn), name="viewer-publisher", daemon=True)
+    finished = threading.Event()
+    publisher = threading.Thread(target=_publish, args=(session, conn, finished), name="viewer-publisher",
+                                 daemon=True)
     publisher.start()
     try:
         session.run(seconds=spec.seconds)
     finally:
-        session.stop()
+        finished.set()
         publisher.join(timeout=2)
         if session.renderer is not None:
             session.renderer.stop()
@@ -78,12 +80,12 @@ def _decode(spec: LiveSpec, conn) -> None:
             pass
 
 
-def _publish(session, conn) -> None:
+def _publish(session, conn, finished: threading.Event) -> None:
     channels = np.arange(min(16, session.card.n_channels))
     n = int(TRACE_SECONDS * session.card.sfreq)
     step = max(1, n // TRACE_POINTS)
     image_sent = None
-    while not session._stop.is_set():
+    while not finished.is_set():
         t0 = time.monotonic()
         try:
             while conn.poll():

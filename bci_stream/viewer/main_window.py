@@ -8,7 +8,6 @@ run on their own threads and never wait for the GUI.
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
@@ -35,7 +34,9 @@ def channel_groups(ch_names: list[str]) -> dict[str, list[int]]:
 
 
 class MainWindow(QtWidgets.QMainWindow):
-    """Viewer of a running :class:`bci_stream.live.LiveSession` (or of bare ``state`` in tests)."""
+    """Viewer of a live session: ``state`` and ``ring`` are a :class:`~bci_stream.viewer.decoding_process.DecodingProcess`'s mirrors (or a
+    :class:`~bci_stream.live.LiveSession`'s own, or bare ones in tests); ``session`` takes the
+    recording and stop commands."""
 
     def __init__(self, state: SharedState, ch_names: list[str], sfreq: float, ring=None, session=None,
                  renderer_factory=None, fps: float = 30.0, class_ids: list[str] | None = None):
@@ -251,22 +252,6 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.session is not None:
             self.session.stop()
         super().closeEvent(event)
-
-
-def run_viewer(session, seconds: float | None = None, screenshot: str | None = None) -> None:
-    """Run ``session`` (a :class:`~bci_stream.live.LiveSession`) on a background thread of this process
-    and show the window until it is closed (or ``seconds``). ``bci-stream live`` runs the decoding in a
-    child process instead (:mod:`bci_stream.viewer.decoding_process`): painting holds the GIL."""
-    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
-    window = MainWindow(session.state, session.card.ch_names, session.card.sfreq, ring=session.ring, session=session,
-                        renderer_factory=session.switch_renderer)
-    worker = threading.Thread(target=session.run, kwargs={"seconds": seconds}, name="decoder", daemon=True)
-    worker.start()
-    show_until_done(app, window, worker.is_alive, seconds, screenshot)
-    session.stop()
-    worker.join(timeout=5)
-    if session.renderer is not None:
-        session.renderer.stop()
 
 
 def show_until_done(app, window: MainWindow, running, seconds: float | None, screenshot: str | None) -> None:
