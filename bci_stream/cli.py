@@ -98,6 +98,9 @@ def cmd_live(args) -> int:
                         render=render_config(args), seconds=args.seconds)
         print(f"decoding with {args.model} in a child process; the viewer shows it", flush=True)
         summary = run_viewer_with_decoding_process(spec, screenshot=args.screenshot)
+        if summary is None:
+            print("the decoding process ended without a summary (its error is printed above)", file=sys.stderr)
+            return 1
     if summary:
         print(f"{summary['n_decisions']} decisions, {summary['n_withheld']} withheld, latency p50 "
               f"{summary['p50']:.2f} ms p99 {summary['p99']:.2f} ms, lost samples {summary['lost_samples']}, "
