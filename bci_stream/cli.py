@@ -101,10 +101,9 @@ def cmd_live(args) -> int:
         if summary is None:
             print("the decoding process ended without a summary (its error is printed above)", file=sys.stderr)
             return 1
-    if summary:
-        print(f"{summary['n_decisions']} decisions, {summary['n_withheld']} withheld, latency p50 "
-              f"{summary['p50']:.2f} ms p99 {summary['p99']:.2f} ms, lost samples {summary['lost_samples']}, "
-              f"gaps {summary['gaps']}")
+    print(f"{summary['n_decisions']} decisions, {summary['n_withheld']} withheld, latency p50 "
+          f"{summary['p50']:.2f} ms p99 {summary['p99']:.2f} ms, lost samples {summary['lost_samples']}, "
+          f"gaps {summary['gaps']}")
     return 0
 
 
