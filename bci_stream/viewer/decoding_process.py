@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ def _decode(spec: LiveSpec, conn) -> None:
     from bci_stream.live import LiveSession
     from bci_stream.render import RenderWorker
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the viewer, which stops us in order
     state = SharedState()
     try:
         decoder = Decoder(spec.model, providers=spec.providers, smoothing=spec.smoothing)
@@ -241,6 +243,7 @@ def run_viewer_with_decoding_process(spec: LiveSpec, screenshot: str | None = No
     window = MainWindow(decoding.state, decoding.card.ch_names, decoding.card.sfreq, ring=decoding.traces,
                         session=decoding, renderer_factory=decoding.switch_renderer,
                         class_ids=list(decoding.card.class_ids))
+    signal.signal(signal.SIGINT, lambda *_: window.close())  # Ctrl+C: close the window, stop the session
     show_until_done(app, window, lambda: decoding.running, spec.seconds, screenshot)
     decoding.stop()
     return decoding.join()
