@@ -26,8 +26,8 @@ from bci_stream.state import SharedState
 
 log = logging.getLogger(__name__)
 
-TRACE_SECONDS = 5.0
-TRACE_POINTS = 1000
+TRACE_SECONDS = 5.0  # of EEG the viewer shows
+TRACE_POINTS = 1000  # per channel after decimation
 PUBLISH_HZ = 30.0
 
 

@@ -17,9 +17,7 @@ import pyqtgraph as pg
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from bci_stream.state import SharedState
-
-TRACE_SECONDS = 5.0
-TRACE_POINTS = 1000  # per channel after decimation
+from bci_stream.viewer.decoding_process import TRACE_POINTS, TRACE_SECONDS
 
 
 def channel_groups(ch_names: list[str]) -> dict[str, list[int]]:
