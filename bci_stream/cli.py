@@ -130,9 +130,7 @@ def _live_headless(args, config) -> dict:
     finally:
         if session.renderer is not None:
             session.renderer.stop()
-    p50, p99 = state.latency_percentiles()
-    return {"n_decisions": state.n_decisions, "n_withheld": state.n_withheld, "p50": p50, "p99": p99,
-            "lost_samples": state.lost_samples, "gaps": len(state.gaps)}
+    return state.summary()
 
 
 class HeadlessPrinter:

@@ -63,6 +63,14 @@ class SharedState:
             return float("nan"), float("nan")
         return float(np.percentile(values, 50)), float(np.percentile(values, 99))
 
+    def summary(self) -> dict:
+        """The session's closing figures: decisions, withheld windows, latency p50/p99 (ms), lost
+        samples, gaps."""
+        p50, p99 = self.latency_percentiles()
+        with self.lock:
+            return {"n_decisions": self.n_decisions, "n_withheld": self.n_withheld, "p50": p50, "p99": p99,
+                    "lost_samples": self.lost_samples, "gaps": len(self.gaps)}
+
     def snapshot(self) -> dict:
         """A consistent shallow copy of the fields, for the GUI thread."""
         with self.lock:

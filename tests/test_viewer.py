@@ -156,7 +156,6 @@ def test_decoding_process_reports_why_it_cannot_start(tiny_model):
     from bci_stream.live import LiveConfig
     from bci_stream.viewer.decoding_process import DecodingProcess, LiveSpec
 
-
     with pytest.raises(RuntimeError, match="no LSL stream named"):
         DecodingProcess(LiveSpec(model=str(tiny_model), providers="cpu",
                                  live=LiveConfig(stream=unique_name("absent"), resolve_timeout=0.5)))

@@ -74,10 +74,8 @@ def _decode(spec: LiveSpec, conn) -> None:
         publisher.join(timeout=2)
         if session.renderer is not None:
             session.renderer.stop()
-        p50, p99 = state.latency_percentiles()
         try:
-            conn.send(("done", {"n_decisions": state.n_decisions, "n_withheld": state.n_withheld, "p50": p50,
-                                "p99": p99, "lost_samples": state.lost_samples, "gaps": len(state.gaps)}))
+            conn.send(("done", state.summary()))
         except (BrokenPipeError, OSError):
             pass
 
