@@ -13,7 +13,7 @@ class Trials:
 
     Attributes
     ----------
-    eeg : float32, shape ``(n_trials, n_channels, n_times)``, microvolts; time 0 is the
+    eeg : float32, shape ``(n_trials, n_channels, n_times)``, in ``unit``; time 0 is the
         sample at ``tmin`` seconds from stimulus onset.
     labels : int64, shape ``(n_trials,)``, class index into ``class_names``.
     image_ids : str, shape ``(n_trials,)``: which stimulus image (the teacher's key).
@@ -28,6 +28,10 @@ class Trials:
     splits : named index splits, e.g. ``{"by-image-0": {"train": idx, "val": idx, "test": idx}}``.
     soft_labels : optional ``(n_trials, n_classes)`` teacher probabilities provided by the loader
         (the phantom's class-similarity labels); image-based teachers produce theirs separately.
+    unit : what the samples are in, taken from the data: "uV", "V", or "a.u." for data that were
+        standardised before we saw them (EEG-ImageNet's public release).
+    preprocessing : :meth:`bci_stream.preprocessing.Preprocessing.to_dict` of what was applied to
+        the samples (causally) after loading; empty when nothing was.
     """
 
     eeg: np.ndarray
@@ -43,6 +47,8 @@ class Trials:
     source: str = ""
     splits: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     soft_labels: np.ndarray | None = None
+    unit: str = "uV"
+    preprocessing: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.eeg = np.asarray(self.eeg, dtype=np.float32)

@@ -49,6 +49,7 @@ def load_eegimagenet_trials(path: str, splits: str | None = None, split: str = "
         class_names=[names.get(s, s) for s in f.synsets],
         tmin=0.0,
         source=f"eegimagenet:{path}",
+        unit="a.u.",  # the public release is band-passed and z-scored: arbitrary units, not microvolts
     )
     if splits:
         trials.splits["by-image"] = _official_split(splits, int(split), keep)
