@@ -61,10 +61,14 @@ def cmd_info(args) -> int:
     from bci_stream.model_card import ModelCard
 
     card = ModelCard.from_onnx(args.model)
-    summary = {k: v for k, v in json.loads(card.to_json()).items() if k not in ("norm_mean", "norm_std", "ch_names", "class_ids", "class_names")}
+    hidden = ("norm_mean", "norm_std", "ch_names", "class_ids", "class_names", "preprocessing")
+    summary = {k: v for k, v in json.loads(card.to_json()).items() if k not in hidden}
     summary["channels"] = f"{card.n_channels}: {', '.join(card.ch_names[:8])} ..."
     summary["classes"] = f"{card.n_classes}: {', '.join(card.class_names[:6])} ..."
     summary["input shape"] = card.feature_shape()
+    summary["stream must be"] = (f"{card.input_sfreq:g} Hz, samples in {card.signal_unit} "
+                                 "(V/mV/uV/nV streams are converted)")
+    summary["preprocessing"] = card.preprocessing_spec().describe()
     print(json.dumps(summary, indent=1, default=str))
     return 0
 
@@ -88,7 +92,8 @@ def cmd_live(args) -> int:
         raise RuntimeError("no display for the viewer: add --headless (or run under xvfb-run)")
     config = LiveConfig(stream=args.stream, markers=args.markers, mode=args.mode, hop=args.hop,
                         smoothing=args.smoothing, log_path=Path(args.log) if args.log else None,
-                        resolve_timeout=args.resolve_timeout)
+                        resolve_timeout=args.resolve_timeout, outlet_name=args.outlet_name,
+                        assume_unit=args.assume_unit)
     if args.headless:
         summary = _live_headless(args, config)
     else:  # the viewer here, decoding in a child process (Qt's painting would hold up its GIL)
@@ -120,17 +125,34 @@ def _live_headless(args, config) -> dict:
                                                          list(decoder.card.class_ids)).start()
     session = LiveSession(decoder, config, renderer=renderer, state=state,
                           listeners=[HeadlessPrinter(decoder.card.class_names, every=args.print_every)])
+    _stop_on_signals(session.stop)  # also ends a wait for the stream
     try:
         session.start()
-        print(f"decoding '{session.source.info.name()}' with {args.model} on {decoder.provider} "
-              f"({config.mode}, {decoder.card.n_classes} classes, window {decoder.card.window_length:g} s, "
-              f"hop {session.hop / decoder.card.sfreq * 1000:g} ms)", flush=True)
-        _stop_on_signals(session.stop)
+        print(f"decoding with {args.model} on {decoder.provider} ({config.mode}, {decoder.card.n_classes} classes, "
+              f"window {decoder.card.window_length:g} s, hop {session.hop / decoder.card.sfreq * 1000:g} ms)", flush=True)
+        print(describe_session(session.describe()), flush=True)
         session.run(seconds=args.seconds)
     finally:
         if session.renderer is not None:
             session.renderer.stop()
     return state.summary()
+
+
+def describe_session(d: dict) -> str:
+    """What a live session connected to, in a few lines (from :meth:`LiveSession.describe`)."""
+    s = d["stream"]
+    lines = [f"  EEG: {s.get('name')!r} (source_id {s.get('source_id')!r}, host {s.get('host')}, "
+             f"{s.get('channels')} ch @ {s.get('sfreq', 0):g} Hz, unit {s.get('unit', '?')})"]
+    for r in d["rejected_streams"]:
+        lines.append(f"  not taken: {r['name']!r}: {r['why']}")
+    m = d["markers"]
+    if m:
+        others = f"; also seen: {', '.join(m['others'])}" if m["others"] else ""
+        lines.append(f"  markers: {m['name']!r} (host {m['host']}; {m['why']}{others})")
+    lines.append(f"  preprocessing: {d['model']['preprocessing']}")
+    if d["outlet"]:
+        lines.append(f"  predictions: LSL {d['outlet']['name']!r} (source_id {d['outlet']['source_id']!r})")
+    return "\n".join(lines)
 
 
 class HeadlessPrinter:
@@ -156,10 +178,15 @@ def _stop_on_signals(stop) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bci_stream.live import LiveConfig
+
     parser = argparse.ArgumentParser(prog="bci-stream", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
     parser.add_argument("--local", action="store_true",
-                        help="keep LSL discovery on this machine (writes an lsl_api.cfg; for demos and tests)")
+                        help="keep LSL discovery on this machine, in an LSL session of this run's own (printed; "
+                             "another terminal joins it with --lsl-session)")
+    parser.add_argument("--lsl-session", default=None, metavar="NAME",
+                        help="with --local: use this LSL session id, so several bci-stream commands see each other")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("simulate", help="stream the phantom headset over LSL (EEG + markers)")
@@ -202,7 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=None, help="stop after this long")
     p.add_argument("--log", default=None, help="JSONL session log")
     p.add_argument("--providers", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--resolve-timeout", type=float, default=10.0)
+    p.add_argument("--resolve-timeout", type=float, default=LiveConfig.resolve_timeout,
+                   help="seconds to wait for the stream at start (-1: until it appears; Ctrl-C stops the wait)")
+    p.add_argument("--assume-unit", default=None, metavar="UNIT",
+                   help="the unit of the stream's samples (V, mV, uV, nV, a.u.) when it declares none or a wrong one")
+    p.add_argument("--outlet-name", default=LiveConfig.outlet_name,
+                   help="name of the predictions LSL outlet (its source id adds host, input stream and model hash)")
     p.add_argument("--renderer", choices=["none", "gallery", "diffusion"], default="gallery")
     p.add_argument("--gallery", default=None, help="folder of exemplar images per class (<synset or name>/*.jpg)")
     p.add_argument("--diffusion-model", default="stabilityai/sd-turbo", help="diffusers folder or hub id (cached)")
@@ -224,14 +256,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _keep_lsl_local(session: str | None) -> None:
+    """``--local``: loopback discovery in a session of this run's own, or ``session``; a process
+    started by another bci-stream command (``LSLAPICFG`` already set) stays in that one's session."""
+    from bci_stream.lsl_config import session_of, use_loopback
+
+    inherited = os.environ.get("LSLAPICFG")
+    if session is None and inherited and session_of(inherited):
+        return
+    path = use_loopback(session=session)
+    if session is None:
+        print(f"LSL: this machine only, session {session_of(path)!r} (other commands join it with "
+              f"`--local --lsl-session {session_of(path)}`)", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.local:
-        from bci_stream.lsl_config import use_loopback
-
-        use_loopback()
+    if args.local or args.lsl_session:
+        _keep_lsl_local(args.lsl_session)
     try:
         return args.func(args)
     except KeyboardInterrupt:
