@@ -108,7 +108,8 @@ def cmd_live(args) -> int:
             return 1
     print(f"{summary['n_decisions']} decisions, {summary['n_withheld']} withheld, latency p50 "
           f"{summary['p50']:.2f} ms p99 {summary['p99']:.2f} ms, lost samples {summary['lost_samples']}, "
-          f"gaps {summary['gaps']}")
+          f"gaps {summary['gaps']} ({summary['seconds_down']:.2f} s), markers {summary['marker_status']}"
+          + (f"\nWARNING at the end: {summary['ood_warning']}" if summary["ood_warning"] else ""))
     return 0
 
 
@@ -124,7 +125,8 @@ def _live_headless(args, config) -> dict:
     renderer = None if rconfig is None else RenderWorker(rconfig, list(decoder.card.class_names), state,
                                                          list(decoder.card.class_ids)).start()
     session = LiveSession(decoder, config, renderer=renderer, state=state,
-                          listeners=[HeadlessPrinter(decoder.card.class_names, every=args.print_every)])
+                          listeners=[HeadlessPrinter(decoder.card.class_names, every=args.print_every,
+                                                     ood_warning=lambda: decoder.ood.warning)])
     _stop_on_signals(session.stop)  # also ends a wait for the stream
     try:
         session.start()
@@ -158,8 +160,9 @@ def describe_session(d: dict) -> str:
 class HeadlessPrinter:
     """Prints one line per decision (every ``every``-th in continuous mode)."""
 
-    def __init__(self, class_names: list[str], every: int = 1):
+    def __init__(self, class_names: list[str], every: int = 1, ood_warning=lambda: ""):
         self.class_names, self.every, self.n = class_names, max(1, every), 0
+        self.ood_warning, self.warned = ood_warning, ""
 
     def __call__(self, p) -> None:
         self.n += 1
@@ -167,8 +170,13 @@ class HeadlessPrinter:
             return
         top = p.top5[0]
         marker = f"  marker {p.marker}" if p.marker else ""
+        ood = f"  input z {p.ood_bias:+.1f}/{p.ood_rms:.1f}" if p.ood_rms == p.ood_rms else ""
         print(f"#{self.n:6d} sample {p.window_end_sample:9d}  {self.class_names[top]:>20s} "
-              f"{p.probabilities[top]:.2f}  latency {p.latency_ms:6.2f} ms{marker}", flush=True)
+              f"{p.probabilities[top]:.2f}  latency {p.latency_ms:6.2f} ms{ood}{marker}", flush=True)
+        if self.warned != self.ood_warning():
+            self.warned = self.ood_warning()
+            print(f"WARNING: {self.warned}" if self.warned else "input back within the training data's range",
+                  flush=True)
 
 
 def _stop_on_signals(stop) -> None:

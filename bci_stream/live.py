@@ -173,6 +173,8 @@ class LiveSession:
         """Connect to the stream (and markers); raises if it is absent or does not fit the model."""
         cfg = self.config
         if not self.source.connect():
+            if self._stop.is_set():
+                raise KeyboardInterrupt  # stopped (Ctrl-C) while waiting for the stream
             wait = "" if cfg.resolve_timeout < 0 else f" within {cfg.resolve_timeout:g} s"
             raise StreamLostError(
                 f"no LSL stream {'named ' + repr(cfg.stream) if cfg.stream else 'of type EEG'} found{wait}; "
@@ -222,7 +224,11 @@ class LiveSession:
         return out
 
     def stop(self) -> None:
+        """End the loop (from a signal handler or another thread); also ends a wait for the stream."""
         self._stop.set()
+        stop_wait = getattr(self.source, "stop_event", None)
+        if stop_wait is not None:
+            stop_wait.set()
 
     def set_recording(self, path: str | Path | None) -> None:
         """Start writing the JSONL log to ``path`` (None: stop and close the current one)."""
@@ -420,16 +426,19 @@ class LiveSession:
     def _data_resumed(self, first_t: float) -> None:
         """Close the open outage at the first new sample (LSL stamp ``first_t``)."""
         outage, self._outage = self._outage, None
+        # silence as the decoder lived it: from the last sample's stamp (its arrival, on this clock) to
+        # now; the data themselves may have no gap at all when the sender caught up after a stall
         start = outage.last_sample_t if outage.last_sample_t is not None else outage.t_lost
-        down = max(0.0, first_t - start)
+        down = max(0.0, pylsl.local_clock() - start)
+        data_gap = None if outage.last_sample_t is None else round(first_t - outage.last_sample_t, 4)
         log.warning("stream back: %.2f s without data", down)
         with self.state.lock:
             self.state.stream_status = "connected"
             self.state.gaps.append((start, down))
             self.state.message = f"stream back after {down:.2f} s without data"
         if self.jsonl:
-            self.jsonl.event("stream_restored", seconds_down=round(down, 3), t_last_sample=outage.last_sample_t,
-                             t_first_sample=first_t, resume_sample=self.ring.count)
+            self.jsonl.event("stream_restored", seconds_down=round(down, 3), data_gap_seconds=data_gap,
+                             t_last_sample=outage.last_sample_t, t_first_sample=first_t, resume_sample=self.ring.count)
 
 
 def _bad_window(window: np.ndarray, ch_names: list[str]) -> str:

@@ -222,8 +222,11 @@ def test_ambiguous_marker_streams_are_an_error_that_lists_them(tiny_model, strea
     from bci_stream.markers import choose_marker_stream
     from bci_stream.source import find_streams
 
-    candidates = [c for c in find_streams(None, "Markers", 5, gather=0.5)
-                  if c.name() in {o.get_info().name() for o in outlets}]
+    names = {o.get_info().name() for o in outlets}
+    deadline = time.monotonic() + 10
+    candidates = []
+    while len(candidates) < 2 and time.monotonic() < deadline:
+        candidates = [c for c in find_streams(None, "Markers", 5, gather=0.5) if c.name() in names]
     assert len(candidates) == 2
     with pytest.raises(MarkerStreamError, match="pass --markers NAME"):
         choose_marker_stream(candidates, eeg)
