@@ -85,7 +85,7 @@ def render_config(args):
 
 
 def cmd_live(args) -> int:
-    from bci_stream.live import LiveConfig
+    from bci_stream.live import LiveConfig, LiveSpec
 
     if not args.headless and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
                                   or os.environ.get("QT_QPA_PLATFORM")):
@@ -94,13 +94,13 @@ def cmd_live(args) -> int:
                         smoothing=args.smoothing, log_path=Path(args.log) if args.log else None,
                         resolve_timeout=args.resolve_timeout, outlet_name=args.outlet_name,
                         assume_unit=args.assume_unit)
+    spec = LiveSpec(model=args.model, providers=args.providers, smoothing=args.smoothing, live=config,
+                    render=render_config(args), seconds=args.seconds)
     if args.headless:
-        summary = _live_headless(args, config)
+        summary = _live_headless(spec, args.print_every)
     else:  # the viewer here, decoding in a child process (Qt's painting would hold up its GIL)
-        from bci_stream.viewer.decoding_process import LiveSpec, run_viewer_with_decoding_process
+        from bci_stream.viewer.app import run_viewer_with_decoding_process
 
-        spec = LiveSpec(model=args.model, providers=args.providers, smoothing=args.smoothing, live=config,
-                        render=render_config(args), seconds=args.seconds)
         print(f"decoding with {args.model} in a child process; the viewer shows it", flush=True)
         summary = run_viewer_with_decoding_process(spec, screenshot=args.screenshot)
         if summary is None:
@@ -113,31 +113,24 @@ def cmd_live(args) -> int:
     return 0
 
 
-def _live_headless(args, config) -> dict:
-    from bci_stream.decoder import Decoder
-    from bci_stream.live import LiveSession
-    from bci_stream.render import RenderWorker
-    from bci_stream.state import SharedState
+def _live_headless(spec, print_every: int) -> dict:
+    from bci_stream.live import build_session
 
-    decoder = Decoder(args.model, providers=args.providers, smoothing=args.smoothing)
-    state = SharedState()
-    rconfig = render_config(args)
-    renderer = None if rconfig is None else RenderWorker(rconfig, list(decoder.card.class_names), state,
-                                                         list(decoder.card.class_ids)).start()
-    session = LiveSession(decoder, config, renderer=renderer, state=state,
-                          listeners=[HeadlessPrinter(decoder.card.class_names, every=args.print_every,
-                                                     ood_warning=lambda: decoder.ood.warning)])
+    printer = HeadlessPrinter([], every=print_every)
+    session = build_session(spec, listeners=[printer])
+    decoder = session.decoder
+    printer.class_names, printer.ood_warning = list(decoder.card.class_names), lambda: decoder.ood.warning
     _stop_on_signals(session.stop)  # also ends a wait for the stream
     try:
         session.start()
-        print(f"decoding with {args.model} on {decoder.provider} ({config.mode}, {decoder.card.n_classes} classes, "
+        print(f"decoding with {spec.model} on {decoder.provider} ({spec.live.mode}, {decoder.card.n_classes} classes, "
               f"window {decoder.card.window_length:g} s, hop {session.hop / decoder.card.sfreq * 1000:g} ms)", flush=True)
         print(describe_session(session.describe()), flush=True)
-        session.run(seconds=args.seconds)
+        session.run(seconds=spec.seconds)
     finally:
-        if session.renderer is not None:
+        if session.outlet is None and session.renderer is not None:  # never started: run() did not close it
             session.renderer.stop()
-    return state.summary()
+    return session.state.summary()
 
 
 def describe_session(d: dict) -> str:

@@ -17,7 +17,7 @@ import pyqtgraph as pg
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from bci_stream.state import SharedState
-from bci_stream.viewer.decoding_process import TRACE_POINTS, TRACE_SECONDS
+from bci_stream.viewer.protocol import TRACE_POINTS, TRACE_SECONDS
 
 
 def channel_groups(ch_names: list[str]) -> dict[str, list[int]]:
