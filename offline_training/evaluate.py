@@ -145,6 +145,9 @@ def learning_curve_png(history: list[dict], path: str | Path, title: str, chance
 
 
 def _ci(m: dict, key: str) -> str:
+    k = int(key[3:])
+    if k > 1 and m.get("chance_top1") and k * m["chance_top1"] >= 1:
+        return f"— ({round(1 / m['chance_top1'])} classes)"
     lo, hi = m.get(f"{key}_ci", (float("nan"), float("nan")))
     return f"{m[key]:.3f} [{lo:.2f}, {hi:.2f}]"
 

@@ -216,7 +216,7 @@ def compare(trials: Trials, out_dir: str | Path, config: TrainConfig, soft_label
     rows = [(n, m) for n, m in rows if m]
     notes = ["Controls: *by block* holds out whole recording blocks (Li et al. 2020); *leave subject out* "
              "tests on an unseen subject; *shuffled labels* trains on permuted labels and must land near chance."]
-    info = run_info(trials, config, main, why)
+    info = run_info(trials, kd_config, main, why)
     (out_dir / "report.md").write_text(report_markdown(rows, trials.source, notes, skipped, info))
     (out_dir / "comparison.json").write_text(json.dumps(
         {"split": main, "split_reason": why, "rows": [{"model": n, **m} for n, m in rows],

@@ -3,7 +3,8 @@
 - ``by-image``: test images never seen in training (the EEG-ImageNet ``block_splits_by_image`` files,
   or 80/10/10 of each class's images). Needs at least 3 distinct images per class.
 - ``by-block``: per class, whole recording blocks/runs held out (Li et al. 2020's control for block
-  designs); training trials that show a held-out image are dropped too.
+  designs); when images recur across blocks (THINGS-EEG2 shows each in every session), the held-out
+  blocks are tested on held-out images only and no training trial shows a test image.
 - ``by-run`` / ``by-session``: whole runs / sessions (of any class) held out for validation and test.
 - ``time-blocked``: within each recording, the last 20 % of each class's trials (in time order) test,
   the 20 % before them validation: contiguous blocks, stratified by class, never interleaved neighbours.
@@ -119,8 +120,20 @@ def by_block(trials: Trials, seed: int = 0) -> Split:
             role[(trials.runs == run) & (trials.labels == k)] = name
     if not (role == "test").any():
         raise SplitError("by-block split needs each class recorded in at least 3 blocks/runs")
+    if _images_recur_across_runs(trials):  # THINGS-EEG2: every image in every session
+        image_role = np.full(len(trials), "none", dtype="<U5")
+        for part, idx in by_image(trials, seed).items():
+            image_role[idx] = part
+        role[role != image_role] = "none"  # held-out blocks, tested on held-out images only
     role = _purge_shared_images(trials, role)
     return {name: np.flatnonzero(role == name) for name in PARTS}
+
+
+def _images_recur_across_runs(trials: Trials) -> bool:
+    if not names_images(trials):
+        return False
+    pairs = np.unique(np.stack([trials.image_ids, trials.runs.astype(str)], axis=1), axis=0)
+    return len(pairs) > len(np.unique(trials.image_ids))
 
 
 def by_group(trials: Trials, key: str, seed: int = 0, fractions: tuple[float, float] = (0.2, 0.2)) -> Split:

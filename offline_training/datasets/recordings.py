@@ -183,7 +183,8 @@ def integer_ids(labels: Sequence[str], start: int = 0) -> np.ndarray:
 
 def epoch_recordings(recordings: Sequence[Recording], ids: Sequence[dict[str, str]], class_set: ClassSet,
                      tmin: float, tmax: float, source: str) -> Trials:
-    """Epoch each recording at its markers from ``tmin`` to ``tmax`` seconds and stack them.
+    """Epoch each recording at its markers from ``tmin`` to ``tmax`` seconds (rounded to whole samples;
+    ``Trials.tmin`` is the exact start) and stack them.
 
     ``ids``: per recording, its ``subject``/``session``/``run`` labels (strings; missing keys:
     subject "1", session "0", run = the recording's position). All recordings must share the
@@ -234,7 +235,7 @@ def epoch_recordings(recordings: Sequence[Recording], ids: Sequence[dict[str, st
     return Trials(eeg=np.stack(eeg), labels=np.array(labels), image_ids=np.array(images),
                   subjects=integer_ids(subject, start=1), sessions=integer_ids(session), runs=integer_ids(run),
                   sfreq=first.sfreq, ch_names=list(first.ch_names), class_ids=list(class_set.ids),
-                  class_names=list(class_set.names), tmin=float(tmin), source=source, dropped=dropped)
+                  class_names=list(class_set.names), tmin=start / first.sfreq, source=source, dropped=dropped)
 
 
 def load_recording_trials(path: str, tmin: str = "0", tmax: str = "0.5", mapping: str | None = None,
