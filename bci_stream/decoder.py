@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import deque
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import numpy as np
 from bci_stream.features import spectrogram
 from bci_stream.model_card import ModelCard
 from bci_stream.onnx_session import open_session
+from bci_stream.ood import OodMonitor
 
 
 class Decoder:
@@ -26,6 +28,9 @@ class Decoder:
     def __init__(self, model_path: str | Path, providers: str = "auto", smoothing: int = 1, threads: int = 1):
         self.session = open_session(model_path, providers, threads)
         self.card = ModelCard.from_metadata(self.session.get_modelmeta().custom_metadata_map, source=str(model_path))
+        self.model_path = Path(model_path)
+        self.model_sha256 = hashlib.sha256(self.model_path.read_bytes()).hexdigest()
+        self.ood = OodMonitor(enabled=self.card.norm_mean is not None)
         self.provider = self.session.get_providers()[0]
         self.input_name = self.session.get_inputs()[0].name
         self._mean, self._std = self.card.norm_arrays()
@@ -36,7 +41,12 @@ class Decoder:
         out = self.session.get_outputs()[0].shape
         if len(out) != 2 or (isinstance(out[1], int) and out[1] != self.card.n_classes):
             raise ValueError(f"model outputs shape {out}; the card lists {self.card.n_classes} classes")
+        want = self.session.get_inputs()[0].shape
+        if len(want) != 4 or any(isinstance(w, int) and w != f for w, f in zip(want[1:], self.card.feature_shape())):
+            raise ValueError(f"{model_path}: the network takes input {want} but its card describes features "
+                             f"{self.card.feature_shape()}; re-export the model with `bci-train export`")
         self.warm_up()
+        self.ood.reset()
 
     def warm_up(self, runs: int = 3) -> None:
         """Run the whole path on zeros so the first real decision pays no one-off set-up costs."""
@@ -63,6 +73,7 @@ class Decoder:
             raise ValueError(f"window has shape {window.shape}; the model needs "
                              f"{(self.card.n_channels, self.card.window_samples)}")
         self.features(window, out=self._x[0])
+        self.ood.update(self._x)
         return self.session.run(None, {self.input_name: self._x})[0][0]
 
     def smooth(self, probabilities: np.ndarray) -> np.ndarray:

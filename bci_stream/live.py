@@ -7,13 +7,16 @@ decision through a non-blocking latest-wins slot and the viewer polls :class:`Sh
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import socket
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pylsl
@@ -21,9 +24,10 @@ from threadpoolctl import threadpool_limits
 
 from bci_stream.decoder import Decoder
 from bci_stream.markers import MarkerSource
+from bci_stream.preprocessing import CausalPreprocessor, Preprocessing, check_against_card
 from bci_stream.publish import JsonlLog, Prediction, PredictionOutlet, top_k
 from bci_stream.ring_buffer import RingBuffer
-from bci_stream.source import LSLSource, SourceConfig, StreamLostError
+from bci_stream.source import LSLSource, SourceConfig, StreamLostError, describe_stream
 from bci_stream.state import SharedState
 
 log = logging.getLogger(__name__)
@@ -57,19 +61,21 @@ class LiveConfig:
 
     Attributes
     ----------
-    stream : EEG stream name (None: first stream of type EEG).
-    markers : marker stream name (None: no markers in continuous mode; the first
-        "Markers" stream in event mode).
+    stream : EEG stream name (None: the first stream of type EEG that fits the model).
+    markers : marker stream name (None: in event mode, the EEG stream's own marker stream, see
+        :func:`bci_stream.markers.choose_marker_stream`; in continuous mode, that one if present).
     mode : "continuous" (a decision every hop) or "event" (one per stimulus marker, once its
         epoch is complete).
     hop : seconds between decisions in continuous mode (None: the model card's).
     smoothing : decisions averaged (continuous mode).
     log_path : JSONL session log (None: none).
-    outlet_name : name of the predictions LSL outlet.
+    outlet_name : name of the predictions LSL outlet (its source id adds this host, the input
+        stream's source id and the model's hash, so two decoders are never confused).
     lost_after : seconds without samples before the stream counts as lost.
     resolve_timeout : seconds to wait for the stream at start.
     buffer_seconds : ring buffer length.
     providers : ONNX Runtime providers: "auto", "cpu" or "cuda".
+    assume_unit : the unit of the stream's samples when it declares none or a wrong one.
     """
 
     stream: str | None = None
@@ -83,10 +89,42 @@ class LiveConfig:
     resolve_timeout: float = 10.0
     buffer_seconds: float = 6.0
     providers: str = "auto"
+    assume_unit: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in ("continuous", "event"):
             raise ValueError(f"mode must be 'continuous' or 'event'; got {self.mode!r}")
+
+
+class Source(Protocol):
+    """What the loop reads from (an :class:`LSLSource`, or a test double): ``connect(timeout)`` ->
+    bool, ``pull(timeout)`` -> (samples (n, n_channels) float32 in the model's unit, LSL stamps (n,)),
+    raising :class:`StreamLostError`; ``close()``; ``lost_samples``; ``info`` (a ``pylsl.StreamInfo``)."""
+
+    lost_samples: int
+
+    def connect(self, timeout: float | None = None) -> bool: ...
+
+    def pull(self, timeout: float) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def close(self) -> None: ...
+
+
+def outlet_source_id(outlet_name: str, stream: pylsl.StreamInfo | None, model_sha256: str) -> str:
+    """Source id of the predictions outlet: this host, the input stream's source id (or name) and
+    the model's hash, so two decoders on one network never share one and a restarted decoder of
+    the same stream and model gets its old id back (LSL recovery reconnects its consumers)."""
+    given = (stream.source_id() or stream.name()) if stream is not None else "?"
+    key = hashlib.sha1(f"{socket.gethostname()}|{given}|{model_sha256}|{outlet_name}".encode()).hexdigest()[:16]
+    return f"{outlet_name}@{socket.gethostname()}:{key}"
+
+
+@dataclass
+class _Outage:
+    """A gap in the data being tracked: opened at the loss, closed by the first new sample."""
+
+    t_lost: float  # LSL time the loss was noticed
+    last_sample_t: float | None  # LSL stamp of the last sample before it
 
 
 class LiveSession:
@@ -97,15 +135,21 @@ class LiveSession:
     """
 
     def __init__(self, decoder: Decoder, config: LiveConfig = LiveConfig(), renderer=None,
-                 state: SharedState | None = None, listeners: list[Callable[[Prediction], None]] | None = None):
+                 state: SharedState | None = None, listeners: list[Callable[[Prediction], None]] | None = None,
+                 source: Source | None = None):
         card = decoder.card
         self.decoder, self.config, self.card, self.renderer = decoder, config, card, renderer
         self.listeners = list(listeners or [])
-        self.source = LSLSource(card.ch_names, card.sfreq, SourceConfig(
-            name=config.stream, lost_after=config.lost_after, resolve_timeout=config.resolve_timeout))
+        self.source = source if source is not None else LSLSource(card.ch_names, card.input_sfreq, SourceConfig(
+            name=config.stream, lost_after=config.lost_after, resolve_timeout=config.resolve_timeout,
+            unit=card.signal_unit, assume_unit=config.assume_unit))
+        pre = card.preprocessing_spec()
+        self.preprocessor = CausalPreprocessor(pre, list(card.ch_names), card.input_sfreq,
+                                               sos=check_against_card(pre, Preprocessing.stored_sos(card.preprocessing),
+                                                                      card.input_sfreq))
         self.window = card.window_samples
         self.offset = card.offset_samples
-        self.hop = max(1, int(round((config.hop or card.hop) * card.sfreq)))
+        self.hop = max(1, int(round(config.hop * card.sfreq))) if config.hop else card.hop_samples
         capacity = max(int(config.buffer_seconds * card.sfreq), 2 * (self.window + self.offset))
         self.ring = RingBuffer(card.n_channels, capacity)
         self.state = state or SharedState()
@@ -114,9 +158,12 @@ class LiveSession:
         self.outlet: PredictionOutlet | None = None
         self.jsonl = JsonlLog(config.log_path, card.class_names) if config.log_path else None
         want_markers = config.mode == "event" or config.markers is not None
-        self.markers = MarkerSource(config.markers) if want_markers else None
+        self.want_markers = want_markers
+        self.markers: MarkerSource | None = None
         self._pending: list[tuple[float, str]] = []
         self._next_end: int | None = None
+        self._outage: _Outage | None = None
+        self._last_sample_t: float | None = None
         self._stop = threading.Event()
         self._deadline: float | None = None
         self._features_shown = np.zeros(card.feature_shape(), np.float32)
@@ -124,20 +171,55 @@ class LiveSession:
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         """Connect to the stream (and markers); raises if it is absent or does not fit the model."""
+        cfg = self.config
         if not self.source.connect():
+            wait = "" if cfg.resolve_timeout < 0 else f" within {cfg.resolve_timeout:g} s"
             raise StreamLostError(
-                f"no LSL stream {'named ' + repr(self.config.stream) if self.config.stream else 'of type EEG'} "
-                f"found within {self.config.resolve_timeout:g} s"
+                f"no LSL stream {'named ' + repr(cfg.stream) if cfg.stream else 'of type EEG'} found{wait}; "
+                "is the amplifier's LSL app streaming? (`bci-stream --local` keeps discovery on this machine)"
             )
-        self.state.update(stream_status="connected", stream_name=self.source.info.name())
-        if self.markers is not None and not self.markers.connect(timeout=2.0):
-            if self.config.mode == "event":
-                raise StreamLostError(f"no marker stream {self.config.markers or '(type Markers)'} found for event mode")
-            self.markers = None
-        self.outlet = PredictionOutlet(self.card.class_names, name=self.config.outlet_name)
+        info = self.source.info
+        self.state.update(stream_status="connected", stream_name=info.name())
+        if self.want_markers:
+            self.markers = MarkerSource(cfg.markers, eeg=info)
+            if not self.markers.connect(timeout=2.0):
+                if cfg.mode == "event":
+                    raise StreamLostError(
+                        f"no marker stream {repr(cfg.markers) if cfg.markers else 'for ' + repr(info.name())} found "
+                        "for event mode; name one with --markers"
+                    )
+                self.markers = None
+        self.state.update(marker_status=self.markers.status if self.markers else "none",
+                          marker_stream=self.markers.info.name() if self.markers else "")
+        self.outlet = PredictionOutlet(self.card.class_names, name=cfg.outlet_name,
+                                       source_id=outlet_source_id(cfg.outlet_name, info, self.decoder.model_sha256))
         if self.jsonl:
-            self.jsonl.event("session_start", stream=self.source.info.name(), mode=self.config.mode,
-                             provider=self.decoder.provider, hop_samples=self.hop, model_classes=self.card.n_classes)
+            self.jsonl.event("session_start", **self.describe())
+
+    def describe(self) -> dict:
+        """What this session is: model (path, hash, card preprocessing), input stream, markers, outlet,
+        software version — the ``session_start`` record, and what the CLI prints."""
+        from bci_stream import __version__
+
+        info = self.source.info
+        stream = describe_stream(info) if info is not None else {}
+        if getattr(self.source, "unit_note", ""):
+            stream["unit"] = self.source.unit_note
+        out = {
+            "software": f"bci-stream {__version__}",
+            "model": {"path": str(self.decoder.model_path), "sha256": self.decoder.model_sha256,
+                      "classes": self.card.n_classes, "signal_unit": self.card.signal_unit,
+                      "preprocessing": self.card.preprocessing_spec().describe()},
+            "stream": stream,
+            "rejected_streams": [{"name": n, "why": why} for n, why in getattr(self.source, "rejected", [])],
+            "markers": ({"name": self.markers.info.name(), "source_id": self.markers.info.source_id(),
+                         "host": self.markers.info.hostname(), "why": self.markers.reason,
+                         "others": self.markers.others} if self.markers else None),
+            "outlet": ({"name": self.config.outlet_name, "source_id": self.outlet.source_id}
+                       if self.outlet else None),
+            "mode": self.config.mode, "provider": self.decoder.provider, "hop_samples": self.hop,
+        }
+        return out
 
     def stop(self) -> None:
         self._stop.set()
@@ -166,9 +248,14 @@ class LiveSession:
 
     def close(self) -> None:
         self.source.close()
+        if self.markers is not None:
+            self.markers.close()
         self.state.update(stream_status="stopped")
         if self.jsonl:
-            self.jsonl.event("session_end", decisions=self.state.n_decisions, lost_samples=self.source.lost_samples)
+            st = self.state
+            self.jsonl.event("session_end", decisions=st.n_decisions, withheld=st.n_withheld,
+                             skipped_backlog=st.n_skipped, lost_samples=self.source.lost_samples,
+                             gaps=len(st.gaps), seconds_down=round(sum(d for _, d in st.gaps), 3))
             self.jsonl.close()
         self.outlet = None
 
@@ -196,9 +283,16 @@ class LiveSession:
             self._recover(err)
             return
         if len(stamps):
+            if self._outage is not None:
+                self._data_resumed(float(stamps[0]))
+            samples, stamps = self.preprocessor.process_stamped(samples, stamps)
             self.ring.write(samples, stamps)
+            if len(stamps):
+                self._last_sample_t = float(stamps[-1])
         if self.markers is not None:
             self._pending.extend(self.markers.pull())
+            if self.markers.changes:
+                self._marker_changes()
         if self.config.mode == "continuous":
             self._continuous()
         else:
@@ -208,15 +302,19 @@ class LiveSession:
         ring = self.ring
         if ring.count - ring.start_index < self.window:
             return
-        if self._next_end is None or ring.count - self._next_end > 5 * self.hop:
-            self._next_end = ring.count  # first window, or skip a backlog rather than fall behind
+        if self._next_end is None:
+            self._next_end = ring.count  # the first window
+        elif ring.count - self._next_end > 5 * self.hop:  # skip a backlog rather than fall behind; count it
+            skipped = (ring.count - self._next_end) // self.hop
+            self._next_end += skipped * self.hop
+            self.state.update(n_skipped=self.state.n_skipped + skipped)
+            if self.jsonl:
+                self.jsonl.event("backlog_skipped", decisions=skipped, resume_sample=self._next_end)
         while self._next_end <= ring.count:
             self._decide(self._next_end, marker=None)
             self._next_end += self.hop
         if self._pending:
-            with self.state.lock:
-                self.state.markers.extend(self._pending)
-                self.state.last_marker = self._pending[-1][1]
+            self.state.add_markers(self._pending)
             self._pending.clear()
 
     def _event_locked(self) -> None:
@@ -236,9 +334,7 @@ class LiveSession:
             if end > self.ring.count:
                 keep.append((t, text))
                 continue
-            with self.state.lock:
-                self.state.markers.append((t, text))
-                self.state.last_marker = text
+            self.state.add_markers([(t, text)])
             self._decide(end, marker=text)
         self._pending = keep
 
@@ -246,57 +342,94 @@ class LiveSession:
         data, times = self.ring.window(end, self.window)
         window = data.T  # (n_channels, n_times) view
         reason = _bad_window(window, self.card.ch_names)
+        probs = None
+        if not reason:
+            probs = self.decoder.classify(window)
+            if not np.isfinite(probs).all():  # e.g. samples so large the features overflow float32
+                reason = "non-finite decision (input beyond float32 range after the features)"
         if reason:
             self.state.update(n_withheld=self.state.n_withheld + 1, withheld_reason=reason)
             if self.jsonl:
                 self.jsonl.event("withheld", window_end_sample=end, t_lsl=float(times[-1]), reason=reason, marker=marker)
             return
-        probs = self.decoder.classify(window)
         if marker is None:
             probs = self.decoder.smooth(probs)
         t_lsl = float(times[-1])
         t_emitted = pylsl.local_clock()
+        ood = self.decoder.ood
         p = Prediction(t_lsl=t_lsl, t_emitted=t_emitted, probabilities=probs, top5=top_k(probs, 5),
-                       window_end_sample=end, latency_ms=(t_emitted - t_lsl) * 1e3, marker=marker)
+                       window_end_sample=end, latency_ms=(t_emitted - t_lsl) * 1e3, marker=marker,
+                       ood_rms=ood.rms, ood_bias=ood.bias)
         self.outlet.push(p)
         if self.renderer is not None:
             self.renderer.submit(p)
         if self.jsonl:
             self.jsonl.prediction(p)
+        warning = ood.warning
         st = self.state
+        if warning != st.ood_warning:
+            log.warning("%s", warning or "input back within the training data's range")
+            if self.jsonl:
+                self.jsonl.event("ood_warning" if warning else "ood_cleared", message=warning,
+                                 ood_rms=round(ood.rms, 3), ood_bias=round(ood.bias, 3))
         with st.lock:
             st.n_decisions += 1
             st.probabilities, st.top5 = probs, p.top5
             st.latencies.append(p.latency_ms)
             st.lost_samples = self.source.lost_samples
+            st.ood_rms, st.ood_bias, st.ood_warning = ood.rms, ood.bias, warning
             np.copyto(self._features_shown, self.decoder.last_features)  # no allocation on the hot path
             st.features = self._features_shown
         for listener in self.listeners:
             listener(p)
 
+    def _marker_changes(self) -> None:
+        """Report the marker stream going away or coming back (reconnection runs in the background)."""
+        for status, t in self.markers.changes:
+            self.state.update(marker_status=status, message=f"marker stream {status}")
+            if self.jsonl:
+                self.jsonl.event("markers_lost" if status == "lost" else "markers_restored",
+                                 stream=self.markers.name, t=t)
+        self.markers.changes.clear()
+
     def _recover(self, err: Exception) -> None:
-        """Report the loss, keep the app alive, reconnect when the stream returns, log the gap."""
-        t_lost = pylsl.local_clock()
-        last_t = float(self.ring.latest(1)[1][0]) if self.ring.available else None
-        log.warning("stream lost: %s; waiting for it to return", err)
-        self.state.update(stream_status="lost", message=str(err))
-        if self.jsonl:
-            self.jsonl.event("stream_lost", reason=str(err), last_sample=self.ring.count, t_last_sample=last_t)
+        """Report the loss, keep the app alive, reconnect when the stream returns.
+
+        The gap is logged when data flow again (:meth:`_data_resumed`), from the last sample before
+        it to the first sample after, so a stalled sender whose outlet stays open (reconnected
+        at once, silent for seconds) is one gap of the right length, not several short ones.
+        """
+        if self._outage is None:
+            self._outage = _Outage(t_lost=pylsl.local_clock(), last_sample_t=self._last_sample_t)
+            log.warning("stream lost: %s; waiting for it to return", err)
+            self.state.update(stream_status="lost", message=str(err))
+            if self.jsonl:
+                self.jsonl.event("stream_lost", reason=str(err), last_sample=self.ring.count,
+                                 t_last_sample=self._last_sample_t)
         self.ring.reset()
         self.decoder.reset()
+        self.decoder.ood.reset()
+        self.preprocessor.reset()  # filters restart at the steady state of the first new sample
         self._next_end = None
         self._pending.clear()
         while not self._stop.is_set() and not self._past_deadline():
             if self.source.connect(timeout=1.0):  # liblsl answers a resolve after ~0.5 s
-                down = pylsl.local_clock() - t_lost
-                log.warning("stream back after %.2f s", down)
-                with self.state.lock:
-                    self.state.stream_status = "connected"
-                    self.state.gaps.append((t_lost, down))
-                    self.state.message = f"stream back after {down:.2f} s"
-                if self.jsonl:
-                    self.jsonl.event("stream_restored", seconds_down=round(down, 3), resume_sample=self.ring.count)
+                self.state.update(stream_status="reconnected", message="stream reconnected; waiting for data")
                 return
+
+    def _data_resumed(self, first_t: float) -> None:
+        """Close the open outage at the first new sample (LSL stamp ``first_t``)."""
+        outage, self._outage = self._outage, None
+        start = outage.last_sample_t if outage.last_sample_t is not None else outage.t_lost
+        down = max(0.0, first_t - start)
+        log.warning("stream back: %.2f s without data", down)
+        with self.state.lock:
+            self.state.stream_status = "connected"
+            self.state.gaps.append((start, down))
+            self.state.message = f"stream back after {down:.2f} s without data"
+        if self.jsonl:
+            self.jsonl.event("stream_restored", seconds_down=round(down, 3), t_last_sample=outage.last_sample_t,
+                             t_first_sample=first_t, resume_sample=self.ring.count)
 
 
 def _bad_window(window: np.ndarray, ch_names: list[str]) -> str:

@@ -7,15 +7,18 @@ The card travels as JSON in the ONNX model's ``metadata_props`` under the key
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from bci_stream.features import SpectrogramConfig
+from bci_stream.preprocessing import Preprocessing, PreprocessingError
+from bci_stream.units import normalise_unit
 
 CARD_KEY = "bci_stream.model_card"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: preprocessing; signal_unit taken from the data. Version 1 cards mean "none".
 
 
 class ModelCardError(ValueError):
@@ -36,8 +39,12 @@ class ModelCard:
     spectrogram : STFT parameters (see :class:`bci_stream.features.SpectrogramConfig`).
     norm_mean, norm_std : normalisation of spectrogram features, shape ``(n_channels, n_freqs)``
         as nested lists; the decoder computes ``(S - mean[..., None]) / std[..., None]``.
-    signal_unit : the unit samples must be in ("uV"); ``signal_scale`` multiplies stream samples
-        to reach it (1e6 for a stream in volts).
+    signal_unit : the unit of the training data ("uV", "V", "a.u." for pre-standardised data); the
+        live app converts a stream's samples to it or refuses the stream.
+    signal_scale : multiplies samples after unit conversion (1 unless a card was made by hand).
+    preprocessing : :meth:`bci_stream.preprocessing.Preprocessing.to_dict` of the causal chain the
+        training data went through (filters with their SOS coefficients at the input rate
+        ``sfreq * decimate``, reference, decimation, standardisation); empty: none.
     class_ids, class_names : one per output, in output order (e.g. ImageNet synsets and names).
     teacher : the KD teacher (e.g. "open_clip:ViT-B-32/laion2b_s34b_b79k" or "phantom-similarity").
     training_data : data spec the model was trained on.
@@ -59,6 +66,7 @@ class ModelCard:
     norm_std: list[list[float]] | None = None
     signal_unit: str = "uV"
     signal_scale: float = 1.0
+    preprocessing: dict = field(default_factory=dict)
     teacher: str = ""
     training_data: str = ""
     split: str = ""
@@ -77,6 +85,42 @@ class ModelCard:
             raise ModelCardError(
                 f"spectrogram sfreq {self.spectrogram.sfreq} Hz != card sfreq {self.sfreq} Hz"
             )
+        self._check_numbers()
+        try:
+            pre = self.preprocessing_spec()
+            pre.reference_channels(self.ch_names)
+            if pre.standardise_mean is not None and len(pre.standardise_mean) != self.n_channels:
+                raise PreprocessingError("standardisation statistics do not match the channel count")
+        except (PreprocessingError, KeyError, TypeError, ValueError) as err:
+            raise ModelCardError(f"card preprocessing is invalid: {err}") from err
+
+    def _check_numbers(self) -> None:
+        """Refuse numbers that would make every decision wrong or NaN (a card edited by hand)."""
+        def finite(name: str, value, positive: bool = True) -> None:
+            ok = isinstance(value, (int, float)) and math.isfinite(value) and (value > 0 or not positive)
+            if not ok:
+                raise ModelCardError(f"card {name} must be a finite{' positive' if positive else ''} number; got {value!r}")
+
+        finite("sfreq", self.sfreq)
+        finite("window_length", self.window_length)
+        finite("hop", self.hop)
+        finite("window_offset", self.window_offset, positive=False)
+        finite("signal_scale", abs(self.signal_scale) if isinstance(self.signal_scale, (int, float)) else self.signal_scale)
+        if self.window_length > 60:
+            raise ModelCardError(f"card window_length {self.window_length:g} s is beyond 60 s; is it in samples?")
+        if self.window_samples < self.spectrogram.nperseg:
+            raise ModelCardError(f"card window of {self.window_samples} samples is shorter than one STFT segment "
+                                 f"({self.spectrogram.nperseg})")
+        if not self.ch_names or not self.class_names:
+            raise ModelCardError("card lists no channels or no classes")
+        if normalise_unit(self.signal_unit) is None:
+            raise ModelCardError(f"card signal_unit {self.signal_unit!r} is not one of V, mV, uV, nV, a.u.")
+        if self.norm_std is not None:
+            std = np.asarray(self.norm_std, float)
+            if not (np.isfinite(std).all() and (std > 0).all()):
+                raise ModelCardError("card normalisation std must be finite and > 0 everywhere")
+        if self.norm_mean is not None and not np.isfinite(np.asarray(self.norm_mean, float)).all():
+            raise ModelCardError("card normalisation mean has non-finite values")
 
     @property
     def n_channels(self) -> int:
@@ -99,6 +143,15 @@ class ModelCard:
     @property
     def hop_samples(self) -> int:
         return max(1, int(round(self.hop * self.sfreq)))
+
+    def preprocessing_spec(self) -> Preprocessing:
+        """The card's causal preprocessing (identity for version-1 cards)."""
+        return Preprocessing.from_dict(self.preprocessing)
+
+    @property
+    def input_sfreq(self) -> float:
+        """Rate the stream must run at, Hz: ``sfreq`` times the preprocessing's decimation."""
+        return self.sfreq * self.preprocessing_spec().decimate
 
     def feature_shape(self) -> tuple[int, int, int]:
         """Model input shape per example: ``(n_channels, n_freqs, n_frames)``."""
@@ -139,8 +192,8 @@ class ModelCard:
         unknown = set(data) - known
         if unknown:
             raise ModelCardError(f"model card has unknown fields: {sorted(unknown)}")
-        data["spectrogram"] = SpectrogramConfig(**data.get("spectrogram", {}))
         try:
+            data["spectrogram"] = SpectrogramConfig(**data.get("spectrogram", {}))
             return cls(**data)
         except TypeError as err:
             raise ModelCardError(f"model card is incomplete: {err}") from err

@@ -25,6 +25,8 @@ class Prediction:
     window_end_sample : absolute index of the sample after the window (stream sample count).
     latency_ms : ``(t_emitted - t_lsl) * 1000``.
     marker : the stimulus marker the window is locked to (event mode), else None.
+    ood_rms, ood_bias : the out-of-distribution monitor's running RMS and mean of the features'
+        z-scores (in distribution about 1 and 0; see :mod:`bci_stream.ood`).
     """
 
     t_lsl: float
@@ -34,6 +36,8 @@ class Prediction:
     window_end_sample: int
     latency_ms: float
     marker: str | None = None
+    ood_rms: float = float("nan")
+    ood_bias: float = float("nan")
     extra: dict = field(default_factory=dict)
 
     def to_record(self, class_names: list[str]) -> dict:
@@ -45,6 +49,8 @@ class Prediction:
             "top5": self.top5,
             "top5_names": [class_names[i] for i in self.top5],
             "probabilities": [round(float(p), 6) for p in self.probabilities],
+            "ood_rms": round(self.ood_rms, 3) if np.isfinite(self.ood_rms) else None,
+            "ood_bias": round(self.ood_bias, 3) if np.isfinite(self.ood_bias) else None,
         }
         if self.marker is not None:
             record["marker"] = self.marker
@@ -67,8 +73,9 @@ class PredictionOutlet:
 
     def __init__(self, class_names: list[str], name: str = "bci-stream-predictions", source_id: str | None = None):
         self.n_classes = len(class_names)
+        self.source_id = source_id or f"{name}-outlet"
         info = pylsl.StreamInfo(name, "Predictions", self.n_classes + len(self.EXTRA), pylsl.IRREGULAR_RATE,
-                                pylsl.cf_double64, source_id or f"{name}-outlet")
+                                pylsl.cf_double64, self.source_id)
         channels = info.desc().append_child("channels")
         for label in list(class_names) + self.EXTRA:
             channels.append_child("channel").append_child_value("label", label)

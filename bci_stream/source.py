@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,16 +13,18 @@ from pylsl.util import LostError
 from pylsl.util import TimeoutError as LSLTimeoutError
 
 from bci_stream.clock import ClockCorrection
+from bci_stream.units import UnitError, conversion_factor, normalise_unit
 
 log = logging.getLogger(__name__)
 
 
-_DTYPES = {pylsl.cf_float32: np.float32, pylsl.cf_double64: np.float64, pylsl.cf_int32: np.int32,
-           pylsl.cf_int16: np.int16}
+_DTYPES = {pylsl.cf_float32: np.float32, pylsl.cf_double64: np.float64, pylsl.cf_int8: np.int8,
+           pylsl.cf_int16: np.int16, pylsl.cf_int32: np.int32, pylsl.cf_int64: np.int64}
+RESOLVE_POLL = 0.05  # seconds between looks at the background resolver: Ctrl-C and stop() act this soon
 
 
 class StreamMismatchError(ValueError):
-    """The stream is not what the model needs (channels, rate, format)."""
+    """The stream is not what the model needs (channels, rate, format, unit)."""
 
 
 class StreamLostError(RuntimeError):
@@ -33,12 +37,15 @@ class SourceConfig:
 
     Attributes
     ----------
-    name : LSL stream name (``None``: the first stream of ``stream_type``).
-    stream_type : LSL content type to look for, e.g. "EEG".
-    resolve_timeout : seconds to wait for the stream at start.
+    name : LSL stream name (``None``: the first stream of ``stream_type`` that fits the model).
+    stream_type : LSL content type to look for, e.g. "EEG" (``"eeg"``, mne-lsl's spelling, too).
+    resolve_timeout : seconds to wait for the stream at start (< 0: until it appears or Ctrl-C).
     max_buflen : seconds liblsl may queue for us; small so a stall can never build a backlog.
     lost_after : seconds without a sample before the stream counts as lost.
     max_chunk : most samples taken per pull.
+    unit : the unit the model needs ("uV"...); samples are converted to it.
+    assume_unit : the unit of the stream's samples, overriding what it declares (or that it
+        declares none).
     """
 
     name: str | None = None
@@ -47,24 +54,67 @@ class SourceConfig:
     max_buflen: int = 2
     lost_after: float = 1.0
     max_chunk: int = 1024
+    unit: str = "uV"
+    assume_unit: str | None = None
+
+
+def _predicate(name: str | None, stream_type: str, source_id: str | None = None) -> str:
+    """liblsl XPath predicate: by source id, else name, else type (any letter case of it)."""
+    if source_id:
+        return f"source_id='{source_id}'"
+    if name:
+        return f"name='{name}'"
+    spellings = sorted({stream_type, stream_type.upper(), stream_type.lower(), stream_type.capitalize()})
+    return " or ".join(f"type='{t}'" for t in spellings)
+
+
+def find_streams(name: str | None, stream_type: str, timeout: float, stop: threading.Event | None = None,
+                 source_id: str | None = None, gather: float = 0.0) -> list[pylsl.StreamInfo]:
+    """Streams matching (source id, else name, else type), waiting up to ``timeout`` s (< 0: forever).
+
+    liblsl's blocking resolve cannot be interrupted (a ``--resolve-timeout -1`` wait ignored Ctrl-C);
+    a ``ContinuousResolver`` searches in liblsl's background thread while this loop looks at its
+    results every 50 ms, so Ctrl-C and ``stop`` act at once. Once one stream is found, waits ``gather``
+    s more to collect the others (to choose among several). Streams that just closed can still be
+    listed for a few seconds: callers open them with a timeout.
+    """
+    resolver = pylsl.ContinuousResolver(pred=_predicate(name, stream_type, source_id), forget_after=2.0)
+    deadline = None if timeout < 0 else time.monotonic() + timeout
+    while True:
+        found = resolver.results()
+        if found:
+            if gather > 0:
+                time.sleep(gather)
+                found = resolver.results() or found
+            return list(found)
+        if (stop is not None and stop.is_set()) or (deadline is not None and time.monotonic() >= deadline):
+            return []
+        time.sleep(RESOLVE_POLL)
 
 
 def resolve(name: str | None, stream_type: str, timeout: float) -> pylsl.StreamInfo | None:
     """First stream with that name (or type when name is None), or None after ``timeout`` s."""
-    prop, value = ("name", name) if name else ("type", stream_type)
-    found = pylsl.resolve_byprop(prop, value, minimum=1, timeout=timeout)
+    found = find_streams(name, stream_type, timeout)
     return found[0] if found else None
 
 
 def stream_channel_labels(info: pylsl.StreamInfo) -> list[str]:
     """Channel labels from the stream's ``desc/channels``; empty strings where there are none."""
-    labels = []
+    return _channel_field(info, "label")
+
+
+def stream_channel_units(info: pylsl.StreamInfo) -> list[str]:
+    """Channel units from the stream's ``desc/channels`` as written; empty strings where there are none."""
+    return _channel_field(info, "unit")
+
+
+def _channel_field(info: pylsl.StreamInfo, key: str) -> list[str]:
+    values = []
     ch = info.desc().child("channels").child("channel")
-    while not ch.empty() and len(labels) < info.channel_count():
-        labels.append(ch.child_value("label"))
+    while not ch.empty() and len(values) < info.channel_count():
+        values.append(ch.child_value(key))
         ch = ch.next_sibling("channel")
-    labels += [""] * (info.channel_count() - len(labels))
-    return labels
+    return values + [""] * (info.channel_count() - len(values))
 
 
 def channel_index(stream_labels: list[str], wanted: list[str], stream_name: str = "stream") -> np.ndarray:
@@ -73,25 +123,40 @@ def channel_index(stream_labels: list[str], wanted: list[str], stream_name: str 
     Extra stream channels (triggers, ``SAMPLE_INDEX``) are ignored; missing ones raise
     :class:`StreamMismatchError` naming them.
     """
+    index, missing = _match_channels(stream_labels, wanted)
+    if missing:
+        raise StreamMismatchError(f"{stream_name}: {_missing_text(stream_labels, wanted, missing)}")
+    return index
+
+
+def _match_channels(stream_labels: list[str], wanted: list[str]) -> tuple[np.ndarray, list[str]]:
     exact = {label: i for i, label in enumerate(stream_labels)}
     folded = {label.lower(): i for i, label in enumerate(stream_labels)}
     index, missing = [], []
     for ch in wanted:
         i = exact.get(ch, folded.get(ch.lower()))
         (missing.append(ch) if i is None else index.append(i))
-    if missing:
-        raise StreamMismatchError(
-            f"{stream_name} has {len(stream_labels)} channels; the model needs {len(wanted)}, "
-            f"missing {len(missing)}: {', '.join(missing[:12])}{' ...' if len(missing) > 12 else ''}"
-        )
-    return np.asarray(index)
+    return np.asarray(index), missing
+
+
+def _missing_text(stream_labels: list[str], wanted: list[str], missing: list[str]) -> str:
+    return (f"has {len(stream_labels)} channels; the model needs {len(wanted)}, missing {len(missing)}: "
+            f"{', '.join(missing[:12])}{' ...' if len(missing) > 12 else ''}")
+
+
+def describe_stream(info: pylsl.StreamInfo) -> dict:
+    """Identity of a stream for logs: name, type, source_id, host, rate, channels, format."""
+    return {"name": info.name(), "type": info.type(), "source_id": info.source_id(), "host": info.hostname(),
+            "sfreq": info.nominal_srate(), "channels": info.channel_count(), "format": info.channel_format()}
 
 
 class LSLSource:
     """One EEG inlet whose channels are picked by name for a model.
 
-    ``pull(timeout)`` returns the model's channels ``(n_samples, n_channels)`` float32 and their LSL
-    timestamps (clock-corrected to this machine), or raises :class:`StreamLostError`.
+    ``pull(timeout)`` returns the model's channels ``(n_samples, n_channels)`` float32 in the model's
+    unit and their LSL timestamps (clock-corrected to this machine), or raises :class:`StreamLostError`.
+    After the first connection the source stays with that stream (its source id, else its name),
+    so a reconnection never moves to another device's stream.
     """
 
     def __init__(self, ch_names: list[str], sfreq: float, config: SourceConfig = SourceConfig(),
@@ -104,30 +169,55 @@ class LSLSource:
         self.info: pylsl.StreamInfo | None = None
         self.lost_samples = 0
         self.clock: ClockCorrection | None = None
+        self.rejected: list[tuple[str, str]] = []  # (stream name, why it does not fit) at the first connection
+        self.candidates: list[str] = []  # names of the other streams that fit
+        self.unit_note = ""  # how samples are converted, e.g. "V -> uV (x 1e+06)"
+        self.stop_event = threading.Event()  # set to abandon a wait for the stream
+        self._locked: tuple[str, str] | None = None  # (name, source_id) once connected
         self._next_counter: int | None = None
         self._idle_since: float | None = None
+        self._scale: np.ndarray | float = 1.0
 
     # --- connection --------------------------------------------------------------------------
     def connect(self, timeout: float | None = None) -> bool:
-        """Resolve and open the stream; False if it is not there within ``timeout`` s.
+        """Resolve and open the stream; False if none is there within ``timeout`` s.
 
-        Raises :class:`StreamMismatchError` if the stream does not fit the model.
+        Without a stream name, every stream of the type is considered and the first that fits the
+        model (rate, channels, format, unit) is taken. Raises :class:`StreamMismatchError` naming
+        each candidate's problems when none fits.
         """
         cfg = self.config
-        info = resolve(cfg.name, cfg.stream_type, cfg.resolve_timeout if timeout is None else timeout)
-        if info is None:
+        timeout = cfg.resolve_timeout if timeout is None else timeout
+        name, source_id = self._locked if self._locked else (cfg.name, None)
+        gather = 0.5 if (self._locked is None and cfg.name is None) else 0.0  # choose among all EEG streams
+        found = find_streams(name, cfg.stream_type, timeout, self.stop_event, source_id=source_id, gather=gather)
+        if not found:
             return False
         # a stale answer from an outlet that just closed makes info() wait its whole timeout:
         # keep it to the caller's timeout so the reconnect loop tries again soon
-        wait = max(0.5, min(5.0, cfg.resolve_timeout if timeout is None else timeout))
-        inlet = pylsl.StreamInlet(info, max_buflen=cfg.max_buflen, recover=False)  # clock: ClockCorrection
-        try:
-            full = inlet.info(timeout=wait)
-        except (LSLTimeoutError, LostError):  # a stale answer from an outlet that just went away
-            return False
-        self.check(full)
+        wait = max(0.5, min(5.0, timeout if timeout > 0 else 5.0))
+        rejected, fitting = [], []
+        for info in found:
+            inlet = pylsl.StreamInlet(info, max_buflen=cfg.max_buflen, recover=False)  # clock: ClockCorrection
+            try:
+                full = inlet.info(timeout=wait)
+            except (LSLTimeoutError, LostError):  # a stale answer from an outlet that just went away
+                continue
+            problems = self.problems(full)
+            if problems:
+                rejected.append((full.name(), "; ".join(problems)))
+            else:
+                fitting.append((inlet, full))
+        if not fitting:
+            if not rejected:
+                return False
+            if len(rejected) == 1:
+                raise StreamMismatchError(f"stream {rejected[0][0]!r} does not fit the model: {rejected[0][1]}")
+            raise StreamMismatchError("no stream fits the model: " + " | ".join(f"{n!r}: {why}" for n, why in rejected))
+        inlet, full = fitting[0]
+        self.problems(full)  # the unit conversion of the stream taken, not of the last one checked
         labels = stream_channel_labels(full)
-        self._index = channel_index(labels, self.ch_names, f"stream {full.name()!r}")
+        self._index, _ = _match_channels(labels, self.ch_names)
         self._identity = np.array_equal(self._index, np.arange(len(self.ch_names))) and full.channel_count() == len(self.ch_names)
         self._counter = labels.index(self.counter_channel) if self.counter_channel in labels else None
         self._buf = np.empty((cfg.max_chunk, full.channel_count()), _DTYPES[full.channel_format()])
@@ -137,20 +227,63 @@ class LSLSource:
             return False
         # a remote stream's first clock-offset estimate blocks: take it now, not in the first pull
         self.clock = ClockCorrection(inlet, full.hostname(), first_timeout=wait)
+        if self._locked is None:
+            self.rejected = rejected
+            self.candidates = [f.name() for _, f in fitting[1:]]
+            self._locked = (full.name(), full.source_id())
         self.inlet, self.info = inlet, full
         self._idle_since = None
         log.info("connected to %r (%d ch @ %g Hz, source_id %r)", full.name(), full.channel_count(),
                  full.nominal_srate(), full.source_id())
         return True
 
-    def check(self, info: pylsl.StreamInfo) -> None:
-        """Raise :class:`StreamMismatchError` unless rate and format fit the model."""
+    def problems(self, info: pylsl.StreamInfo) -> list[str]:
+        """Everything that keeps ``info`` (a full stream description) from fitting the model: rate,
+        format, missing channels and unit, all reported together (empty: it fits). Sets the unit
+        conversion for the model's channels as a side effect when the unit is fine."""
+        problems = []
         if abs(info.nominal_srate() - self.sfreq) > 1e-6 * self.sfreq:
-            raise StreamMismatchError(
-                f"stream {info.name()!r} runs at {info.nominal_srate():g} Hz; the model needs {self.sfreq:g} Hz"
-            )
+            problems.append(f"runs at {info.nominal_srate():g} Hz; the model needs {self.sfreq:g} Hz")
         if info.channel_format() not in _DTYPES:
-            raise StreamMismatchError(f"stream {info.name()!r} is not numeric (LSL channel format {info.channel_format()})")
+            problems.append(f"is not numeric (LSL channel format {info.channel_format()})")
+        labels = stream_channel_labels(info)
+        index, missing = _match_channels(labels, self.ch_names)
+        if missing:
+            problems.append(_missing_text(labels, self.ch_names, missing))
+        else:
+            try:
+                self._scale, self.unit_note = self._unit_scale(stream_channel_units(info), index)
+            except UnitError as err:
+                problems.append(str(err))
+        return problems
+
+    def check(self, info: pylsl.StreamInfo) -> None:
+        """Raise :class:`StreamMismatchError` unless ``info`` fits the model (see :meth:`problems`)."""
+        problems = self.problems(info)
+        if problems:
+            raise StreamMismatchError(f"stream {info.name()!r} " + "; ".join(problems))
+
+    def _unit_scale(self, units: list[str], index: np.ndarray) -> tuple[np.ndarray | float, str]:
+        """Per-channel factors from the stream's units (or ``assume_unit``) to the model's unit."""
+        wanted = self.config.unit
+        hint = "pass --assume-unit UNIT (V, mV, uV, nV) if you know what its samples are in"
+        if self.config.assume_unit:
+            found = [self.config.assume_unit] * len(index)
+        else:
+            found = [units[i] for i in index]
+            unknown = sorted({u for u in found if normalise_unit(u) is None})
+            if unknown:
+                what = "declares no unit" if unknown == [""] else f"declares unit(s) {unknown}"
+                raise UnitError(f"{what} for the model's channels; the model needs {wanted}: {hint}")
+        try:
+            factors = np.array([conversion_factor(u, wanted) for u in found], np.float32)
+        except UnitError as err:
+            raise UnitError(f"{err} (the model was trained on {wanted}); {hint}") from err
+        kinds = sorted({normalise_unit(u) for u in found})
+        note = f"{'/'.join(kinds)} -> {normalise_unit(wanted)}"
+        if np.all(factors == factors[0]):
+            return float(factors[0]), note + (f" (x {factors[0]:g})" if factors[0] != 1 else "")
+        return factors, note + " (per channel)"
 
     def close(self) -> None:
         if self.inlet is not None:
@@ -190,8 +323,10 @@ class LSLSource:
         self._idle_since = None
         if self._counter is not None:
             self._count_lost(view[:, self._counter])
-        samples = view if self._identity else view[:, self._index]
-        return samples.astype(np.float32, copy=False), self.clock.apply(np.asarray(stamps))
+        samples = (view if self._identity else view[:, self._index]).astype(np.float32, copy=False)
+        if not (isinstance(self._scale, float) and self._scale == 1.0):
+            samples = samples * self._scale  # the model's unit (a new array: the pull buffer stays raw)
+        return samples, self.clock.apply(np.asarray(stamps))
 
     def _count_lost(self, counter: np.ndarray) -> None:
         values = counter.astype(np.int64)

@@ -29,12 +29,18 @@ class SharedState:
     """
 
     class_names: list[str] = field(default_factory=list)
-    stream_status: str = "connecting"  # connecting | connected | lost | stopped
+    stream_status: str = "connecting"  # connecting | connected | lost | reconnected | stopped
     stream_name: str = ""
+    marker_status: str = "none"  # none | connected | lost
+    marker_stream: str = ""
     provider: str = ""
     n_decisions: int = 0
     n_withheld: int = 0
+    n_skipped: int = 0  # continuous decisions skipped to catch up after a backlog
     withheld_reason: str = ""
+    ood_rms: float = float("nan")  # out-of-distribution monitor (bci_stream.ood)
+    ood_bias: float = float("nan")
+    ood_warning: str = ""
     lost_samples: int = 0
     gaps: list[tuple[float, float]] = field(default_factory=list)  # (t_lost, seconds down)
     probabilities: np.ndarray | None = None
@@ -55,6 +61,13 @@ class SharedState:
             for key, value in fields.items():
                 setattr(self, key, value)
 
+    def add_markers(self, markers: list[tuple[float, str]]) -> None:
+        """Record stimulus markers ``[(t_lsl, text)]`` for the viewer."""
+        if markers:
+            with self.lock:
+                self.markers.extend(markers)
+                self.last_marker = markers[-1][1]
+
     def latency_percentiles(self) -> tuple[float, float]:
         """(p50, p99) decision latency in ms over recent decisions (nan when none)."""
         with self.lock:
@@ -68,8 +81,10 @@ class SharedState:
         samples, gaps."""
         p50, p99 = self.latency_percentiles()
         with self.lock:
-            return {"n_decisions": self.n_decisions, "n_withheld": self.n_withheld, "p50": p50, "p99": p99,
-                    "lost_samples": self.lost_samples, "gaps": len(self.gaps)}
+            return {"n_decisions": self.n_decisions, "n_withheld": self.n_withheld, "n_skipped": self.n_skipped,
+                    "p50": p50, "p99": p99, "lost_samples": self.lost_samples, "gaps": len(self.gaps),
+                    "seconds_down": round(sum(d for _, d in self.gaps), 3), "marker_status": self.marker_status,
+                    "ood_warning": self.ood_warning}
 
     def snapshot(self) -> dict:
         """A consistent shallow copy of the fields, for the GUI thread."""

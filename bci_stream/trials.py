@@ -13,7 +13,7 @@ class Trials:
 
     Attributes
     ----------
-    eeg : float32, shape ``(n_trials, n_channels, n_times)``, microvolts; time 0 is the
+    eeg : float32, shape ``(n_trials, n_channels, n_times)``, in ``unit``; time 0 is the
         sample at ``tmin`` seconds from stimulus onset.
     labels : int64, shape ``(n_trials,)``, class index into ``class_names``.
     image_ids : str, shape ``(n_trials,)``: which stimulus image (the teacher's key).
@@ -30,6 +30,10 @@ class Trials:
         (the phantom's class-similarity labels); image-based teachers produce theirs separately.
     sessions : int64, shape ``(n_trials,)``: recording session (default all 0), for by-session splits.
     dropped : trials the loader left out, by reason (e.g. ``{"markers without a class (rt)": 74}``).
+    unit : what the samples are in, taken from the data: "uV", "V", or "a.u." for data that were
+        standardised before we saw them (EEG-ImageNet's public release).
+    preprocessing : :meth:`bci_stream.preprocessing.Preprocessing.to_dict` of what was applied to
+        the samples (causally) after loading; empty when nothing was.
     """
 
     eeg: np.ndarray
@@ -47,6 +51,8 @@ class Trials:
     soft_labels: np.ndarray | None = None
     sessions: np.ndarray | None = None
     dropped: dict[str, int] = field(default_factory=dict)
+    unit: str = "uV"
+    preprocessing: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.eeg = np.asarray(self.eeg, dtype=np.float32)

@@ -73,12 +73,8 @@ def _fitted_config(args, trials: Trials) -> TrainConfig:
 
 def _preprocessing(args):
     """The :class:`Preprocessing` the filter options ask for (None when they ask for nothing)."""
-    asked = (args.highpass, args.lowpass, args.bandpass, args.notch)
-    if all(a is None for a in asked) and args.reference == "none" and args.decimate == 1:
-        return None
     from bci_stream.preprocessing import FilterDesign, Preprocessing
 
-    d = Preprocessing()
     filters = []
     if args.highpass is not None:
         filters.append(FilterDesign(kind="highpass", freqs=(args.highpass,), order=args.filter_order))
@@ -89,7 +85,7 @@ def _preprocessing(args):
     for hz in args.notch or []:
         filters.append(FilterDesign(kind="notch", freqs=(hz,), order=args.filter_order))
     pre = Preprocessing(filters=tuple(filters), reference=args.reference, decimate=args.decimate)
-    return None if pre == d else pre
+    return None if pre.is_identity else pre
 
 
 def _load(args, spec=None, preprocessing=None) -> Trials:
@@ -225,21 +221,18 @@ def _add_training_args(p: argparse.ArgumentParser) -> None:
 
 def _add_preprocessing_args(p: argparse.ArgumentParser) -> None:
     """Causal filters applied to each recording from its first sample, as the live decoder applies them."""
-    try:
-        from bci_stream.preprocessing import FilterDesign, Preprocessing
+    from bci_stream.preprocessing import FilterDesign, Preprocessing
 
-        d, order = Preprocessing(), FilterDesign.__dataclass_fields__["order"].default
-    except ImportError:  # before the signal-contract module exists
-        d, order = None, 4
+    d, order = Preprocessing(), FilterDesign.__dataclass_fields__["order"].default
     g = p.add_argument_group("preprocessing (causal; stored in the model card and applied live)")
     g.add_argument("--highpass", type=float, metavar="HZ", help="Butterworth high-pass, Hz")
     g.add_argument("--lowpass", type=float, metavar="HZ", help="Butterworth low-pass, Hz")
     g.add_argument("--bandpass", type=float, nargs=2, metavar=("LO", "HI"), help="Butterworth band-pass, Hz")
     g.add_argument("--notch", type=float, action="append", metavar="HZ", help="notch (mains) filter, Hz; repeatable")
     g.add_argument("--filter-order", type=int, default=order, help="order of each filter (default %(default)s)")
-    g.add_argument("--reference", default=d.reference if d else "none",
+    g.add_argument("--reference", default=d.reference,
                    help="none | average | CH[,CH...] re-reference (default %(default)s)")
-    g.add_argument("--decimate", type=int, default=d.decimate if d else 1, metavar="K",
+    g.add_argument("--decimate", type=int, default=d.decimate, metavar="K",
                    help="keep every K-th sample after the filters (default %(default)s)")
 
 

@@ -279,6 +279,8 @@ def fit(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_d
         "class_ids": list(trials.class_ids),
         "class_names": list(trials.class_names),
         "tmin": trials.tmin,
+        "signal_unit": trials.unit,
+        "preprocessing": trials.preprocessing,
     }
     (run_dir / "run.json").write_text(json.dumps(info, indent=1))
     return info

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from bci_stream.model_card import ModelCard
+from bci_stream.preprocessing import Preprocessing
 from offline_training.distill import load_model
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ def card_for_run(run_dir: str | Path, hop: float = 0.02) -> ModelCard:
     if "oracle_top1" in metrics:
         evaluation["oracle_top1"] = metrics["oracle_top1"]
     sfreq = info["sfreq"]
+    pre = Preprocessing.from_dict(info.get("preprocessing"))
     return ModelCard(
         sfreq=sfreq,
         ch_names=info["ch_names"],
@@ -52,6 +54,7 @@ def card_for_run(run_dir: str | Path, hop: float = 0.02) -> ModelCard:
         norm_mean=normaliser.mean.tolist(),
         norm_std=normaliser.std.tolist(),
         signal_unit=info.get("signal_unit", "uV"),
+        preprocessing={} if pre.is_identity else pre.to_dict(sfreq * pre.decimate),  # SOS at the input rate
         teacher=info.get("teacher", "") if config.kd else "none (hard labels)",
         training_data=info["data"],
         split=metrics.get("split", ""),

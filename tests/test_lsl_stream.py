@@ -61,11 +61,14 @@ def test_channel_selection_by_name_ignores_extras_and_names_missing():
         channel_index(stream, ["O1", "POz", "Iz"], "stream 'amp'")
 
 
-def _custom_outlet(name, labels, sfreq=1000.0, fmt=pylsl.cf_float32):
-    info = pylsl.StreamInfo(name, "EEG", len(labels), sfreq, fmt, name)
+def _custom_outlet(name, labels, sfreq=1000.0, fmt=pylsl.cf_float32, unit="microvolts", stream_type="EEG"):
+    info = pylsl.StreamInfo(name, stream_type, len(labels), sfreq, fmt, name)
     chans = info.desc().append_child("channels")
     for label in labels:
-        chans.append_child("channel").append_child_value("label", label)
+        ch = chans.append_child("channel")
+        ch.append_child_value("label", label)
+        if unit is not None:
+            ch.append_child_value("unit", unit)
     return pylsl.StreamOutlet(info)
 
 
@@ -95,6 +98,8 @@ def test_source_refuses_wrong_rate_and_missing_channels(stream_name):
         LSLSource(["O1", "Oz", "O2"], 1000.0, SourceConfig(name=stream_name, resolve_timeout=5)).connect()
     with pytest.raises(StreamMismatchError, match="missing 1: Iz"):
         LSLSource(["O1", "Iz"], 500.0, SourceConfig(name=stream_name, resolve_timeout=5)).connect()
+    with pytest.raises(StreamMismatchError, match="500 Hz; the model needs 1000 Hz.*missing 1: Iz"):
+        LSLSource(["O1", "Iz"], 1000.0, SourceConfig(name=stream_name, resolve_timeout=5)).connect()
     del outlet
 
 

@@ -104,8 +104,8 @@ def _continuous_preprocess(preprocessing):
 
     def apply(rec: Recording) -> Recording:
         data = preprocess_continuous(preprocessing, rec.data, rec.ch_names, rec.sfreq)
-        k = int(getattr(preprocessing, "decimate", 1))
-        events = [(s // k, t) for s, t in rec.events if s // k < data.shape[1]]
+        k = preprocessing.decimate  # output sample j is input sample j * k: a marker goes to the nearest kept one
+        events = [(int(np.floor(s / k + 0.5)), t) for s, t in rec.events if int(np.floor(s / k + 0.5)) < data.shape[1]]
         return Recording(data=data, sfreq=rec.sfreq / k, ch_names=list(rec.ch_names), events=events,
                          unit=rec.unit, source=rec.source)
 
@@ -119,8 +119,7 @@ def _epochwise(trials: Trials, preprocessing) -> Trials:
     from bci_stream.preprocessing import preprocess_epochs
 
     eeg = preprocess_epochs(preprocessing, trials.eeg, list(trials.ch_names), trials.sfreq)
-    k = int(getattr(preprocessing, "decimate", 1))
-    return replace(trials, eeg=eeg, sfreq=trials.sfreq / k)
+    return replace(trials, eeg=eeg, sfreq=trials.sfreq / preprocessing.decimate)
 
 
 def concat_trials(parts: Sequence[Trials]) -> Trials:
@@ -138,6 +137,8 @@ def concat_trials(parts: Sequence[Trials]) -> Trials:
         if t.sfreq != first.sfreq or sorted(t.ch_names) != sorted(first.ch_names):
             raise RecordingError(f"{t.source} ({t.sfreq:g} Hz, {len(t.ch_names)} ch) does not match {first.source} "
                                  f"({first.sfreq:g} Hz, {len(first.ch_names)} ch); train on them separately")
+        if t.unit != first.unit:
+            raise RecordingError(f"{t.source} is in {t.unit} but {first.source} in {first.unit}; train on them separately")
         if t.eeg.shape[-1] != first.eeg.shape[-1] or t.tmin != first.tmin:
             raise RecordingError(f"{t.source}: trials of {t.eeg.shape[-1]} samples from {t.tmin:g} s, but "
                                  f"{first.source}: {first.eeg.shape[-1]} from {first.tmin:g} s; give both the same tmin/tmax")
@@ -158,4 +159,5 @@ def concat_trials(parts: Sequence[Trials]) -> Trials:
                   subjects=np.concatenate([t.subjects for t in parts]), runs=np.concatenate(runs),
                   sessions=np.concatenate([t.sessions for t in parts]), sfreq=first.sfreq,
                   ch_names=list(first.ch_names), class_ids=ids, class_names=names, tmin=first.tmin,
-                  source=SPEC_SEPARATOR.join(t.source for t in parts), soft_labels=soft, dropped=dropped)
+                  source=SPEC_SEPARATOR.join(t.source for t in parts), soft_labels=soft, dropped=dropped,
+                  unit=first.unit)

@@ -60,6 +60,7 @@ def load_eegimagenet_trials(path: str, splits: str | None = None, split: str = "
         tmin=0.0,
         source=f"eegimagenet:{path}",
         dropped=dropped,
+        unit="a.u.",  # the public release is band-passed and z-scored: arbitrary units, not microvolts
     )
     if splits:
         trials.splits["by-image"] = _official_split(splits, int(split), keep)

@@ -202,6 +202,8 @@ def epoch_recordings(recordings: Sequence[Recording], ids: Sequence[dict[str, st
         if rec.sfreq != first.sfreq:
             raise RecordingError(f"{rec.source} is at {rec.sfreq:g} Hz but {first.source} at {first.sfreq:g} Hz; "
                                  "resample or train on them separately")
+        if rec.unit != first.unit:
+            raise RecordingError(f"{rec.source} is in {rec.unit} but {first.source} in {first.unit}")
         if sorted(rec.ch_names) != sorted(first.ch_names):
             missing = sorted(set(first.ch_names) ^ set(rec.ch_names))
             raise RecordingError(f"{rec.source} and {first.source} differ in channels {missing[:8]}")
@@ -235,7 +237,8 @@ def epoch_recordings(recordings: Sequence[Recording], ids: Sequence[dict[str, st
     return Trials(eeg=np.stack(eeg), labels=np.array(labels), image_ids=np.array(images),
                   subjects=integer_ids(subject, start=1), sessions=integer_ids(session), runs=integer_ids(run),
                   sfreq=first.sfreq, ch_names=list(first.ch_names), class_ids=list(class_set.ids),
-                  class_names=list(class_set.names), tmin=start / first.sfreq, source=source, dropped=dropped)
+                  class_names=list(class_set.names), tmin=start / first.sfreq, source=source, dropped=dropped,
+                  unit=first.unit)
 
 
 def load_recording_trials(path: str, tmin: str = "0", tmax: str = "0.5", mapping: str | None = None,
