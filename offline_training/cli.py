@@ -106,7 +106,9 @@ def cmd_teacher(args) -> None:
 
 def cmd_fit(args) -> None:
     from offline_training.pipeline import train_and_test
+    from offline_training.splits import check_split_name
 
+    check_split_name(args.split)
     trials = _load(args, preprocessing=_preprocessing(args))
     config = _fitted_config(args, trials)
     soft, teacher = _soft_labels(trials, args.teacher, config.kd)
@@ -163,7 +165,9 @@ def cmd_export(args) -> None:
 def cmd_run(args) -> None:
     from offline_training.export import export_onnx
     from offline_training.pipeline import compare
+    from offline_training.splits import check_split_name
 
+    check_split_name(args.split)
     trials = _load(args, preprocessing=_preprocessing(args))
     config = _fitted_config(args, trials)
     soft, teacher = _soft_labels(trials, args.teacher, not args.no_kd, required=False)

@@ -181,6 +181,13 @@ def leave_subject_out(trials: Trials, subject: int, seed: int = 0) -> Split:
     return {"train": np.sort(rest[n_val:]), "val": np.sort(rest[:n_val]), "test": test}
 
 
+def check_split_name(name: str) -> None:
+    """Raise :class:`SplitError` for a name no split has (before any data is loaded)."""
+    fixed = ("auto", "by-image", "by-block", "by-run", "by-session", "time-blocked", "shuffled")
+    if name not in fixed and not (name.startswith("loso-") and name[5:].lstrip("-").isdigit()):
+        raise SplitError(f"unknown split {name!r}; use {', '.join(NAMES)}")
+
+
 def _make(trials: Trials, name: str, seed: int) -> Split:
     if name == "by-image":
         return by_image(trials, seed)
