@@ -112,7 +112,8 @@ class LiveSession:
         self.state.update(class_names=list(card.class_names), provider=decoder.provider, stream_name=config.stream or "")
         self.decoder.reset(smoothing=config.smoothing)
         self.outlet: PredictionOutlet | None = None
-        self.jsonl = JsonlLog(config.log_path, card.class_names) if config.log_path else None
+        self.jsonl = JsonlLog(config.log_path, card.class_names, on_error=self.state.report_log_error) \
+            if config.log_path else None
         want_markers = config.mode == "event" or config.markers is not None
         self.markers = MarkerSource(config.markers) if want_markers else None
         self._pending: list[tuple[float, str]] = []
@@ -144,7 +145,8 @@ class LiveSession:
 
     def set_recording(self, path: str | Path | None) -> None:
         """Start writing the JSONL log to ``path`` (None: stop and close the current one)."""
-        previous, self.jsonl = self.jsonl, JsonlLog(path, self.card.class_names) if path else None
+        previous, self.jsonl = self.jsonl, JsonlLog(path, self.card.class_names,
+                                                     on_error=self.state.report_log_error) if path else None
         if previous is not None:
             previous.close()
         self.state.update(message=f"recording to {path}" if path else "recording stopped")

@@ -48,12 +48,17 @@ class SharedState:
     renderer_fps: float = 0.0
     renderer_error: str = ""
     message: str = ""
+    log_error: str = ""  # the JSONL log could not be written (see publish.JsonlLog); "" while it is fine
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def update(self, **fields) -> None:
         with self.lock:
             for key, value in fields.items():
                 setattr(self, key, value)
+
+    def report_log_error(self, message: str) -> None:
+        """``JsonlLog(on_error=...)``: the session log failed; shown in the status line and summary."""
+        self.update(log_error=message)
 
     def latency_percentiles(self) -> tuple[float, float]:
         """(p50, p99) decision latency in ms over recent decisions (nan when none)."""
@@ -65,11 +70,11 @@ class SharedState:
 
     def summary(self) -> dict:
         """The session's closing figures: decisions, withheld windows, latency p50/p99 (ms), lost
-        samples, gaps."""
+        samples, gaps, and ``log_error`` ("" unless the JSONL log lost records)."""
         p50, p99 = self.latency_percentiles()
         with self.lock:
             return {"n_decisions": self.n_decisions, "n_withheld": self.n_withheld, "p50": p50, "p99": p99,
-                    "lost_samples": self.lost_samples, "gaps": len(self.gaps)}
+                    "lost_samples": self.lost_samples, "gaps": len(self.gaps), "log_error": self.log_error}
 
     def snapshot(self) -> dict:
         """A consistent shallow copy of the fields, for the GUI thread."""

@@ -28,6 +28,8 @@ class Trials:
     splits : named index splits, e.g. ``{"by-image-0": {"train": idx, "val": idx, "test": idx}}``.
     soft_labels : optional ``(n_trials, n_classes)`` teacher probabilities provided by the loader
         (the phantom's class-similarity labels); image-based teachers produce theirs separately.
+    sessions : int64, shape ``(n_trials,)``: recording session of each trial (zeros when the
+        loader does not know).
     """
 
     eeg: np.ndarray
@@ -43,6 +45,7 @@ class Trials:
     source: str = ""
     splits: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     soft_labels: np.ndarray | None = None
+    sessions: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.eeg = np.asarray(self.eeg, dtype=np.float32)
@@ -50,6 +53,8 @@ class Trials:
         self.image_ids = np.asarray(self.image_ids).astype(str)
         self.subjects = np.asarray(self.subjects, dtype=np.int64)
         self.runs = np.asarray(self.runs, dtype=np.int64)
+        self.sessions = np.zeros(len(self.labels), np.int64) if self.sessions is None \
+            else np.asarray(self.sessions, dtype=np.int64)
         self.validate()
 
     def validate(self) -> None:
@@ -57,7 +62,7 @@ class Trials:
         if self.eeg.ndim != 3:
             raise ValueError(f"eeg must be (n_trials, n_channels, n_times); got {self.eeg.shape}")
         n, n_ch, _ = self.eeg.shape
-        for name in ("labels", "image_ids", "subjects", "runs"):
+        for name in ("labels", "image_ids", "subjects", "runs", "sessions"):
             arr = getattr(self, name)
             if arr.shape != (n,):
                 raise ValueError(f"{name} has shape {arr.shape}; expected ({n},)")
@@ -87,6 +92,7 @@ class Trials:
             image_ids=self.image_ids[index],
             subjects=self.subjects[index],
             runs=self.runs[index],
+            sessions=self.sessions[index],
             splits={},
             soft_labels=None if self.soft_labels is None else self.soft_labels[index],
         )

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bci_stream.io.integrity import check_xdf_complete
 from bci_stream.io.recording import Recording, RecordingError
 
 _TO_MICROVOLTS = {"v": 1e6, "volts": 1e6, "mv": 1e3, "millivolts": 1e3, "uv": 1.0, "µv": 1.0, "microvolts": 1.0}
@@ -46,6 +47,7 @@ def read_xdf(path: str | Path, eeg_stream: str | None = None, marker_stream: str
     """
     import pyxdf
 
+    check_xdf_complete(path)  # pyxdf skips a cut tail silently
     try:
         streams, _ = pyxdf.load_xdf(str(path), dejitter_timestamps=True)
     except Exception as err:  # pyxdf raises many types on corrupt files

@@ -237,6 +237,8 @@ class MainWindow(QtWidgets.QMainWindow):
                  f"renderer: {snap['renderer_kind']} {snap['renderer_fps']:.1f} fps"]
         if snap["renderer_error"]:
             parts.append(f"⚠ {snap['renderer_error'][:120]}")
+        if snap.get("log_error"):
+            parts.append(f"⚠ {snap['log_error'][:120]}")
         if snap["withheld_reason"]:
             parts.append(f"last withheld: {snap['withheld_reason'][:80]}")
         if snap["message"]:
