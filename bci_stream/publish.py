@@ -130,8 +130,9 @@ class JsonlLog:
     Events (stream lost/restored, withheld windows) share the file.
 
     Attributes (read any time): ``written`` records on disk, ``dropped`` records lost (queue full
-    or given up at close), ``error`` the last write error ("" if none), ``failed`` whether any
-    record was lost to an error.
+    or given up at close), ``error`` the current write error ("" if none), ``failed`` whether
+    records were lost. ``on_error`` gets a one-line message when writing fails, "" when it recovers
+    with nothing lost, and the final :meth:`summary_line` at close if records were lost.
     """
 
     def __init__(self, path: str | Path, class_names: list[str], flush_every: float = 0.5,
@@ -153,7 +154,6 @@ class JsonlLog:
         self._dropped_queue = 0  # counted on the decoding thread
         self._dropped_writer = 0  # counted on the writer thread
         self.error = ""
-        self.failed = False
         self._retry_at = 0.0
         self._stop = threading.Event()
         self._closed = False
@@ -205,8 +205,9 @@ class JsonlLog:
         self.written += len(self._pending)
         self._pending.clear()
         if self.error:
-            log.warning("session log %s writable again", self.path)
+            log.warning("session log %s writable again (%d records lost)", self.path, self.dropped)
             self.error = ""
+            self._report(self.summary_line() if self.dropped else "")  # "": nothing lost, the problem is over
 
     def _write_all(self, data: bytes) -> None:
         view = memoryview(data)
@@ -224,24 +225,29 @@ class JsonlLog:
         except OSError:
             pass  # /dev/full and pipes cannot be truncated; nothing was kept there anyway
         first = not self.error
-        self.error = f"{err.strerror or err} ({self.path})"
-        self.failed = True
+        self.error = str(err.strerror or err)
         self._retry_at = time.monotonic() + self._retry_every
         if first:
-            log.error("cannot write the session log: %s; decoding goes on, records are kept (up to %d) "
-                      "and retried", self.error, self._pending.maxlen)
-            self._report()
+            log.error("cannot write the session log %s: %s; decoding goes on, records are kept (up to %d) "
+                      "and retried", self.path, self.error, self._pending.maxlen)
+            self._report(self.summary_line())
 
-    def _report(self) -> None:
+    @property
+    def failed(self) -> bool:
+        """True when records were lost (or the log cannot be written now)."""
+        return bool(self.error) or self.dropped > 0
+
+    def _report(self, message: str) -> None:
         if self.on_error is not None:
             try:
-                self.on_error(self.summary_line())
+                self.on_error(message)
             except Exception:  # noqa: BLE001 - a broken callback must not stop the log
                 log.exception("log error callback failed")
 
     def summary_line(self) -> str:
-        """One line on the log's health, e.g. ``"log /x.jsonl: No space left on device; 120 records lost"``."""
-        state = self.error or ("ok" if not self.failed else "recovered")
+        """One line on the log's health, e.g. ``"log /x.jsonl: No space left on device; 0 records written,
+        120 lost"``."""
+        state = self.error or ("writable again" if self.dropped else "ok")
         return f"log {self.path}: {state}; {self.written} records written, {self.dropped} lost"
 
     def close(self) -> None:
@@ -255,13 +261,12 @@ class JsonlLog:
         if self._pending:  # the last try failed too: those records are lost
             self._dropped_writer += len(self._pending)
             self._pending.clear()
-            self.failed = True
         try:
             os.close(self._fd)
         except OSError as err:
-            self.failed, self.error = True, f"{err.strerror or err} ({self.path})"
+            self.error = str(err.strerror or err)
         if self.failed:
-            self._report()
+            self._report(self.summary_line())
 
 
 def _size(fd: int) -> int:

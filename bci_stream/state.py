@@ -57,7 +57,8 @@ class SharedState:
                 setattr(self, key, value)
 
     def report_log_error(self, message: str) -> None:
-        """``JsonlLog(on_error=...)``: the session log failed; shown in the status line and summary."""
+        """``JsonlLog(on_error=...)``: the session log failed (``message``) or recovered with nothing
+        lost (""); shown in the status line and the summary."""
         self.update(log_error=message)
 
     def latency_percentiles(self) -> tuple[float, float]:
