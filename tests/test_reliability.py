@@ -18,7 +18,7 @@ from bci_stream.cli_types import float_range, int_range, non_negative_float, pos
 from bci_stream.io import RecordingError, read_recording
 from bci_stream.io.eegimagenet import load_eegimagenet
 from bci_stream.publish import JsonlLog, LogOpenError, Prediction
-from bci_stream.simulate import COUNTER_CHANNEL, OutletConfig, PacedPusher, phantom_pusher
+from bci_stream.simulate import OutletConfig, PacedPusher, phantom_pusher
 from bci_stream.source import LSLSource, SourceConfig
 from bci_stream.state import SharedState
 
