@@ -200,7 +200,8 @@ class LiveSession:
         self.state.update(class_names=list(card.class_names), provider=decoder.provider, stream_name=config.stream or "")
         self.decoder.reset(smoothing=config.smoothing)
         self.outlet = outlet  # None: made at start()
-        self.jsonl = JsonlLog(config.log_path, card.class_names) if config.log_path else None
+        self.jsonl = JsonlLog(config.log_path, card.class_names, on_error=self.state.report_log_error) \
+            if config.log_path else None
         want_markers = config.mode == "event" or config.markers is not None
         self.want_markers = want_markers
         self.markers = markers  # None: chosen at start()
@@ -279,7 +280,8 @@ class LiveSession:
 
     def set_recording(self, path: str | Path | None) -> None:
         """Start writing the JSONL log to ``path`` (None: stop and close the current one)."""
-        previous, self.jsonl = self.jsonl, JsonlLog(path, self.card.class_names) if path else None
+        previous, self.jsonl = self.jsonl, JsonlLog(path, self.card.class_names,
+                                                     on_error=self.state.report_log_error) if path else None
         if previous is not None:
             previous.close()
         self.state.update(message=f"recording to {path}" if path else "recording stopped")
@@ -464,6 +466,8 @@ class LiveSession:
         self.preprocessor.reset()  # filters restart at the steady state of the first new sample
         self._next_end = None
         self._pending.clear()
+        if getattr(self.source, "inlet", None) is not None:
+            return  # silent but still connected: keep reading it (a stalled sender may catch up)
         while not self._stop.is_set() and not self._past_deadline():
             if self.source.connect(timeout=1.0):  # liblsl answers a resolve after ~0.5 s
                 self.state.update(stream_status="reconnected", message="stream reconnected; waiting for data")

@@ -78,7 +78,7 @@ def test_band_passed_model_gets_band_passed_input_live_like_the_offline_path(ban
     listener = lambda p: live_features.setdefault(p.marker, decoder.last_features.copy())  # noqa: E731
     session = LiveSession(decoder, LiveConfig(stream=stream_name, mode="event"), listeners=[listener])
     pusher = recording_pusher(rec, OutletConfig(name=stream_name, source_id=stream_name), speed=4.0)
-    run_session(session, pusher, seconds=rec.duration / 4 + 1.0)
+    run_session(session, pusher, seconds=rec.duration / 4 + 3.0)
 
     card = decoder.card
     clean = preprocess_continuous(card.preprocessing_spec(), rec.data, rec.ch_names, rec.sfreq)

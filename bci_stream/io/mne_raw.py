@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bci_stream.io.integrity import check_edf_complete
 from bci_stream.io.recording import Recording, RecordingError
 
 
@@ -23,6 +24,8 @@ def read_mne(path: str | Path, stim_channel: str | None = None, event_field: str
     path = Path(path)
     if event_field is not None and path.suffix.lower() != ".set":
         raise RecordingError(f"{path.name}: event_field= applies to EEGLAB .set files only")
+    if path.suffix.lower() in (".edf", ".bdf"):
+        check_edf_complete(path)  # MNE reads a cut file "inferring from the file size", warning only
     try:
         raw = mne.io.read_raw(str(path), preload=True, verbose="error")
     except Exception as err:

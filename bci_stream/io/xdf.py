@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bci_stream.io.integrity import check_xdf_complete
 from bci_stream.io.recording import Recording, RecordingError
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ def read_xdf(path: str | Path, eeg_stream: str | None = None, marker_stream: str
     """
     import pyxdf
 
+    check_xdf_complete(path)  # pyxdf skips a cut tail silently
     try:
         streams, _ = pyxdf.load_xdf(str(path), dejitter_timestamps=True)
     except Exception as err:  # pyxdf raises many types on corrupt files
