@@ -61,10 +61,14 @@ def cmd_info(args) -> int:
     from bci_stream.model_card import ModelCard
 
     card = ModelCard.from_onnx(args.model)
-    summary = {k: v for k, v in json.loads(card.to_json()).items() if k not in ("norm_mean", "norm_std", "ch_names", "class_ids", "class_names")}
+    hidden = ("norm_mean", "norm_std", "ch_names", "class_ids", "class_names", "preprocessing")
+    summary = {k: v for k, v in json.loads(card.to_json()).items() if k not in hidden}
     summary["channels"] = f"{card.n_channels}: {', '.join(card.ch_names[:8])} ..."
     summary["classes"] = f"{card.n_classes}: {', '.join(card.class_names[:6])} ..."
     summary["input shape"] = card.feature_shape()
+    summary["stream must be"] = (f"{card.input_sfreq:g} Hz, samples in {card.signal_unit} "
+                                 "(V/mV/uV/nV streams are converted)")
+    summary["preprocessing"] = card.preprocessing_spec().describe()
     print(json.dumps(summary, indent=1, default=str))
     return 0
 
@@ -81,21 +85,22 @@ def render_config(args):
 
 
 def cmd_live(args) -> int:
-    from bci_stream.live import LiveConfig
+    from bci_stream.live import LiveConfig, LiveSpec
 
     if not args.headless and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
                                   or os.environ.get("QT_QPA_PLATFORM")):
         raise RuntimeError("no display for the viewer: add --headless (or run under xvfb-run)")
     config = LiveConfig(stream=args.stream, markers=args.markers, mode=args.mode, hop=args.hop,
                         smoothing=args.smoothing, log_path=Path(args.log) if args.log else None,
-                        resolve_timeout=args.resolve_timeout)
+                        resolve_timeout=args.resolve_timeout, outlet_name=args.outlet_name,
+                        assume_unit=args.assume_unit)
+    spec = LiveSpec(model=args.model, providers=args.providers, smoothing=args.smoothing, live=config,
+                    render=render_config(args), seconds=args.seconds)
     if args.headless:
-        summary = _live_headless(args, config)
+        summary = _live_headless(spec, args.print_every)
     else:  # the viewer here, decoding in a child process (Qt's painting would hold up its GIL)
-        from bci_stream.viewer.decoding_process import LiveSpec, run_viewer_with_decoding_process
+        from bci_stream.viewer.app import run_viewer_with_decoding_process
 
-        spec = LiveSpec(model=args.model, providers=args.providers, smoothing=args.smoothing, live=config,
-                        render=render_config(args), seconds=args.seconds)
         print(f"decoding with {args.model} in a child process; the viewer shows it", flush=True)
         summary = run_viewer_with_decoding_process(spec, screenshot=args.screenshot)
         if summary is None:
@@ -103,41 +108,54 @@ def cmd_live(args) -> int:
             return 1
     print(f"{summary['n_decisions']} decisions, {summary['n_withheld']} withheld, latency p50 "
           f"{summary['p50']:.2f} ms p99 {summary['p99']:.2f} ms, lost samples {summary['lost_samples']}, "
-          f"gaps {summary['gaps']}")
+          f"gaps {summary['gaps']} ({summary['seconds_down']:.2f} s), markers {summary['marker_status']}"
+          + (f"\nWARNING at the end: {summary['ood_warning']}" if summary["ood_warning"] else ""))
     return 0
 
 
-def _live_headless(args, config) -> dict:
-    from bci_stream.decoder import Decoder
-    from bci_stream.live import LiveSession
-    from bci_stream.render import RenderWorker
-    from bci_stream.state import SharedState
+def _live_headless(spec, print_every: int) -> dict:
+    from bci_stream.live import build_session
 
-    decoder = Decoder(args.model, providers=args.providers, smoothing=args.smoothing)
-    state = SharedState()
-    rconfig = render_config(args)
-    renderer = None if rconfig is None else RenderWorker(rconfig, list(decoder.card.class_names), state,
-                                                         list(decoder.card.class_ids)).start()
-    session = LiveSession(decoder, config, renderer=renderer, state=state,
-                          listeners=[HeadlessPrinter(decoder.card.class_names, every=args.print_every)])
+    printer = HeadlessPrinter([], every=print_every)
+    session = build_session(spec, listeners=[printer])
+    decoder = session.decoder
+    printer.class_names, printer.ood_warning = list(decoder.card.class_names), lambda: decoder.ood.warning
+    _stop_on_signals(session.stop)  # also ends a wait for the stream
     try:
         session.start()
-        print(f"decoding '{session.source.info.name()}' with {args.model} on {decoder.provider} "
-              f"({config.mode}, {decoder.card.n_classes} classes, window {decoder.card.window_length:g} s, "
-              f"hop {session.hop / decoder.card.sfreq * 1000:g} ms)", flush=True)
-        _stop_on_signals(session.stop)
-        session.run(seconds=args.seconds)
+        print(f"decoding with {spec.model} on {decoder.provider} ({spec.live.mode}, {decoder.card.n_classes} classes, "
+              f"window {decoder.card.window_length:g} s, hop {session.hop / decoder.card.sfreq * 1000:g} ms)", flush=True)
+        print(describe_session(session.describe()), flush=True)
+        session.run(seconds=spec.seconds)
     finally:
-        if session.renderer is not None:
+        if session.outlet is None and session.renderer is not None:  # never started: run() did not close it
             session.renderer.stop()
-    return state.summary()
+    return session.state.summary()
+
+
+def describe_session(d: dict) -> str:
+    """What a live session connected to, in a few lines (from :meth:`LiveSession.describe`)."""
+    s = d["stream"]
+    lines = [f"  EEG: {s.get('name')!r} (source_id {s.get('source_id')!r}, host {s.get('host')}, "
+             f"{s.get('channels')} ch @ {s.get('sfreq', 0):g} Hz, unit {s.get('unit', '?')})"]
+    for r in d["rejected_streams"]:
+        lines.append(f"  not taken: {r['name']!r}: {r['why']}")
+    m = d["markers"]
+    if m:
+        others = f"; also seen: {', '.join(m['others'])}" if m["others"] else ""
+        lines.append(f"  markers: {m['name']!r} (host {m['host']}; {m['why']}{others})")
+    lines.append(f"  preprocessing: {d['model']['preprocessing']}")
+    if d["outlet"]:
+        lines.append(f"  predictions: LSL {d['outlet']['name']!r} (source_id {d['outlet']['source_id']!r})")
+    return "\n".join(lines)
 
 
 class HeadlessPrinter:
     """Prints one line per decision (every ``every``-th in continuous mode)."""
 
-    def __init__(self, class_names: list[str], every: int = 1):
+    def __init__(self, class_names: list[str], every: int = 1, ood_warning=lambda: ""):
         self.class_names, self.every, self.n = class_names, max(1, every), 0
+        self.ood_warning, self.warned = ood_warning, ""
 
     def __call__(self, p) -> None:
         self.n += 1
@@ -145,8 +163,13 @@ class HeadlessPrinter:
             return
         top = p.top5[0]
         marker = f"  marker {p.marker}" if p.marker else ""
+        ood = f"  input z {p.ood_bias:+.1f}/{p.ood_rms:.1f}" if p.ood_rms == p.ood_rms else ""
         print(f"#{self.n:6d} sample {p.window_end_sample:9d}  {self.class_names[top]:>20s} "
-              f"{p.probabilities[top]:.2f}  latency {p.latency_ms:6.2f} ms{marker}", flush=True)
+              f"{p.probabilities[top]:.2f}  latency {p.latency_ms:6.2f} ms{ood}{marker}", flush=True)
+        if self.warned != self.ood_warning():
+            self.warned = self.ood_warning()
+            print(f"WARNING: {self.warned}" if self.warned else "input back within the training data's range",
+                  flush=True)
 
 
 def _stop_on_signals(stop) -> None:
@@ -156,10 +179,15 @@ def _stop_on_signals(stop) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bci_stream.live import LiveConfig
+
     parser = argparse.ArgumentParser(prog="bci-stream", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
     parser.add_argument("--local", action="store_true",
-                        help="keep LSL discovery on this machine (writes an lsl_api.cfg; for demos and tests)")
+                        help="keep LSL discovery on this machine, in an LSL session of this run's own (printed; "
+                             "another terminal joins it with --lsl-session)")
+    parser.add_argument("--lsl-session", default=None, metavar="NAME",
+                        help="with --local: use this LSL session id, so several bci-stream commands see each other")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("simulate", help="stream the phantom headset over LSL (EEG + markers)")
@@ -202,7 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=None, help="stop after this long")
     p.add_argument("--log", default=None, help="JSONL session log")
     p.add_argument("--providers", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--resolve-timeout", type=float, default=10.0)
+    p.add_argument("--resolve-timeout", type=float, default=LiveConfig.resolve_timeout,
+                   help="seconds to wait for the stream at start (-1: until it appears; Ctrl-C stops the wait)")
+    p.add_argument("--assume-unit", default=None, metavar="UNIT",
+                   help="the unit of the stream's samples (V, mV, uV, nV, a.u.) when it declares none or a wrong one")
+    p.add_argument("--outlet-name", default=LiveConfig.outlet_name,
+                   help="name of the predictions LSL outlet (its source id adds host, input stream and model hash)")
     p.add_argument("--renderer", choices=["none", "gallery", "diffusion"], default="gallery")
     p.add_argument("--gallery", default=None, help="folder of exemplar images per class (<synset or name>/*.jpg)")
     p.add_argument("--diffusion-model", default="stabilityai/sd-turbo", help="diffusers folder or hub id (cached)")
@@ -224,14 +257,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _keep_lsl_local(session: str | None) -> None:
+    """``--local``: loopback discovery in a session of this run's own, or ``session``; a process
+    started by another bci-stream command (``LSLAPICFG`` already set) stays in that one's session."""
+    from bci_stream.lsl_config import session_of, use_loopback
+
+    inherited = os.environ.get("LSLAPICFG")
+    if session is None and inherited and session_of(inherited):
+        return
+    path = use_loopback(session=session)
+    if session is None:
+        print(f"LSL: this machine only, session {session_of(path)!r} (other commands join it with "
+              f"`--local --lsl-session {session_of(path)}`)", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.local:
-        from bci_stream.lsl_config import use_loopback
-
-        use_loopback()
+    if args.local or args.lsl_session:
+        _keep_lsl_local(args.lsl_session)
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -57,7 +57,8 @@ class Decoder:
     def features(self, window: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Normalised spectrogram of ``window`` ``(n_channels, window_samples)`` in stream units →
         ``(n_channels, n_freqs, n_frames)`` float32 (what the network sees), into ``out`` if given."""
-        spec = spectrogram(window, self.card.spectrogram, out=out)
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow makes a non-finite decision, withheld
+            spec = spectrogram(window, self.card.spectrogram, out=out)
         if self._scale != 1:  # the STFT is linear: scale its magnitude (or shift its log) instead of the samples
             if self.card.spectrogram.log:
                 spec += np.float32(np.log(abs(self._scale)))

@@ -26,6 +26,7 @@ from bci_stream.decoder import Decoder
 from bci_stream.markers import MarkerSource
 from bci_stream.preprocessing import CausalPreprocessor, Preprocessing, check_against_card
 from bci_stream.publish import JsonlLog, Prediction, PredictionOutlet, top_k
+from bci_stream.render.base import RenderConfig
 from bci_stream.ring_buffer import RingBuffer
 from bci_stream.source import LSLSource, SourceConfig, StreamLostError, describe_stream
 from bci_stream.state import SharedState
@@ -96,6 +97,48 @@ class LiveConfig:
             raise ValueError(f"mode must be 'continuous' or 'event'; got {self.mode!r}")
 
 
+@dataclass(frozen=True)
+class LiveSpec:
+    """Everything :func:`build_session` builds a live session from (picklable: the viewer's decoding
+    process receives it).
+
+    Attributes
+    ----------
+    model : ONNX file with a model card.
+    providers : ONNX Runtime providers ("auto", "cpu", "cuda").
+    smoothing : decisions averaged in continuous mode.
+    live : how the session runs.
+    render : the renderer (None: none).
+    seconds : stop after this long (None: until stopped).
+    """
+
+    model: str
+    providers: str = "auto"
+    smoothing: int = 1
+    live: LiveConfig = LiveConfig()
+    render: RenderConfig | None = None
+    seconds: float | None = None
+
+
+def build_session(spec: LiveSpec, state: SharedState | None = None,
+                  listeners: list[Callable[[Prediction], None]] | None = None, source: Source | None = None
+                  ) -> LiveSession:
+    """The one place a live session is assembled (headless CLI, the viewer's decoding process,
+    benchmarks): decoder, session, renderer. Not yet connected: call ``start()``."""
+    decoder = Decoder(spec.model, providers=spec.providers, smoothing=spec.smoothing)
+    session = LiveSession(decoder, spec.live, state=state, listeners=listeners, source=source)
+    if spec.render is not None:
+        session.renderer = make_renderer(spec.render, decoder.card, session.state)
+    return session
+
+
+def make_renderer(config: RenderConfig, card, state: SharedState):
+    """A started render worker for ``config`` (see :mod:`bci_stream.render`)."""
+    from bci_stream.render import RenderWorker
+
+    return RenderWorker(config, list(card.class_names), state, list(card.class_ids)).start()
+
+
 class Source(Protocol):
     """What the loop reads from (an :class:`LSLSource`, or a test double): ``connect(timeout)`` ->
     bool, ``pull(timeout)`` -> (samples (n, n_channels) float32 in the model's unit, LSL stamps (n,)),
@@ -136,7 +179,8 @@ class LiveSession:
 
     def __init__(self, decoder: Decoder, config: LiveConfig = LiveConfig(), renderer=None,
                  state: SharedState | None = None, listeners: list[Callable[[Prediction], None]] | None = None,
-                 source: Source | None = None):
+                 source: Source | None = None, markers: MarkerSource | None = None,
+                 outlet: PredictionOutlet | None = None):
         card = decoder.card
         self.decoder, self.config, self.card, self.renderer = decoder, config, card, renderer
         self.listeners = list(listeners or [])
@@ -155,14 +199,15 @@ class LiveSession:
         self.state = state or SharedState()
         self.state.update(class_names=list(card.class_names), provider=decoder.provider, stream_name=config.stream or "")
         self.decoder.reset(smoothing=config.smoothing)
-        self.outlet: PredictionOutlet | None = None
+        self.outlet = outlet  # None: made at start()
         self.jsonl = JsonlLog(config.log_path, card.class_names) if config.log_path else None
         want_markers = config.mode == "event" or config.markers is not None
         self.want_markers = want_markers
-        self.markers: MarkerSource | None = None
+        self.markers = markers  # None: chosen at start()
         self._pending: list[tuple[float, str]] = []
         self._next_end: int | None = None
         self._outage: _Outage | None = None
+        self._started = False
         self._last_sample_t: float | None = None
         self._stop = threading.Event()
         self._deadline: float | None = None
@@ -173,6 +218,8 @@ class LiveSession:
         """Connect to the stream (and markers); raises if it is absent or does not fit the model."""
         cfg = self.config
         if not self.source.connect():
+            if self._stop.is_set():
+                raise KeyboardInterrupt  # stopped (Ctrl-C) while waiting for the stream
             wait = "" if cfg.resolve_timeout < 0 else f" within {cfg.resolve_timeout:g} s"
             raise StreamLostError(
                 f"no LSL stream {'named ' + repr(cfg.stream) if cfg.stream else 'of type EEG'} found{wait}; "
@@ -180,7 +227,7 @@ class LiveSession:
             )
         info = self.source.info
         self.state.update(stream_status="connected", stream_name=info.name())
-        if self.want_markers:
+        if self.want_markers and self.markers is None:
             self.markers = MarkerSource(cfg.markers, eeg=info)
             if not self.markers.connect(timeout=2.0):
                 if cfg.mode == "event":
@@ -191,8 +238,10 @@ class LiveSession:
                 self.markers = None
         self.state.update(marker_status=self.markers.status if self.markers else "none",
                           marker_stream=self.markers.info.name() if self.markers else "")
-        self.outlet = PredictionOutlet(self.card.class_names, name=cfg.outlet_name,
-                                       source_id=outlet_source_id(cfg.outlet_name, info, self.decoder.model_sha256))
+        if self.outlet is None:
+            self.outlet = PredictionOutlet(self.card.class_names, name=cfg.outlet_name,
+                                           source_id=outlet_source_id(cfg.outlet_name, info, self.decoder.model_sha256))
+        self._started = True
         if self.jsonl:
             self.jsonl.event("session_start", **self.describe())
 
@@ -222,7 +271,11 @@ class LiveSession:
         return out
 
     def stop(self) -> None:
+        """End the loop (from a signal handler or another thread); also ends a wait for the stream."""
         self._stop.set()
+        stop_wait = getattr(self.source, "stop_event", None)
+        if stop_wait is not None:
+            stop_wait.set()
 
     def set_recording(self, path: str | Path | None) -> None:
         """Start writing the JSONL log to ``path`` (None: stop and close the current one)."""
@@ -235,21 +288,20 @@ class LiveSession:
         """Replace the renderer by one of ``kind`` ("gallery", "diffusion", "none"), keeping its settings."""
         from dataclasses import replace
 
-        from bci_stream.render import RenderConfig, RenderWorker
-
         old, self.renderer = self.renderer, None
         if old is not None:
             old.stop()
         self.state.update(renderer_error="", renderer_kind=kind)
         if kind != "none":
             base = old.config if old is not None else RenderConfig()
-            self.renderer = RenderWorker(replace(base, kind=kind), list(self.card.class_names), self.state,
-                                         list(self.card.class_ids)).start()
+            self.renderer = make_renderer(replace(base, kind=kind), self.card, self.state)
 
     def close(self) -> None:
         self.source.close()
         if self.markers is not None:
             self.markers.close()
+        if self.renderer is not None:
+            self.renderer.stop()
         self.state.update(stream_status="stopped")
         if self.jsonl:
             st = self.state
@@ -261,7 +313,7 @@ class LiveSession:
 
     def run(self, seconds: float | None = None) -> None:
         """Loop until :meth:`stop` or ``seconds`` elapse (LSL clock). Connects first if needed."""
-        if self.outlet is None:
+        if not self._started:
             self.start()
         self._deadline = None if seconds is None else pylsl.local_clock() + seconds
         try:
@@ -420,16 +472,19 @@ class LiveSession:
     def _data_resumed(self, first_t: float) -> None:
         """Close the open outage at the first new sample (LSL stamp ``first_t``)."""
         outage, self._outage = self._outage, None
+        # silence as the decoder lived it: from the last sample's stamp (its arrival, on this clock) to
+        # now; the data themselves may have no gap at all when the sender caught up after a stall
         start = outage.last_sample_t if outage.last_sample_t is not None else outage.t_lost
-        down = max(0.0, first_t - start)
+        down = max(0.0, pylsl.local_clock() - start)
+        data_gap = None if outage.last_sample_t is None else round(first_t - outage.last_sample_t, 4)
         log.warning("stream back: %.2f s without data", down)
         with self.state.lock:
             self.state.stream_status = "connected"
             self.state.gaps.append((start, down))
             self.state.message = f"stream back after {down:.2f} s without data"
         if self.jsonl:
-            self.jsonl.event("stream_restored", seconds_down=round(down, 3), t_last_sample=outage.last_sample_t,
-                             t_first_sample=first_t, resume_sample=self.ring.count)
+            self.jsonl.event("stream_restored", seconds_down=round(down, 3), data_gap_seconds=data_gap,
+                             t_last_sample=outage.last_sample_t, t_first_sample=first_t, resume_sample=self.ring.count)
 
 
 def _bad_window(window: np.ndarray, ch_names: list[str]) -> str:

@@ -98,7 +98,7 @@ class MarkerSource:
 
     def connect(self, timeout: float = 5.0) -> bool:
         """Choose and open the marker stream (see :func:`choose_marker_stream`); False if none is there."""
-        candidates = find_streams(self.name, self.stream_type, timeout, gather=0.0 if self.name else 0.5)
+        candidates = find_streams(self.name, self.stream_type, timeout, gather=0.0 if self.name else 1.0)
         info, self.reason = choose_marker_stream(candidates, self.eeg, self.name)
         if info is None:
             return False

@@ -82,8 +82,9 @@ class PacedPusher:
         self._thread: threading.Thread | None = None
         self._buf = np.empty((self.chunk_samples, n_channels + int(config.counter)), np.float32)
 
-    def push_once(self) -> bool:
-        """Read and push one chunk now; False when the source is exhausted."""
+    def push_once(self, t0_lsl: float | None = None) -> bool:
+        """Read and push one chunk now; False when the source is exhausted. Its last sample is stamped
+        with the time it was due on a schedule that started at LSL time ``t0_lsl`` (default: now)."""
         data, markers = self.read(self.chunk_samples)
         n = data.shape[1]
         if n == 0:
@@ -92,24 +93,34 @@ class PacedPusher:
         buf[:, : self.n_channels] = data.T
         if self.config.counter:
             buf[:, -1] = np.arange(self.sent, self.sent + n, dtype=np.float64)
-        stamp = pylsl.local_clock()
-        self.eeg.push_chunk(buf, stamp)
+        period = 1.0 / (self.sfreq * self.speed)  # real seconds between samples at this speed
+        stamp = pylsl.local_clock() if t0_lsl is None else t0_lsl + (self.sent + n) * period
+        if self.speed == 1.0:
+            self.eeg.push_chunk(buf, stamp)  # liblsl back-dates the others at the nominal rate: the same stamps
+        else:  # liblsl would back-date at the nominal rate, overlapping the chunks: stamp every sample
+            self.eeg.push_chunk(buf, (stamp - period * np.arange(n - 1, -1, -1)).tolist())
         last = self.sent + n - 1
         for sample, text in markers:
-            self.markers.push_sample([text], stamp - (last - sample) / (self.sfreq * self.speed))
+            self.markers.push_sample([text], stamp - (last - sample) * period)  # its sample's stamp
         self.sent += n
         return True
 
     def run(self, duration: float | None = None, on_chunk=None) -> None:
-        """Push in real time until ``duration`` seconds of data are out, the source ends, or :meth:`stop`."""
-        t0 = time.perf_counter()
+        """Push in real time until ``duration`` seconds of data are out, the source ends, or :meth:`stop`.
+
+        Each chunk's last sample is stamped with the time it was due (as an amplifier with its own
+        clock stamps it), not when it left: a chunk pushed late after a stall keeps stamps that never
+        overlap the previous chunk's, at any ``speed``.
+        """
+        t0, t0_lsl = time.perf_counter(), pylsl.local_clock()
+        rate = self.sfreq * self.speed
         limit = None if duration is None else int(round(duration * self.sfreq))
         while not self._stop.is_set() and (limit is None or self.sent < limit):
-            due = t0 + (self.sent + self.chunk_samples) / (self.sfreq * self.speed)
-            delay = due - time.perf_counter()
+            due = (self.sent + self.chunk_samples) / rate
+            delay = t0 + due - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            if not self.push_once():
+            if not self.push_once(t0_lsl):
                 break
             if on_chunk is not None:
                 on_chunk(self)

@@ -189,7 +189,7 @@ class LSLSource:
         cfg = self.config
         timeout = cfg.resolve_timeout if timeout is None else timeout
         name, source_id = self._locked if self._locked else (cfg.name, None)
-        gather = 0.5 if (self._locked is None and cfg.name is None) else 0.0  # choose among all EEG streams
+        gather = 1.0 if (self._locked is None and cfg.name is None) else 0.0  # choose among all EEG streams
         found = find_streams(name, cfg.stream_type, timeout, self.stop_event, source_id=source_id, gather=gather)
         if not found:
             return False

@@ -7,8 +7,7 @@ from conftest import unique_name
 
 from bci_stream.ring_buffer import RingBuffer
 from bci_stream.state import RenderedImage, SharedState
-from bci_stream.viewer import MainWindow
-from bci_stream.viewer.main_window import channel_groups
+from bci_stream.viewer.main_window import MainWindow, channel_groups
 
 pytest.importorskip("pytestqt")
 
@@ -110,10 +109,10 @@ def test_live_session_drives_the_viewer(qtbot, tiny_model, tiny_phantom_config, 
 def test_viewer_follows_a_decoding_process(qtbot, tiny_model, tiny_phantom_config, stream_name, tmp_path, monkeypatch):
     """bci-stream live's layout: decoding in a child process, the window here mirroring it and
     sending it commands (channels, recording, renderer, stop)."""
-    from bci_stream.live import LiveConfig
+    from bci_stream.live import LiveConfig, LiveSpec
     from bci_stream.render import RenderConfig
     from bci_stream.simulate import OutletConfig, phantom_pusher
-    from bci_stream.viewer.decoding_process import DecodingProcess, LiveSpec
+    from bci_stream.viewer.decoding_process import DecodingProcess
 
     monkeypatch.chdir(tmp_path)  # the recording lands here
     pusher = phantom_pusher(tiny_phantom_config, OutletConfig(name=stream_name, source_id=stream_name), isi=0.5).start()
@@ -121,6 +120,7 @@ def test_viewer_follows_a_decoding_process(qtbot, tiny_model, tiny_phantom_confi
                                         render=RenderConfig(kind="gallery", size=32)))
     try:
         assert decoding.process.is_alive() and decoding.info["stream"] == stream_name
+        assert decoding.info["qt_modules"] == [], "the decoding process imported Qt"
         card = decoding.card
         window = MainWindow(decoding.state, card.ch_names, card.sfreq, ring=decoding.traces, session=decoding,
                             renderer_factory=decoding.switch_renderer)
@@ -153,8 +153,8 @@ def test_viewer_follows_a_decoding_process(qtbot, tiny_model, tiny_phantom_confi
 
 
 def test_decoding_process_reports_why_it_cannot_start(tiny_model):
-    from bci_stream.live import LiveConfig
-    from bci_stream.viewer.decoding_process import DecodingProcess, LiveSpec
+    from bci_stream.live import LiveConfig, LiveSpec
+    from bci_stream.viewer.decoding_process import DecodingProcess
 
     with pytest.raises(RuntimeError, match="no LSL stream named"):
         DecodingProcess(LiveSpec(model=str(tiny_model), providers="cpu",

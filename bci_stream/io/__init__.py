@@ -1,5 +1,6 @@
 """Readers for recorded EEG: XDF, anything MNE reads, and EEG-ImageNet ``.pth`` files."""
 
-from bci_stream.io.recording import Recording, RecordingError, read_recording
+from bci_stream.io.read import read_recording
+from bci_stream.io.recording import Recording, RecordingError
 
 __all__ = ["Recording", "RecordingError", "read_recording"]

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
-
-MNE_SUFFIXES = {".fif", ".edf", ".bdf", ".vhdr", ".set", ".gdf", ".cnt"}
 
 
 class RecordingError(ValueError):
@@ -51,30 +48,3 @@ class Recording:
     def duration(self) -> float:
         """Seconds."""
         return self.n_times / self.sfreq
-
-
-def read_recording(path: str | Path, **kwargs) -> Recording:
-    """Read an EEG recording with markers; the format follows the file name.
-
-    ``.xdf`` (LabRecorder; pyxdf), ``.fif .edf .bdf .vhdr .set .gdf .cnt`` (MNE), ``.pth``
-    (EEG-ImageNet, trials laid end to end). Keyword arguments go to the format's reader.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise RecordingError(f"no recording at {path}")
-    suffix = path.suffix.lower()
-    if suffix == ".xdf" or path.name.lower().endswith(".xdfz"):
-        from bci_stream.io.xdf import read_xdf
-
-        return read_xdf(path, **kwargs)
-    if suffix in MNE_SUFFIXES:
-        from bci_stream.io.mne_raw import read_mne
-
-        return read_mne(path, **kwargs)
-    if suffix == ".pth":
-        from bci_stream.io.eegimagenet import read_eegimagenet_continuous
-
-        return read_eegimagenet_continuous(path, **kwargs)
-    raise RecordingError(
-        f"{path.name}: unknown recording format {suffix!r}; expected .xdf, .pth or one of {sorted(MNE_SUFFIXES)}"
-    )

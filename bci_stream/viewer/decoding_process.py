@@ -13,56 +13,33 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import signal
+import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from bci_stream.live import LiveConfig
-from bci_stream.render.base import RenderConfig
+from bci_stream.live import LiveSpec, build_session
 from bci_stream.state import SharedState
+from bci_stream.viewer.protocol import PUBLISH_HZ, TRACE_POINTS, TRACE_SECONDS
 
 log = logging.getLogger(__name__)
-
-TRACE_SECONDS = 5.0  # of EEG the viewer shows
-TRACE_POINTS = 1000  # per channel after decimation
-PUBLISH_HZ = 30.0
-
-
-@dataclass(frozen=True)
-class LiveSpec:
-    """What the child process builds: the decoder, the session and its renderer."""
-
-    model: str
-    providers: str = "auto"
-    smoothing: int = 1
-    live: LiveConfig = LiveConfig()
-    render: RenderConfig | None = None
-    seconds: float | None = None
 
 
 def _decode(spec: LiveSpec, conn) -> None:
     """Child process: run the session; publish snapshots and obey commands on a second thread."""
-    from bci_stream.decoder import Decoder
-    from bci_stream.live import LiveSession
-    from bci_stream.render import RenderWorker
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the viewer, which stops us in order
     state = SharedState()
     try:
-        decoder = Decoder(spec.model, providers=spec.providers, smoothing=spec.smoothing)
-        renderer = None
-        if spec.render is not None:
-            renderer = RenderWorker(spec.render, list(decoder.card.class_names), state,
-                                    list(decoder.card.class_ids)).start()
-        session = LiveSession(decoder, spec.live, renderer=renderer, state=state)
+        session = build_session(spec, state)
         session.start()
     except Exception as err:  # no stream, wrong channels, model without a card: said in the parent
         conn.send(("error", f"{type(err).__name__}: {err}"))
         return
-    conn.send(("ready", {"stream": session.source.info.name(), "provider": decoder.provider}))
+    qt = sorted(m for m in ("PyQt6", "pyqtgraph") if m in sys.modules)  # must stay empty: see the module doc
+    conn.send(("ready", {"stream": session.source.info.name(), "provider": session.decoder.provider,
+                         "session": session.describe(), "qt_modules": qt}))
     finished = threading.Event()
     publisher = threading.Thread(target=_publish, args=(session, conn, finished), name="viewer-publisher",
                                  daemon=True)
@@ -72,8 +49,6 @@ def _decode(spec: LiveSpec, conn) -> None:
     finally:
         finished.set()
         publisher.join(timeout=2)
-        if session.renderer is not None:
-            session.renderer.stop()
         try:
             conn.send(("done", state.summary()))
         except (BrokenPipeError, OSError):
@@ -227,21 +202,3 @@ class DecodingProcess:
             self._conn.send((command, value))
         except (BrokenPipeError, OSError):
             pass  # already finished
-
-
-def run_viewer_with_decoding_process(spec: LiveSpec, screenshot: str | None = None) -> dict | None:
-    """Decode in a child process and show the viewer here until it is closed or the session ends;
-    returns the session summary."""
-    from PyQt6 import QtWidgets
-
-    from bci_stream.viewer.main_window import MainWindow, show_until_done
-
-    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
-    decoding = DecodingProcess(spec)
-    window = MainWindow(decoding.state, decoding.card.ch_names, decoding.card.sfreq, ring=decoding.traces,
-                        session=decoding, renderer_factory=decoding.switch_renderer,
-                        class_ids=list(decoding.card.class_ids))
-    signal.signal(signal.SIGINT, lambda *_: window.close())  # Ctrl+C: close the window, stop the session
-    show_until_done(app, window, lambda: decoding.running, spec.seconds, screenshot)
-    decoding.stop()
-    return decoding.join()

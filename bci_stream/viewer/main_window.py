@@ -17,7 +17,7 @@ import pyqtgraph as pg
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from bci_stream.state import SharedState
-from bci_stream.viewer.decoding_process import TRACE_POINTS, TRACE_SECONDS
+from bci_stream.viewer.protocol import TRACE_POINTS, TRACE_SECONDS
 
 
 def channel_groups(ch_names: list[str]) -> dict[str, list[int]]:
@@ -230,11 +230,15 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _refresh_status(self, snap: dict) -> None:
         parts = [f"stream: {snap['stream_name'] or '?'} ({snap['stream_status']})",
+                 f"markers: {snap['marker_stream'] or '-'} ({snap['marker_status']})",
+                 f"input z: mean {snap['ood_bias']:+.1f} rms {snap['ood_rms']:.1f}",
                  f"provider: {snap['provider'] or '?'}",
                  f"latency p50 {snap['latency_p50']:.2f} / p99 {snap['latency_p99']:.2f} ms",
                  f"decisions {snap['n_decisions']} (withheld {snap['n_withheld']})",
                  f"lost samples {snap['lost_samples']}", f"gaps {len(snap['gaps'])}",
                  f"renderer: {snap['renderer_kind']} {snap['renderer_fps']:.1f} fps"]
+        if snap["ood_warning"]:
+            parts.insert(0, f"⚠ {snap['ood_warning'][:140]}")
         if snap["renderer_error"]:
             parts.append(f"⚠ {snap['renderer_error'][:120]}")
         if snap["withheld_reason"]:

@@ -1,0 +1,113 @@
+"""Faults of the live loop: a stalled sender is one gap of the right length, a wait for a stream that
+never comes ends at once on stop/Ctrl-C, a decision that is not finite is withheld."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bci_stream.decoder import Decoder
+from bci_stream.live import LiveConfig, LiveSession
+from bci_stream.phantom import Phantom
+from bci_stream.simulate import OutletConfig, PacedPusher
+from bci_stream.source import LSLSource, SourceConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_a_stalled_sender_is_one_gap_of_its_real_length(tiny_model, tiny_phantom_config, stream_name, tmp_path):
+    """The outlet stays open but sends nothing for 3.1 s (a frozen driver), then goes on."""
+    phantom = Phantom(tiny_phantom_config)
+    stream = phantom.new_stream(subject=1, seed=9)
+    stall = {"until": 0.0}
+
+    def read(n):
+        while time.monotonic() < stall["until"]:
+            time.sleep(0.01)
+        return stream.read(n)[0], []
+
+    pusher = PacedPusher(read, tiny_phantom_config.n_channels, 1000.0,
+                         OutletConfig(name=stream_name, source_id=stream_name), phantom.ch_names)
+    session = LiveSession(Decoder(tiny_model, providers="cpu"),
+                          LiveConfig(stream=stream_name, log_path=tmp_path / "s.jsonl", lost_after=0.5))
+    session.start()
+    runner = threading.Thread(target=session.run, kwargs={"seconds": 7.0})
+    runner.start()
+    pusher.start()
+    time.sleep(2.0)
+    stall["until"] = time.monotonic() + 3.1
+    runner.join()
+    pusher.close()
+    records = [json.loads(line) for line in (tmp_path / "s.jsonl").read_text().splitlines()]
+    lost = [r for r in records if r.get("event") == "stream_lost"]
+    restored = [r for r in records if r.get("event") == "stream_restored"]
+    assert len(lost) == 1 and len(restored) == 1, [r.get("event") for r in records if r.get("event")]
+    assert lost[0]["t_last_sample"] is not None
+    assert abs(restored[0]["seconds_down"] - 3.1) < 0.15, restored[0]
+    end = records[-1]
+    assert end["event"] == "session_end" and end["gaps"] == 1 and abs(end["seconds_down"] - 3.1) < 0.15
+    resumed = [r for r in records[records.index(restored[0]):] if "probabilities" in r]
+    assert len(resumed) > 10
+
+
+def test_stop_ends_an_endless_wait_for_a_stream_at_once():
+    source = LSLSource(["O1"], 1000.0, SourceConfig(name="no-such-stream-anywhere", resolve_timeout=-1))
+    result = {}
+    waiter = threading.Thread(target=lambda: result.setdefault("ok", source.connect()))
+    waiter.start()
+    time.sleep(0.5)
+    assert waiter.is_alive()  # still waiting: -1 means until the stream appears
+    t0 = time.monotonic()
+    source.stop_event.set()
+    waiter.join(timeout=2)
+    assert not waiter.is_alive() and time.monotonic() - t0 < 0.3 and result["ok"] is False
+
+
+def test_ctrl_c_ends_bci_stream_live_waiting_forever_for_a_stream(tiny_model):
+    proc = subprocess.Popen([sys.executable, "-m", "bci_stream.cli", "--local", "live", "--model", str(tiny_model),
+                             "--stream", "never-there", "--headless", "--resolve-timeout", "-1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    time.sleep(4.0)  # imports, model load, then the wait
+    assert proc.poll() is None
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=10)
+    assert time.monotonic() - t0 < 2.0, "Ctrl-C did not end the wait"
+    assert proc.returncode == 130 and "Traceback" not in err
+
+
+def test_non_finite_decisions_are_withheld_never_published(tiny_model, stream_name, tmp_path):
+    """Finite but huge samples overflow the float32 features: the decision is withheld and logged."""
+    decoder = Decoder(tiny_model, providers="cpu")
+    card = decoder.card
+    huge = np.full((card.n_channels, 3000), 3e38, np.float32)
+    huge[:, ::2] = -3e38
+
+    def read(n, state={"i": 0}):  # noqa: B006 - position in the block
+        i = state["i"]
+        state["i"] += n
+        return huge[:, i % 2000 : i % 2000 + n], []
+
+    pusher = PacedPusher(read, card.n_channels, card.sfreq, OutletConfig(name=stream_name, source_id=stream_name),
+                         card.ch_names)
+    published = []
+    session = LiveSession(decoder, LiveConfig(stream=stream_name, log_path=tmp_path / "nan.jsonl"),
+                          listeners=[published.append])
+    session.start()
+    runner = threading.Thread(target=session.run, kwargs={"seconds": 1.5})
+    runner.start()
+    pusher.start()
+    runner.join()
+    pusher.close()
+    text = (tmp_path / "nan.jsonl").read_text()
+    assert "NaN" not in text and not published
+    withheld = [r for r in map(json.loads, text.splitlines()) if r.get("event") == "withheld"]
+    assert withheld and all("non-finite" in w["reason"] for w in withheld)
+    assert session.state.n_withheld >= len(withheld) > 10
