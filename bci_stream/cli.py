@@ -60,6 +60,8 @@ def cmd_replay(args) -> int:
     from bci_stream.simulate import OutletConfig
 
     kwargs = {"subject": args.subject} if args.subject is not None and args.file.endswith(".pth") else {}
+    if args.event_field:
+        kwargs["event_field"] = args.event_field
     rec = read_recording(args.file, **kwargs)
     name = args.name or Path(args.file).stem
     outlet = OutletConfig(name=name, source_id=args.source_id or f"replay-{name}", chunk=args.chunk, counter=args.counter)
@@ -111,7 +113,8 @@ def cmd_live(args) -> int:
     config = LiveConfig(stream=args.stream, markers=args.markers, mode=args.mode, hop=args.hop,
                         smoothing=args.smoothing, log_path=Path(args.log) if args.log else None,
                         resolve_timeout=args.resolve_timeout, outlet_name=args.outlet_name,
-                        assume_unit=args.assume_unit)
+                        assume_unit=args.assume_unit,
+                        stimuli=tuple(p.strip() for p in args.stimuli.split(",") if p.strip()) if args.stimuli else None)
     spec = LiveSpec(model=args.model, providers=args.providers, smoothing=args.smoothing, live=config,
                     render=render_config(args), seconds=args.seconds)
     if args.headless:
@@ -242,6 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk", type=positive_float, default=0.01)
     p.add_argument("--counter", action="store_true")
     p.add_argument("--subject", type=positive_int, default=None, help="EEG-ImageNet: one subject's trials")
+    p.add_argument("--event-field", default=None, metavar="FIELD",
+                   help="EEGLAB .set: markers '<type>/<FIELD value>' from the file's event table (e.g. position)")
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("live", help="decode an LSL EEG stream in real time")
@@ -258,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--providers", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--resolve-timeout", type=wait_seconds, default=LiveConfig.resolve_timeout,
                    help="seconds to wait for the stream at start (-1: until it appears; Ctrl-C stops the wait)")
+    p.add_argument("--stimuli", default=None, metavar="PATTERNS",
+                   help="event mode: comma-separated patterns of the markers that are stimuli (e.g. 'square/*'); "
+                        "other markers (responses) are shown, not decoded (default: every marker)")
     p.add_argument("--assume-unit", default=None, metavar="UNIT",
                    help="the unit of the stream's samples (V, mV, uV, nV, a.u.) when it declares none or a wrong one")
     p.add_argument("--outlet-name", default=LiveConfig.outlet_name,

@@ -7,6 +7,7 @@ decision through a non-blocking latest-wins slot and the viewer polls :class:`Sh
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import logging
 import socket
@@ -77,6 +78,9 @@ class LiveConfig:
     buffer_seconds : ring buffer length.
     providers : ONNX Runtime providers: "auto", "cpu" or "cuda".
     assume_unit : the unit of the stream's samples when it declares none or a wrong one.
+    stimuli : event mode: shell-style patterns (``fnmatch``) of the markers that are stimuli, e.g.
+        ``("square*",)``; other markers (responses, block starts) are shown but not decoded.
+        None: every marker is a stimulus.
     """
 
     stream: str | None = None
@@ -91,6 +95,10 @@ class LiveConfig:
     buffer_seconds: float = 6.0
     providers: str = "auto"
     assume_unit: str | None = None
+    stimuli: tuple[str, ...] | None = None
+
+    def is_stimulus(self, marker: str) -> bool:
+        return self.stimuli is None or any(fnmatch.fnmatchcase(marker, p) for p in self.stimuli)
 
     def __post_init__(self) -> None:
         if self.mode not in ("continuous", "event"):
@@ -344,7 +352,11 @@ class LiveSession:
             if len(stamps):
                 self._last_sample_t = float(stamps[-1])
         if self.markers is not None:
-            self._pending.extend(self.markers.pull())
+            received = self.markers.pull()
+            if received and self.config.stimuli is not None and self.config.mode == "event":
+                self.state.add_markers([m for m in received if not self.config.is_stimulus(m[1])])  # shown only
+                received = [m for m in received if self.config.is_stimulus(m[1])]
+            self._pending.extend(received)
             if self.markers.changes:
                 self._marker_changes()
         if self.config.mode == "continuous":

@@ -152,3 +152,16 @@ def test_loss_resets_buffer_and_filters_and_the_gap_closes_when_data_resume(deco
         session.step()
     assert len(outlet.decisions) > n_before  # decoding resumed after a fresh window filled
     assert session.ring.count - session.ring.start_index >= decoder.card.window_samples
+
+
+def test_event_mode_decodes_only_markers_named_as_stimuli(decoder):
+    source, outlet, markers = ScriptedSource(decoder.card.n_channels), CollectingOutlet(), ScriptedMarkers()
+    session = LiveSession(decoder, LiveConfig(mode="event", stimuli=("square/*",)), source=source, outlet=outlet,
+                          markers=markers)
+    source.feed(100)
+    session.step()
+    markers.queue = [(source.t0 + 0.05, "square/1"), (source.t0 + 0.06, "rt"), (source.t0 + 0.07, "square/2")]
+    source.feed(600)
+    session.step()
+    assert [p.marker for p in outlet.decisions] == ["square/1", "square/2"]
+    assert "rt" in [m for _, m in session.state.markers]  # shown, not decoded
