@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import traceback
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from bci_stream.cli_types import (
 from bci_stream.offline_env import set_offline_environment
 
 log = logging.getLogger("bci_stream")
+LINGER_SECONDS = 1.0  # a finished replay keeps its outlets this long: the consumers' last pulls reach them
 
 N_PHANTOM_CLASSES = 40  # the EEG-ImageNet classes the phantom can show (bci_stream/data/eegimagenet_classes.tsv)
 N_PHANTOM_SUBJECTS = 6  # PhantomConfig.n_subjects
@@ -50,6 +52,7 @@ def cmd_simulate(args) -> int:
 
     _stop_on_signals(pusher.stop)
     pusher.run(duration=args.duration, on_chunk=report)
+    time.sleep(LINGER_SECONDS)  # let inlets take the last chunks before the outlets leave with this process
     print(f"sent {pusher.sent} samples ({pusher.sent / config.sfreq:.1f} s)")
     return 0
 
@@ -70,7 +73,13 @@ def cmd_replay(args) -> int:
           f"{len(rec.events)} markers, as LSL '{name}' (+ '{name}-markers') at {args.speed:g}x"
           f"{', looping' if args.loop else ''}. Ctrl-C stops.", flush=True)
     _stop_on_signals(pusher.stop)
+    if args.wait_for_consumer:
+        print(f"waiting up to {args.wait_for_consumer:g} s for a consumer (e.g. `bci-stream live`)", flush=True)
+        pusher.eeg.wait_for_consumers(args.wait_for_consumer)
+        if pusher.markers.have_consumers() or pusher.markers.wait_for_consumers(min(5.0, args.wait_for_consumer)):
+            time.sleep(0.2)  # the consumer's marker inlet subscribes just after it connects
     pusher.run(duration=args.duration)
+    time.sleep(LINGER_SECONDS)  # let inlets take the last chunks before the outlets leave with this process
     print(f"sent {pusher.sent} samples")
     return 0
 
@@ -245,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk", type=positive_float, default=0.01)
     p.add_argument("--counter", action="store_true")
     p.add_argument("--subject", type=positive_int, default=None, help="EEG-ImageNet: one subject's trials")
+    p.add_argument("--wait-for-consumer", type=positive_float, default=None, metavar="SECONDS",
+                   help="start streaming only once a consumer has connected (or after SECONDS): no marker is "
+                        "missed by a decoder that starts after the replay")
     p.add_argument("--event-field", default=None, metavar="FIELD",
                    help="EEGLAB .set: markers '<type>/<FIELD value>' from the file's event table (e.g. position)")
     p.set_defaults(func=cmd_replay)
