@@ -95,6 +95,7 @@ def cmd_info(args) -> int:
     summary["channels"] = f"{card.n_channels}: {', '.join(card.ch_names[:8])} ..."
     summary["classes"] = f"{card.n_classes}: {', '.join(card.class_names[:6])} ..."
     summary["input shape"] = card.feature_shape()
+    summary["features"] = card.features().describe()
     summary["stream must be"] = (f"{card.input_sfreq:g} Hz, samples in {card.signal_unit} "
                                  "(V/mV/uV/nV streams are converted)")
     summary["preprocessing"] = card.preprocessing_spec().describe()
