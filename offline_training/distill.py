@@ -21,9 +21,9 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from bci_stream.features import SpectrogramConfig, spectrogram_batch
+from bci_stream.features import ErpConfig, Features, SpectrogramConfig
 from bci_stream.trials import Trials
-from offline_training.students import build_student
+from offline_training.students import build_student, canonical, student_args, student_spec
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +32,21 @@ log = logging.getLogger(__name__)
 class TrainConfig:
     """Training settings; defaults follow the seed lineage (1 kHz, samples 20-460, STFT nperseg 40).
 
+    Build one for a student with :meth:`for_student`, which sets the features that student reads.
+
     Attributes
     ----------
-    student : "cnn" (spectrogram CNN) or "lstm" (raw EEG).
+    student : "seed" (alias "cnn": the seed's CNN on |STFT|), "phase" (complex STFT), "eegnet",
+        "shallow" or "deep4" (braindecode, erp features); see :mod:`offline_training.students`.
+    features : "spectrogram", "erp" or "auto" (the student's own, :func:`feature_kind`).
     kd : distil from the teacher's soft labels (False: hard labels only).
     alpha : weight of the hard-label cross-entropy.
     temperature : KD temperature T.
     crop_start, crop_stop : samples of each trial used (from trial start), e.g. 20:460.
-    spectrogram : STFT parameters (CNN input).
+    spectrogram : STFT parameters (spectrogram students; ``mode`` "complex" for "phase").
+    erp : in-window low-pass and decimation (erp students).
+    jitter : onset-jitter augmentation, seconds: each training example's window is shifted by a random
+        whole number of erp output samples within +-jitter (erp features only; 0: off).
     epochs, batch_size, lr, weight_decay : AdamW schedule (cosine decay over ``epochs``).
     patience : epochs without validation improvement before stopping early.
     seed : seeds torch, numpy and batch order.
@@ -47,13 +54,16 @@ class TrainConfig:
     student_kwargs : extra constructor arguments (e.g. ``{"width": 32}``).
     """
 
-    student: str = "cnn"
+    student: str = "seed"
+    features: str = "auto"
     kd: bool = True
     alpha: float = 0.5
     temperature: float = 4.0
     crop_start: int = 20
     crop_stop: int = 460
     spectrogram: SpectrogramConfig = field(default_factory=SpectrogramConfig)
+    erp: ErpConfig = field(default_factory=ErpConfig)
+    jitter: float = 0.0
     epochs: int = 40
     batch_size: int = 64
     lr: float = 2e-3
@@ -70,13 +80,53 @@ class TrainConfig:
     def from_dict(cls, data: dict) -> TrainConfig:
         data = dict(data)
         data["spectrogram"] = SpectrogramConfig(**data.get("spectrogram", {}))
+        data["erp"] = ErpConfig(**data.get("erp", {"sfreq": data["spectrogram"].sfreq}))
         return cls(**data)
+
+    @classmethod
+    def for_student(cls, student: str, **kwargs) -> TrainConfig:
+        """A config for ``student`` whose spectrogram mode and fmax are the student's (complex, 60 Hz for
+        "phase"); ``kwargs`` set any other field (a ``spectrogram`` given here is kept as it is)."""
+        spec = student_spec(student)
+        if "spectrogram" not in kwargs and spec.mode is not None:
+            kwargs["spectrogram"] = SpectrogramConfig(mode=spec.mode, fmax=spec.fmax)
+        return cls(student=student, **kwargs)
+
+
+def feature_kind(config: TrainConfig) -> str:
+    """The feature kind a config trains on: ``config.features``, or the student's own when "auto"."""
+    if canonical(config.student) == "lstm":
+        return "raw"
+    return student_spec(config.student).features if config.features == "auto" else config.features
+
+
+def features_of(config: TrainConfig) -> Features:
+    """The :class:`Features` transform of a config (what the card will carry), checked against the student."""
+    kind = feature_kind(config)
+    spec = student_spec(config.student)
+    if kind != spec.features:
+        raise ValueError(f"student {config.student!r} reads {spec.features} features, not {kind}")
+    if spec.mode == "complex" and config.spectrogram.mode != "complex":
+        raise ValueError(f"student {config.student!r} needs complex spectrograms; build the config with "
+                         f"TrainConfig.for_student({config.student!r}) or --spectrogram-mode complex")
+    if spec.mode is None and kind == "spectrogram" and config.spectrogram.mode == "complex":
+        raise ValueError(f"student {config.student!r} reads magnitudes; use --student phase for complex spectrograms")
+    return Features(kind, config.spectrogram, config.erp)
+
+
+def jitter_columns(config: TrainConfig) -> int:
+    """Onset jitter in feature columns (erp output samples) each side of the window (0: none)."""
+    if config.jitter <= 0:
+        return 0
+    if feature_kind(config) != "erp":
+        raise ValueError("onset-jitter augmentation needs erp features (a shift by whole output samples)")
+    return int(round(config.jitter * config.erp.out_sfreq()))
 
 
 @dataclass
 class Normaliser:
-    """Feature standardisation fitted on the training split. ``mean``/``std``: ``(n_channels, n_freqs)``
-    for spectrograms, ``(n_channels,)`` for raw EEG."""
+    """Feature standardisation fitted on the training split. ``mean``/``std``: ``(n_channels, n_rows)``
+    for features, ``(n_channels,)`` for raw EEG (old LSTM runs)."""
 
     mean: np.ndarray
     std: np.ndarray
@@ -88,19 +138,31 @@ class Normaliser:
 
 
 # --- data ---------------------------------------------------------------------------------------
-def model_inputs(trials: Trials, config: TrainConfig) -> np.ndarray:
-    """What the student sees, before normalisation: CNN ``(n, ch, freqs, frames)`` STFT magnitudes
-    of the crop; LSTM ``(n, ch, crop)`` raw EEG."""
-    if trials.sfreq != config.spectrogram.sfreq:
-        raise ValueError(f"trials at {trials.sfreq:g} Hz but spectrogram set for {config.spectrogram.sfreq:g} Hz")
-    if config.crop_stop > trials.eeg.shape[-1]:
-        raise ValueError(f"crop {config.crop_start}:{config.crop_stop} beyond trials of {trials.eeg.shape[-1]} samples")
-    eeg = trials.eeg[..., config.crop_start : config.crop_stop]
-    if config.student == "lstm":
+def input_crop(config: TrainConfig, jitter: bool = True) -> tuple[int, int]:
+    """Samples of each trial the inputs are computed from: the crop, widened by the onset jitter."""
+    pad = jitter_columns(config) * config.erp.decimate if jitter else 0
+    return config.crop_start - pad, config.crop_stop + pad
+
+
+def model_inputs(trials: Trials, config: TrainConfig, jitter: bool = True) -> np.ndarray:
+    """What the student sees, before normalisation: :func:`features_of` of each trial's crop,
+    ``(n, ch, rows, columns)`` (with ``2 * jitter_columns`` extra columns when ``jitter`` and the config's
+    onset jitter are on: the training inputs); old LSTM runs: ``(n, ch, crop)`` raw EEG. Computed in
+    batches of 256 trials (bounded memory)."""
+    kind = feature_kind(config)
+    features = None if kind == "raw" else features_of(config)
+    rate = config.erp.sfreq if kind == "erp" else config.spectrogram.sfreq
+    if trials.sfreq != rate:
+        raise ValueError(f"trials at {trials.sfreq:g} Hz but {kind} features set for {rate:g} Hz")
+    start, stop = input_crop(config, jitter)
+    if start < 0 or stop > trials.eeg.shape[-1]:
+        raise ValueError(f"crop {start}:{stop} (with the onset jitter) beyond trials of {trials.eeg.shape[-1]} samples")
+    eeg = trials.eeg[..., start:stop]
+    if features is None:
         return np.ascontiguousarray(eeg, dtype=np.float32)
-    out = np.empty((len(trials), *spectrogram_batch(eeg[:1], config.spectrogram).shape[1:]), np.float32)
-    for start in range(0, len(trials), 256):  # bounded memory
-        out[start : start + 256] = spectrogram_batch(eeg[start : start + 256], config.spectrogram)
+    out = np.empty((len(trials), *features.shape(trials.eeg.shape[1], stop - start)), np.float32)
+    for i in range(0, len(trials), 256):
+        features.batch(eeg[i : i + 256], out=out[i : i + 256])
     return out
 
 
@@ -171,6 +233,14 @@ def load_model(run_dir: str | Path) -> tuple[torch.nn.Module, Normaliser, TrainC
 
 
 # --- the loop -----------------------------------------------------------------------------------
+def shifted(x: torch.Tensor, starts: np.ndarray, width: int) -> torch.Tensor:
+    """Onset-jitter augmentation: example ``i`` of ``x`` ``(batch, ch, rows, columns)`` cut to the
+    ``width`` columns from ``starts[i]``."""
+    index = torch.from_numpy(starts)[:, None] + torch.arange(width)[None]  # (batch, width)
+    index = index[:, None, None, :].expand(x.shape[0], x.shape[1], x.shape[2], width)
+    return torch.gather(x, 3, index)
+
+
 @torch.no_grad()
 def predict(model: torch.nn.Module, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Class probabilities ``(n, n_classes)`` for normalised inputs ``x``."""
@@ -210,12 +280,14 @@ def fit(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_d
     x = model_inputs(trials, config) if inputs is None else inputs
     normaliser = fit_normaliser(x[split["train"]])
     x = normaliser(x).astype(np.float32)
-    if config.student == "lstm":
-        student_args = dict(n_chans=x.shape[1], n_outputs=trials.n_classes, **config.student_kwargs)
+    pad = jitter_columns(config)
+    width = x.shape[3] - 2 * pad  # the window the exported model sees
+    if feature_kind(config) == "raw":
+        args = dict(n_chans=x.shape[1], n_outputs=trials.n_classes, **config.student_kwargs)
     else:
-        student_args = dict(n_chans=x.shape[1], n_freqs=x.shape[2], n_frames=x.shape[3],
-                            n_outputs=trials.n_classes, **config.student_kwargs)
-    model = build_student(config.student, **student_args)
+        args = student_args(config.student, (x.shape[1], x.shape[2], width), trials.n_classes,
+                            config.erp.out_sfreq(), **config.student_kwargs)
+    model = build_student(config.student, **args)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
 
@@ -238,16 +310,17 @@ def fit(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_d
         model.train()
         order = np.random.default_rng([config.seed, epoch]).permutation(train_idx)  # resumable
         total = 0.0
+        shifts = np.random.default_rng([config.seed, epoch, 1]).integers(0, 2 * pad + 1, size=len(order))
         for i in range(0, len(order), config.batch_size):
             idx = torch.from_numpy(order[i : i + config.batch_size])
-            logits = model(xt[idx])
+            logits = model(shifted(xt[idx], shifts[i : i + config.batch_size], width) if pad else xt[idx])
             loss = kd_loss(logits, yt[idx], st[idx] if config.kd else None, config.alpha, config.temperature)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             total += loss.item() * len(idx)
         scheduler.step()
-        val_probs = predict(model, x[val_idx])
+        val_probs = predict(model, x[val_idx][..., pad : pad + width])
         val_loss = float(F.nll_loss(torch.log(torch.from_numpy(val_probs).clamp_min(1e-8)), yt[val_idx]))
         val_acc = float((val_probs.argmax(1) == labels[val_idx]).mean())
         state["history"].append({"epoch": epoch + 1, "train_loss": total / max(1, len(order)),
@@ -269,7 +342,7 @@ def fit(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_d
 
     info = {
         "train_config": config.to_dict(),
-        "student_args": student_args,
+        "student_args": args,
         "best_epoch": state["best_epoch"],
         "epochs_run": state["epoch"],
         "history": state["history"],

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bci_stream.features import ErpConfig
 from bci_stream.trials import Trials
 from offline_training.baselines import fit_power_logreg, predict_power_logreg
 from offline_training.distill import TrainConfig, fit, load_model, model_inputs, predict
@@ -81,12 +82,25 @@ def for_data(config: TrainConfig, trials: Trials, window: tuple[float, float] | 
     if not 2 <= nperseg <= stop - start:
         raise ValueError(f"STFT segment of {nperseg} samples does not fit the {stop - start}-sample window; pass --segment SECONDS")
     return replace(config, crop_start=start, crop_stop=stop,
-                   spectrogram=replace(config.spectrogram, sfreq=sfreq, nperseg=nperseg))
+                   spectrogram=replace(config.spectrogram, sfreq=sfreq, nperseg=nperseg),
+                   erp=erp_for_rate(config.erp, sfreq))
+
+
+def erp_for_rate(erp: ErpConfig, sfreq: float) -> ErpConfig:
+    """``erp`` (given at :class:`ErpConfig`'s reference rate) at ``sfreq``: the same filter length in
+    seconds (odd taps), an output rate near the reference's, a cut-off below the new Nyquist."""
+    if erp.sfreq == sfreq:
+        return erp
+    ratio = sfreq / erp.sfreq
+    numtaps = max(1, int(round(erp.numtaps * ratio)) // 2 * 2 + 1)
+    decimate = max(1, int(round(erp.decimate * ratio)))
+    cutoff = min(erp.cutoff, 0.45 * sfreq / decimate)
+    return replace(erp, sfreq=sfreq, numtaps=numtaps, decimate=decimate, cutoff=cutoff)
 
 
 def test_probabilities(run_dir: Path, trials: Trials, test_idx: np.ndarray) -> np.ndarray:
     model, normaliser, config, _ = load_model(run_dir)
-    x = normaliser(model_inputs(trials.subset(test_idx), config)).astype(np.float32)
+    x = normaliser(model_inputs(trials.subset(test_idx), config, jitter=False)).astype(np.float32)
     return predict(model, x)
 
 
