@@ -255,9 +255,14 @@ class CompareConfig:
     lda: bool = True
 
 
-STUDENT_LABELS = {"seed": "seed CNN (|STFT|)", "cnn": "seed CNN (|STFT|)", "phase": "phase-aware STFT net",
-                  "eegnet": "EEGNet (braindecode, erp)", "shallow": "ShallowFBCSPNet (braindecode, erp)",
-                  "deep4": "Deep4Net (braindecode, erp)"}
+STUDENT_LABELS = {"seed": "seed CNN", "cnn": "seed CNN", "phase": "phase-aware STFT net",
+                  "eegnet": "EEGNet on ERP (braindecode)", "shallow": "ShallowFBCSPNet on ERP (braindecode)",
+                  "deep4": "Deep4Net on ERP (braindecode)"}
+
+
+def run_label(student: str, kd: bool) -> str:
+    """A table row's name: the student and whether it learnt from the teacher."""
+    return f"{STUDENT_LABELS.get(student, student)}{' + KD' if kd else ' (no KD)'}"
 
 
 def student_config(config: TrainConfig, student: str, kd: bool) -> TrainConfig:
@@ -308,24 +313,30 @@ def compare(trials: Trials, out_dir: str | Path, config: TrainConfig, soft_label
     # 2. students (with the teacher) and baselines (hard labels), in an order that reuses features
     runs = [(s, kd) for s in plan.students] + [(s, False) for s in plan.baselines if not (s in plan.students and not kd)]
     runs.sort(key=lambda r: (r[0] not in ("seed", "cnn"), r[0] != "phase", r[0]))
+    oracles: dict[str, dict] = {}
+    if oracle is not None:  # computed once; every student's metrics.json names the ceiling of its split
+        test = make_split(trials, main, seed=config.seed)["test"]
+        for kind in dict.fromkeys((oracle_kind(main), "subject-agnostic")):
+            oracles[kind] = oracle_metrics(oracle, trials, test, config, main, kind)
     trained: dict[str, tuple[Path, dict, TrainConfig]] = {}
     for student, with_kd in runs:
         cfg = student_config(config, student, with_kd)
-        name = f"{STUDENT_LABELS.get(student, student)}{' + KD' if with_kd else ''}"
+        name = run_label(student, with_kd)
         folder = out_dir / f"{student}{'_kd' if with_kd else ''}"
         m = train_and_test(trials, main, cfg, folder, soft_labels if with_kd else None, teacher if with_kd else "",
                            oracle=None, progress=progress, inputs=inputs_for(cfg), name=name)
+        if oracles:
+            kind = oracle_kind(main)
+            m.update(oracle_top1=oracles[kind]["top1"], oracle_top5=oracles[kind]["top5"], oracle_kind=kind)
+            (folder / "metrics.json").write_text(json.dumps(m, indent=1))
         rows.append((name, m))
         trained[name] = (folder, m, cfg)
     # 3. references
     if plan.lda:
         rows.append(("shrinkage LDA on the low-passed ERP (reference)", lda_on_split(trials, main, config, out_dir / "lda")))
     rows.append(("LogReg (avg power)", power_logreg_on_split(trials, main, config)))
-    if oracle is not None:
-        test = make_split(trials, main, seed=config.seed)["test"]
-        for kind in (oracle_kind(main), "subject-agnostic"):
-            if not any(m.get("oracle_kind") == kind for _, m in rows):
-                rows.append((ORACLE_ROW[kind], oracle_metrics(oracle, trials, test, config, main, kind)))
+    for kind, om in oracles.items():
+        rows.append((ORACLE_ROW[kind], om))
     # 4. the best student by validation top-1 (never the test split) becomes the run folder's model
     best_name = max(trained, key=lambda n: trained[n][1].get("val_top1") or 0.0)
     folder, best_metrics, best_cfg = trained[best_name]

@@ -93,7 +93,7 @@ def test_export_has_card_dynamic_batch_and_parity(tiny_model):
     card = ModelCard.from_onnx(tiny_model)
     assert card.n_classes == 5 and card.n_channels == 16 and card.window_samples == 440
     assert card.teacher.startswith("phantom") and card.split == "by-image" and "top1" in card.evaluation
-    assert card.architecture["student"] == "cnn" and card.architecture["kd"] is True
+    assert card.architecture["student"] == "seed" and card.architecture["kd"] is True  # "cnn" before the rename
     session = ort.InferenceSession(str(tiny_model), providers=["CPUExecutionProvider"])
     for batch in (1, 7):
         out = session.run(None, {"spectrogram": np.random.randn(batch, *card.feature_shape()).astype(np.float32)})[0]

@@ -37,7 +37,14 @@ from bci_stream.phantom import Phantom  # noqa: E402
 from offline_training.datasets import load_trials, parse_spec  # noqa: E402
 from offline_training.datasets.phantom import phantom_config  # noqa: E402
 from offline_training.distill import TrainConfig  # noqa: E402
-from offline_training.pipeline import STUDENT_LABELS, CompareConfig, compare, student_config, train_and_test  # noqa: E402
+from offline_training.pipeline import (  # noqa: E402
+    STUDENT_LABELS,
+    CompareConfig,
+    compare,
+    run_label,
+    student_config,
+    train_and_test,
+)
 from offline_training.stats import comparison_header, describe_comparison, mcnemar, paired_differences  # noqa: E402
 
 STANDARD = "phantom:subjects=6,classes=40,channels=128,images=50,seed=0"
@@ -124,8 +131,7 @@ def main() -> int:
         if a == b:
             continue
         mc, per = _paired(trials, seed_runs[a], seed_runs[b])
-        na = f"{STUDENT_LABELS.get(a[0], a[0])}{' + KD' if a[1] else ''}"
-        nb = f"{STUDENT_LABELS.get(b[0], b[0])}{' + KD' if b[1] else ''}"
+        na, nb = run_label(*a), run_label(*b)
         top = {k: [json.loads((f / 'metrics.json').read_text())['top1'] for f in seed_runs[k]] for k in (a, b)}
         comparisons.append({"a": na, "b": nb, "mcnemar": mc, "per_subject": per, "top1_a": top[a], "top1_b": top[b]})
         stats_lines.append(describe_comparison(na, nb, args.seeds, mc, per))
