@@ -140,6 +140,12 @@ def cmd_live(args) -> int:
           f"{summary['p50']:.2f} ms p99 {summary['p99']:.2f} ms, lost samples {summary['lost_samples']}, "
           f"gaps {summary['gaps']} ({summary['seconds_down']:.2f} s), markers {summary['marker_status']}"
           + (f"\nWARNING at the end: {summary['ood_warning']}" if summary["ood_warning"] else ""))
+    accuracy = summary.get("event_accuracy") or {}
+    if accuracy.get("n"):
+        lo, hi = accuracy["top1_ci"]
+        print(f"event mode: {accuracy['n']} stimuli scored, top-1 {accuracy['top1']:.3f} [95 % CI {lo:.3f}, {hi:.3f}], "
+              f"top-5 {accuracy['top5']:.3f}, chance {accuracy['chance_top1']:.3f}, "
+              f"p = {accuracy['p_top1_vs_chance']:.2g} (one-sided binomial vs chance)")
     if summary.get("log_error"):  # decoding went on, but the record of it is incomplete
         print(f"bci-stream live: error: {summary['log_error']}", file=sys.stderr)
         return EXIT_LOG_FAILED
@@ -153,6 +159,7 @@ def _live_headless(spec, print_every: int) -> dict:
     session = build_session(spec, listeners=[printer])
     decoder = session.decoder
     printer.class_names, printer.ood_warning = list(decoder.card.class_names), lambda: decoder.ood.warning
+    printer.accuracy = session.accuracy
     _stop_on_signals(session.stop)  # also ends a wait for the stream
     try:
         session.start()
@@ -184,21 +191,31 @@ def describe_session(d: dict) -> str:
 
 
 class HeadlessPrinter:
-    """Prints one line per decision (every ``every``-th in continuous mode)."""
+    """Prints one line per decision (every ``every``-th in continuous mode); in event mode the
+    stimulus shown, the class decoded, hit or miss, and the running accuracy with its CI."""
 
-    def __init__(self, class_names: list[str], every: int = 1, ood_warning=lambda: ""):
+    def __init__(self, class_names: list[str], every: int = 1, ood_warning=lambda: "", accuracy=None):
         self.class_names, self.every, self.n = class_names, max(1, every), 0
         self.ood_warning, self.warned = ood_warning, ""
+        self.accuracy = accuracy  # a RunningAccuracy (event mode)
 
     def __call__(self, p) -> None:
         self.n += 1
         if p.marker is None and self.n % self.every:
             return
         top = p.top5[0]
-        marker = f"  marker {p.marker}" if p.marker else ""
         ood = f"  input z {p.ood_bias:+.1f}/{p.ood_rms:.1f}" if p.ood_rms == p.ood_rms else ""
-        print(f"#{self.n:6d} sample {p.window_end_sample:9d}  {self.class_names[top]:>20s} "
-              f"{p.probabilities[top]:.2f}  latency {p.latency_ms:6.2f} ms{ood}{marker}", flush=True)
+        if p.marker is not None and p.truth is not None:
+            mark = "HIT " if p.hit else "miss"
+            line = (f"#{self.n:5d} shown {self.class_names[p.truth]:>18s} -> decoded {self.class_names[top]:>18s} "
+                    f"{p.probabilities[top]:.2f} {mark}  latency {p.latency_ms:5.2f} ms")
+            if self.accuracy is not None:
+                line += f"  | {self.accuracy.line()}"
+        else:
+            marker = f"  marker {p.marker}" if p.marker else ""
+            line = (f"#{self.n:6d} sample {p.window_end_sample:9d}  {self.class_names[top]:>20s} "
+                    f"{p.probabilities[top]:.2f}  latency {p.latency_ms:6.2f} ms{ood}{marker}")
+        print(line, flush=True)
         if self.warned != self.ood_warning():
             self.warned = self.ood_warning()
             print(f"WARNING: {self.warned}" if self.warned else "input back within the training data's range",

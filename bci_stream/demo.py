@@ -36,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--renderer", default="gallery", choices=["gallery", "diffusion", "none"])
     parser.add_argument("--diffusion-model", default="stabilityai/sd-turbo")
     parser.add_argument("--screenshot", default=None, help="save a PNG of the viewer just before it closes")
+    parser.add_argument("--mode", default="event", choices=["event", "continuous"],
+                        help="event: one decision per stimulus, scored against what was shown (running accuracy "
+                             "with its CI); continuous: a decision every 20 ms")
     args = parser.parse_args(argv)
 
     if not Path(args.model).exists():
@@ -61,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     time.sleep(1.5)
     from bci_stream.cli import main as bci_stream
 
-    live = ["live", "--model", args.model, "--stream", name, "--markers", f"{name}-markers", "--smoothing", "5",
-            "--renderer", args.renderer, "--diffusion-model", args.diffusion_model, "--image-size", "256"]
+    live = ["live", "--model", args.model, "--stream", name, "--markers", f"{name}-markers", "--mode", args.mode,
+            "--smoothing", "5", "--renderer", args.renderer, "--diffusion-model", args.diffusion_model, "--image-size", "256"]
     if seconds is not None:
         live += ["--seconds", str(seconds)]
     if headless:

@@ -31,6 +31,7 @@ from bci_stream.render.base import RenderConfig
 from bci_stream.ring_buffer import RingBuffer
 from bci_stream.source import LSLSource, SourceConfig, StreamLostError, describe_stream
 from bci_stream.state import SharedState
+from bci_stream.truth import MarkerTruth, RunningAccuracy
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +218,8 @@ class LiveSession:
         self._next_end: int | None = None
         self._outage: _Outage | None = None
         self._started = False
+        self.truth = MarkerTruth.for_card(card)
+        self.accuracy = RunningAccuracy(card.n_classes)  # event mode: decisions scored against their stimulus
         self._last_sample_t: float | None = None
         self._stop = threading.Event()
         self._deadline: float | None = None
@@ -317,7 +320,8 @@ class LiveSession:
             st = self.state
             self.jsonl.event("session_end", decisions=st.n_decisions, withheld=st.n_withheld,
                              skipped_backlog=st.n_skipped, lost_samples=self.source.lost_samples,
-                             gaps=len(st.gaps), seconds_down=round(sum(d for _, d in st.gaps), 3))
+                             gaps=len(st.gaps), seconds_down=round(sum(d for _, d in st.gaps), 3),
+                             event_accuracy=self.accuracy.summary() if self.config.mode == "event" else None)
             self.jsonl.close()
         self.outlet = None
 
@@ -426,6 +430,9 @@ class LiveSession:
         p = Prediction(t_lsl=t_lsl, t_emitted=t_emitted, probabilities=probs, top5=top_k(probs, 5),
                        window_end_sample=end, latency_ms=(t_emitted - t_lsl) * 1e3, marker=marker,
                        ood_rms=ood.rms, ood_bias=ood.bias)
+        if marker is not None:  # after the decision is out: scoring is bookkeeping, not latency
+            p.truth = self.truth.class_of(marker)
+            p.hit = self.accuracy.add(marker, p.truth, p.top5)
         self.outlet.push(p)
         if self.renderer is not None:
             self.renderer.submit(p)
@@ -444,6 +451,9 @@ class LiveSession:
             st.latencies.append(p.latency_ms)
             st.lost_samples = self.source.lost_samples
             st.ood_rms, st.ood_bias, st.ood_warning = ood.rms, ood.bias, warning
+            if marker is not None:
+                st.event_accuracy = self.accuracy.summary()
+                st.event_recent = list(self.accuracy.recent)
             np.copyto(self._features_shown, self.decoder.last_features)  # no allocation on the hot path
             st.features = self._features_shown
         for listener in self.listeners:

@@ -45,6 +45,8 @@ class ModelCard:
         training data went through (filters with their SOS coefficients at the input rate
         ``sfreq * decimate``, reference, decimation, standardisation); empty: none.
     class_ids, class_names : one per output, in output order (e.g. ImageNet synsets and names).
+    marker_classes : stimulus marker text -> class id, for markers that are neither a class id, a
+        class name nor ``<class id>_<n>`` (a lab's mapping file); how event mode knows the truth live.
     teacher : the KD teacher (e.g. "open_clip:ViT-B-32/laion2b_s34b_b79k" or "phantom-similarity").
     training_data : data spec the model was trained on.
     split : evaluation split name, e.g. "by-image".
@@ -66,6 +68,7 @@ class ModelCard:
     signal_unit: str = "uV"
     signal_scale: float = 1.0
     preprocessing: dict = field(default_factory=dict)
+    marker_classes: dict = field(default_factory=dict)
     teacher: str = ""
     training_data: str = ""
     split: str = ""

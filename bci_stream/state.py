@@ -41,6 +41,8 @@ class SharedState:
     ood_rms: float = float("nan")  # out-of-distribution monitor (bci_stream.ood)
     ood_bias: float = float("nan")
     ood_warning: str = ""
+    event_accuracy: dict = field(default_factory=dict)  # RunningAccuracy.summary() in event mode
+    event_recent: list = field(default_factory=list)  # (marker, truth, decided, hit) of the last decisions
     lost_samples: int = 0
     gaps: list[tuple[float, float]] = field(default_factory=list)  # (t_lost, seconds down)
     probabilities: np.ndarray | None = None
@@ -90,7 +92,8 @@ class SharedState:
             return {"n_decisions": self.n_decisions, "n_withheld": self.n_withheld, "n_skipped": self.n_skipped,
                     "p50": p50, "p99": p99, "lost_samples": self.lost_samples, "gaps": len(self.gaps),
                     "seconds_down": round(sum(d for _, d in self.gaps), 3), "marker_status": self.marker_status,
-                    "ood_warning": self.ood_warning, "log_error": self.log_error}
+                    "ood_warning": self.ood_warning, "log_error": self.log_error,
+                    "event_accuracy": dict(self.event_accuracy)}
 
     def snapshot(self) -> dict:
         """A consistent shallow copy of the fields, for the GUI thread."""
