@@ -29,10 +29,11 @@ def test_probabilities(run_dir: Path, trials: Trials, test_idx: np.ndarray) -> n
 def train_and_test(trials: Trials, split_name: str, config: TrainConfig, run_dir: str | Path,
                    soft_labels: np.ndarray | None = None, teacher: str = "", oracle: Oracle | None = None,
                    resume: bool = False, progress: bool = True, inputs: np.ndarray | None = None,
-                   name: str | None = None) -> dict:
+                   name: str | None = None, on_epoch: Callable[[dict], None] | None = None) -> dict:
     """Fit one student on ``split_name`` and write ``run_dir``: the model, ``split.json``,
     ``metrics.json`` (``split``, ``top1``, ``top3``, ``top5`` on the test split, and more),
-    ``report.md`` and ``confusion.png``. ``split_name == "shuffled"`` trains on permuted labels."""
+    ``report.md`` and ``confusion.png``. ``split_name == "shuffled"`` trains on permuted labels.
+    ``on_epoch`` goes to :func:`~offline_training.distill.fit` (a sweep's per-epoch report)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     split = make_split(trials, split_name, seed=config.seed)
@@ -42,7 +43,7 @@ def train_and_test(trials: Trials, split_name: str, config: TrainConfig, run_dir
         soft_labels, config = None, replace(config, kd=False)
     t0 = time.perf_counter()
     info = fit(trials, split, config, run_dir, soft_labels=soft_labels, train_labels=train_labels, resume=resume,
-               progress=progress, inputs=inputs)
+               progress=progress, inputs=inputs, on_epoch=on_epoch)
     seconds = time.perf_counter() - t0
     info.update(teacher=teacher if config.kd else "", train_seconds=round(seconds, 1))
     (run_dir / "run.json").write_text(json.dumps(info, indent=1))
