@@ -215,6 +215,13 @@ def _check_address(address: str) -> None:
                          f"`ray start --head --port {port}` or leave out --address for a local Ray") from None
 
 
+class _NoRestoreHint(logging.Filter):
+    """Drops Tune's "resume with Tuner.restore(...)" hint: ``run_sweep`` prints the CLI's own."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Tuner.restore(" not in record.getMessage()
+
+
 def _start_ray(config: SweepConfig, verbose: bool) -> None:
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # before Ray starts: no usage report leaves the machine
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's own tables off (verbose=0); SweepProgress reports
@@ -224,17 +231,29 @@ def _start_ray(config: SweepConfig, verbose: bool) -> None:
         raise SweepError("Ray is not installed: pip install 'bci-stream[scale]'") from None
     level = logging.INFO if verbose else logging.WARNING
     logging.getLogger("ray").setLevel(level)
-    if not verbose:  # "token authentication is enabled": the notice for the default we rely on (see below)
-        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
+    if not verbose:
+        # "token authentication is enabled": the notice for the default we rely on (see below);
+        # "failed to fetch metrics": Tune reading a folder with trials that have not started yet
+        for name in ("ray._private.authentication.authentication_token_setup", "ray.tune.analysis.experiment_analysis"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        logging.getLogger("ray.tune.tune").addFilter(_NoRestoreHint())
     common = dict(include_dashboard=False, log_to_driver=verbose, logging_level=level, configure_logging=True)
     if config.address:
         _check_address(config.address)
-        ray.init(address=config.address, **common)
+        try:
+            ray.init(address=config.address, **common)
+        except (ConnectionError, RuntimeError) as err:
+            if "AuthToken" in repr(err) or "AuthenticationError" in repr(err.__cause__):
+                raise SweepError(f"the Ray cluster at {config.address} refused this client's token: set "
+                                 "RAY_AUTH_MODE=token and the cluster's token (~/.ray/auth_token or RAY_AUTH_TOKEN), "
+                                 "as for any client of a cluster with token authentication") from None
+            raise SweepError(f"cannot join the Ray cluster at {config.address}: {str(err).splitlines()[0]}") from None
     else:
+        # address="local": a new Ray even when `ray start` left one running (address=None would join it).
         # Ray advertises 127.0.0.1 to its own processes, so all its traffic stays on loopback; its gRPC
         # servers still listen on every interface, and the token authentication a new local Ray turns on
         # (Ray >= 2.5x; the token lives in ~/.ray/auth_token) refuses clients without the token.
-        ray.init(num_cpus=config.num_cpus, _node_ip_address="127.0.0.1", **common)
+        ray.init(address="local", num_cpus=config.num_cpus, _node_ip_address="127.0.0.1", **common)
 
 
 def _trainable(config: SweepConfig, sweep_dir: Path):
@@ -330,6 +349,9 @@ def run_sweep(config: SweepConfig, resume: bool = False, verbose: bool = False) 
         from offline_training.sweep_progress import ACTIVE, SweepProgress
 
         progress = SweepProgress(config.trials, config.space.metric, config.space.mode)
+        if resume:  # the counts start from what the interrupted sessions finished
+            progress.ended.update({r["trial_id"]: r["status"] for r in collect_rows(sweep_dir, config.space.metric)
+                                   if r["status"] != "unfinished"})
         ACTIVE.update(progress=progress, stop_after=config.stop_after)
         cluster = config.address or f"local Ray ({int(ray.cluster_resources().get('CPU', 0))} CPUs, loopback)"
         print(f"sweep {sweep_dir}: {config.trials} trials ({config.configurations} configurations × "

@@ -59,6 +59,11 @@ class SweepProgress:
             self.stream.write(f"{text} | {self.counts()}\n")
         self.stream.flush()
 
+    def note(self, text: str) -> None:
+        """A line of its own (above the status line on a terminal)."""
+        self.stream.write(f"\r\x1b[K{text}\n" if self._is_tty() else f"{text}\n")
+        self.stream.flush()
+
     def _redraw(self) -> None:
         now = time.monotonic()
         if self._is_tty() and now - self._last_draw >= self.min_interval:
@@ -125,6 +130,7 @@ class ProgressCallback(Callback):
         progress.finished(trial.trial_id, status, last)
         stop_after = ACTIVE["stop_after"]
         if stop_after is not None and progress.ended_this_session == stop_after:
+            progress.note(f"--stop-after {stop_after}: ending this session (continue with --resume)")
             # Tune's own interruption path (the handler it installs for SIGINT/SIGUSR1): the
             # experiment state is saved and ``Tuner.restore`` continues from it.
             os.kill(os.getpid(), signal.SIGUSR1)
