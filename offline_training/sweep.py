@@ -30,6 +30,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -129,7 +130,7 @@ class TrialContext:
 
 # --- the trial ----------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=1)
-def _load(spec: str) -> Trials:
+def cached_trials(spec: str) -> Trials:
     """The data, once per worker process (Tune reuses a worker for the next trial)."""
     from offline_training.datasets import load_trials
 
@@ -162,8 +163,34 @@ def _soft_labels(trials: Trials, teacher: str | None, kd: bool) -> tuple[np.ndar
     raise ValueError("KD needs soft labels: pass --teacher CACHE (`bci-train teacher`) or set kd: false in the space")
 
 
+def fit_trial(params: dict, context: TrialContext, trial_id: str,
+              report: Callable[[dict], None] | None = None) -> tuple[dict, dict]:
+    """Train and test one configuration on one subject with one seed in ``SWEEP_DIR/<trial_id>``, the
+    work of one trial with or without Ray. ``report`` gets each epoch's history row except the last.
+    A folder with a ``train_state.json`` (a trial cut off by an interruption) continues from it.
+    Returns (the last epoch's history row, the test metrics)."""
+    from offline_training.pipeline import train_and_test
+
+    run_dir = Path(context.sweep_dir) / trial_id
+    trials = subject_trials(cached_trials(context.data), params["subject"])
+    config = train_config(params, trials.sfreq, threads=max(1, int(context.threads)))
+    soft, teacher = _soft_labels(trials, context.teacher, config.kd)
+
+    def on_epoch(row: dict) -> None:
+        if report is not None and row["epoch"] < config.epochs:
+            report(row)
+
+    metrics = train_and_test(trials, context.split, config, run_dir, soft, teacher,
+                             resume=(run_dir / "train_state.json").exists(), progress=False, on_epoch=on_epoch)
+    info = json.loads((run_dir / "run.json").read_text())
+    info.update(subject=None if params["subject"] == "all" else int(params["subject"]),
+                sweep={"dir": str(Path(context.sweep_dir).resolve()), "trial": trial_id, "config_id": config_id(params)})
+    (run_dir / "run.json").write_text(json.dumps(info, indent=1))
+    return info["history"][-1], metrics
+
+
 def run_trial(params: dict, context: TrialContext) -> None:
-    """Ray Tune's trainable: train and test one configuration on one subject with one seed.
+    """Ray Tune's trainable around :func:`fit_trial`.
 
     Reports each epoch's history row (``epoch``, ``val_loss``, ``val_top1``) except the last, then one
     final result with ``final=True`` and the test metrics once ``metrics.json`` is written (so ASHA,
@@ -171,26 +198,8 @@ def run_trial(params: dict, context: TrialContext) -> None:
     """
     from ray import tune
 
-    from offline_training.pipeline import train_and_test
-
-    trial_id = tune.get_context().get_trial_id()
-    run_dir = Path(context.sweep_dir) / trial_id
-    trials = subject_trials(_load(context.data), params["subject"])
-    config = train_config(params, trials.sfreq, threads=max(1, int(context.threads)))
-    soft, teacher = _soft_labels(trials, context.teacher, config.kd)
-
-    def report(row: dict) -> None:
-        if row["epoch"] < config.epochs:
-            tune.report({**row, "final": False})
-
-    resume = (run_dir / "train_state.json").exists()  # a trial cut off by an interruption continues
-    metrics = train_and_test(trials, context.split, config, run_dir, soft, teacher, resume=resume,
-                             progress=False, on_epoch=report)
-    info = json.loads((run_dir / "run.json").read_text())
-    info.update(subject=None if params["subject"] == "all" else int(params["subject"]),
-                sweep={"dir": str(Path(context.sweep_dir).resolve()), "trial": trial_id, "config_id": config_id(params)})
-    (run_dir / "run.json").write_text(json.dumps(info, indent=1))
-    last = info["history"][-1]
+    last, metrics = fit_trial(params, context, tune.get_context().get_trial_id(),
+                              report=lambda row: tune.report({**row, "final": False}))
     tune.report({**last, "final": True, "test_top1": metrics["top1"], "test_top5": metrics["top5"]})
 
 
@@ -316,8 +325,18 @@ def prepare(config: SweepConfig, resume: bool) -> SweepConfig:
     return config
 
 
-def run_sweep(config: SweepConfig, resume: bool = False, verbose: bool = False) -> list[dict]:
-    """Run (or with ``resume`` continue) the sweep; write ``sweep.csv``/``sweep.md``; return the rows.
+@dataclass(frozen=True)
+class SweepOutcome:
+    """What :func:`run_sweep` returns: the summary rows, and the seconds Ray took to start and the
+    Tuner to run (this session)."""
+
+    rows: list[dict]
+    ray_start_s: float
+    fit_s: float
+
+
+def run_sweep(config: SweepConfig, resume: bool = False, verbose: bool = False) -> SweepOutcome:
+    """Run (or with ``resume`` continue) the sweep; write ``sweep.csv``/``sweep.md``.
 
     Steps: 1. check the options and the folder; 2. start or join Ray; 3. build or restore the Tuner;
     4. run it with the progress display; 5. summarise from the saved experiment state and run folders.
@@ -325,14 +344,17 @@ def run_sweep(config: SweepConfig, resume: bool = False, verbose: bool = False) 
     # 1. Check inputs before any work starts
     config = prepare(config, resume)
     sweep_dir = Path(config.out).resolve()
+
+    # 2. Ray: local on loopback, or the cluster at --address
+    t_ray = time.perf_counter()
+    _start_ray(config, verbose)  # imports Ray (a one-line error when the [scale] extra is missing)
+    ray_start_s = time.perf_counter() - t_ray
+    import ray
+
     sweep_dir.mkdir(parents=True, exist_ok=True)
     if not resume:
         (sweep_dir / MANIFEST).write_text(json.dumps(config.to_dict(), indent=1))
 
-    # 2. Ray: local on loopback, or the cluster at --address
-    import ray
-
-    _start_ray(config, verbose)
     try:
         from ray import tune
 
@@ -341,7 +363,8 @@ def run_sweep(config: SweepConfig, resume: bool = False, verbose: bool = False) 
             tuner = tune.Tuner.restore(str(sweep_dir), trainable=_trainable(config, sweep_dir),
                                        resume_unfinished=True, resume_errored=True)
         elif resume:
-            raise SweepError(f"{sweep_dir} has no Ray Tune state to restore (tuner.pkl missing); start it anew")
+            raise SweepError(f"{sweep_dir} has no Ray Tune state to restore (tuner.pkl missing); remove the folder "
+                             "and start the sweep anew")
         else:
             tuner = _tuner(config, sweep_dir)
 
@@ -375,7 +398,7 @@ def run_sweep(config: SweepConfig, resume: bool = False, verbose: bool = False) 
     if unfinished:
         print(f"interrupted with {unfinished} trial(s) unfinished; continue with: "
               f"bci-train sweep --out {config.out} --resume")
-    return rows
+    return SweepOutcome(rows, ray_start_s, wall)
 
 
 def collect_rows(sweep_dir: Path, metric: str) -> list[dict]:

@@ -8,10 +8,12 @@ import json
 import math
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -239,8 +241,10 @@ def test_a_ray_start_cluster_at_address_gives_the_same_trial_results(local_sweep
     env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32),
                PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     ray_bin = Path(sys.executable).parent / "ray"
+    temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short (socket paths), and /tmp/ray stays untouched
     head = subprocess.Popen([str(ray_bin), "start", "--head", "--block", "--port", str(port), "--num-cpus", "2",
-                             "--node-ip-address", "127.0.0.1", "--include-dashboard=false", "--disable-usage-stats"],
+                             "--node-ip-address", "127.0.0.1", "--include-dashboard=false", "--disable-usage-stats",
+                             "--temp-dir", temp],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
@@ -260,6 +264,7 @@ def test_a_ray_start_cluster_at_address_gives_the_same_trial_results(local_sweep
     finally:
         head.send_signal(signal.SIGTERM)  # --block: ray start stops every process it started
         head.wait(60)
+        shutil.rmtree(temp, ignore_errors=True)
     # 1-epoch trials: ASHA has no rung to stop at, so the sets must match exactly
     assert _results(read_csv(out / "sweep.csv")) == _results(read_csv(local_sweep / "sweep.csv"))
 
