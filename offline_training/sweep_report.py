@@ -139,7 +139,10 @@ def summary_markdown(rows: list[dict], meta: dict) -> str:
              + (f"; wall time of the last session {meta['wall_s']:.0f} s" if meta.get("wall_s") else ""),
              "",
              "Test top-1: mean ± sd over seeds [95 % t-interval]. Chosen on validation; test is reported, never "
-             "used to choose.", ""]
+             "used to choose. A configuration finished on more seeds ranks first (ASHA stopped the others on "
+             "some), then the better mean validation. A seed sets the initialisation, the batch order and, for "
+             "data without a split of its own, the by-image split; comparisons pair configurations on the "
+             "same seed.", ""]
     groups = configurations(rows, metric)
     key = _better(metric)
     subjects = sorted({s for s, _ in groups}, key=str)
