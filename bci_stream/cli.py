@@ -8,21 +8,41 @@ import os
 import signal
 import sys
 import threading
+import time
+import traceback
 from pathlib import Path
 
+from bci_stream.cli_types import (
+    float_range,
+    int_range,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    wait_seconds,
+)
+from bci_stream.offline_env import set_offline_environment
+
 log = logging.getLogger("bci_stream")
+LINGER_SECONDS = 1.0  # a finished replay keeps its outlets this long: the consumers' last pulls reach them
+
+N_PHANTOM_CLASSES = 40  # the EEG-ImageNet classes the phantom can show (bci_stream/data/eegimagenet_classes.tsv)
+N_PHANTOM_SUBJECTS = 6  # PhantomConfig.n_subjects
 
 
 def cmd_simulate(args) -> int:
-    from bci_stream.phantom import PhantomConfig
+    from bci_stream.phantom import TRAINING_SESSION, PhantomConfig
     from bci_stream.simulate import OutletConfig, phantom_pusher
 
     config = PhantomConfig(n_channels=args.channels, sfreq=args.sfreq, n_classes=args.classes, seed=args.seed)
     outlet = OutletConfig(name=args.name, source_id=args.source_id or args.name, chunk=args.chunk, counter=args.counter)
-    pusher = phantom_pusher(config, outlet, subject=args.subject, isi=args.isi, blocks=args.blocks)
+    pusher = phantom_pusher(config, outlet, subject=args.subject, isi=args.isi, blocks=args.blocks,
+                            session=args.session)
+    seen = ("the TRAINING session: a model trained on the phantom has seen these trials, so its accuracy here is "
+            "not out-of-sample" if args.session == TRAINING_SESSION else
+            f"a new recording session (models trained on the phantom saw training session {TRAINING_SESSION} only)")
     print(f"streaming phantom: {args.channels} ch @ {args.sfreq:g} Hz as LSL '{args.name}' (+ '{args.name}-markers'), "
-          f"{args.classes} classes, a stimulus every {args.isi:g} s{', SAMPLE_INDEX channel' if args.counter else ''}. "
-          "Ctrl-C stops.", flush=True)
+          f"{args.classes} classes, a stimulus every {args.isi:g} s{', SAMPLE_INDEX channel' if args.counter else ''}, "
+          f"subject {args.subject}, session {args.session}: {seen}. Ctrl-C stops.", flush=True)
     last = [0.0]
 
     def report(p):
@@ -32,6 +52,7 @@ def cmd_simulate(args) -> int:
 
     _stop_on_signals(pusher.stop)
     pusher.run(duration=args.duration, on_chunk=report)
+    time.sleep(LINGER_SECONDS)  # let inlets take the last chunks before the outlets leave with this process
     print(f"sent {pusher.sent} samples ({pusher.sent / config.sfreq:.1f} s)")
     return 0
 
@@ -42,6 +63,8 @@ def cmd_replay(args) -> int:
     from bci_stream.simulate import OutletConfig
 
     kwargs = {"subject": args.subject} if args.subject is not None and args.file.endswith(".pth") else {}
+    if args.event_field:
+        kwargs["event_field"] = args.event_field
     rec = read_recording(args.file, **kwargs)
     name = args.name or Path(args.file).stem
     outlet = OutletConfig(name=name, source_id=args.source_id or f"replay-{name}", chunk=args.chunk, counter=args.counter)
@@ -50,7 +73,13 @@ def cmd_replay(args) -> int:
           f"{len(rec.events)} markers, as LSL '{name}' (+ '{name}-markers') at {args.speed:g}x"
           f"{', looping' if args.loop else ''}. Ctrl-C stops.", flush=True)
     _stop_on_signals(pusher.stop)
+    if args.wait_for_consumer:
+        print(f"waiting up to {args.wait_for_consumer:g} s for a consumer (e.g. `bci-stream live`)", flush=True)
+        pusher.eeg.wait_for_consumers(args.wait_for_consumer)
+        if pusher.markers.have_consumers() or pusher.markers.wait_for_consumers(min(5.0, args.wait_for_consumer)):
+            time.sleep(0.2)  # the consumer's marker inlet subscribes just after it connects
     pusher.run(duration=args.duration)
+    time.sleep(LINGER_SECONDS)  # let inlets take the last chunks before the outlets leave with this process
     print(f"sent {pusher.sent} samples")
     return 0
 
@@ -93,7 +122,8 @@ def cmd_live(args) -> int:
     config = LiveConfig(stream=args.stream, markers=args.markers, mode=args.mode, hop=args.hop,
                         smoothing=args.smoothing, log_path=Path(args.log) if args.log else None,
                         resolve_timeout=args.resolve_timeout, outlet_name=args.outlet_name,
-                        assume_unit=args.assume_unit)
+                        assume_unit=args.assume_unit,
+                        stimuli=tuple(p.strip() for p in args.stimuli.split(",") if p.strip()) if args.stimuli else None)
     spec = LiveSpec(model=args.model, providers=args.providers, smoothing=args.smoothing, live=config,
                     render=render_config(args), seconds=args.seconds)
     if args.headless:
@@ -110,6 +140,15 @@ def cmd_live(args) -> int:
           f"{summary['p50']:.2f} ms p99 {summary['p99']:.2f} ms, lost samples {summary['lost_samples']}, "
           f"gaps {summary['gaps']} ({summary['seconds_down']:.2f} s), markers {summary['marker_status']}"
           + (f"\nWARNING at the end: {summary['ood_warning']}" if summary["ood_warning"] else ""))
+    accuracy = summary.get("event_accuracy") or {}
+    if accuracy.get("n"):
+        lo, hi = accuracy["top1_ci"]
+        print(f"event mode: {accuracy['n']} stimuli scored, top-1 {accuracy['top1']:.3f} [95 % CI {lo:.3f}, {hi:.3f}], "
+              f"top-5 {accuracy['top5']:.3f}, chance {accuracy['chance_top1']:.3f}, "
+              f"p = {accuracy['p_top1_vs_chance']:.2g} (one-sided binomial vs chance)")
+    if summary.get("log_error"):  # decoding went on, but the record of it is incomplete
+        print(f"bci-stream live: error: {summary['log_error']}", file=sys.stderr)
+        return EXIT_LOG_FAILED
     return 0
 
 
@@ -120,6 +159,7 @@ def _live_headless(spec, print_every: int) -> dict:
     session = build_session(spec, listeners=[printer])
     decoder = session.decoder
     printer.class_names, printer.ood_warning = list(decoder.card.class_names), lambda: decoder.ood.warning
+    printer.accuracy = session.accuracy
     _stop_on_signals(session.stop)  # also ends a wait for the stream
     try:
         session.start()
@@ -151,21 +191,31 @@ def describe_session(d: dict) -> str:
 
 
 class HeadlessPrinter:
-    """Prints one line per decision (every ``every``-th in continuous mode)."""
+    """Prints one line per decision (every ``every``-th in continuous mode); in event mode the
+    stimulus shown, the class decoded, hit or miss, and the running accuracy with its CI."""
 
-    def __init__(self, class_names: list[str], every: int = 1, ood_warning=lambda: ""):
+    def __init__(self, class_names: list[str], every: int = 1, ood_warning=lambda: "", accuracy=None):
         self.class_names, self.every, self.n = class_names, max(1, every), 0
         self.ood_warning, self.warned = ood_warning, ""
+        self.accuracy = accuracy  # a RunningAccuracy (event mode)
 
     def __call__(self, p) -> None:
         self.n += 1
         if p.marker is None and self.n % self.every:
             return
         top = p.top5[0]
-        marker = f"  marker {p.marker}" if p.marker else ""
         ood = f"  input z {p.ood_bias:+.1f}/{p.ood_rms:.1f}" if p.ood_rms == p.ood_rms else ""
-        print(f"#{self.n:6d} sample {p.window_end_sample:9d}  {self.class_names[top]:>20s} "
-              f"{p.probabilities[top]:.2f}  latency {p.latency_ms:6.2f} ms{ood}{marker}", flush=True)
+        if p.marker is not None and p.truth is not None:
+            mark = "HIT " if p.hit else "miss"
+            line = (f"#{self.n:5d} shown {self.class_names[p.truth]:>18s} -> decoded {self.class_names[top]:>18s} "
+                    f"{p.probabilities[top]:.2f} {mark}  latency {p.latency_ms:5.2f} ms")
+            if self.accuracy is not None:
+                line += f"  | {self.accuracy.line()}"
+        else:
+            marker = f"  marker {p.marker}" if p.marker else ""
+            line = (f"#{self.n:6d} sample {p.window_end_sample:9d}  {self.class_names[top]:>20s} "
+                    f"{p.probabilities[top]:.2f}  latency {p.latency_ms:6.2f} ms{ood}{marker}")
+        print(line, flush=True)
         if self.warned != self.ood_warning():
             self.warned = self.ood_warning()
             print(f"WARNING: {self.warned}" if self.warned else "input back within the training data's range",
@@ -182,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     from bci_stream.live import LiveConfig
 
     parser = argparse.ArgumentParser(prog="bci-stream", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress; print tracebacks of errors")
     parser.add_argument("--local", action="store_true",
                         help="keep LSL discovery on this machine, in an LSL session of this run's own (printed; "
                              "another terminal joins it with --lsl-session)")
@@ -190,17 +240,22 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --local: use this LSL session id, so several bci-stream commands see each other")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    from bci_stream.phantom import LIVE_SESSION
+
     p = sub.add_parser("simulate", help="stream the phantom headset over LSL (EEG + markers)")
-    p.add_argument("--channels", type=int, default=128)
-    p.add_argument("--sfreq", type=float, default=1000.0)
-    p.add_argument("--classes", type=int, default=40)
-    p.add_argument("--isi", type=float, default=0.5, help="seconds between stimuli")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--subject", type=int, default=1)
-    p.add_argument("--duration", type=float, default=None, help="seconds to stream (default: until Ctrl-C)")
+    p.add_argument("--channels", type=positive_int, default=128)
+    p.add_argument("--sfreq", type=positive_float, default=1000.0)
+    p.add_argument("--classes", type=int_range(1, N_PHANTOM_CLASSES), default=40)
+    p.add_argument("--isi", type=positive_float, default=0.5, help="seconds between stimuli")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="the headset (templates, subjects)")
+    p.add_argument("--subject", type=int_range(1, N_PHANTOM_SUBJECTS), default=1)
+    p.add_argument("--session", type=non_negative_int, default=LIVE_SESSION,
+                   help=f"recording session: its stimulus order and noise (default {LIVE_SESSION}, new to any model "
+                        "trained on the phantom; 0 is the training data)")
+    p.add_argument("--duration", type=positive_float, default=None, help="seconds to stream (default: until Ctrl-C)")
     p.add_argument("--name", default="bci-stream-phantom")
     p.add_argument("--source-id", default=None)
-    p.add_argument("--chunk", type=float, default=0.01, help="seconds per pushed chunk")
+    p.add_argument("--chunk", type=positive_float, default=0.01, help="seconds per pushed chunk")
     p.add_argument("--counter", action="store_true", help="append a SAMPLE_INDEX channel")
     p.add_argument("--blocks", action="store_true", help="block design (50 images of a class in a row)")
     p.add_argument("--verbose-stream", action="store_true", help="print a line per second streamed")
@@ -211,11 +266,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default=None, help="LSL stream name (default: the file name)")
     p.add_argument("--source-id", default=None)
     p.add_argument("--loop", action="store_true")
-    p.add_argument("--speed", type=float, default=1.0)
-    p.add_argument("--duration", type=float, default=None)
-    p.add_argument("--chunk", type=float, default=0.01)
+    p.add_argument("--speed", type=positive_float, default=1.0)
+    p.add_argument("--duration", type=positive_float, default=None)
+    p.add_argument("--chunk", type=positive_float, default=0.01)
     p.add_argument("--counter", action="store_true")
-    p.add_argument("--subject", type=int, default=None, help="EEG-ImageNet: one subject's trials")
+    p.add_argument("--subject", type=positive_int, default=None, help="EEG-ImageNet: one subject's trials")
+    p.add_argument("--wait-for-consumer", type=positive_float, default=None, metavar="SECONDS",
+                   help="start streaming only once a consumer has connected (or after SECONDS): no marker is "
+                        "missed by a decoder that starts after the replay")
+    p.add_argument("--event-field", default=None, metavar="FIELD",
+                   help="EEGLAB .set: markers '<type>/<FIELD value>' from the file's event table (e.g. position)")
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("live", help="decode an LSL EEG stream in real time")
@@ -223,15 +283,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stream", default=None, help="EEG stream name (default: first stream of type EEG)")
     p.add_argument("--markers", default=None, help="marker stream name (event mode default: first 'Markers' stream)")
     p.add_argument("--mode", choices=["continuous", "event"], default="continuous")
-    p.add_argument("--hop", type=float, default=None, help="seconds between decisions (default: the card's)")
-    p.add_argument("--smoothing", type=int, default=1, help="decisions averaged (continuous mode)")
+    p.add_argument("--hop", type=positive_float, default=None, help="seconds between decisions (default: the card's)")
+    p.add_argument("--smoothing", type=positive_int, default=1, help="decisions averaged (continuous mode)")
     p.add_argument("--headless", action="store_true", help="no window: print decisions")
-    p.add_argument("--print-every", type=int, default=10, help="headless continuous mode: print every N-th decision")
-    p.add_argument("--seconds", type=float, default=None, help="stop after this long")
+    p.add_argument("--print-every", type=positive_int, default=10, help="headless continuous mode: print every N-th decision")
+    p.add_argument("--seconds", type=positive_float, default=None, help="stop after this long")
     p.add_argument("--log", default=None, help="JSONL session log")
     p.add_argument("--providers", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--resolve-timeout", type=float, default=LiveConfig.resolve_timeout,
+    p.add_argument("--resolve-timeout", type=wait_seconds, default=LiveConfig.resolve_timeout,
                    help="seconds to wait for the stream at start (-1: until it appears; Ctrl-C stops the wait)")
+    p.add_argument("--stimuli", default=None, metavar="PATTERNS",
+                   help="event mode: comma-separated patterns of the markers that are stimuli (e.g. 'square/*'); "
+                        "other markers (responses) are shown, not decoded (default: every marker)")
     p.add_argument("--assume-unit", default=None, metavar="UNIT",
                    help="the unit of the stream's samples (V, mV, uV, nV, a.u.) when it declares none or a wrong one")
     p.add_argument("--outlet-name", default=LiveConfig.outlet_name,
@@ -239,10 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--renderer", choices=["none", "gallery", "diffusion"], default="gallery")
     p.add_argument("--gallery", default=None, help="folder of exemplar images per class (<synset or name>/*.jpg)")
     p.add_argument("--diffusion-model", default="stabilityai/sd-turbo", help="diffusers folder or hub id (cached)")
-    p.add_argument("--steps", type=int, default=1)
-    p.add_argument("--image-size", type=int, default=512)
+    p.add_argument("--steps", type=positive_int, default=1, help="diffusion denoising steps")
+    p.add_argument("--image-size", type=positive_int, default=512, help="rendered picture side, pixels")
     p.add_argument("--taesd", default=None, help="folder of a TAESD tiny autoencoder (e.g. madebyollin/taesd): faster decoding")
-    p.add_argument("--img2img", type=float, default=0.0, metavar="STRENGTH",
+    p.add_argument("--img2img", type=float_range(0, 1), default=0.0, metavar="STRENGTH",
                    help="start each picture from the previous one (0 < STRENGTH <= 1): smoother live output")
     p.add_argument("--compile-renderer", action="store_true",
                    help="torch.compile the UNet with CUDA graphs (CUDA; about a minute before the first picture)")
@@ -271,19 +334,51 @@ def _keep_lsl_local(session: str | None) -> None:
               f"`--local --lsl-session {session_of(path)}`)", file=sys.stderr, flush=True)
 
 
+EXIT_USAGE = 2  # a user error: bad file, model, stream or option (argparse uses 2 too)
+EXIT_INTERNAL = 1  # an error bci-stream did not expect (a bug, or a file odd in a way nobody foresaw)
+EXIT_LOG_FAILED = 3  # decoding ran but the JSONL log could not be written in full
+
+
+def error_line(err: BaseException, limit: int = 400) -> str:
+    """One line for a user: the error's own message (ours name the problem and the next step); the
+    type only where the message alone says too little (``KeyError: 'x'``, a bare ``TypeError``)."""
+    if isinstance(err, MemoryError):
+        return "out of memory" + (f" ({err})" if str(err) else "") + ": free memory, or use a smaller model or window"
+    if isinstance(err, OSError) and err.strerror:  # e.g. "Is a directory: runs/" for --log runs/
+        return f"{err.strerror}: {err.filename}" if err.filename else err.strerror
+    text = " ".join(str(err).split())
+    if not isinstance(err, (ValueError, RuntimeError, OSError)) or not text:
+        text = f"{type(err).__name__}: {text}".rstrip(": ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The ``bci-stream`` command. Errors never reach the user as a traceback (``-v`` prints it):
+    user errors exit 2, unexpected ones 1, a JSONL log that could not be written 3."""
+    set_offline_environment()  # before anything imports huggingface_hub: no network at run time
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.local or args.lsl_session:
-        _keep_lsl_local(args.lsl_session)
     try:
+        if args.local or args.lsl_session:
+            _keep_lsl_local(args.lsl_session)
         return args.func(args)
     except KeyboardInterrupt:
         return 130
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
-        print(f"bci-stream {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    except (ValueError, RuntimeError, OSError, MemoryError) as err:
+        # user errors: bad files, models, streams, paths (IsADirectoryError for --log DIR), a full disk
+        _report(args, err, hint=False)
+        return EXIT_USAGE
+    except Exception as err:  # noqa: BLE001 - anything else still gets one line, and -v its traceback
+        _report(args, err, hint=True)
+        return EXIT_INTERNAL
+
+
+def _report(args, err: BaseException, hint: bool) -> None:
+    if args.verbose:
+        traceback.print_exception(err)
+    more = "" if args.verbose or not hint else " (run `bci-stream -v ...` for the traceback)"
+    print(f"bci-stream {args.command}: error: {error_line(err)}{more}", file=sys.stderr)
 
 
 if __name__ == "__main__":

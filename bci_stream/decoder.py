@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bci_stream.card_checks import check_card_fits_network
 from bci_stream.features import spectrogram
-from bci_stream.model_card import ModelCard
+from bci_stream.model_card import ModelCard, ModelCardError
 from bci_stream.onnx_session import open_session
 from bci_stream.ood import OodMonitor
 
@@ -38,13 +39,9 @@ class Decoder:
         self._scale = np.float32(self.card.signal_scale)
         self._x = np.empty((1, *self.card.feature_shape()), np.float32)
         self._recent: deque[np.ndarray] = deque(maxlen=max(1, smoothing))
-        out = self.session.get_outputs()[0].shape
-        if len(out) != 2 or (isinstance(out[1], int) and out[1] != self.card.n_classes):
-            raise ValueError(f"model outputs shape {out}; the card lists {self.card.n_classes} classes")
-        want = self.session.get_inputs()[0].shape
-        if len(want) != 4 or any(isinstance(w, int) and w != f for w, f in zip(want[1:], self.card.feature_shape())):
-            raise ValueError(f"{model_path}: the network takes input {want} but its card describes features "
-                             f"{self.card.feature_shape()}; re-export the model with `bci-train export`")
+        problems = check_card_fits_network(self.card, self.session)
+        if problems:
+            raise ModelCardError(f"{model_path}: " + "; ".join(problems) + "; re-export it with `bci-train export`")
         self.warm_up()
         self.ood.reset()
 

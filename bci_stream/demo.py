@@ -1,7 +1,8 @@
 """``make demo``: the phantom headset streaming over LSL, decoded live by the shipped demo model.
 
 Opens the viewer when a display is available, else prints decisions (headless). Everything stays
-on this machine (liblsl is configured for loopback).
+on this machine (liblsl is configured for loopback). The phantom streams a new recording session
+(``bci_stream.phantom.LIVE_SESSION``), not the training data: the accuracy shown is out-of-sample.
 
     python -m bci_stream.demo [--seconds 30] [--headless] [--renderer gallery|diffusion|none]
 """
@@ -17,6 +18,7 @@ import uuid
 from pathlib import Path
 
 from bci_stream.lsl_config import use_loopback
+from bci_stream.phantom import LIVE_SESSION, TRAINING_SESSION
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_MODEL = ROOT / "models" / "demo" / "model.onnx"
@@ -34,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--renderer", default="gallery", choices=["gallery", "diffusion", "none"])
     parser.add_argument("--diffusion-model", default="stabilityai/sd-turbo")
     parser.add_argument("--screenshot", default=None, help="save a PNG of the viewer just before it closes")
+    parser.add_argument("--mode", default="event", choices=["event", "continuous"],
+                        help="event: one decision per stimulus, scored against what was shown (running accuracy "
+                             "with its CI); continuous: a decision every 20 ms")
     args = parser.parse_args(argv)
 
     if not Path(args.model).exists():
@@ -52,12 +57,15 @@ def main(argv: list[str] | None = None) -> int:
          str(card.sfreq), "--classes", str(card.n_classes), "--name", name, "--counter"], env=env)
     print(f"demo: phantom headset '{name}' ({card.n_channels} ch @ {card.sfreq:g} Hz) -> {Path(args.model).name} "
           f"({card.n_classes} classes; {card.split} test top-1 {card.evaluation.get('top1', float('nan')):.2f}) -> "
-          f"{'printed decisions' if headless else 'viewer'}", flush=True)
+          f"{'printed decisions' if headless else 'viewer'}.\n"
+          f"demo: the stream is a NEW recording session (phantom session {LIVE_SESSION}; the model was trained on "
+          f"session {TRAINING_SESSION}): its noise and stimulus order are unseen, so the accuracy you see is "
+          "out-of-sample", flush=True)
     time.sleep(1.5)
     from bci_stream.cli import main as bci_stream
 
-    live = ["live", "--model", args.model, "--stream", name, "--markers", f"{name}-markers", "--smoothing", "5",
-            "--renderer", args.renderer, "--diffusion-model", args.diffusion_model, "--image-size", "256"]
+    live = ["live", "--model", args.model, "--stream", name, "--markers", f"{name}-markers", "--mode", args.mode,
+            "--smoothing", "5", "--renderer", args.renderer, "--diffusion-model", args.diffusion_model, "--image-size", "256"]
     if seconds is not None:
         live += ["--seconds", str(seconds)]
     if headless:

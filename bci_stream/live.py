@@ -7,6 +7,7 @@ decision through a non-blocking latest-wins slot and the viewer polls :class:`Sh
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import logging
 import socket
@@ -30,6 +31,7 @@ from bci_stream.render.base import RenderConfig
 from bci_stream.ring_buffer import RingBuffer
 from bci_stream.source import LSLSource, SourceConfig, StreamLostError, describe_stream
 from bci_stream.state import SharedState
+from bci_stream.truth import MarkerTruth, RunningAccuracy
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,9 @@ class LiveConfig:
     buffer_seconds : ring buffer length.
     providers : ONNX Runtime providers: "auto", "cpu" or "cuda".
     assume_unit : the unit of the stream's samples when it declares none or a wrong one.
+    stimuli : event mode: shell-style patterns (``fnmatch``) of the markers that are stimuli, e.g.
+        ``("square*",)``; other markers (responses, block starts) are shown but not decoded.
+        None: every marker is a stimulus.
     """
 
     stream: str | None = None
@@ -91,6 +96,10 @@ class LiveConfig:
     buffer_seconds: float = 6.0
     providers: str = "auto"
     assume_unit: str | None = None
+    stimuli: tuple[str, ...] | None = None
+
+    def is_stimulus(self, marker: str) -> bool:
+        return self.stimuli is None or any(fnmatch.fnmatchcase(marker, p) for p in self.stimuli)
 
     def __post_init__(self) -> None:
         if self.mode not in ("continuous", "event"):
@@ -200,7 +209,8 @@ class LiveSession:
         self.state.update(class_names=list(card.class_names), provider=decoder.provider, stream_name=config.stream or "")
         self.decoder.reset(smoothing=config.smoothing)
         self.outlet = outlet  # None: made at start()
-        self.jsonl = JsonlLog(config.log_path, card.class_names) if config.log_path else None
+        self.jsonl = JsonlLog(config.log_path, card.class_names, on_error=self.state.report_log_error) \
+            if config.log_path else None
         want_markers = config.mode == "event" or config.markers is not None
         self.want_markers = want_markers
         self.markers = markers  # None: chosen at start()
@@ -208,6 +218,8 @@ class LiveSession:
         self._next_end: int | None = None
         self._outage: _Outage | None = None
         self._started = False
+        self.truth = MarkerTruth.for_card(card)
+        self.accuracy = RunningAccuracy(card.n_classes)  # event mode: decisions scored against their stimulus
         self._last_sample_t: float | None = None
         self._stop = threading.Event()
         self._deadline: float | None = None
@@ -279,7 +291,8 @@ class LiveSession:
 
     def set_recording(self, path: str | Path | None) -> None:
         """Start writing the JSONL log to ``path`` (None: stop and close the current one)."""
-        previous, self.jsonl = self.jsonl, JsonlLog(path, self.card.class_names) if path else None
+        previous, self.jsonl = self.jsonl, JsonlLog(path, self.card.class_names,
+                                                     on_error=self.state.report_log_error) if path else None
         if previous is not None:
             previous.close()
         self.state.update(message=f"recording to {path}" if path else "recording stopped")
@@ -307,7 +320,8 @@ class LiveSession:
             st = self.state
             self.jsonl.event("session_end", decisions=st.n_decisions, withheld=st.n_withheld,
                              skipped_backlog=st.n_skipped, lost_samples=self.source.lost_samples,
-                             gaps=len(st.gaps), seconds_down=round(sum(d for _, d in st.gaps), 3))
+                             gaps=len(st.gaps), seconds_down=round(sum(d for _, d in st.gaps), 3),
+                             event_accuracy=self.accuracy.summary() if self.config.mode == "event" else None)
             self.jsonl.close()
         self.outlet = None
 
@@ -342,7 +356,11 @@ class LiveSession:
             if len(stamps):
                 self._last_sample_t = float(stamps[-1])
         if self.markers is not None:
-            self._pending.extend(self.markers.pull())
+            received = self.markers.pull()
+            if received and self.config.stimuli is not None and self.config.mode == "event":
+                self.state.add_markers([m for m in received if not self.config.is_stimulus(m[1])])  # shown only
+                received = [m for m in received if self.config.is_stimulus(m[1])]
+            self._pending.extend(received)
             if self.markers.changes:
                 self._marker_changes()
         if self.config.mode == "continuous":
@@ -412,6 +430,9 @@ class LiveSession:
         p = Prediction(t_lsl=t_lsl, t_emitted=t_emitted, probabilities=probs, top5=top_k(probs, 5),
                        window_end_sample=end, latency_ms=(t_emitted - t_lsl) * 1e3, marker=marker,
                        ood_rms=ood.rms, ood_bias=ood.bias)
+        if marker is not None:  # after the decision is out: scoring is bookkeeping, not latency
+            p.truth = self.truth.class_of(marker)
+            p.hit = self.accuracy.add(marker, p.truth, p.top5)
         self.outlet.push(p)
         if self.renderer is not None:
             self.renderer.submit(p)
@@ -430,6 +451,9 @@ class LiveSession:
             st.latencies.append(p.latency_ms)
             st.lost_samples = self.source.lost_samples
             st.ood_rms, st.ood_bias, st.ood_warning = ood.rms, ood.bias, warning
+            if marker is not None:
+                st.event_accuracy = self.accuracy.summary()
+                st.event_recent = list(self.accuracy.recent)
             np.copyto(self._features_shown, self.decoder.last_features)  # no allocation on the hot path
             st.features = self._features_shown
         for listener in self.listeners:
@@ -464,6 +488,8 @@ class LiveSession:
         self.preprocessor.reset()  # filters restart at the steady state of the first new sample
         self._next_end = None
         self._pending.clear()
+        if getattr(self.source, "inlet", None) is not None:
+            return  # silent but still connected: keep reading it (a stalled sender may catch up)
         while not self._stop.is_set() and not self._past_deadline():
             if self.source.connect(timeout=1.0):  # liblsl answers a resolve after ~0.5 s
                 self.state.update(stream_status="reconnected", message="stream reconnected; waiting for data")

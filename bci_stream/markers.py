@@ -98,7 +98,11 @@ class MarkerSource:
 
     def connect(self, timeout: float = 5.0) -> bool:
         """Choose and open the marker stream (see :func:`choose_marker_stream`); False if none is there."""
-        candidates = find_streams(self.name, self.stream_type, timeout, gather=0.0 if self.name else 1.0)
+        candidates = []
+        if self.name is None and self.eeg is not None:  # the usual case first, without waiting for others
+            candidates = find_streams(f"{self.eeg.name()}-markers", self.stream_type, min(timeout, 1.0))
+        if not candidates:
+            candidates = find_streams(self.name, self.stream_type, timeout, gather=0.0 if self.name else 1.0)
         info, self.reason = choose_marker_stream(candidates, self.eeg, self.name)
         if info is None:
             return False

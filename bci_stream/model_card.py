@@ -7,15 +7,14 @@ The card travels as JSON in the ONNX model's ``metadata_props`` under the key
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from bci_stream.card_checks import validate_card_numbers
 from bci_stream.features import SpectrogramConfig
 from bci_stream.preprocessing import Preprocessing, PreprocessingError
-from bci_stream.units import normalise_unit
 
 CARD_KEY = "bci_stream.model_card"
 FORMAT_VERSION = 2  # 2: preprocessing; signal_unit taken from the data. Version 1 cards mean "none".
@@ -46,6 +45,8 @@ class ModelCard:
         training data went through (filters with their SOS coefficients at the input rate
         ``sfreq * decimate``, reference, decimation, standardisation); empty: none.
     class_ids, class_names : one per output, in output order (e.g. ImageNet synsets and names).
+    marker_classes : stimulus marker text -> class id, for markers that are neither a class id, a
+        class name nor ``<class id>_<n>`` (a lab's mapping file); how event mode knows the truth live.
     teacher : the KD teacher (e.g. "open_clip:ViT-B-32/laion2b_s34b_b79k" or "phantom-similarity").
     training_data : data spec the model was trained on.
     split : evaluation split name, e.g. "by-image".
@@ -67,6 +68,7 @@ class ModelCard:
     signal_unit: str = "uV"
     signal_scale: float = 1.0
     preprocessing: dict = field(default_factory=dict)
+    marker_classes: dict = field(default_factory=dict)
     teacher: str = ""
     training_data: str = ""
     split: str = ""
@@ -85,7 +87,9 @@ class ModelCard:
             raise ModelCardError(
                 f"spectrogram sfreq {self.spectrogram.sfreq} Hz != card sfreq {self.sfreq} Hz"
             )
-        self._check_numbers()
+        problems = validate_card_numbers(self)
+        if problems:
+            raise ModelCardError("model card: " + "; ".join(problems))
         try:
             pre = self.preprocessing_spec()
             pre.reference_channels(self.ch_names)
@@ -93,34 +97,6 @@ class ModelCard:
                 raise PreprocessingError("standardisation statistics do not match the channel count")
         except (PreprocessingError, KeyError, TypeError, ValueError) as err:
             raise ModelCardError(f"card preprocessing is invalid: {err}") from err
-
-    def _check_numbers(self) -> None:
-        """Refuse numbers that would make every decision wrong or NaN (a card edited by hand)."""
-        def finite(name: str, value, positive: bool = True) -> None:
-            ok = isinstance(value, (int, float)) and math.isfinite(value) and (value > 0 or not positive)
-            if not ok:
-                raise ModelCardError(f"card {name} must be a finite{' positive' if positive else ''} number; got {value!r}")
-
-        finite("sfreq", self.sfreq)
-        finite("window_length", self.window_length)
-        finite("hop", self.hop)
-        finite("window_offset", self.window_offset, positive=False)
-        finite("signal_scale", abs(self.signal_scale) if isinstance(self.signal_scale, (int, float)) else self.signal_scale)
-        if self.window_length > 60:
-            raise ModelCardError(f"card window_length {self.window_length:g} s is beyond 60 s; is it in samples?")
-        if self.window_samples < self.spectrogram.nperseg:
-            raise ModelCardError(f"card window of {self.window_samples} samples is shorter than one STFT segment "
-                                 f"({self.spectrogram.nperseg})")
-        if not self.ch_names or not self.class_names:
-            raise ModelCardError("card lists no channels or no classes")
-        if normalise_unit(self.signal_unit) is None:
-            raise ModelCardError(f"card signal_unit {self.signal_unit!r} is not one of V, mV, uV, nV, a.u.")
-        if self.norm_std is not None:
-            std = np.asarray(self.norm_std, float)
-            if not (np.isfinite(std).all() and (std > 0).all()):
-                raise ModelCardError("card normalisation std must be finite and > 0 everywhere")
-        if self.norm_mean is not None and not np.isfinite(np.asarray(self.norm_mean, float)).all():
-            raise ModelCardError("card normalisation mean has non-finite values")
 
     @property
     def n_channels(self) -> int:
@@ -231,9 +207,9 @@ class ModelCard:
         """Read the card of the ONNX file at ``path``."""
         import onnx
 
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no model file at {path}")
+        from bci_stream.onnx_session import check_onnx_file
+
+        path = check_onnx_file(path)  # missing, a folder, or empty: said as such
         try:
             model = onnx.load(str(path), load_external_data=False)
         except Exception as err:  # onnx raises DecodeError / ValueError on corrupt files

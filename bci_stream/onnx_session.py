@@ -30,15 +30,25 @@ def choose_providers(preference: str = "auto") -> list[str]:
     return ["CPUExecutionProvider"]
 
 
+def check_onnx_file(path: str | Path) -> Path:
+    """``path`` as a Path if it can be an ONNX model; raises ``FileNotFoundError`` when absent and
+    ``ValueError`` when empty (``onnx.load`` reads an empty file as an empty model, which would be
+    reported as "has no model card")."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file at {path}")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path} is empty (0 bytes), not an ONNX model: export it again (`bci-train export`)")
+    return path
+
+
 def open_session(path: str | Path, preference: str = "auto", threads: int = 1) -> ort.InferenceSession:
     """An inference session for ``path``; logs the provider actually in use (``session.get_providers()[0]``).
 
     ``threads``: intra-op threads; 1 gives the lowest single-example latency here and leaves the
     second core to acquisition.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no model file at {path}")
+    path = check_onnx_file(path)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -48,7 +58,9 @@ def open_session(path: str | Path, preference: str = "auto", threads: int = 1) -
     try:
         session = ort.InferenceSession(str(path), sess_options=options, providers=asked)
     except Exception as err:
-        raise ValueError(f"{path}: ONNX Runtime cannot load it ({type(err).__name__}: {err})") from err
+        first = (str(err).strip().splitlines() or [""])[0]
+        raise ValueError(f"{path}: not a loadable ONNX model (corrupt or unreadable; ONNX Runtime says: {first})") \
+            from None
     got = session.get_providers()[0]
     if got != asked[0]:
         log.warning("asked ONNX Runtime for %s, got %s", asked[0], got)

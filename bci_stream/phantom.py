@@ -15,6 +15,13 @@ desynchronisation is the same for every class, so the class information is all i
 and :meth:`Phantom.oracle_probabilities` (the matched filter with the true templates, whitened
 with the true background model, marginalised over the true jitter) is the ceiling to judge
 students against. Everything is deterministic for a seed.
+
+**Sessions.** The headset (templates, subjects, montage) comes from ``seed``; each recording
+*session* of a subject draws its own stimulus sequence and background noise. The training data
+(:meth:`Phantom.trials`) is session :data:`TRAINING_SESSION` (0); live streams
+(``bci-stream simulate``, :func:`bci_stream.simulate.phantom_pusher`) default to
+:data:`LIVE_SESSION` (1), a session no model trained on the phantom has seen, so live accuracy is
+out-of-sample.
 """
 
 from __future__ import annotations
@@ -34,6 +41,20 @@ from bci_stream.trials import Trials
 _PINK_B = np.array([0.049922035, -0.095993537, 0.050612699, -0.004408786])
 _PINK_A = np.array([1.0, -2.494956002, 2.017265875, -0.522189400])
 _PINK_GAIN = 1.0 / 0.0878  # unit variance output for unit white input
+
+TRAINING_SESSION = 0  # what Phantom.trials() records (the data every phantom model is trained on)
+LIVE_SESSION = 1  # the default of every live stream: new to any model trained on the phantom
+
+
+def session_seed(seed: int, subject: int, session: int, stream: int) -> list[int]:
+    """Seed entropy of one random stream of a subject's session (``stream``: 7 stimuli, 8 noise).
+
+    Session 0 keeps the phantom's original ``[seed, subject, stream]`` so the training data (and
+    every model trained on it) is unchanged; session ``s > 0`` is ``[seed, subject, stream, s]``.
+    """
+    if session < 0:
+        raise ValueError(f"session must be >= 0; got {session}")
+    return [seed, subject, stream] if session == 0 else [seed, subject, stream, session]
 
 
 @dataclass(frozen=True)
@@ -206,7 +227,8 @@ class Phantom:
         return 1.0 - self.config.erd * window
 
     # --- the dataset ------------------------------------------------------------------------
-    def trials(self, subjects: list[int] | None = None, progress: bool = False) -> Trials:
+    def trials(self, subjects: list[int] | None = None, progress: bool = False,
+               session: int = TRAINING_SESSION) -> Trials:
         """Every subject sees every image once, in class blocks, back to back (as EEG-ImageNet).
 
         The epochs are cut from each subject's continuous :class:`PhantomStream` at its stimulus
@@ -214,7 +236,9 @@ class Phantom:
         with ``eeg`` (n_subjects * n_classes * images_per_class, n_ch, trial_length * sfreq) µV
         starting at stimulus onset; ``runs`` is the block (one per class per subject); the split
         "by-image" (80/10/10 of each class's images, the same for every subject) is attached and
-        ``soft_labels`` holds the class-similarity labels.
+        ``soft_labels`` holds the class-similarity labels. ``session`` is the recording session
+        (:data:`TRAINING_SESSION` by default; live streams default to :data:`LIVE_SESSION`), kept in
+        ``Trials.sessions``.
         """
         from tqdm.auto import tqdm
 
@@ -225,7 +249,7 @@ class Phantom:
         labels, images, subj_ids = [], [], []
         bar = tqdm(total=len(subjects) * n_per_subject, desc="phantom trials", unit="trial", disable=not progress)
         for si, s in enumerate(subjects):
-            stream = PhantomStream(self, subject=s, isi=c.trial_length, seed=c.seed, blocks=True)
+            stream = PhantomStream(self, subject=s, isi=c.trial_length, seed=c.seed, blocks=True, session=session)
             stream.read(stream.state.next_onset)  # lead-in before the first stimulus
             for k in range(n_per_subject):
                 data, markers = stream.read(self.n_evoked)
@@ -249,7 +273,9 @@ class Phantom:
             class_ids=list(self.class_ids),
             class_names=list(self.class_names),
             tmin=0.0,
-            source=f"phantom:subjects={c.n_subjects},classes={c.n_classes},seed={c.seed},snr={c.snr:g}",
+            source=f"phantom:subjects={c.n_subjects},classes={c.n_classes},seed={c.seed},snr={c.snr:g}"
+                   + (f",session={session}" if session != TRAINING_SESSION else ""),
+            sessions=np.full(len(labels), session),
         )
         trials.soft_labels = self.soft_labels(trials.labels)
         trials.splits["by-image"] = self.image_split(images, labels)
@@ -314,17 +340,24 @@ class Phantom:
         return softmax(log_post, axis=1)
 
     # --- continuous stream ------------------------------------------------------------------
-    def new_stream(self, subject: int = 1, isi: float = 0.5, seed: int | None = None, blocks: bool = False) -> PhantomStream:
-        return PhantomStream(self, subject=subject, isi=isi, seed=self.config.seed if seed is None else seed, blocks=blocks)
+    def new_stream(self, subject: int = 1, isi: float = 0.5, seed: int | None = None, blocks: bool = False,
+                   session: int = LIVE_SESSION) -> PhantomStream:
+        """A continuous stream of ``subject`` in recording ``session`` (default: a live session, not
+        the training data's)."""
+        return PhantomStream(self, subject=subject, isi=isi, seed=self.config.seed if seed is None else seed,
+                             blocks=blocks, session=session)
 
 
 class PhantomStream:
     """Continuous phantom EEG with a stimulus every ``isi`` seconds; pull it with :meth:`read`.
 
-    Markers are ImageNet-style image ids ``"<synset>_<image>"`` at stimulus onsets.
+    Markers are ImageNet-style image ids ``"<synset>_<image>"`` at stimulus onsets. ``session``
+    picks the stimulus sequence and background noise (see :func:`session_seed`); the default is
+    a live session (:meth:`Phantom.trials` asks for the training session).
     """
 
-    def __init__(self, phantom: Phantom, subject: int = 1, isi: float = 0.5, seed: int = 0, blocks: bool = False):
+    def __init__(self, phantom: Phantom, subject: int = 1, isi: float = 0.5, seed: int = 0, blocks: bool = False,
+                 session: int = LIVE_SESSION):
         if subject not in phantom.subjects:
             raise ValueError(f"subject {subject} not in phantom subjects {sorted(phantom.subjects)}")
         if isi <= 0:
@@ -333,8 +366,9 @@ class PhantomStream:
         self.subject = subject
         self.isi_samples = max(1, int(round(isi * phantom.config.sfreq)))
         self.blocks = blocks
-        self.rng = np.random.default_rng([seed, subject, 7])  # stimuli: order, jitter, amplitude
-        self.noise_rng = np.random.default_rng([seed, subject, 8])  # background, drawn sample-major
+        self.session = session
+        self.rng = np.random.default_rng(session_seed(seed, subject, session, 7))  # stimuli: order, jitter, amplitude
+        self.noise_rng = np.random.default_rng(session_seed(seed, subject, session, 8))  # background, sample-major
         c = phantom.config
         self.state = StreamState(
             pink_zi=np.tile(lfilter_zi(_PINK_B, _PINK_A), (c.n_channels, 1)) * 0.0,

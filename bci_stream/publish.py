@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import errno
 import json
-import queue
+import logging
+import math
+import os
 import threading
+import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pylsl
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -25,6 +33,8 @@ class Prediction:
     window_end_sample : absolute index of the sample after the window (stream sample count).
     latency_ms : ``(t_emitted - t_lsl) * 1000``.
     marker : the stimulus marker the window is locked to (event mode), else None.
+    truth, hit : event mode: the class the stimulus marker shows (:mod:`bci_stream.truth`; None when
+        it names none) and whether the top class is it.
     ood_rms, ood_bias : the out-of-distribution monitor's running RMS and mean of the features'
         z-scores (in distribution about 1 and 0; see :mod:`bci_stream.ood`).
     """
@@ -38,6 +48,8 @@ class Prediction:
     marker: str | None = None
     ood_rms: float = float("nan")
     ood_bias: float = float("nan")
+    truth: int | None = None  # event mode: the class the marker shows (None: unknown)
+    hit: bool | None = None  # event mode: top-1 == truth
     extra: dict = field(default_factory=dict)
 
     def to_record(self, class_names: list[str]) -> dict:
@@ -54,6 +66,8 @@ class Prediction:
         }
         if self.marker is not None:
             record["marker"] = self.marker
+            record["truth"] = self.truth
+            record["hit"] = self.hit
         record.update(self.extra)
         return record
 
@@ -90,51 +104,186 @@ class PredictionOutlet:
         self.outlet.push_sample(s, p.t_lsl)
 
 
+class LogOpenError(RuntimeError):
+    """The JSONL session log cannot be opened for writing (a folder, no permission, ...)."""
+
+
+def finite_json(record: dict) -> str:
+    """``record`` as one JSON line; non-finite floats (never valid JSON) become ``null``.
+
+    ``json.dumps`` writes NaN as a bare ``NaN`` that strict readers refuse; the common case (all
+    finite) pays one ``allow_nan=False`` attempt only.
+    """
+    try:
+        return json.dumps(record, allow_nan=False)
+    except ValueError:
+        return json.dumps(_nulls_for_non_finite(record), allow_nan=False)
+
+
+def _nulls_for_non_finite(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _nulls_for_non_finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_nulls_for_non_finite(v) for v in value]
+    if isinstance(value, np.generic):
+        return _nulls_for_non_finite(value.item())
+    return value
+
+
 class JsonlLog:
     """Append-only JSON-lines session log written by a background thread.
 
-    The hot path only enqueues; the writer flushes to the OS at least every ``flush_every`` s,
-    so a crash loses at most that much. Events (stream lost/restored, withheld windows) share the file.
+    The hot path only appends to a bounded queue (``max_queue`` records; when the writer falls
+    behind, the oldest are dropped and counted, so memory stays flat). The writer writes whole lines
+    at least every ``flush_every`` s, so a crash loses at most that much. A write that fails (disk
+    full, I/O error) is cut back to the last whole line, reported once through ``on_error(message)``
+    and retried every ``retry_every`` s; decoding never notices and :meth:`close` never raises.
+    Events (stream lost/restored, withheld windows) share the file.
+
+    Attributes (read any time): ``written`` records on disk, ``dropped`` records lost (queue full
+    or given up at close), ``error`` the current write error ("" if none), ``failed`` whether
+    records were lost. ``on_error`` gets a one-line message when writing fails, "" when it recovers
+    with nothing lost, and the final :meth:`summary_line` at close if records were lost.
     """
 
-    def __init__(self, path: str | Path, class_names: list[str], flush_every: float = 0.5):
+    def __init__(self, path: str | Path, class_names: list[str], flush_every: float = 0.5,
+                 on_error: Callable[[str], None] | None = None, max_queue: int = 4096, retry_every: float = 1.0):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.class_names = class_names
-        self._file = self.path.open("a", encoding="utf-8")
-        self._queue: queue.Queue = queue.Queue()
-        self._flush_every = flush_every
+        self.on_error = on_error
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise LogOpenError(f"cannot write the session log {self.path}: {err.strerror or err}; "
+                               "pass --log a writable file path") from err
+        self._good_size = _size(self._fd)  # the file ends in a whole line here
+        self._queue: deque = deque(maxlen=max_queue)
+        self._pending: deque[bytes] = deque(maxlen=max_queue)  # encoded lines not yet on disk
+        self._flush_every, self._retry_every = flush_every, retry_every
+        self.written = 0
+        self._dropped_queue = 0  # counted on the decoding thread
+        self._dropped_writer = 0  # counted on the writer thread
+        self.error = ""
+        self._retry_at = 0.0
+        self._stop = threading.Event()
+        self._closed = False
         self._thread = threading.Thread(target=self._run, name="jsonl-log", daemon=True)
         self._thread.start()
 
+    # --- decoding side (never blocks, never raises) ---------------------------------------------
     def prediction(self, p: Prediction) -> None:
-        self._queue.put(p)
+        self._put(p)
 
     def event(self, kind: str, **fields) -> None:
-        self._queue.put({"event": kind, "t": pylsl.local_clock(), **fields})
+        self._put({"event": kind, "t": pylsl.local_clock(), **fields})
 
+    def _put(self, item) -> None:
+        if len(self._queue) == self._queue.maxlen:
+            self._dropped_queue += 1  # the deque drops its oldest record on append
+        self._queue.append(item)
+
+    @property
+    def dropped(self) -> int:
+        """Records lost: pushed out of a full queue, or not written when the log closed."""
+        return self._dropped_queue + self._dropped_writer
+
+    # --- writer side ----------------------------------------------------------------------------
     def _run(self) -> None:
-        while True:
+        while not self._stop.wait(self._flush_every):
+            self._drain()
+        self._drain()
+
+    def _drain(self) -> None:
+        """Encode what is queued and write it (or keep it for the next try while the disk fails)."""
+        while self._queue:
+            item = self._queue.popleft()
+            record = item.to_record(self.class_names) if isinstance(item, Prediction) else item
+            if len(self._pending) == self._pending.maxlen:
+                self._dropped_writer += 1
+            self._pending.append((finite_json(record) + "\n").encode())
+        if not self._pending or (self.error and time.monotonic() < self._retry_at):
+            return
+        header = b""
+        if self.error and self.dropped:  # writable again after a failure: say what is missing
+            header = (finite_json({"event": "log_records_dropped", "t": pylsl.local_clock(), "dropped": self.dropped,
+                                   "error": self.error}) + "\n").encode()
+        try:
+            self._write_all(header + b"".join(self._pending))
+        except OSError as err:
+            self._fail(err)
+            return
+        self.written += len(self._pending)
+        self._pending.clear()
+        if self.error:
+            log.warning("session log %s writable again (%d records lost)", self.path, self.dropped)
+            self.error = ""
+            self._report(self.summary_line() if self.dropped else "")  # "": nothing lost, the problem is over
+
+    def _write_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            if n == 0:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            view = view[n:]
+        self._good_size += len(data)
+
+    def _fail(self, err: OSError) -> None:
+        """Cut the file back to its last whole line, remember the error, report it once per episode."""
+        try:
+            os.ftruncate(self._fd, self._good_size)
+        except OSError:
+            pass  # /dev/full and pipes cannot be truncated; nothing was kept there anyway
+        first = not self.error
+        self.error = str(err.strerror or err)
+        self._retry_at = time.monotonic() + self._retry_every
+        if first:
+            log.error("cannot write the session log %s: %s; decoding goes on, records are kept (up to %d) "
+                      "and retried", self.path, self.error, self._pending.maxlen)
+            self._report(self.summary_line())
+
+    @property
+    def failed(self) -> bool:
+        """True when records were lost (or the log cannot be written now)."""
+        return bool(self.error) or self.dropped > 0
+
+    def _report(self, message: str) -> None:
+        if self.on_error is not None:
             try:
-                item = self._queue.get(timeout=self._flush_every)
-            except queue.Empty:
-                continue
-            if item is None:
-                break
-            batch = [item]
-            while not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            stop = batch[-1] is None
-            for it in batch:
-                if it is None:
-                    continue
-                record = it.to_record(self.class_names) if isinstance(it, Prediction) else it
-                self._file.write(json.dumps(record) + "\n")
-            self._file.flush()
-            if stop:
-                break
+                self.on_error(message)
+            except Exception:  # noqa: BLE001 - a broken callback must not stop the log
+                log.exception("log error callback failed")
+
+    def summary_line(self) -> str:
+        """One line on the log's health, e.g. ``"log /x.jsonl: No space left on device; 0 records written,
+        120 lost"``."""
+        state = self.error or ("writable again" if self.dropped else "ok")
+        return f"log {self.path}: {state}; {self.written} records written, {self.dropped} lost"
 
     def close(self) -> None:
-        self._queue.put(None)
+        """Write what is queued (one last try), stop the writer and close the file. Never raises."""
+        if self._closed:
+            return
+        self._closed = True
+        self._retry_at = 0.0
+        self._stop.set()
         self._thread.join(timeout=5)
-        self._file.close()
+        if self._pending:  # the last try failed too: those records are lost
+            self._dropped_writer += len(self._pending)
+            self._pending.clear()
+        try:
+            os.close(self._fd)
+        except OSError as err:
+            self.error = str(err.strerror or err)
+        if self.failed:
+            self._report(self.summary_line())
+
+
+def _size(fd: int) -> int:
+    try:
+        return os.fstat(fd).st_size
+    except OSError:
+        return 0

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pylsl
 
-from bci_stream.phantom import Phantom, PhantomConfig
+from bci_stream.phantom import LIVE_SESSION, Phantom, PhantomConfig
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,9 @@ class OutletConfig:
     name : LSL stream name; the marker stream is ``f"{name}-markers"``.
     source_id : LSL source id (unique per device; lets inlets recover after a restart).
     chunk : seconds of data per push (amplifiers typically push every 5-20 ms).
-    counter : append a ``SAMPLE_INDEX`` misc channel (the running sample number, exact to 2**24).
+    counter : append a ``SAMPLE_INDEX`` misc channel (the running sample number). The stream is then
+        ``cf_double64`` so the counter stays exact to 2**53 samples (float32 is exact only to 2**24:
+        4.7 h at 1 kHz).
     """
 
     name: str = "bci-stream-phantom"
@@ -37,9 +39,13 @@ class OutletConfig:
 
 def make_eeg_outlet(ch_names: list[str], sfreq: float, config: OutletConfig, unit: str = "microvolts",
                     manufacturer: str = "bci-stream") -> pylsl.StreamOutlet:
-    """An EEG outlet with labelled channels (and ``SAMPLE_INDEX`` when ``config.counter``)."""
+    """An EEG outlet with labelled channels (and ``SAMPLE_INDEX`` when ``config.counter``, in a
+    ``cf_double64`` stream so the count is exact beyond 2**24)."""
+    if not sfreq > 0:
+        raise ValueError(f"sampling rate must be > 0 Hz; got {sfreq:g}")
     names = list(ch_names) + ([COUNTER_CHANNEL] if config.counter else [])
-    info = pylsl.StreamInfo(config.name, "EEG", len(names), sfreq, pylsl.cf_float32, config.source_id)
+    fmt = pylsl.cf_double64 if config.counter else pylsl.cf_float32
+    info = pylsl.StreamInfo(config.name, "EEG", len(names), sfreq, fmt, config.source_id)
     info.desc().append_child_value("manufacturer", manufacturer)
     channels = info.desc().append_child("channels")
     for ch in names:
@@ -80,7 +86,9 @@ class PacedPusher:
         self.sent = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._buf = np.empty((self.chunk_samples, n_channels + int(config.counter)), np.float32)
+        # float64 with a counter (the outlet is cf_double64 then): sample numbers stay exact past 2**24
+        self._buf = np.empty((self.chunk_samples, n_channels + int(config.counter)),
+                             np.float64 if config.counter else np.float32)
 
     def push_once(self, t0_lsl: float | None = None) -> bool:
         """Read and push one chunk now; False when the source is exhausted. Its last sample is stamped
@@ -143,10 +151,11 @@ class PacedPusher:
 
 
 def phantom_pusher(phantom_config: PhantomConfig, outlet: OutletConfig, subject: int = 1,
-                   isi: float = 0.5, blocks: bool = False) -> PacedPusher:
-    """A :class:`PacedPusher` streaming a continuous phantom subject."""
+                   isi: float = 0.5, blocks: bool = False, session: int = LIVE_SESSION) -> PacedPusher:
+    """A :class:`PacedPusher` streaming a continuous phantom subject in recording ``session``
+    (default :data:`~bci_stream.phantom.LIVE_SESSION`: not the training data)."""
     phantom = Phantom(phantom_config)
-    stream = phantom.new_stream(subject=subject, isi=isi, blocks=blocks)
+    stream = phantom.new_stream(subject=subject, isi=isi, blocks=blocks, session=session)
 
     def read(n: int):
         data, markers = stream.read(n)

@@ -41,7 +41,10 @@ class SourceConfig:
     stream_type : LSL content type to look for, e.g. "EEG" (``"eeg"``, mne-lsl's spelling, too).
     resolve_timeout : seconds to wait for the stream at start (< 0: until it appears or Ctrl-C).
     max_buflen : seconds liblsl may queue for us; small so a stall can never build a backlog.
-    lost_after : seconds without a sample before the stream counts as lost.
+    lost_after : seconds without a sample before the stream counts as lost (the inlet stays open:
+        a sender that stalls and then catches up loses nothing).
+    reopen_after : seconds without a sample before the inlet is closed and the stream looked for
+        again (an outlet that vanished without closing its connection, e.g. a pulled network cable).
     max_chunk : most samples taken per pull.
     unit : the unit the model needs ("uV"...); samples are converted to it.
     assume_unit : the unit of the stream's samples, overriding what it declares (or that it
@@ -53,6 +56,7 @@ class SourceConfig:
     resolve_timeout: float = 10.0
     max_buflen: int = 2
     lost_after: float = 1.0
+    reopen_after: float = 10.0
     max_chunk: int = 1024
     unit: str = "uV"
     assume_unit: str | None = None
@@ -176,6 +180,7 @@ class LSLSource:
         self._locked: tuple[str, str] | None = None  # (name, source_id) once connected
         self._next_counter: int | None = None
         self._idle_since: float | None = None
+        self.stalled = False  # silent for lost_after, inlet still open
         self._scale: np.ndarray | float = 1.0
 
     # --- connection --------------------------------------------------------------------------
@@ -233,6 +238,7 @@ class LSLSource:
             self._locked = (full.name(), full.source_id())
         self.inlet, self.info = inlet, full
         self._idle_since = None
+        self.stalled = False
         log.info("connected to %r (%d ch @ %g Hz, source_id %r)", full.name(), full.channel_count(),
                  full.nominal_srate(), full.source_id())
         return True
@@ -299,8 +305,10 @@ class LSLSource:
         """Wait up to ``timeout`` s for the first sample, then take all that is ready.
 
         Returns ``(samples (n, n_model_channels) float32, timestamps (n,) float64 LSL seconds)``;
-        ``n`` may be 0. Raises :class:`StreamLostError` when the outlet is gone or has sent nothing
-        for ``config.lost_after`` s.
+        ``n`` may be 0. Raises :class:`StreamLostError` when the outlet is gone (closed; ``inlet`` is
+        then None), once when it has sent nothing for ``config.lost_after`` s (``inlet`` stays open
+        and later samples are returned as usual), and after ``config.reopen_after`` s of silence
+        (closed, to be looked for again).
         """
         if self.inlet is None:
             raise StreamLostError("not connected")
@@ -315,12 +323,17 @@ class LSLSource:
         if n == 0:
             if self._idle_since is None:
                 self._idle_since = now
-            elif now - self._idle_since > self.config.lost_after:
+            idle = now - self._idle_since
+            if idle > self.config.reopen_after:
                 name = self.info.name()
                 self.close()
-                raise StreamLostError(f"no data from {name!r} for {self.config.lost_after:g} s")
+                raise StreamLostError(f"no data from {name!r} for {idle:.0f} s; looking for the stream again")
+            if idle > self.config.lost_after and not self.stalled:
+                self.stalled = True
+                raise StreamLostError(f"no data from {self.info.name()!r} for {self.config.lost_after:g} s")
             return np.empty((0, len(self.ch_names)), np.float32), np.empty(0)
         self._idle_since = None
+        self.stalled = False
         if self._counter is not None:
             self._count_lost(view[:, self._counter])
         samples = (view if self._identity else view[:, self._index]).astype(np.float32, copy=False)

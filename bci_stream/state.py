@@ -41,6 +41,8 @@ class SharedState:
     ood_rms: float = float("nan")  # out-of-distribution monitor (bci_stream.ood)
     ood_bias: float = float("nan")
     ood_warning: str = ""
+    event_accuracy: dict = field(default_factory=dict)  # RunningAccuracy.summary() in event mode
+    event_recent: list = field(default_factory=list)  # (marker, truth, decided, hit) of the last decisions
     lost_samples: int = 0
     gaps: list[tuple[float, float]] = field(default_factory=list)  # (t_lost, seconds down)
     probabilities: np.ndarray | None = None
@@ -54,6 +56,7 @@ class SharedState:
     renderer_fps: float = 0.0
     renderer_error: str = ""
     message: str = ""
+    log_error: str = ""  # the JSONL log could not be written (see publish.JsonlLog); "" while it is fine
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def update(self, **fields) -> None:
@@ -68,6 +71,11 @@ class SharedState:
                 self.markers.extend(markers)
                 self.last_marker = markers[-1][1]
 
+    def report_log_error(self, message: str) -> None:
+        """``JsonlLog(on_error=...)``: the session log failed (``message``) or recovered with nothing
+        lost (""); shown in the status line and the summary."""
+        self.update(log_error=message)
+
     def latency_percentiles(self) -> tuple[float, float]:
         """(p50, p99) decision latency in ms over recent decisions (nan when none)."""
         with self.lock:
@@ -78,13 +86,14 @@ class SharedState:
 
     def summary(self) -> dict:
         """The session's closing figures: decisions, withheld windows, latency p50/p99 (ms), lost
-        samples, gaps."""
+        samples, gaps, and ``log_error`` ("" unless the JSONL log lost records)."""
         p50, p99 = self.latency_percentiles()
         with self.lock:
             return {"n_decisions": self.n_decisions, "n_withheld": self.n_withheld, "n_skipped": self.n_skipped,
                     "p50": p50, "p99": p99, "lost_samples": self.lost_samples, "gaps": len(self.gaps),
                     "seconds_down": round(sum(d for _, d in self.gaps), 3), "marker_status": self.marker_status,
-                    "ood_warning": self.ood_warning}
+                    "ood_warning": self.ood_warning, "log_error": self.log_error,
+                    "event_accuracy": dict(self.event_accuracy)}
 
     def snapshot(self) -> dict:
         """A consistent shallow copy of the fields, for the GUI thread."""

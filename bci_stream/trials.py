@@ -18,7 +18,7 @@ class Trials:
     labels : int64, shape ``(n_trials,)``, class index into ``class_names``.
     image_ids : str, shape ``(n_trials,)``: which stimulus image (the teacher's key).
     subjects : int64, shape ``(n_trials,)``.
-    runs : int64, shape ``(n_trials,)``: recording block / run / session, for the block control.
+    runs : int64, shape ``(n_trials,)``: recording block / run, for the block control.
     sfreq : Hz.
     ch_names : channel names, length ``n_channels``.
     class_ids : e.g. ImageNet synsets, one per class.
@@ -28,6 +28,8 @@ class Trials:
     splits : named index splits, e.g. ``{"by-image-0": {"train": idx, "val": idx, "test": idx}}``.
     soft_labels : optional ``(n_trials, n_classes)`` teacher probabilities provided by the loader
         (the phantom's class-similarity labels); image-based teachers produce theirs separately.
+    sessions : int64, shape ``(n_trials,)``: recording session (default all 0), for by-session splits.
+    dropped : trials the loader left out, by reason (e.g. ``{"markers without a class (rt)": 74}``).
     unit : what the samples are in, taken from the data: "uV", "V", or "a.u." for data that were
         standardised before we saw them (EEG-ImageNet's public release).
     preprocessing : :meth:`bci_stream.preprocessing.Preprocessing.to_dict` of what was applied to
@@ -47,6 +49,8 @@ class Trials:
     source: str = ""
     splits: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     soft_labels: np.ndarray | None = None
+    sessions: np.ndarray | None = None
+    dropped: dict[str, int] = field(default_factory=dict)
     unit: str = "uV"
     preprocessing: dict = field(default_factory=dict)
 
@@ -56,6 +60,8 @@ class Trials:
         self.image_ids = np.asarray(self.image_ids).astype(str)
         self.subjects = np.asarray(self.subjects, dtype=np.int64)
         self.runs = np.asarray(self.runs, dtype=np.int64)
+        self.sessions = np.zeros(len(self.labels), np.int64) if self.sessions is None \
+            else np.asarray(self.sessions, dtype=np.int64)
         self.validate()
 
     def validate(self) -> None:
@@ -63,7 +69,7 @@ class Trials:
         if self.eeg.ndim != 3:
             raise ValueError(f"eeg must be (n_trials, n_channels, n_times); got {self.eeg.shape}")
         n, n_ch, _ = self.eeg.shape
-        for name in ("labels", "image_ids", "subjects", "runs"):
+        for name in ("labels", "image_ids", "subjects", "runs", "sessions"):
             arr = getattr(self, name)
             if arr.shape != (n,):
                 raise ValueError(f"{name} has shape {arr.shape}; expected ({n},)")
@@ -93,6 +99,7 @@ class Trials:
             image_ids=self.image_ids[index],
             subjects=self.subjects[index],
             runs=self.runs[index],
+            sessions=self.sessions[index],
             splits={},
             soft_labels=None if self.soft_labels is None else self.soft_labels[index],
         )
@@ -105,7 +112,10 @@ class Trials:
 
     def summary(self) -> str:
         n, ch, t = self.eeg.shape
-        return (
+        text = (
             f"{n} trials x {ch} ch x {t} samples @ {self.sfreq:g} Hz, {self.n_classes} classes, "
             f"{len(np.unique(self.subjects))} subjects, {len(np.unique(self.image_ids))} images ({self.source})"
         )
+        if self.dropped:
+            text += f"; dropped {sum(self.dropped.values())}: " + ", ".join(f"{k}: {v}" for k, v in self.dropped.items())
+        return text

@@ -6,20 +6,23 @@ import argparse
 import json
 import logging
 import sys
-from dataclasses import replace
+import traceback
 from pathlib import Path
 
 import numpy as np
 
 from bci_stream.features import SpectrogramConfig
 from bci_stream.trials import Trials
-from offline_training.datasets import load_trials, parse_spec
+from offline_training.datasets import load_trials, parse_spec, split_specs
 from offline_training.distill import TrainConfig
 
 
-def _oracle_for(spec: str):
-    """The phantom's oracle when the data is the phantom, else None."""
-    kind, _, opts = parse_spec(spec)
+def _oracle_for(spec: str | list[str]):
+    """The phantom's oracle when the data is one phantom spec, else None."""
+    specs = split_specs(spec)
+    if len(specs) != 1:
+        return None
+    kind, _, opts = parse_spec(specs[0])
     if kind != "phantom":
         return None
     from bci_stream.phantom import Phantom
@@ -28,7 +31,10 @@ def _oracle_for(spec: str):
     return Phantom(phantom_config(**opts)).oracle_probabilities
 
 
-def _soft_labels(trials: Trials, teacher_cache: str | None, kd: bool) -> tuple[np.ndarray | None, str]:
+def _soft_labels(trials: Trials, teacher_cache: str | None, kd: bool,
+                 required: bool = True) -> tuple[np.ndarray | None, str]:
+    """Teacher probabilities per trial and the teacher's name; ``(None, "")`` without KD, or when no
+    teacher exists and ``required`` is False (``run`` then trains on hard labels and says so)."""
     if not kd:
         return None, ""
     if teacher_cache:
@@ -36,31 +42,62 @@ def _soft_labels(trials: Trials, teacher_cache: str | None, kd: bool) -> tuple[n
 
         cache = load_soft_labels(teacher_cache)
         if cache.class_names and cache.class_names != list(trials.class_names):
-            raise SystemExit(f"teacher cache {teacher_cache} was made for other classes")
+            raise ValueError(f"teacher cache {teacher_cache} was made for other classes; rerun `bci-train teacher`")
         return cache.for_trials(trials.image_ids), cache.teacher
     if trials.soft_labels is not None:
         return trials.soft_labels, "phantom class-similarity (no images; stand-in for a CLIP teacher)"
-    raise SystemExit("KD needs soft labels: run `bci-train teacher` and pass --teacher CACHE, or use --no-kd")
+    if not required:
+        print("no teacher (no --teacher cache and no stimulus images): training on hard labels, no KD")
+        return None, ""
+    raise ValueError("KD needs soft labels: run `bci-train teacher` and pass --teacher CACHE, or use --no-kd")
 
 
 def _train_config(args) -> TrainConfig:
-    config = TrainConfig(
+    d = TrainConfig()
+    crop = args.crop or (d.crop_start, d.crop_stop)
+    return TrainConfig(
         student=args.student, kd=not args.no_kd, alpha=args.alpha, temperature=args.temperature,
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, patience=args.patience,
-        crop_start=args.crop[0], crop_stop=args.crop[1], threads=args.threads,
-        spectrogram=SpectrogramConfig(nperseg=args.nperseg, log=args.log_spectrogram),
+        crop_start=crop[0], crop_stop=crop[1], threads=args.threads,
+        spectrogram=SpectrogramConfig(nperseg=args.nperseg or d.spectrogram.nperseg, log=args.log_spectrogram),
     )
-    return config
 
 
-def _with_data_rate(config: TrainConfig, trials: Trials) -> TrainConfig:
-    return replace(config, spectrogram=replace(config.spectrogram, sfreq=trials.sfreq))
+def _fitted_config(args, trials: Trials) -> TrainConfig:
+    """The training config at the data's rate (window and STFT segment in seconds, see ``for_data``)."""
+    from offline_training.pipeline import for_data
+
+    return for_data(_train_config(args), trials, window=args.window, segment=args.segment,
+                    crop_given=args.crop is not None, nperseg_given=args.nperseg is not None)
+
+
+def _preprocessing(args):
+    """The :class:`Preprocessing` the filter options ask for (None when they ask for nothing)."""
+    from bci_stream.preprocessing import FilterDesign, Preprocessing
+
+    filters = []
+    if args.highpass is not None:
+        filters.append(FilterDesign(kind="highpass", freqs=(args.highpass,), order=args.filter_order))
+    if args.lowpass is not None:
+        filters.append(FilterDesign(kind="lowpass", freqs=(args.lowpass,), order=args.filter_order))
+    if args.bandpass is not None:
+        filters.append(FilterDesign(kind="bandpass", freqs=tuple(args.bandpass), order=args.filter_order))
+    for hz in args.notch or []:
+        filters.append(FilterDesign(kind="notch", freqs=(hz,), order=args.filter_order))
+    pre = Preprocessing(filters=tuple(filters), reference=args.reference, decimate=args.decimate)
+    return None if pre.is_identity else pre
+
+
+def _load(args, spec=None, preprocessing=None) -> Trials:
+    trials = load_trials(spec if spec is not None else args.data, preprocessing=preprocessing)
+    print(trials.summary())
+    return trials
 
 
 def cmd_teacher(args) -> None:
     from offline_training.teacher import TeacherConfig, compute_soft_labels
 
-    trials = load_trials(args.data)
+    trials = _load(args)
     config = TeacherConfig(model=args.model, pretrained=args.pretrained, model_config=args.model_config,
                            batch_size=args.batch_size)
     path = compute_soft_labels(trials.image_ids.tolist(), args.images, trials.class_names, config, args.out)
@@ -69,46 +106,62 @@ def cmd_teacher(args) -> None:
 
 def cmd_fit(args) -> None:
     from offline_training.pipeline import train_and_test
+    from offline_training.splits import check_split_name
 
-    trials = load_trials(args.data)
-    print(trials.summary())
-    config = _with_data_rate(_train_config(args), trials)
+    check_split_name(args.split)
+    trials = _load(args, preprocessing=_preprocessing(args))
+    config = _fitted_config(args, trials)
     soft, teacher = _soft_labels(trials, args.teacher, config.kd)
     metrics = train_and_test(trials, args.split, config, args.out, soft, teacher, oracle=_oracle_for(args.data),
                              resume=args.resume)
-    _print_metrics(metrics, args.out)
+    _print_metrics(metrics)
+    print(f"wrote {args.out}/metrics.json, report.md, confusion.png, learning_curve.png")
 
 
 def cmd_evaluate(args) -> None:
+    """Re-test a run on its saved split; writes ``evaluation.md``/``evaluation.json``/``evaluation_confusion.png``
+    beside (never over) the run's own ``report.md`` and ``metrics.json``."""
     from offline_training.evaluate import confusion_png, evaluate, report_markdown
-    from offline_training.pipeline import test_probabilities
+    from offline_training.pipeline import run_info, test_probabilities
 
     run_dir = Path(args.run_dir)
+    for name in ("run.json", "split.json", "model.safetensors"):
+        if not (run_dir / name).is_file():
+            raise FileNotFoundError(f"{run_dir} is not a run folder (no {name}); give the --out folder of `bci-train fit`")
     info = json.loads((run_dir / "run.json").read_text())
     split = json.loads((run_dir / "split.json").read_text())
-    trials = load_trials(args.data or info["data"])
+    preprocessing = None
+    if info.get("preprocessing"):
+        from bci_stream.preprocessing import Preprocessing
+
+        preprocessing = Preprocessing.from_dict(info["preprocessing"])
+    trials = _load(args, args.data or info["data"], preprocessing)
     test = np.asarray(split["test"], dtype=np.int64)
+    if len(test) and test.max() >= len(trials):
+        raise ValueError(f"the saved split indexes {test.max() + 1} trials but the data has {len(trials)}; "
+                         "evaluate on the data the run was trained on")
     probs = test_probabilities(run_dir, trials, test)
     metrics = evaluate(probs, trials.labels[test], trials.subjects[test], split["name"])
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
-    confusion_png(probs, trials.labels[test], trials.class_names, run_dir / "confusion.png",
-                  f"test split '{split['name']}' — top-1 {metrics['top1']:.3f}")
-    (run_dir / "report.md").write_text(report_markdown([(info["train_config"]["student"], metrics)], trials.source))
-    _print_metrics(metrics, run_dir)
+    (run_dir / "evaluation.json").write_text(json.dumps(metrics, indent=1))
+    confusion_png(probs, trials.labels[test], trials.class_names, run_dir / "evaluation_confusion.png",
+                  f"test split '{split['name']}' — top-1 {metrics['top1']:.3f} (n={len(test)})")
+    from offline_training.distill import TrainConfig as _TC
+
+    extra = run_info(trials, _TC.from_dict(info["train_config"]), split["name"], split.get("reason", "saved split"))
+    (run_dir / "evaluation.md").write_text(report_markdown([(info["train_config"]["student"], metrics)], trials.source,
+                                                           run_info=extra))
+    _print_metrics(metrics)
+    print(f"wrote {run_dir}/evaluation.md, evaluation.json, evaluation_confusion.png")
 
 
 def cmd_export(args) -> None:
     from offline_training.export import export_onnx
 
     run_dir, sweep = args.run_dir, None
-    if args.best:
-        from offline_training.sweep import SweepError, best_run
+    if args.best:  # RUN_DIR is a sweep folder: its best finished trial, the card recording the sweep
+        from offline_training.sweep import best_run
 
-        try:
-            run_dir, sweep = best_run(args.run_dir)
-        except SweepError as err:
-            print(f"bci-train export: error: {err}", file=sys.stderr)
-            raise SystemExit(2) from None
+        run_dir, sweep = best_run(args.run_dir)
         print(f"best trial {sweep['trial']} of {sweep['trials']} ({sweep['metric']} {sweep['value']:.4f}, "
               f"subject {sweep['subject']}, seed {sweep['seed']})")
     out = args.out or str(Path(args.run_dir) / "model.onnx")
@@ -117,13 +170,9 @@ def cmd_export(args) -> None:
 
 
 def cmd_sweep(args) -> None:
-    from offline_training.sweep import SweepError, config_from_args, run_sweep
+    from offline_training.sweep import config_from_args, run_sweep
 
-    try:
-        run_sweep(config_from_args(args), resume=args.resume, verbose=args.verbose)
-    except SweepError as err:  # includes a bad space file (SpaceError is re-raised as one)
-        print(f"bci-train sweep: error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
+    run_sweep(config_from_args(args), resume=args.resume, verbose=args.verbose)
 
 
 def _add_sweep_parser(sub) -> None:
@@ -163,31 +212,38 @@ def _add_sweep_parser(sub) -> None:
 def cmd_run(args) -> None:
     from offline_training.export import export_onnx
     from offline_training.pipeline import compare
+    from offline_training.splits import check_split_name
 
-    trials = load_trials(args.data)
-    print(trials.summary())
-    config = _with_data_rate(_train_config(args), trials)
-    soft, teacher = _soft_labels(trials, args.teacher, True)
+    check_split_name(args.split)
+    trials = _load(args, preprocessing=_preprocessing(args))
+    config = _fitted_config(args, trials)
+    soft, teacher = _soft_labels(trials, args.teacher, not args.no_kd, required=False)
     compare(trials, args.out, config, soft, teacher, oracle=_oracle_for(args.data),
-            controls=not args.no_controls, lstm=not args.no_lstm)
+            controls=not args.no_controls, lstm=not args.no_lstm, split=args.split)
     print((Path(args.out) / "report.md").read_text())
     path, _ = export_onnx(args.out, args.export or Path(args.out) / "model.onnx", hop=args.hop)
     print(f"exported {path}")
 
 
-def _print_metrics(metrics: dict, run_dir) -> None:
-    line = f"test split '{metrics['split']}': top-1 {metrics['top1']:.3f}, top-3 {metrics['top3']:.3f}, " \
-           f"top-5 {metrics['top5']:.3f} (chance {metrics['chance_top1']:.3f}, n={metrics['n']})"
+def _print_metrics(metrics: dict) -> None:
+    lo, hi = metrics["top1_ci"]
+    line = f"test split '{metrics['split']}': top-1 {metrics['top1']:.3f} [95 % CI {lo:.2f}-{hi:.2f}], " \
+           f"p = {metrics['top1_p']:.2g} vs chance {metrics['chance_top1']:.3f}; top-3 {metrics['top3']:.3f}, " \
+           f"top-5 {metrics['top5']:.3f} (n={metrics['n']})"
     if "oracle_top1" in metrics:
         line += f"; oracle top-1 {metrics['oracle_top1']:.3f}"
     print(line)
-    print(f"wrote {run_dir}/metrics.json, report.md, confusion.png")
 
 
 def _add_training_args(p: argparse.ArgumentParser) -> None:
     d = TrainConfig()
-    p.add_argument("--data", required=True, help="data SPEC, e.g. phantom:subjects=6,classes=40 or eegimagenet:PATH")
+    p.add_argument("--data", required=True, nargs="+", metavar="SPEC",
+                   help="data SPEC(s), e.g. phantom:subjects=6,classes=40 | eegimagenet:PATH | "
+                        "mne:/data/sub-*/run*.fif,mapping=classes.tsv | bids:ROOT,task=T | xdf:FILE,classes=auto")
     p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--split", default="auto",
+                   help="auto (the most meaningful the data allows) | by-image | by-run | by-session | by-block | "
+                        "time-blocked | shuffled | loso-<subject> (default: %(default)s)")
     p.add_argument("--teacher", help="soft-label cache from `bci-train teacher` (the phantom brings its own)")
     p.add_argument("--student", default=d.student, choices=["cnn", "lstm"])
     p.add_argument("--no-kd", action="store_true", help="hard labels only (the plain baseline)")
@@ -199,20 +255,45 @@ def _add_training_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--crop", type=int, nargs=2, default=(d.crop_start, d.crop_stop), metavar=("START", "STOP"),
-                   help="samples of each trial used (default 20 460)")
-    p.add_argument("--nperseg", type=int, default=d.spectrogram.nperseg, help="STFT segment, samples")
+    p.add_argument("--window", type=float, nargs=2, metavar=("START", "STOP"),
+                   help="seconds from stimulus onset the model sees (default: the seed's "
+                        f"{d.crop_start / d.spectrogram.sfreq:g}-{d.crop_stop / d.spectrogram.sfreq:g} s at any rate)")
+    p.add_argument("--crop", type=int, nargs=2, metavar=("START", "STOP"),
+                   help=f"the window in samples of each epoch instead (default {d.crop_start} {d.crop_stop} at "
+                        f"{d.spectrogram.sfreq:g} Hz, scaled to the data's rate)")
+    p.add_argument("--segment", type=float, help="STFT segment, seconds (default: "
+                   f"{d.spectrogram.nperseg / d.spectrogram.sfreq:g} s, the seed's nperseg {d.spectrogram.nperseg} at "
+                   f"{d.spectrogram.sfreq:g} Hz)")
+    p.add_argument("--nperseg", type=int, help="STFT segment in samples instead")
     p.add_argument("--log-spectrogram", action="store_true", help="log-magnitude features")
     p.add_argument("--hop", type=float, default=0.02, help="live decision hop written to the card, seconds")
+    _add_preprocessing_args(p)
+
+
+def _add_preprocessing_args(p: argparse.ArgumentParser) -> None:
+    """Causal filters applied to each recording from its first sample, as the live decoder applies them."""
+    from bci_stream.preprocessing import FilterDesign, Preprocessing
+
+    d, order = Preprocessing(), FilterDesign.__dataclass_fields__["order"].default
+    g = p.add_argument_group("preprocessing (causal; stored in the model card and applied live)")
+    g.add_argument("--highpass", type=float, metavar="HZ", help="Butterworth high-pass, Hz")
+    g.add_argument("--lowpass", type=float, metavar="HZ", help="Butterworth low-pass, Hz")
+    g.add_argument("--bandpass", type=float, nargs=2, metavar=("LO", "HI"), help="Butterworth band-pass, Hz")
+    g.add_argument("--notch", type=float, action="append", metavar="HZ", help="notch (mains) filter, Hz; repeatable")
+    g.add_argument("--filter-order", type=int, default=order, help="order of each filter (default %(default)s)")
+    g.add_argument("--reference", default=d.reference,
+                   help="none | average | CH[,CH...] re-reference (default %(default)s)")
+    g.add_argument("--decimate", type=int, default=d.decimate, metavar="K",
+                   help="keep every K-th sample after the filters (default %(default)s)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bci-train", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more; print tracebacks of errors")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("teacher", help="CLIP soft labels for the stimulus images (cached)")
-    p.add_argument("--data", required=True)
+    p.add_argument("--data", required=True, nargs="+", metavar="SPEC")
     p.add_argument("--images", required=True, help="folder of stimulus images (<id>.JPEG or <synset>/<id>.JPEG)")
     p.add_argument("--out", required=True, help="cache file (.safetensors)")
     p.add_argument("--model", default="ViT-B-32")
@@ -223,13 +304,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("fit", help="train one student, test it, write RUN_DIR")
     _add_training_args(p)
-    p.add_argument("--split", default="by-image", help="by-image | by-block | shuffled | loso-<subject>")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR's last checkpoint")
     p.set_defaults(func=cmd_fit)
 
-    p = sub.add_parser("evaluate", help="re-test RUN_DIR on its saved split")
+    p = sub.add_parser("evaluate", help="re-test RUN_DIR on its saved split (writes evaluation.md/.json)")
     p.add_argument("run_dir")
-    p.add_argument("--data", help="data SPEC (default: the one it was trained on)")
+    p.add_argument("--data", nargs="+", metavar="SPEC", help="data SPEC(s) (default: the ones it was trained on)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("export", help="ONNX with the model card, parity-checked")
@@ -252,9 +332,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``bci-train``: user errors print one line ``bci-train <command>: error: ...`` and return 2 (the
+    same policy as ``bci-stream``); ``-v`` adds the traceback."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    args.func(args)
+    try:
+        args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except (ValueError, OSError, RuntimeError) as err:  # RecordingError, SplitError, missing files, ...
+        if args.verbose:
+            traceback.print_exc()
+        message = " / ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__
+        print(f"bci-train {args.command}: error: {message}", file=sys.stderr)
+        return 2
     return 0
 
 

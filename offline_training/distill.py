@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from bci_stream.features import SpectrogramConfig, spectrogram_batch
 from bci_stream.trials import Trials
+from bci_stream.truth import unresolved_markers
 from offline_training.students import build_student
 
 log = logging.getLogger(__name__)
@@ -171,6 +172,12 @@ def load_model(run_dir: str | Path) -> tuple[torch.nn.Module, Normaliser, TrainC
     return model, Normaliser(tensors["norm.mean"].numpy(), tensors["norm.std"].numpy()), config, info
 
 
+def _distinct_markers(trials: Trials) -> tuple[list[str], list[int]]:
+    """Each stimulus marker (image id) once, with its label."""
+    ids, first = np.unique(trials.image_ids, return_index=True)
+    return list(ids), [int(v) for v in trials.labels[first]]
+
+
 # --- the loop -----------------------------------------------------------------------------------
 @torch.no_grad()
 def predict(model: torch.nn.Module, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -285,6 +292,7 @@ def fit(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_d
         "class_names": list(trials.class_names),
         "tmin": trials.tmin,
         "signal_unit": trials.unit,
+        "marker_classes": unresolved_markers(*_distinct_markers(trials), list(trials.class_ids), list(trials.class_names)),
         "preprocessing": trials.preprocessing,
     }
     (run_dir / "run.json").write_text(json.dumps(info, indent=1))

@@ -38,7 +38,7 @@ import numpy as np
 
 from bci_stream.trials import Trials
 from offline_training.sweep_report import best_trial, read_csv, summary_markdown, write_csv
-from offline_training.sweep_space import SpaceError, SweepSpace, config_id, load_space, train_config
+from offline_training.sweep_space import SweepSpace, config_id, load_space, train_config
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,8 @@ SCHEDULERS = ("asha", "fifo")
 
 
 class SweepError(ValueError):
-    """A user error: bad options, a missing sweep folder, an unreachable cluster, Ray not installed."""
+    """A user error: bad options, a missing sweep folder, an unreachable cluster, Ray not installed
+    (a ValueError: ``bci-train`` prints it as one line and exits 2)."""
 
 
 @dataclass(frozen=True)
@@ -461,10 +462,7 @@ def best_run(sweep_dir: str | Path) -> tuple[Path, dict]:
 
 def config_from_args(args) -> SweepConfig:
     """A :class:`SweepConfig` from ``bci-train sweep``'s arguments (space file read and checked)."""
-    try:
-        space = load_space(args.space) if args.space else SweepSpace()
-    except SpaceError as err:
-        raise SweepError(str(err)) from None
+    space = load_space(args.space) if args.space else SweepSpace()
     if not args.resume and not args.space:
         raise SweepError("--space is required (a .yaml or .json space file, e.g. examples/sweep_small.yaml)")
     return SweepConfig(data=args.data or "", space=space, out=args.out, trials=args.trials, address=args.address,

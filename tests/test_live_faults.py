@@ -49,9 +49,10 @@ def test_a_stalled_sender_is_one_gap_of_its_real_length(tiny_model, tiny_phantom
     restored = [r for r in records if r.get("event") == "stream_restored"]
     assert len(lost) == 1 and len(restored) == 1, [r.get("event") for r in records if r.get("event")]
     assert lost[0]["t_last_sample"] is not None
-    assert abs(restored[0]["seconds_down"] - 3.1) < 0.15, restored[0]
+    assert abs(restored[0]["seconds_down"] - 3.1) < 0.2, restored[0]
+    assert abs(restored[0]["data_gap_seconds"]) < 0.05  # the inlet stayed open: the catch-up arrived whole
     end = records[-1]
-    assert end["event"] == "session_end" and end["gaps"] == 1 and abs(end["seconds_down"] - 3.1) < 0.15
+    assert end["event"] == "session_end" and end["gaps"] == 1 and abs(end["seconds_down"] - 3.1) < 0.2
     resumed = [r for r in records[records.index(restored[0]):] if "probabilities" in r]
     assert len(resumed) > 10
 

@@ -155,6 +155,7 @@ def test_worker_reports_unloadable_diffusion_model():
         while state.image is None and time.time() < deadline:
             time.sleep(0.05)
         assert "no network at run time" in state.renderer_error
+        assert "RendererError" not in state.renderer_error  # no "RendererError: RendererError:" stutter
         assert state.image.kind == "gallery"
     finally:
         worker.stop()

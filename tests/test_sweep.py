@@ -107,27 +107,25 @@ def test_space_file_maps_onto_train_config_and_student_arguments(tmp_path):
 def test_bad_space_file_is_a_one_line_error_with_rc_2(tmp_path, capsys, text, message):
     path = tmp_path / "bad.yaml"
     path.write_text(text)
-    with pytest.raises(SystemExit) as exit_:
-        bci_train(["sweep", "--data", TINY_SPEC, "--space", str(path), "--out", str(tmp_path / "out")])
-    assert exit_.value.code == 2
+    assert bci_train(["sweep", "--data", TINY_SPEC, "--space", str(path), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("bci-train sweep: error: ") and message in err and "\n" not in err
 
 
-def test_unreachable_address_and_bad_trial_count_are_one_line_errors(tmp_path, space_file, capsys):
+def test_unreachable_address_bad_trial_count_and_export_of_no_sweep_are_one_line_errors(tmp_path, space_file,
+                                                                                         capsys):
     port = _free_port()  # nothing listens there
     args = ["sweep", "--data", TINY_SPEC, "--space", str(space_file), "--out", str(tmp_path / "a")]
-    with pytest.raises(SystemExit) as exit_:
-        bci_train([*args, "--address", f"127.0.0.1:{port}"])
-    assert exit_.value.code == 2
+    assert bci_train([*args, "--address", f"127.0.0.1:{port}"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"bci-train sweep: error: cannot reach a Ray cluster at 127.0.0.1:{port}") and "\n" not in err
-    with pytest.raises(SystemExit):
-        bci_train(["sweep", "--data", TINY_SPEC, "--space", str(space_file), "--out", str(tmp_path / "b"), "--trials", "3"])
+    assert bci_train(["sweep", "--data", TINY_SPEC, "--space", str(space_file), "--out", str(tmp_path / "b"),
+                      "--trials", "3"]) == 2
     assert "not a positive multiple of the space's grid" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        bci_train(["sweep", "--out", str(tmp_path / "nothing"), "--resume"])
+    assert bci_train(["sweep", "--out", str(tmp_path / "nothing"), "--resume"]) == 2
     assert "holds no sweep to resume" in capsys.readouterr().err
+    assert bci_train(["export", str(tmp_path), "--best"]) == 2
+    assert capsys.readouterr().err.startswith("bci-train export: error: ")
 
 
 def test_spread_and_paired_comparison_match_scipy():

@@ -129,9 +129,11 @@ def test_own_recording_epochs_by_marker_with_a_mapping_file(tmp_path):
     raw.set_annotations(mne.Annotations([1.0, 2.0, 3.0, 4.0, 5.8], [0] * 5, ["S 1", "S 2", "S 1", "rest", "S 2"]))
     raw.save(tmp_path / "run1_raw.fif", verbose="error")
     (tmp_path / "map.tsv").write_text("S 1\tsorrel\nS 2\tn03888257\n")
-    with pytest.warns(UserWarning, match="2 of 5 markers skipped"):
-        trials = load_trials(f"mne:{tmp_path / 'run1_raw.fif'},mapping={tmp_path / 'map.tsv'},tmax=0.5")
+    trials = load_trials(f"mne:{tmp_path / 'run1_raw.fif'},mapping={tmp_path / 'map.tsv'},tmax=0.5")
     assert trials.labels.tolist() == [0, 1, 0]  # "rest" maps to nothing; the last epoch runs off the end
+    assert trials.class_ids == ["n02389026", "n03888257"] and trials.class_names == ["sorrel", "parachute"]
+    assert trials.dropped == {"markers without a class (rest x1)": 1, "epochs outside the recording (0..0.5 s)": 1}
+    assert "dropped 2: markers without a class (rest x1): 1" in trials.summary()
     assert trials.eeg.shape == (3, 3, 500)
     np.testing.assert_allclose(trials.eeg[1], data[:, 2000:2500] * 1e6, rtol=1e-5)
 

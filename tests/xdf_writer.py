@@ -18,8 +18,10 @@ def _varlen(n: int) -> bytes:
     return struct.pack("<B", 8) + struct.pack("<Q", n)
 
 
-def _header_xml(name, stype, labels, srate, fmt, source_id, unit="microvolts") -> bytes:
-    channels = "".join(f"<channel><label>{c}</label><unit>{unit}</unit><type>{stype}</type></channel>" for c in labels)
+def _header_xml(name, stype, labels, srate, fmt, source_id, unit="microvolts", ch_types=None) -> bytes:
+    ch_types = ch_types or [stype] * len(labels)
+    channels = "".join(f"<channel><label>{c}</label><unit>{unit}</unit><type>{t}</type></channel>"
+                       for c, t in zip(labels, ch_types))
     return (f'<?xml version="1.0"?><info><name>{name}</name><type>{stype}</type>'
             f"<channel_count>{len(labels)}</channel_count><nominal_srate>{srate}</nominal_srate>"
             f"<channel_format>{fmt}</channel_format><source_id>{source_id}</source_id>"
@@ -27,14 +29,17 @@ def _header_xml(name, stype, labels, srate, fmt, source_id, unit="microvolts") -
 
 
 def write_xdf(path: str | Path, data: np.ndarray, sfreq: float, ch_names: list[str],
-              markers: list[tuple[int, str]], t0: float = 100.0, unit: str = "microvolts") -> Path:
-    """``data`` ``(n_ch, n_times)`` float32 at ``sfreq`` from LSL time ``t0``; ``markers`` at sample indices."""
+              markers: list[tuple[int, str]], t0: float = 100.0, unit: str = "microvolts",
+              stream_type: str = "EEG", ch_types: list[str] | None = None, marker_type: str = "Markers") -> Path:
+    """``data`` ``(n_ch, n_times)`` float32 at ``sfreq`` from LSL time ``t0``; ``markers`` at sample indices;
+    ``stream_type``/``ch_types``/``marker_type`` as the header declares them."""
     path = Path(path)
     n_ch, n = data.shape
     out = bytearray(b"XDF:")
     out += _chunk(1, b'<?xml version="1.0"?><info><version>1.0</version></info>')
-    out += _chunk(2, struct.pack("<I", 1) + _header_xml("EEG", "EEG", ch_names, sfreq, "float32", "amp", unit))
-    out += _chunk(2, struct.pack("<I", 2) + _header_xml("Markers", "Markers", ["m"], 0, "string", "stim"))
+    out += _chunk(2, struct.pack("<I", 1) + _header_xml("EEG", stream_type, ch_names, sfreq, "float32", "amp", unit,
+                                                        ch_types))
+    out += _chunk(2, struct.pack("<I", 2) + _header_xml("Markers", marker_type, ["m"], 0, "string", "stim"))
     times = t0 + np.arange(n) / sfreq
     for start in range(0, n, 500):
         stop = min(n, start + 500)

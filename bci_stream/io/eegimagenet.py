@@ -8,6 +8,7 @@ only: a file carrying arbitrary pickled code fails with :class:`RecordingError` 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +46,8 @@ class EEGImageNetFile:
 
 
 def safe_torch_load(path: str | Path):
-    """``torch.load(path, weights_only=True)`` with a clear error for missing, corrupt or unsafe files."""
+    """``torch.load(path, weights_only=True)`` with one-line errors: missing, corrupt/unreadable, or
+    refused (the file asks to run code while loading; the call it names never runs)."""
     import pickle
 
     import torch
@@ -56,12 +58,25 @@ def safe_torch_load(path: str | Path):
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
+        blocked = re.search(r"GLOBAL ([\w.]+)", str(err))
+        if blocked:  # torch's own advice (re-run with weights_only=False) would run that call: never give it
+            raise RecordingError(
+                f"{path}: refused to load: it asks to call {blocked.group(1)} while unpickling; bci-stream loads only "
+                "tensors and plain containers and never runs code from a data file"
+            ) from None
+        raise RecordingError(f"{path}: corrupt or unreadable torch file ({_first_line(err)})") from None
+    except Exception as err:  # truncated zip, empty file, text: not a torch file
         raise RecordingError(
-            f"{path}: refused to load: it contains objects other than tensors and plain containers "
-            f"(torch.load weights_only=True): {str(err).splitlines()[0]}"
-        ) from err
-    except Exception as err:
-        raise RecordingError(f"{path}: not a readable torch file ({type(err).__name__}: {err})") from err
+            f"{path}: corrupt or unreadable torch file ({type(err).__name__}: {_first_line(err) or 'empty'})"
+        ) from None
+
+
+def _first_line(err: Exception) -> str:
+    """The part of a torch error worth showing: its last informative line, without torch's advice."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    useful = [line for line in lines if "weights_only" not in line and "documentation" not in line
+              and "file an issue" not in line]
+    return (useful or lines or [""])[0][:200]
 
 
 def load_eegimagenet(path: str | Path) -> EEGImageNetFile:
@@ -69,9 +84,11 @@ def load_eegimagenet(path: str | Path) -> EEGImageNetFile:
     content = safe_torch_load(path)
     if not isinstance(content, dict) or "dataset" not in content:
         raise RecordingError(f"{path}: not an EEG-ImageNet file (expected a dict with 'dataset', 'labels', 'images')")
-    for key in ("labels", "images"):
+    for key in ("dataset", "labels", "images"):
         if key not in content:
             raise RecordingError(f"{path}: EEG-ImageNet file has no {key!r} entry")
+        if not isinstance(content[key], (list, tuple)):
+            raise RecordingError(f"{path}: EEG-ImageNet {key!r} is a {type(content[key]).__name__}; expected a list")
     eeg, labels, images, subjects = [], [], [], []
     for i, item in enumerate(content["dataset"]):
         try:
@@ -79,8 +96,9 @@ def load_eegimagenet(path: str | Path) -> EEGImageNetFile:
             labels.append(int(item["label"]))
             images.append(int(item["image"]))
             subjects.append(int(item["subject"]))
-        except (KeyError, TypeError, AttributeError) as err:
-            raise RecordingError(f"{path}: trial {i} lacks eeg/label/image/subject ({err})") from err
+        except (KeyError, TypeError, AttributeError, ValueError, RuntimeError) as err:
+            raise RecordingError(f"{path}: trial {i} lacks eeg/label/image/subject ({type(err).__name__}: {err})") \
+                from None
         if x.ndim != 2:
             raise RecordingError(f"{path}: trial {i} eeg has shape {tuple(x.shape)}; expected (channels, time)")
         eeg.append(x)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
 
+from bci_stream.io.integrity import check_xdf_complete
 from bci_stream.io.recording import Recording, RecordingError
+
+log = logging.getLogger(__name__)
 
 _TO_MICROVOLTS = {"v": 1e6, "volts": 1e6, "mv": 1e3, "millivolts": 1e3, "uv": 1.0, "µv": 1.0, "microvolts": 1.0}
 
@@ -15,29 +20,35 @@ def _text(value) -> str:
     return value[0] if isinstance(value, list) and value else (value or "")
 
 
-def _channel_labels(stream: dict) -> tuple[list[str], list[str]]:
+def _channel_labels(stream: dict) -> tuple[list[str], list[str], list[str]]:
+    """Labels, units and types (upper case, "" when undeclared) of a stream's channels."""
     info = stream["info"]
     n = int(_text(info["channel_count"]))
     try:
         channels = info["desc"][0]["channels"][0]["channel"]
         labels = [_text(ch.get("label")) for ch in channels]
         units = [_text(ch.get("unit")) for ch in channels]
-    except (KeyError, IndexError, TypeError):
-        labels, units = [], []
+        types = [_text(ch.get("type")).upper() for ch in channels]
+    except (KeyError, IndexError, TypeError, AttributeError):
+        labels, units, types = [], [], []
     if len(labels) != n or not all(labels):
-        labels, units = [f"E{i + 1:03d}" for i in range(n)], [""] * n
-    return labels, units
+        labels, units, types = [f"E{i + 1:03d}" for i in range(n)], [""] * n, [""] * n
+    return labels, units, types
 
 
-def read_xdf(path: str | Path, eeg_stream: str | None = None, marker_stream: str | None = None) -> Recording:
+def read_xdf(path: str | Path, eeg_stream: str | None = None, marker_stream: str | None = None,
+             channels: str = "eeg") -> Recording:
     """Read the EEG and marker streams of an XDF file.
 
     Parameters
     ----------
     path : the ``.xdf`` file.
-    eeg_stream : stream name to use; default the first stream of type EEG (else the numeric
-        stream with the most channels).
-    marker_stream : marker stream name; default the first string stream (type Markers preferred).
+    eeg_stream : stream name to use; default the first stream of type EEG. A file with no stream
+        of type EEG is refused (naming its streams) unless ``eeg_stream`` names one.
+    marker_stream : marker stream name; default the first string stream of type Markers (other
+        string streams, e.g. control messages, are not stimuli).
+    channels : "eeg" keeps the channels of type EEG (and those with no declared type); "all" keeps
+        every channel, with a warning naming the non-EEG ones.
 
     Returns
     -------
@@ -46,6 +57,7 @@ def read_xdf(path: str | Path, eeg_stream: str | None = None, marker_stream: str
     """
     import pyxdf
 
+    check_xdf_complete(path)  # pyxdf skips a cut tail silently
     try:
         streams, _ = pyxdf.load_xdf(str(path), dejitter_timestamps=True)
     except Exception as err:  # pyxdf raises many types on corrupt files
@@ -59,16 +71,32 @@ def read_xdf(path: str | Path, eeg_stream: str | None = None, marker_stream: str
     def is_string(s):
         return _text(s["info"]["channel_format"]) == "string"
 
+    def kind(s):
+        return _text(s["info"]["type"])
+
+    if channels not in ("eeg", "all"):
+        raise RecordingError(f"channels={channels!r}; use 'eeg' or 'all'")
     numeric = [s for s in streams if not is_string(s) and len(s["time_stamps"])]
     if eeg_stream is not None:
         numeric = [s for s in numeric if name(s) == eeg_stream]
+    else:
+        numeric = [s for s in numeric if kind(s).upper() == "EEG"]
     if not numeric:
-        found = [name(s) for s in streams]
-        raise RecordingError(f"{path}: no EEG stream{f' named {eeg_stream!r}' if eeg_stream else ''}; streams: {found}")
-    eeg = next((s for s in numeric if _text(s["info"]["type"]).upper() == "EEG"),
-               max(numeric, key=lambda s: np.shape(s["time_series"])[1]))
-    labels, units = _channel_labels(eeg)
+        found = ", ".join(f"{name(s)!r} (type {kind(s) or '?'}, {_text(s['info']['channel_format'])})" for s in streams)
+        raise RecordingError(f"{path}: no EEG stream{f' named {eeg_stream!r}' if eeg_stream else ' (type EEG)'} "
+                             f"with samples; streams: {found}; pass eeg_stream=NAME to use another")
+    eeg = numeric[0]
+    labels, units, types = _channel_labels(eeg)
     data = np.asarray(eeg["time_series"], dtype=np.float64).T
+    other = [i for i, t in enumerate(types) if t not in ("EEG", "")]
+    if other and channels == "all":
+        warnings.warn(f"{path}: keeping non-EEG channels {[f'{labels[i]} ({types[i]})' for i in other]}", stacklevel=2)
+    elif other:
+        keep = [i for i in range(len(labels)) if i not in set(other)]
+        if not keep:
+            raise RecordingError(f"{path}: stream {name(eeg)!r} has no channel of type EEG; pass channels=all")
+        log.info("%s: dropped non-EEG channels %s", path, [labels[i] for i in other])
+        labels, units, data = [labels[i] for i in keep], [units[i] for i in keep], data[keep]
     scale = np.array([_TO_MICROVOLTS.get(u.lower(), 1.0) for u in units])[:, None]
     sfreq = float(_text(eeg["info"]["nominal_srate"]))
     if sfreq <= 0:
@@ -79,8 +107,13 @@ def read_xdf(path: str | Path, eeg_stream: str | None = None, marker_stream: str
     if marker_stream is not None:
         strings = [s for s in strings if name(s) == marker_stream]
     events = []
+    if marker_stream is None:
+        if strings and not any(kind(s).lower() == "markers" for s in strings):
+            warnings.warn(f"{path}: no marker stream of type Markers (string streams: {[name(s) for s in strings]}); "
+                          "pass marker_stream=NAME to use one", stacklevel=2)
+        strings = [s for s in strings if kind(s).lower() == "markers"]
     if strings:
-        markers = next((s for s in strings if _text(s["info"]["type"]).lower() == "markers"), strings[0])
+        markers = strings[0]
         # the EEG sample nearest each marker (half a sample either side)
         idx = np.searchsorted(times, np.asarray(markers["time_stamps"]) - 0.5 / sfreq)
         for i, value in zip(idx, markers["time_series"]):

@@ -13,9 +13,19 @@ from pathlib import Path
 
 import numpy as np
 
+from bci_stream.offline_env import set_offline_environment
 from bci_stream.render.base import RenderConfig, RendererError
 
+set_offline_environment()  # before diffusers imports huggingface_hub (also when imported on its own)
+
 log = logging.getLogger(__name__)
+
+
+def looks_like_path(model: str) -> bool:
+    """True for a string meant as a folder (``/x``, ``./x``, ``~/x``, ``a/b/c``), False for a hub id
+    (``org/name``)."""
+    return (model.startswith(("/", ".", "~")) or "\\" in model or model.count("/") > 1
+            or model.endswith("/") or Path(model).expanduser().exists())
 
 
 def load_text2image(model: str, device: str = "auto", taesd: str | None = None, compile_unet: bool = False):
@@ -29,16 +39,23 @@ def load_text2image(model: str, device: str = "auto", taesd: str | None = None, 
         device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.float16 if device == "cuda" else torch.float32
     local = Path(model).expanduser()
-    source = str(local) if local.exists() else model
+    is_folder = looks_like_path(model)
+    if is_folder and not local.is_dir():
+        raise RendererError(
+            f"no diffusers folder at {local}: pass a folder written by a pipeline's save_pretrained, or a hub id "
+            "(e.g. stabilityai/sd-turbo) already in the local Hugging Face cache"
+        )
+    source = str(local) if is_folder else model
     try:
         pipe = AutoPipelineForText2Image.from_pretrained(source, dtype=dtype, local_files_only=True)
     except Exception as err:
-        where = f"folder {local}" if local.exists() else f"hub id {model!r} in the local Hugging Face cache"
+        first = (str(err).splitlines() or [""])[0]
+        if is_folder:
+            raise RendererError(f"cannot load the diffusers folder {local}: {type(err).__name__}: {first}") from err
         raise RendererError(
-            f"cannot load the diffusion model from {where}: {type(err).__name__}: {str(err).splitlines()[0]}. "
-            "There is no network at run time: on a connected machine run `hf download "
-            f"{model if not local.exists() else 'stabilityai/sd-turbo'}` (or save_pretrained a pipeline to a folder) "
-            "and pass --diffusion-model PATH."
+            f"cannot load hub id {model!r} from the local Hugging Face cache ({type(err).__name__}: {first}). "
+            f"There is no network at run time: on a connected machine run `hf download {model}` "
+            "(or save_pretrained a pipeline to a folder) and pass --diffusion-model PATH."
         ) from err
     if taesd:
         from diffusers import AutoencoderTiny

@@ -26,7 +26,7 @@ def _serve(config: RenderConfig, conn) -> None:
 
         renderer = DiffusionRenderer(config)
     except Exception as err:  # missing weights, no CUDA: the parent reports it and falls back
-        conn.send(("error", f"{type(err).__name__}: {err}"))
+        conn.send(("error", _describe(err)))
         return
     conn.send(("ready", f"{renderer.kind} on {renderer.device}"))
     while True:
@@ -39,7 +39,13 @@ def _serve(config: RenderConfig, conn) -> None:
         try:
             conn.send(("image", renderer.render(*job)))
         except Exception as err:  # CUDA OOM, pipeline error
-            conn.send(("error", f"{type(err).__name__}: {err}"))
+            conn.send(("error", _describe(err)))
+
+
+def _describe(err: Exception) -> str:
+    """The child's error for the parent, which wraps it in a RendererError (so a RendererError's own
+    message goes without its type: no "RendererError: RendererError: ...")."""
+    return str(err) if isinstance(err, RendererError) else f"{type(err).__name__}: {err}"
 
 
 class ProcessRenderer:

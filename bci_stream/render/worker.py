@@ -14,7 +14,7 @@ import time
 
 import pylsl
 
-from bci_stream.render.base import RenderConfig
+from bci_stream.render.base import RenderConfig, RendererError
 from bci_stream.render.gallery import GalleryRenderer
 from bci_stream.state import RenderedImage, SharedState
 
@@ -88,7 +88,8 @@ class RenderWorker:
         return GalleryRenderer(self.class_names, self.class_ids, self.config.gallery_dir, self.config.size)
 
     def _fall_back(self, err: Exception) -> None:
-        message = f"{self.config.kind} renderer failed: {type(err).__name__}: {err}"
+        what = str(err) if isinstance(err, RendererError) else f"{type(err).__name__}: {err}"
+        message = f"{self.config.kind} renderer failed: {what}"
         log.error("%s; falling back to gallery", message)
         self._close_renderer()
         self.state.update(renderer_error=message, renderer_kind="gallery (fallback)")

@@ -241,6 +241,8 @@ class MainWindow(QtWidgets.QMainWindow):
             parts.insert(0, f"⚠ {snap['ood_warning'][:140]}")
         if snap["renderer_error"]:
             parts.append(f"⚠ {snap['renderer_error'][:120]}")
+        if snap.get("log_error"):
+            parts.append(f"⚠ {snap['log_error'][:120]}")
         if snap["withheld_reason"]:
             parts.append(f"last withheld: {snap['withheld_reason'][:80]}")
         if snap["message"]:

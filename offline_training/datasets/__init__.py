@@ -2,17 +2,31 @@
 
 A data SPEC names a loader and its arguments, e.g. ``phantom:subjects=6,classes=40,seed=0``,
 ``eegimagenet:/data/eeg_5_95_std.pth,splits=/data/block_splits_by_image_all.pth``,
-``xdf:/data/sub-01.xdf,tmin=0,tmax=0.5``, ``mne:/data/run1.fif``, ``things:/data/sub-01``.
+``xdf:/data/sub-01.xdf,tmin=0,tmax=0.5,mapping=classes.tsv``, ``mne:/data/sub-*/run*.fif,classes=auto``,
+``bids:/data/bids,task=images``, ``things:/data/sub-01``. Several specs load as one set of trials
+(their class sets merged by class id).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from bci_stream.io import Recording, RecordingError
 from bci_stream.trials import Trials
+
+KINDS = ("phantom", "eegimagenet", "xdf", "mne", "bids", "things")
+_RECORDING_KINDS = ("xdf", "mne", "fif", "edf", "bdf", "vhdr", "set", "recording")
+SPEC_SEPARATOR = " + "  # several specs in one ``Trials.source``
 
 
 def parse_spec(spec: str) -> tuple[str, str | None, dict[str, str]]:
     """``"kind:PATH,key=value,..."`` → (kind, path or None, options). The first item without ``=`` is the path."""
-    kind, _, rest = spec.partition(":")
+    kind, colon, rest = spec.partition(":")
+    if not colon and kind.strip().lower() not in KINDS:
+        raise ValueError(f"data spec {spec!r} has no kind; write KIND:PATH with KIND one of {', '.join(KINDS)}")
     path, options = None, {}
     for item in filter(None, rest.split(",")):
         key, eq, value = item.partition("=")
@@ -21,36 +35,129 @@ def parse_spec(spec: str) -> tuple[str, str | None, dict[str, str]]:
         elif path is None:
             path = item
         else:
-            raise ValueError(f"data spec {spec!r}: more than one path ({path!r}, {item!r})")
+            raise ValueError(f"data spec {spec!r}: more than one path ({path!r}, {item!r}); "
+                             "separate files with ';' or give several --data specs")
     return kind.strip().lower(), path, options
 
 
-def load_trials(spec: str, progress: bool = True) -> Trials:
-    """Load trials from a data SPEC (see module docstring); ``trials.source`` is the SPEC itself, so
-    a run folder can reload exactly the same data."""
-    trials = _load(spec, progress)
-    trials.source = spec
+def split_specs(spec: str | Sequence[str]) -> list[str]:
+    """One spec, a list of them, or a ``Trials.source`` joining several."""
+    specs = [spec] if isinstance(spec, str) else list(spec)
+    return [s for item in specs for s in item.split(SPEC_SEPARATOR) if s.strip()]
+
+
+def load_trials(spec: str | Sequence[str], progress: bool = True, preprocessing=None) -> Trials:
+    """Load trials from one or several data SPECs (see module docstring); ``trials.source`` is the
+    SPEC itself (several joined by :data:`SPEC_SEPARATOR`), so a run folder can reload exactly the same data.
+
+    ``preprocessing`` (a :class:`bci_stream.preprocessing.Preprocessing`, optional) is applied as the live
+    decoder applies it: to each continuous recording from its first sample, before epoching
+    (recordings, BIDS); to each trial from its first sample for trial-only datasets (phantom,
+    EEG-ImageNet, THINGS-EEG2). What was applied is recorded in ``trials.preprocessing``.
+    """
+    specs = split_specs(spec)
+    if not specs:
+        raise ValueError("no data spec given")
+    parts = []
+    for one in specs:
+        trials = _load(one, progress, preprocessing)
+        trials.source = one
+        parts.append(trials)
+    trials = parts[0] if len(parts) == 1 else concat_trials(parts)
+    if preprocessing is not None:
+        trials.preprocessing = preprocessing.to_dict()
     return trials
 
 
-def _load(spec: str, progress: bool) -> Trials:
+def _load(spec: str, progress: bool, preprocessing) -> Trials:
     kind, path, opts = parse_spec(spec)
+    continuous = _continuous_preprocess(preprocessing) if preprocessing is not None else None
     if kind == "phantom":
         from offline_training.datasets.phantom import load_phantom
 
-        return load_phantom(progress=progress, **opts)
+        return _epochwise(load_phantom(progress=progress, **opts), preprocessing)
     if path is None:
         raise ValueError(f"data spec {spec!r} needs a path, e.g. {kind}:/data/file")
     if kind == "eegimagenet":
         from offline_training.datasets.eegimagenet import load_eegimagenet_trials
 
-        return load_eegimagenet_trials(path, **opts)
-    if kind in ("xdf", "mne", "fif", "edf", "bdf", "vhdr", "recording"):
+        return _epochwise(load_eegimagenet_trials(path, **opts), preprocessing)
+    if kind in _RECORDING_KINDS:
         from offline_training.datasets.recordings import load_recording_trials
 
-        return load_recording_trials(path, **opts)
+        return load_recording_trials(path, preprocess=continuous, **opts)
+    if kind == "bids":
+        from offline_training.datasets.bids import load_bids
+
+        return load_bids(path, preprocess=continuous, **opts)
     if kind == "things":
         from offline_training.datasets.things_eeg2 import load_things_eeg2
 
-        return load_things_eeg2(path, **opts)
-    raise ValueError(f"unknown data kind {kind!r} in {spec!r}; use phantom, eegimagenet, xdf, mne or things")
+        return _epochwise(load_things_eeg2(path, **opts), preprocessing)
+    raise ValueError(f"unknown data kind {kind!r} in {spec!r}; use one of {', '.join(KINDS)}")
+
+
+def _continuous_preprocess(preprocessing):
+    """A recording → recording function applying ``preprocessing`` from the first sample (the live path's
+    state at the start of a stream), decimation moving each marker to its output sample."""
+    from bci_stream.preprocessing import preprocess_continuous
+
+    def apply(rec: Recording) -> Recording:
+        data = preprocess_continuous(preprocessing, rec.data, rec.ch_names, rec.sfreq)
+        k = preprocessing.decimate  # output sample j is input sample j * k: a marker goes to the nearest kept one
+        events = [(int(np.floor(s / k + 0.5)), t) for s, t in rec.events if int(np.floor(s / k + 0.5)) < data.shape[1]]
+        return Recording(data=data, sfreq=rec.sfreq / k, ch_names=list(rec.ch_names), events=events,
+                         unit=rec.unit, source=rec.source)
+
+    return apply
+
+
+def _epochwise(trials: Trials, preprocessing) -> Trials:
+    """``preprocessing`` on each trial from its first sample (datasets that hold trials only)."""
+    if preprocessing is None:
+        return trials
+    from bci_stream.preprocessing import preprocess_epochs
+
+    eeg = preprocess_epochs(preprocessing, trials.eeg, list(trials.ch_names), trials.sfreq)
+    return replace(trials, eeg=eeg, sfreq=trials.sfreq / preprocessing.decimate)
+
+
+def concat_trials(parts: Sequence[Trials]) -> Trials:
+    """Stack trials of several specs: same rate, channels (reordered by name) and trial length; classes
+    merged by id (labels remapped); runs kept distinct per spec; splits dropped."""
+    first = parts[0]
+    ids, names = list(first.class_ids), list(first.class_names)
+    for t in parts[1:]:
+        for cid, cname in zip(t.class_ids, t.class_names):
+            if cid not in ids:
+                ids.append(cid)
+                names.append(cname)
+    eeg, labels, runs, run_offset = [], [], [], 0
+    for t in parts:
+        if t.sfreq != first.sfreq or sorted(t.ch_names) != sorted(first.ch_names):
+            raise RecordingError(f"{t.source} ({t.sfreq:g} Hz, {len(t.ch_names)} ch) does not match {first.source} "
+                                 f"({first.sfreq:g} Hz, {len(first.ch_names)} ch); train on them separately")
+        if t.unit != first.unit:
+            raise RecordingError(f"{t.source} is in {t.unit} but {first.source} in {first.unit}; train on them separately")
+        if t.eeg.shape[-1] != first.eeg.shape[-1] or t.tmin != first.tmin:
+            raise RecordingError(f"{t.source}: trials of {t.eeg.shape[-1]} samples from {t.tmin:g} s, but "
+                                 f"{first.source}: {first.eeg.shape[-1]} from {first.tmin:g} s; give both the same tmin/tmax")
+        order = [t.ch_names.index(c) for c in first.ch_names]
+        eeg.append(t.eeg[:, order])
+        labels.append(np.array([ids.index(t.class_ids[k]) for k in t.labels], dtype=np.int64))
+        runs.append(t.runs - t.runs.min() + run_offset if len(t) else t.runs)
+        run_offset = int(runs[-1].max()) + 1 if len(t) else run_offset
+    dropped: dict[str, int] = {}
+    for t in parts:
+        for reason, n in t.dropped.items():
+            dropped[reason] = dropped.get(reason, 0) + n
+    same_classes = all(list(t.class_ids) == ids for t in parts)
+    soft = np.concatenate([t.soft_labels for t in parts]) \
+        if same_classes and all(t.soft_labels is not None for t in parts) else None
+    return Trials(eeg=np.concatenate(eeg), labels=np.concatenate(labels),
+                  image_ids=np.concatenate([t.image_ids for t in parts]),
+                  subjects=np.concatenate([t.subjects for t in parts]), runs=np.concatenate(runs),
+                  sessions=np.concatenate([t.sessions for t in parts]), sfreq=first.sfreq,
+                  ch_names=list(first.ch_names), class_ids=ids, class_names=names, tmin=first.tmin,
+                  source=SPEC_SEPARATOR.join(t.source for t in parts), soft_labels=soft, dropped=dropped,
+                  unit=first.unit)

@@ -1,6 +1,8 @@
 """EEG-ImageNet (Spampinato et al. 2017) as Trials, with the official by-image splits.
 
-Keeps trials with 450 <= T <= 600 samples (as the seed lineage does); time 0 is stimulus onset,
+Keeps trials with 450 <= T <= 600 samples (as the seed lineage does) that also hold the 460 samples
+used (so 450 <= T < 460 is dropped too); every dropped trial is counted by reason in ``Trials.dropped``.
+Time 0 is stimulus onset,
 so ``crop_start=20, crop_stop=460`` in the trainer takes the seed's samples 20-460.
 Splits file ``block_splits_by_image_{all,single}.pth``: ``splits[k][train|val|test]`` index the
 file's ``dataset`` list; indices of dropped trials are dropped from the split.
@@ -31,10 +33,18 @@ def load_eegimagenet_trials(path: str, splits: str | None = None, split: str = "
     """
     f = load_eegimagenet(path)
     lo, hi, n_keep = int(min_len), int(max_len), int(length)
-    keep = [i for i, x in enumerate(f.eeg) if lo <= x.shape[1] <= hi and x.shape[1] >= n_keep
-            and (subject is None or f.subjects[i] == int(subject))]
+    mine = [i for i in range(len(f.eeg)) if subject is None or f.subjects[i] == int(subject)]
+    dropped: dict[str, int] = {}
+    for reason, bad in ((f"shorter than {lo} samples", lambda t: t < lo),
+                        (f"{lo} <= T < {n_keep} samples (shorter than length={n_keep})", lambda t: lo <= t < n_keep),
+                        (f"longer than {hi} samples", lambda t: t > hi)):
+        n = sum(bad(f.eeg[i].shape[1]) for i in mine)
+        if n:
+            dropped[f"trials {reason}"] = n
+    keep = [i for i in mine if lo <= f.eeg[i].shape[1] <= hi and f.eeg[i].shape[1] >= n_keep]
     if not keep:
-        raise RecordingError(f"{path}: no trials with {lo} <= T <= {hi} samples{f' for subject {subject}' if subject else ''}")
+        raise RecordingError(f"{path}: no trials with {max(lo, n_keep)} <= T <= {hi} samples"
+                             f"{f' for subject {subject}' if subject else ''}")
     eeg = np.stack([f.eeg[i][:, :n_keep] for i in keep]).astype(np.float32)
     names = {c.synset: c.name for c in eegimagenet_classes()}
     trials = Trials(
@@ -49,6 +59,7 @@ def load_eegimagenet_trials(path: str, splits: str | None = None, split: str = "
         class_names=[names.get(s, s) for s in f.synsets],
         tmin=0.0,
         source=f"eegimagenet:{path}",
+        dropped=dropped,
         unit="a.u.",  # the public release is band-passed and z-scored: arbitrary units, not microvolts
     )
     if splits:

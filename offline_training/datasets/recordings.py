@@ -1,85 +1,272 @@
-"""A lab's own recordings (XDF, FIF, EDF, BDF, BrainVision, ...) epoched at stimulus markers.
+"""A lab's own recordings (XDF, FIF, EDF, BDF, BrainVision, EEGLAB, BIDS, ...) epoched at stimulus markers.
 
-Marker text → class: a mapping file (TSV/CSV ``marker<TAB>class`` or JSON ``{marker: class}``),
-else the marker itself when it is a class name or synset, else its synset prefix
-(``n02389026_3437`` → ``n02389026``, EEG-ImageNet style). Markers that map to no class are skipped
-(and counted). Classes default to the 40 EEG-ImageNet ones.
+Which markers are trials, and of which class, is decided by one of:
+
+- a **mapping file** ``mapping=FILE``: TSV/CSV rows ``marker<TAB>class_id[<TAB>class_name]`` (``#``
+  comments and a ``marker ...`` header row are skipped) or JSON ``{marker: class_id}`` /
+  ``{marker: [class_id, class_name]}``. The classes are the mapping's, in file order. A class id
+  that is an EEG-ImageNet synset or class name gets that class's synset and name.
+- ``classes=auto``: every distinct marker (optionally only those matching ``markers=GLOB``) is a
+  class, in sorted order.
+- the default, ``classes=eegimagenet``: the 40 EEG-ImageNet classes; a marker is a class name, a
+  synset, or an image name with a synset prefix (``n02389026_3437`` → ``n02389026``).
+
+Markers that map to no class are dropped and counted by name in ``Trials.dropped``; so are epochs
+that run outside the recording. A trial's image id is its marker text.
 """
 
 from __future__ import annotations
 
 import csv
+import fnmatch
+import glob
 import json
-import warnings
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from bci_stream.classes import eegimagenet_classes
-from bci_stream.io import RecordingError, read_recording
+from bci_stream.io import Recording, RecordingError, read_recording
 from bci_stream.trials import Trials
 
+Preprocess = Callable[[Recording], Recording]
 
-def read_marker_map(path: str | Path) -> dict[str, str]:
-    """Marker → class (name or synset) from JSON or a two-column TSV/CSV."""
+
+@dataclass(frozen=True)
+class ClassSet:
+    """The classes a model will output and how a marker maps to one of them.
+
+    ``mapping``: marker → class index (exact markers); ``None`` for EEG-ImageNet lookup by name,
+    synset or synset prefix.
+    """
+
+    ids: tuple[str, ...]
+    names: tuple[str, ...]
+    mapping: dict[str, int] | None
+    how: str
+
+    def index(self, marker: str) -> int | None:
+        """Class index of ``marker`` (None if it names no class)."""
+        if self.mapping is not None:
+            return self.mapping.get(marker)
+        lookup = _eegimagenet_lookup()
+        if marker in lookup:
+            return lookup[marker]
+        return lookup.get(marker.rsplit("_", 1)[0])
+
+
+def _eegimagenet_lookup() -> dict[str, int]:
+    classes = eegimagenet_classes()
+    return {c.name: c.index for c in classes} | {c.synset: c.index for c in classes}
+
+
+def eegimagenet_class_set() -> ClassSet:
+    classes = eegimagenet_classes()
+    return ClassSet(tuple(c.synset for c in classes), tuple(c.name for c in classes), None, "EEG-ImageNet classes")
+
+
+def read_marker_map(path: str | Path) -> list[tuple[str, str, str]]:
+    """``(marker, class_id, class_name)`` rows of a mapping file (see module docstring); ``class_name``
+    is "" when the file gives none."""
     path = Path(path)
+    if not path.is_file():
+        raise RecordingError(f"no mapping file at {path}")
     text = path.read_text()
+    rows: list[tuple[str, str, str]] = []
     if path.suffix.lower() == ".json":
-        return {str(k): str(v) for k, v in json.loads(text).items()}
-    dialect = "excel-tab" if "\t" in text else "excel"
-    return {row[0].strip(): row[1].strip() for row in csv.reader(text.splitlines(), dialect=dialect) if len(row) >= 2}
+        try:
+            content = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise RecordingError(f"{path}: not valid JSON ({err})") from err
+        if not isinstance(content, dict):
+            raise RecordingError(f"{path}: expected a JSON object {{marker: class_id}}")
+        for marker, value in content.items():
+            if isinstance(value, (list, tuple)) and 1 <= len(value) <= 2:
+                rows.append((str(marker), str(value[0]), str(value[1]) if len(value) > 1 else ""))
+            elif isinstance(value, dict) and "id" in value:
+                rows.append((str(marker), str(value["id"]), str(value.get("name", ""))))
+            else:
+                rows.append((str(marker), str(value), ""))
+    else:
+        dialect = "excel-tab" if "\t" in text else "excel"
+        for row in csv.reader(text.splitlines(), dialect=dialect):
+            cells = [c.strip() for c in row]
+            if not cells or not cells[0] or cells[0].startswith("#") or cells[0].lower() == "marker":
+                continue
+            if len(cells) < 2 or not cells[1]:
+                raise RecordingError(f"{path}: row {row} needs marker<TAB>class_id[<TAB>class_name]")
+            rows.append((cells[0], cells[1], cells[2] if len(cells) > 2 else ""))
+    if not rows:
+        raise RecordingError(f"{path}: the mapping file maps no marker")
+    return rows
 
 
-def marker_to_class(marker: str, lookup: dict[str, int], mapping: dict[str, str] | None) -> int | None:
-    """Class index for ``marker`` (None if it names no class)."""
-    if mapping is not None:
-        marker = mapping.get(marker, "")
-        return lookup.get(marker)
-    if marker in lookup:
-        return lookup[marker]
-    prefix = marker.rsplit("_", 1)[0]
-    return lookup.get(prefix)
+def mapping_class_set(path: str | Path) -> ClassSet:
+    """Classes from a mapping file, in file order (EEG-ImageNet synsets/names resolved to both)."""
+    by_key = {c.synset: c for c in eegimagenet_classes()} | {c.name: c for c in eegimagenet_classes()}
+    ids: list[str] = []
+    names: list[str] = []
+    mapping: dict[str, int] = {}
+    for marker, class_id, class_name in read_marker_map(path):
+        known = by_key.get(class_id)
+        cid, cname = (known.synset, class_name or known.name) if known else (class_id, class_name or class_id)
+        if cid not in ids:
+            ids.append(cid)
+            names.append(cname)
+        mapping[marker] = ids.index(cid)
+    return ClassSet(tuple(ids), tuple(names), mapping, f"mapping file {path}")
+
+
+def auto_class_set(markers: Sequence[str], pattern: str | None) -> ClassSet:
+    """Every distinct marker (matching ``pattern`` if given) is a class, in sorted order."""
+    chosen = sorted({m for m in markers if pattern is None or fnmatch.fnmatchcase(m, pattern)})
+    if not chosen:
+        raise RecordingError(f"classes=auto: no marker{f' matches {pattern!r}' if pattern else ''}; "
+                             f"markers seen: {sorted(set(markers))[:8]}")
+    return ClassSet(tuple(chosen), tuple(chosen), {m: i for i, m in enumerate(chosen)},
+                    f"classes=auto{f' (markers={pattern})' if pattern else ''}")
+
+
+def class_set_for(recordings: Sequence[Recording], mapping: str | None, classes: str | None,
+                  markers: str | None) -> ClassSet:
+    """The class set a spec asks for (see module docstring)."""
+    if mapping and classes not in (None, "mapping"):
+        raise RecordingError(f"give mapping=FILE or classes={classes}, not both")
+    if mapping:
+        return mapping_class_set(mapping)
+    if classes == "auto":
+        return auto_class_set([t for rec in recordings for _, t in rec.events], markers)
+    if classes not in (None, "eegimagenet"):
+        raise RecordingError(f"classes={classes!r}; use auto or eegimagenet (or mapping=FILE)")
+    return eegimagenet_class_set()
+
+
+def expand_paths(path: str) -> list[str]:
+    """A path, a glob (``/data/sub-*/*.fif``) or a ``;``-separated list of either, as sorted files."""
+    out: list[str] = []
+    for part in filter(None, (p.strip() for p in path.split(";"))):
+        if any(ch in part for ch in "*?["):
+            found = sorted(glob.glob(part))
+            if not found:
+                raise RecordingError(f"no file matches {part!r}")
+            out += found
+        else:
+            out.append(part)
+    return out
+
+
+_ENTITY = {"subject": r"sub-([A-Za-z0-9]+)", "session": r"ses-([A-Za-z0-9]+)", "run": r"run-([A-Za-z0-9]+)"}
+
+
+def entities_from_name(path: str) -> dict[str, str]:
+    """BIDS-style ``sub-``/``ses-``/``run-`` labels found in a file path (possibly none)."""
+    out = {}
+    for key, pattern in _ENTITY.items():
+        found = re.findall(pattern, path)
+        if found:
+            out[key] = found[-1]
+    return out
+
+
+def integer_ids(labels: Sequence[str], start: int = 0) -> np.ndarray:
+    """Labels as integers: themselves when all are integers, else their rank (+ ``start``) in sorted order."""
+    labels = [str(x) for x in labels]
+    if all(re.fullmatch(r"-?\d+", x) for x in labels):
+        return np.array([int(x) for x in labels], dtype=np.int64)
+    order = {x: i + start for i, x in enumerate(sorted(set(labels)))}
+    return np.array([order[x] for x in labels], dtype=np.int64)
+
+
+def epoch_recordings(recordings: Sequence[Recording], ids: Sequence[dict[str, str]], class_set: ClassSet,
+                     tmin: float, tmax: float, source: str) -> Trials:
+    """Epoch each recording at its markers from ``tmin`` to ``tmax`` seconds (rounded to whole samples;
+    ``Trials.tmin`` is the exact start) and stack them.
+
+    ``ids``: per recording, its ``subject``/``session``/``run`` labels (strings; missing keys:
+    subject "1", session "0", run = the recording's position). All recordings must share the
+    sampling rate and channel names (channels are reordered to the first recording's order).
+    """
+    first = recordings[0]
+    start, stop = int(round(tmin * first.sfreq)), int(round(tmax * first.sfreq))
+    if stop - start < 2:
+        raise RecordingError(f"epoch {tmin:g}..{tmax:g} s is {max(0, stop - start)} sample(s) at {first.sfreq:g} Hz; "
+                             "pass tmin=/tmax= that span at least two samples")
+    eeg, labels, images, rows = [], [], [], []
+    unmapped: Counter[str] = Counter()
+    outside = 0
+    for k, (rec, rec_ids) in enumerate(zip(recordings, ids)):
+        if rec.sfreq != first.sfreq:
+            raise RecordingError(f"{rec.source} is at {rec.sfreq:g} Hz but {first.source} at {first.sfreq:g} Hz; "
+                                 "resample or train on them separately")
+        if rec.unit != first.unit:
+            raise RecordingError(f"{rec.source} is in {rec.unit} but {first.source} in {first.unit}")
+        if sorted(rec.ch_names) != sorted(first.ch_names):
+            missing = sorted(set(first.ch_names) ^ set(rec.ch_names))
+            raise RecordingError(f"{rec.source} and {first.source} differ in channels {missing[:8]}")
+        order = [rec.ch_names.index(c) for c in first.ch_names]
+        row = (rec_ids.get("subject", "1"), rec_ids.get("session", "0"), rec_ids.get("run", str(k)))
+        for sample, text in rec.events:
+            label = class_set.index(text)
+            if label is None:
+                unmapped[text] += 1
+                continue
+            if sample + start < 0 or sample + stop > rec.n_times:
+                outside += 1
+                continue
+            eeg.append(rec.data[order, sample + start : sample + stop])
+            labels.append(label)
+            images.append(text)
+            rows.append(row)
+    if not eeg:
+        seen = Counter(t for rec in recordings for _, t in rec.events)
+        raise RecordingError(
+            f"{source}: none of its {sum(seen.values())} markers maps to a class of the {class_set.how} "
+            f"(markers: {dict(seen.most_common(5))}); pass mapping=FILE or classes=auto"
+        )
+    dropped = {}
+    if unmapped:
+        named = ", ".join(f"{m} x{n}" for m, n in unmapped.most_common(4)) + (" ..." if len(unmapped) > 4 else "")
+        dropped[f"markers without a class ({named})"] = sum(unmapped.values())
+    if outside:
+        dropped[f"epochs outside the recording ({tmin:g}..{tmax:g} s)"] = outside
+    subject, session, run = (np.array(col) for col in zip(*rows))
+    return Trials(eeg=np.stack(eeg), labels=np.array(labels), image_ids=np.array(images),
+                  subjects=integer_ids(subject, start=1), sessions=integer_ids(session), runs=integer_ids(run),
+                  sfreq=first.sfreq, ch_names=list(first.ch_names), class_ids=list(class_set.ids),
+                  class_names=list(class_set.names), tmin=start / first.sfreq, source=source, dropped=dropped,
+                  unit=first.unit)
 
 
 def load_recording_trials(path: str, tmin: str = "0", tmax: str = "0.5", mapping: str | None = None,
-                          subject: str = "1", run: str = "0") -> Trials:
-    """Epoch one recording at its markers.
+                          classes: str | None = None, markers: str | None = None, subject: str | None = None,
+                          session: str | None = None, run: str | None = None,
+                          preprocess: Preprocess | None = None, **read_options: str) -> Trials:
+    """Epoch one or several recordings at their markers.
 
     Parameters
     ----------
-    path : any format :func:`bci_stream.io.read_recording` reads.
+    path : a file any :func:`bci_stream.io.read_recording` reads, a glob, or ``;``-separated files.
     tmin, tmax : epoch from ``tmin`` to ``tmax`` seconds around each marker (default 0-0.5 s).
-    mapping : marker → class file (see module docstring).
-    subject, run : ids recorded with every trial (one file = one subject's run).
+    mapping, classes, markers : the class set (see module docstring).
+    subject, session, run : labels for every file (default: ``sub-``/``ses-``/``run-`` in each file
+        name, else subject 1, session 0, run = the file's position in the sorted list).
+    preprocess : applied to each continuous recording before epoching (filters need the history).
+    read_options : passed to the reader, e.g. ``event_field=position`` (EEGLAB), ``eeg_stream=NAME`` (XDF).
     """
-    rec = read_recording(path)
-    classes = eegimagenet_classes()
-    lookup = {c.name: c.index for c in classes} | {c.synset: c.index for c in classes}
-    marker_map = read_marker_map(mapping) if mapping else None
-    start, stop = int(round(float(tmin) * rec.sfreq)), int(round(float(tmax) * rec.sfreq))
-    if stop <= start:
-        raise ValueError(f"tmax ({tmax}) must be after tmin ({tmin})")
-    eeg, labels, images = [], [], []
-    skipped = 0
-    for sample, text in rec.events:
-        label = marker_to_class(text, lookup, marker_map)
-        if label is None or sample + start < 0 or sample + stop > rec.n_times:
-            skipped += 1
-            continue
-        eeg.append(rec.data[:, sample + start : sample + stop])
-        labels.append(label)
-        images.append(text)
-    if not eeg:
-        raise RecordingError(
-            f"{path}: none of its {len(rec.events)} markers maps to a class "
-            f"(first markers: {[t for _, t in rec.events[:5]]}); pass mapping=FILE"
-        )
-    n = len(eeg)
-    if skipped:
-        warnings.warn(f"{path}: {skipped} of {len(rec.events)} markers skipped (no class, or epoch outside the recording)",
-                      stacklevel=2)
-    return Trials(eeg=np.stack(eeg), labels=np.array(labels), image_ids=np.array(images),
-                  subjects=np.full(n, int(subject)), runs=np.full(n, int(run)), sfreq=rec.sfreq,
-                  ch_names=list(rec.ch_names), class_ids=[c.synset for c in classes],
-                  class_names=[c.name for c in classes], tmin=float(tmin),
-                  source=f"recording:{path}")
+    paths = expand_paths(path)
+    recordings = [read_recording(p, **read_options) for p in paths]
+    if preprocess is not None:
+        recordings = [preprocess(rec) for rec in recordings]
+    ids = []
+    for p in paths:
+        found = entities_from_name(p)
+        for key, value in (("subject", subject), ("session", session), ("run", run)):
+            if value is not None:
+                found[key] = value
+        ids.append(found)
+    class_set = class_set_for(recordings, mapping, classes, markers)
+    return epoch_recordings(recordings, ids, class_set, float(tmin), float(tmax), source=f"recording:{path}")

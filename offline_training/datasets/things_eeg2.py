@@ -51,7 +51,7 @@ def _load_npy_dict(path: Path) -> dict:
 
 
 def load_things_eeg2(path: str, part: str = "training", subject: str = "1", images_per_concept: str = "10",
-                     average: str = "0") -> Trials:
+                     average: str = "0", sessions: str = "4") -> Trials:
     """THINGS-EEG2 trials of one subject.
 
     Parameters
@@ -60,6 +60,10 @@ def load_things_eeg2(path: str, part: str = "training", subject: str = "1", imag
     part : "training" or "test".
     images_per_concept : consecutive images that share a concept (10 in training, 1 in test).
     average : "1" to average the repetitions of each image (one trial per image).
+    sessions : recording sessions the repetitions span, in order (THINGS-EEG2: 4; the preprocessed file
+        stacks each image's repetitions session by session). ``Trials.sessions`` and ``Trials.runs`` are
+        the session of each trial, not the repetition index: a by-block split then holds out sessions, and
+        (as every block split does) never trains on an image that is tested.
     """
     p = Path(path)
     file = p if p.is_file() else p / f"preprocessed_eeg_{part}.npy"
@@ -84,13 +88,15 @@ def load_things_eeg2(path: str, part: str = "training", subject: str = "1", imag
     else:
         class_names = [f"concept_{i}" for i in range(concept.max() + 1)]
     if average == "1":
-        eeg, labels, images, runs = x.mean(1), concept, np.arange(n_img), np.zeros(n_img)
+        eeg, labels, images = x.mean(1), concept, np.arange(n_img)
     else:
         eeg = x.reshape(n_img * n_rep, *x.shape[2:])
         labels, images = np.repeat(concept, n_rep), np.repeat(np.arange(n_img), n_rep)
-        runs = np.tile(np.arange(n_rep), n_img)  # repetition index: each repetition is its own pass
+    n_sessions = max(1, min(int(sessions), n_rep))
+    session_of_rep = np.arange(n_rep) * n_sessions // n_rep
+    session = np.zeros(n_img, np.int64) if average == "1" else np.tile(session_of_rep, n_img)
     return Trials(eeg=eeg, labels=labels, image_ids=np.array([f"{part}_{i}" for i in images]),
-                  subjects=np.full(len(labels), int(subject)), runs=runs, sfreq=sfreq,
+                  subjects=np.full(len(labels), int(subject)), runs=session, sessions=session, sfreq=sfreq,
                   ch_names=[str(c) for c in data.get("ch_names", [f"E{i + 1:03d}" for i in range(x.shape[2])])],
                   class_ids=list(class_names), class_names=list(class_names), tmin=float(times[0]),
                   source=f"things:{file}")
