@@ -187,13 +187,14 @@ def _add_sweep_parser(sub) -> None:
     p.add_argument("--out", required=True, help="SWEEP_DIR: Ray Tune's experiment folder, one run folder per trial, "
                                                 "sweep.md and sweep.csv (on storage every node sees)")
     p.add_argument("--trials", type=int, default=d.trials,
-                   help="trials in all: sampled configurations x the space's subjects x seeds (a multiple of the grid)")
+                   help="trials in all: sampled configurations x the space's subjects x seeds (a multiple of the grid; "
+                        "default %(default)s)")
     p.add_argument("--address", default=d.address,
                    help="HOST:PORT of a running Ray cluster (`ray start --head` prints it); default: a local Ray "
                         "on this machine")
     p.add_argument("--cpus-per-trial", type=float, default=d.cpus_per_trial,
-                   help="CPUs Ray reserves per trial (torch threads in the trial)")
-    p.add_argument("--gpus-per-trial", type=float, default=d.gpus_per_trial, help="GPUs Ray reserves per trial")
+                   help="CPUs Ray reserves per trial (torch threads in the trial; default %(default)s)")
+    p.add_argument("--gpus-per-trial", type=float, default=d.gpus_per_trial, help="GPUs Ray reserves per trial (fit still trains on the CPU: the GPU is reserved, not used, for now)")
     p.add_argument("--num-cpus", type=int, default=d.num_cpus, help="CPUs of a local Ray (default: all)")
     p.add_argument("--scheduler", choices=SCHEDULERS, default=d.scheduler,
                    help="asha stops trailing trials early; fifo runs every trial to its end")
