@@ -157,9 +157,57 @@ def cmd_evaluate(args) -> None:
 def cmd_export(args) -> None:
     from offline_training.export import export_onnx
 
+    run_dir, sweep = args.run_dir, None
+    if args.best:  # RUN_DIR is a sweep folder: its best finished trial, the card recording the sweep
+        from offline_training.sweep import best_run
+
+        run_dir, sweep = best_run(args.run_dir)
+        print(f"best trial {sweep['trial']} of {sweep['trials']} ({sweep['metric']} {sweep['value']:.4f}, "
+              f"subject {sweep['subject']}, seed {sweep['seed']})")
     out = args.out or str(Path(args.run_dir) / "model.onnx")
-    path, diff = export_onnx(args.run_dir, out, hop=args.hop)
+    path, diff = export_onnx(run_dir, out, hop=args.hop, sweep=sweep)
     print(f"exported {path} ({path.stat().st_size / 1e6:.2f} MB, parity {diff:.1e})")
+
+
+def cmd_sweep(args) -> None:
+    from offline_training.sweep import config_from_args, run_sweep
+
+    run_sweep(config_from_args(args), resume=args.resume, verbose=args.verbose)
+
+
+def _add_sweep_parser(sub) -> None:
+    from offline_training.sweep import SCHEDULERS, SweepConfig
+
+    d = SweepConfig()
+    p = sub.add_parser("sweep", help="students, features and hyperparameters over subjects and seeds, on Ray Tune")
+    p.add_argument("--data", help="data SPEC, resolved on the Ray workers (its paths must exist there); "
+                                  "not needed with --resume")
+    p.add_argument("--space", help="search space, .yaml or .json (see examples/sweep_small.yaml); "
+                                   "not needed with --resume")
+    p.add_argument("--out", required=True, help="SWEEP_DIR: Ray Tune's experiment folder, one run folder per trial, "
+                                                "sweep.md and sweep.csv (on storage every node sees)")
+    p.add_argument("--trials", type=int, default=d.trials,
+                   help="trials in all: sampled configurations x the space's subjects x seeds (a multiple of the grid; "
+                        "default %(default)s)")
+    p.add_argument("--address", default=d.address,
+                   help="HOST:PORT of a running Ray cluster (`ray start --head` prints it); default: a local Ray "
+                        "on this machine")
+    p.add_argument("--cpus-per-trial", type=float, default=d.cpus_per_trial,
+                   help="CPUs Ray reserves per trial (torch threads in the trial; default %(default)s)")
+    p.add_argument("--gpus-per-trial", type=float, default=d.gpus_per_trial, help="GPUs Ray reserves per trial (fit still trains on the CPU: the GPU is reserved, not used, for now)")
+    p.add_argument("--num-cpus", type=int, default=d.num_cpus, help="CPUs of a local Ray (default: all)")
+    p.add_argument("--scheduler", choices=SCHEDULERS, default=d.scheduler,
+                   help="asha stops trailing trials early; fifo runs every trial to its end")
+    p.add_argument("--grace-period", type=int, default=d.grace_period, help="ASHA: epochs before the first cut")
+    p.add_argument("--reduction-factor", type=float, default=d.reduction_factor,
+                   help="ASHA: keep the best 1 in this many at each rung")
+    p.add_argument("--teacher", default=d.teacher,
+                   help="soft-label cache from `bci-train teacher` (the phantom brings its own)")
+    p.add_argument("--stop-after", type=int, default=d.stop_after, metavar="N",
+                   help="end this session once N trials have ended, as Ctrl-C would; --resume continues")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the interrupted sweep in --out (its data, space and trials come from sweep.json)")
+    p.set_defaults(func=cmd_sweep)
 
 
 def cmd_run(args) -> None:
@@ -266,7 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("export", help="ONNX with the model card, parity-checked")
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", help="run folder (or a sweep folder with --best)")
+    p.add_argument("--best", action="store_true",
+                   help="RUN_DIR is a sweep folder: export its best trial (on the sweep's validation metric)")
     p.add_argument("--out", help="model.onnx path (default RUN_DIR/model.onnx)")
     p.add_argument("--hop", type=float, default=0.02)
     p.set_defaults(func=cmd_export)
@@ -277,6 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-controls", action="store_true")
     p.add_argument("--no-lstm", action="store_true")
     p.set_defaults(func=cmd_run)
+
+    _add_sweep_parser(sub)
     return parser
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -190,7 +191,7 @@ def predict(model: torch.nn.Module, x: np.ndarray, batch_size: int = 256) -> np.
 def fit(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_dir: str | Path,
         soft_labels: np.ndarray | None = None, train_labels: np.ndarray | None = None,
         resume: bool = False, progress: bool = True, inputs: np.ndarray | None = None,
-        stop_after: int | None = None) -> dict:
+        stop_after: int | None = None, on_epoch: Callable[[dict], None] | None = None) -> dict:
     """Train a student and write ``run_dir`` (checkpoints, best model, ``run.json``).
 
     Parameters
@@ -202,6 +203,8 @@ def fit(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_d
     inputs : precomputed :func:`model_inputs` (to share between runs on the same data).
     stop_after : stop once this many epochs are done, as an interruption would (the schedule
         still spans ``config.epochs``; ``resume`` continues from there).
+    on_epoch : called after each epoch (once its checkpoint is written) with that epoch's history row
+        (``epoch``, ``train_loss``, ``val_loss``, ``val_top1``); a sweep reports it to its scheduler.
 
     Returns the run info written to ``run.json`` (history, best epoch, student arguments).
     """
@@ -266,6 +269,8 @@ def fit(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_d
         else:
             state["stale"] += 1
         save_checkpoint(run_dir, model, optimizer, state)
+        if on_epoch is not None:
+            on_epoch(dict(state["history"][-1]))
         bar.set_postfix(loss=f"{total / max(1, len(order)):.3f}", val_loss=f"{val_loss:.3f}", val_top1=f"{val_acc:.3f}")
         if stop_after is not None and state["epoch"] >= stop_after:
             break

@@ -93,12 +93,13 @@ def test_probabilities(run_dir: Path, trials: Trials, test_idx: np.ndarray) -> n
 def train_and_test(trials: Trials, split_name: str, config: TrainConfig, run_dir: str | Path,
                    soft_labels: np.ndarray | None = None, teacher: str = "", oracle: Oracle | None = None,
                    resume: bool = False, progress: bool = True, inputs: np.ndarray | None = None,
-                   name: str | None = None) -> dict:
+                   name: str | None = None, on_epoch: Callable[[dict], None] | None = None) -> dict:
     """Fit one student on ``split_name`` (``auto``: see :func:`offline_training.splits.resolve_split`)
     and write ``run_dir``: the model, ``split.json``, ``metrics.json`` (``split`` actually used, ``top1``,
     ``top1_ci``, ``top1_p``, ... on the test split), ``report.md``, ``confusion.png`` and
     ``learning_curve.png``. ``split_name == "shuffled"`` trains on permuted labels. The split is
-    checked (non-empty, disjoint) before any training; :class:`SplitError` says which split would work."""
+    checked (non-empty, disjoint) before any training; :class:`SplitError` says which split would work.
+    ``on_epoch`` goes to :func:`~offline_training.distill.fit` (a sweep's per-epoch report)."""
     # 1. the split, checked before any work
     run_dir = Path(run_dir)
     split_name, why = resolve_split(trials, split_name)
@@ -112,7 +113,7 @@ def train_and_test(trials: Trials, split_name: str, config: TrainConfig, run_dir
     # 2. fit
     t0 = time.perf_counter()
     info = fit(trials, split, config, run_dir, soft_labels=soft_labels, train_labels=train_labels, resume=resume,
-               progress=progress, inputs=inputs)
+               progress=progress, inputs=inputs, on_epoch=on_epoch)
     seconds = time.perf_counter() - t0
     info.update(teacher=teacher if config.kd else "", train_seconds=round(seconds, 1), split=split_name,
                 split_reason=why, signal_unit=info.get("signal_unit", getattr(trials, "unit", "uV")),
