@@ -123,11 +123,11 @@ def test_live_with_log_in_a_folder_is_one_line_rc_2(tiny_model, tmp_path, capsys
     (["simulate", "--sfreq", "0"], "--sfreq"), (["simulate", "--sfreq", "-100"], "--sfreq"),
     (["simulate", "--classes", "0"], "--classes"), (["simulate", "--classes", "100"], "--classes"),
     (["simulate", "--channels", "0"], "--channels"), (["simulate", "--isi", "0"], "--isi"),
-    (["simulate", "--duration", "-1"], "--duration"), (["simulate", "--chunk", "0"], "--chunk"),
+    (["simulate", "--duration", "-1"], "--seconds/--duration"), (["simulate", "--chunk", "0"], "--chunk"),
     (["simulate", "--subject", "7"], "--subject"), (["simulate", "--session", "-1"], "--session"),
-    (["simulate", "--sfreq", "nan"], "--sfreq"), (["simulate", "--duration", "inf"], "--duration"),
+    (["simulate", "--sfreq", "nan"], "--sfreq"), (["simulate", "--duration", "inf"], "--seconds/--duration"),
     (["replay", "x.xdf", "--speed", "0"], "--speed"), (["replay", "x.xdf", "--chunk", "-0.01"], "--chunk"),
-    (["replay", "x.xdf", "--duration", "0"], "--duration"), (["replay", "x.xdf", "--subject", "0"], "--subject"),
+    (["replay", "x.xdf", "--seconds", "0"], "--seconds/--duration"), (["replay", "x.xdf", "--subject", "0"], "--subject"),
 ])
 def test_bad_numeric_options_are_refused_by_name(argv, option, capsys):
     with pytest.raises(SystemExit) as exit_:
@@ -157,7 +157,7 @@ def test_any_error_is_one_line_and_verbose_keeps_the_traceback(monkeypatch, caps
     def boom(args):
         raise error
 
-    monkeypatch.setattr("bci_stream.cli.cmd_info", boom)
+    monkeypatch.setattr("bci_stream.commands.info.run", boom)
     assert bci_stream(["info", "m.onnx"]) == rc
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
