@@ -20,7 +20,7 @@ log = logging.getLogger("bci_stream")
 
 EPILOG = """a session on one machine:
   bci-stream --local --lsl-session demo simulate --counter &
-  bci-stream --local --lsl-session demo live --model models/demo/model.onnx --mode event
+  bci-stream --local --lsl-session demo live --model demo --mode event
 
 `bci-stream COMMAND --help` shows each command's options and examples.
 """

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from bci_stream.lsl_config import use_loopback
 from bci_stream.phantom import LIVE_SESSION, TRAINING_SESSION
+from bci_stream.resources import DEMO_MODEL as DEMO_MODEL_FILE
 
-ROOT = Path(__file__).resolve().parents[1]
-DEMO_MODEL = ROOT / "models" / "demo" / "model.onnx"
+DEMO_MODEL = DEMO_MODEL_FILE
 
 
 def has_display() -> bool:

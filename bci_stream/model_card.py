@@ -204,14 +204,17 @@ class ModelCard:
 
     @classmethod
     def from_onnx(cls, path: str | Path) -> ModelCard:
-        """Read the card of the ONNX file at ``path``."""
-        import onnx
+        """Read the card of the ONNX file at ``path`` (through ONNX Runtime: the core install has no
+        ``onnx`` package)."""
+        import onnxruntime as ort
 
         from bci_stream.onnx_session import check_onnx_file
 
         path = check_onnx_file(path)  # missing, a folder, or empty: said as such
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
         try:
-            model = onnx.load(str(path), load_external_data=False)
-        except Exception as err:  # onnx raises DecodeError / ValueError on corrupt files
-            raise ModelCardError(f"{path} is not a readable ONNX model: {err}") from err
-        return cls.from_metadata({p.key: p.value for p in model.metadata_props}, source=str(path))
+            session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        except Exception as err:  # ORT raises its own error types on corrupt or foreign files
+            raise ModelCardError(f"{path} is not a readable ONNX model: {' '.join(str(err).split())[:300]}") from err
+        return cls.from_metadata(session.get_modelmeta().custom_metadata_map, source=str(path))

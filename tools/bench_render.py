@@ -5,7 +5,7 @@
     python tools/bench_render.py --random sd-turbo            # SD-Turbo's architecture, random weights (GPU)
     python tools/bench_render.py --random tiny                # CPU smoke figure
     python tools/bench_render.py --random sd-turbo --tiny-vae --through-renderer \
-        --decoder models/demo/model.onnx                      # the live path, and decoding beside it
+        --decoder demo                      # the live path, and decoding beside it
 
 Target (ARCHITECTURE.md): >= 30 images/s at 512 x 512, 1 step, on one H100.
 """

@@ -1,9 +1,9 @@
 #!/usr/bin/env python
-"""Rebuild the shipped demo model, ``models/demo/model.onnx``.
+"""Rebuild the shipped demo model, ``bci_stream/data/demo/model.onnx``.
 
 A KD student trained on the phantom headset (128 channels at 1 kHz, the 40 EEG-ImageNet classes,
 6 subjects x 50 images), evaluated by image against the phantom's oracle, exported with its model
-card. Also writes ``models/demo/report.md``, ``metrics.json`` and ``confusion.png``.
+card. Also writes ``bci_stream/data/demo/report.md``, ``metrics.json`` and ``confusion.png``.
 
     python tools/build_demo_model.py            # about 5 minutes on 2 CPU cores
 """
@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bci_stream.phantom import Phantom  # noqa: E402
+from bci_stream.resources import DEMO_MODEL_DIR  # noqa: E402
 from offline_training.datasets import load_trials  # noqa: E402
 from offline_training.datasets.phantom import phantom_config  # noqa: E402
 from offline_training.distill import TrainConfig  # noqa: E402
@@ -35,7 +36,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=SPEC)
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--out", default=str(ROOT / "models" / "demo"))
+    parser.add_argument("--out", default=str(DEMO_MODEL_DIR))
     args = parser.parse_args()
 
     t0 = time.perf_counter()

@@ -44,7 +44,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-DEMO_MODEL = ROOT / "models" / "demo" / "model.onnx"
+from bci_stream.resources import DEMO_MODEL  # noqa: E402
+
 COUNTER_START = 2**24 - 20_000  # crosses 2**24 (float32's last exact integer) 20 s into the run at 1 kHz
 CYCLE_S = 600.0
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 
 from bci_stream.commands._common import HelpFormatter
+from bci_stream.resources import model_path
 
 
 def add_parser(sub, parents) -> None:
     p = sub.add_parser("info", help="print a model's card", parents=parents, formatter_class=HelpFormatter,
-                       epilog="examples:\n  bci-stream info models/demo/model.onnx\n"
+                       epilog="examples:\n  bci-stream info demo\n"
                               "  bci-stream info my_model.onnx --json > card.json\n",
                        description="Print what the model needs from a stream (rate, channels, unit, preprocessing) "
                                    "and how it was made (data, split, figures).")
-    p.add_argument("model", help="ONNX model with a bci-stream model card")
+    p.add_argument("model", type=model_path,
+                   help="ONNX model with a bci-stream model card ('demo': the shipped demo model)")
     p.add_argument("--json", action="store_true", help="the whole card as JSON (machine-readable)")
     p.add_argument("--full", action="store_true", help="list every channel and class")
     p.set_defaults(func=run)

@@ -8,11 +8,12 @@ from pathlib import Path
 
 from bci_stream.cli_types import float_range, positive_float, positive_int, wait_seconds
 from bci_stream.commands._common import EXIT_LOG_FAILED, HelpFormatter, stop_on_signals
+from bci_stream.resources import model_path
 
 EPILOG = """examples:
   bci-stream live --model my_model.onnx --stream "actiCHamp-12345" --log session.jsonl
   bci-stream live --model my_model.onnx --mode event --markers PsychoPyMarkers --stimuli 'stim_*' --headless
-  bci-stream --local live --model models/demo/model.onnx --headless --seconds 20   # beside `simulate`
+  bci-stream --local live --model demo --headless --seconds 20   # beside `simulate`
 """
 
 
@@ -26,7 +27,8 @@ def add_parser(sub, parents) -> None:
                        description="Decode an LSL EEG stream with an exported model: the stream is checked against "
                                    "the model card (channels, rate, unit) and preprocessed as the training data were; "
                                    "predictions go to an LSL outlet, the JSONL log and the viewer.")
-    p.add_argument("--model", required=True, help="ONNX model with a bci-stream model card")
+    p.add_argument("--model", required=True, type=model_path,
+                   help="ONNX model with a bci-stream model card ('demo': the shipped demo model)")
     p.add_argument("--stream", default=live.stream,
                    help="EEG stream name (default: the first stream of type EEG that fits the model)")
     p.add_argument("--markers", default=live.markers,
