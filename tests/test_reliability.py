@@ -345,7 +345,7 @@ def test_loading_a_diffusion_model_opens_no_socket(tmp_path):
     import subprocess
     import sys
 
-    from bci_stream.render.random_pipeline import build_tiny_pipeline
+    from dummy_pipelines import build_tiny_pipeline
 
     folder = build_tiny_pipeline(tmp_path / "tiny-sd")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_", "DO_NOT_TRACK",
