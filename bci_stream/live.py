@@ -42,12 +42,11 @@ GIL_SWITCH_INTERVAL_S = 0.0005
 def decoding_priority() -> Iterator[None]:
     """Settings of the process while the decoding loop runs.
 
-    - One BLAS thread: a second one busy-waits a whole core between the small STFT products
-      (111 % vs 12 % CPU for the same p50, tools/bench_latency.py) and competes with acquisition.
+    - One BLAS thread: a second one busy-waits a whole core between the small STFT products and
+      competes with acquisition (CPU figures: README, Benchmarks; ``tools/bench_latency.py``).
     - A 0.5 ms GIL switch interval instead of Python's 5 ms: another Python thread (the viewer, or a
       renderer run in-process) holds the GIL up to that long before the decoding thread gets it back
-      (beside an in-process renderer on an H200 machine: decision p99 5.7 -> 5.0 ms; the child-process
-      renderer leaves it at 1.6 ms, tools/bench_render.py --decoder).
+      (``tools/bench_render.py --decoder`` measures it; figures in the README).
     """
     previous = sys.getswitchinterval()
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)

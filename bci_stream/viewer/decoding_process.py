@@ -1,11 +1,11 @@
 """The live session in a child process, mirrored into the viewer's process.
 
-Qt paints the window while holding the GIL (7-15 ms a frame at 30 fps on a 2-core machine); a
-decoding thread in the same process waited for it, and decisions went from p50 3.6 / p99 5.2 ms
-headless to p50 11 / p99 25 ms with the viewer open. Here the decoding loop owns its process: a
-publisher thread there sends the viewer ~30 snapshots a second (the shared state, the channel mean
-of the last spectrogram, the displayed traces, each new picture once), and takes the viewer's
-commands (channels to send, start/stop the JSONL log, switch renderer, stop).
+Qt paints the window while holding the GIL (milliseconds a frame); a decoding thread in the same
+process waited for it, and its latency tripled (README, *Live use*). Here the decoding loop owns its
+process: a publisher thread there sends the viewer ~30 snapshots a second (the shared state, the
+shown group's spectrogram, the traces reduced to min/max per column with an optional display
+filter, channel health, each new picture once), and takes the viewer's commands (channels, display
+filter, start/stop the JSONL log, switch renderer, stop). It never imports Qt.
 """
 
 from __future__ import annotations
