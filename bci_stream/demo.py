@@ -20,12 +20,11 @@ from pathlib import Path
 from bci_stream.lsl_config import use_loopback
 from bci_stream.phantom import LIVE_SESSION, TRAINING_SESSION
 from bci_stream.resources import DEMO_MODEL as DEMO_MODEL_FILE
+from bci_stream.resources import has_display
 
 DEMO_MODEL = DEMO_MODEL_FILE
 
 
-def has_display() -> bool:
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -222,7 +222,6 @@ class LiveSession:
         self._last_sample_t: float | None = None
         self._stop = threading.Event()
         self._deadline: float | None = None
-        self._features_shown = np.zeros(card.feature_shape(), np.float32)
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -444,17 +443,9 @@ class LiveSession:
             if self.jsonl:
                 self.jsonl.event("ood_warning" if warning else "ood_cleared", message=warning,
                                  ood_rms=round(ood.rms, 3), ood_bias=round(ood.bias, 3))
-        with st.lock:
-            st.n_decisions += 1
-            st.probabilities, st.top5 = probs, p.top5
-            st.latencies.append(p.latency_ms)
-            st.lost_samples = self.source.lost_samples
-            st.ood_rms, st.ood_bias, st.ood_warning = ood.rms, ood.bias, warning
-            if marker is not None:
-                st.event_accuracy = self.accuracy.summary()
-                st.event_recent = list(self.accuracy.recent)
-            np.copyto(self._features_shown, self.decoder.last_features)  # no allocation on the hot path
-            st.features = self._features_shown
+        st.record_decision(probs, p.top5, p.latency_ms, self.source.lost_samples, (ood.rms, ood.bias, warning),
+                           self.decoder.last_features,
+                           (self.accuracy.summary(), list(self.accuracy.recent)) if marker is not None else None)
         for listener in self.listeners:
             listener(p)
 
@@ -503,10 +494,7 @@ class LiveSession:
         down = max(0.0, pylsl.local_clock() - start)
         data_gap = None if outage.last_sample_t is None else round(first_t - outage.last_sample_t, 4)
         log.warning("stream back: %.2f s without data", down)
-        with self.state.lock:
-            self.state.stream_status = "connected"
-            self.state.gaps.append((start, down))
-            self.state.message = f"stream back after {down:.2f} s without data"
+        self.state.add_gap(start, down)
         if self.jsonl:
             self.jsonl.event("stream_restored", seconds_down=round(down, 3), data_gap_seconds=data_gap,
                              t_last_sample=outage.last_sample_t, t_first_sample=first_t, resume_sample=self.ring.count)

@@ -64,6 +64,32 @@ class SharedState:
             for key, value in fields.items():
                 setattr(self, key, value)
 
+    def record_decision(self, probabilities: np.ndarray, top5: list[int], latency_ms: float, lost_samples: int,
+                        ood: tuple[float, float, str], features: np.ndarray,
+                        accuracy: tuple[dict, list] | None = None) -> None:
+        """One decision, under the lock (the decoding loop's only write per decision): its
+        probabilities, latency, the lost-sample count, the OOD monitor ``(rms, bias, warning)``, the
+        features (copied into a buffer kept here: no allocation per decision) and, in event mode,
+        the running accuracy ``(summary, recent)``."""
+        with self.lock:
+            self.n_decisions += 1
+            self.probabilities, self.top5 = probabilities, top5
+            self.latencies.append(latency_ms)
+            self.lost_samples = lost_samples
+            self.ood_rms, self.ood_bias, self.ood_warning = ood
+            if accuracy is not None:
+                self.event_accuracy, self.event_recent = accuracy
+            if self.features is None or self.features.shape != features.shape:
+                self.features = np.empty_like(features)
+            np.copyto(self.features, features)
+
+    def add_gap(self, start: float, seconds_down: float) -> None:
+        """The stream is back after ``seconds_down`` s without data (from LSL time ``start``)."""
+        with self.lock:
+            self.stream_status = "connected"
+            self.gaps.append((start, seconds_down))
+            self.message = f"stream back after {seconds_down:.2f} s without data"
+
     def add_markers(self, markers: list[tuple[float, str]]) -> None:
         """Record stimulus markers ``[(t_lsl, text)]`` for the viewer."""
         if markers:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bci_stream.cli_types import float_range, positive_float, positive_int, wait_seconds
 from bci_stream.commands._common import EXIT_LOG_FAILED, HelpFormatter, stop_on_signals
-from bci_stream.resources import model_path
+from bci_stream.resources import has_display, model_path
 
 EPILOG = """examples:
   bci-stream live --model my_model.onnx --stream "actiCHamp-12345" --log session.jsonl
@@ -86,8 +86,7 @@ def render_config(args):
 def run(args) -> int:
     from bci_stream.live import LiveConfig, LiveSpec
 
-    if not args.headless and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-                                  or os.environ.get("QT_QPA_PLATFORM")):
+    if not args.headless and not (has_display() or os.environ.get("QT_QPA_PLATFORM") == "offscreen"):
         raise RuntimeError("no display for the viewer: add --headless (or run under xvfb-run)")
     config = LiveConfig(stream=args.stream, markers=args.markers, mode=args.mode, hop=args.hop,
                         smoothing=args.smoothing, log_path=Path(args.log) if args.log else None,
