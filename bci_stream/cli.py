@@ -10,10 +10,10 @@ import argparse
 import logging
 import os
 import sys
-import traceback
 
 from bci_stream import __version__
-from bci_stream.commands._common import EXIT_INTERNAL, EXIT_USAGE, HelpFormatter
+from bci_stream.commands._common import HelpFormatter
+from bci_stream.errors import run_reporting_errors
 from bci_stream.offline_env import set_offline_environment
 
 log = logging.getLogger("bci_stream")
@@ -68,46 +68,20 @@ def _keep_lsl_local(session: str | None) -> None:
               f"`--local --lsl-session {session_of(path)}`)", file=sys.stderr, flush=True)
 
 
-def error_line(err: BaseException, limit: int = 400) -> str:
-    """One line for a user: the error's own message (ours name the problem and the next step); the
-    type only where the message alone says too little (``KeyError: 'x'``, a bare ``TypeError``)."""
-    if isinstance(err, MemoryError):
-        return "out of memory" + (f" ({err})" if str(err) else "") + ": free memory, or use a smaller model or window"
-    if isinstance(err, OSError) and err.strerror:  # e.g. "Is a directory: runs/" for --log runs/
-        return f"{err.strerror}: {err.filename}" if err.filename else err.strerror
-    text = " ".join(str(err).split())
-    if not isinstance(err, (ValueError, RuntimeError, OSError)) or not text:
-        text = f"{type(err).__name__}: {text}".rstrip(": ")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def main(argv: list[str] | None = None) -> int:
-    """The ``bci-stream`` command. Errors never reach the user as a traceback (``-v`` prints it):
-    user errors exit 2, unexpected ones 1, a JSONL log that could not be written 3."""
+    """The ``bci-stream`` command; errors follow :mod:`bci_stream.errors` (one line, ``-v`` for the
+    traceback; a JSONL log that could not be written exits 3)."""
     set_offline_environment()  # before anything imports huggingface_hub: no network at run time
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
+
+    def work() -> int:
         if args.local or args.lsl_session:
             _keep_lsl_local(args.lsl_session)
         return args.func(args)
-    except KeyboardInterrupt:
-        return 130
-    except (ValueError, RuntimeError, OSError, MemoryError) as err:
-        # user errors: bad files, models, streams, paths (IsADirectoryError for --log DIR), a full disk
-        _report(args, err, hint=False)
-        return EXIT_USAGE
-    except Exception as err:  # noqa: BLE001 - anything else still gets one line, and -v its traceback
-        _report(args, err, hint=True)
-        return EXIT_INTERNAL
 
-
-def _report(args, err: BaseException, hint: bool) -> None:
-    if args.verbose:
-        traceback.print_exception(err)
-    more = "" if args.verbose or not hint else " (run `bci-stream -v ...` for the traceback)"
-    print(f"bci-stream {args.command}: error: {error_line(err)}{more}", file=sys.stderr)
+    return run_reporting_errors("bci-stream", args.command, args.verbose, work)
 
 
 if __name__ == "__main__":

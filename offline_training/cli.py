@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import sys
-import traceback
 from pathlib import Path
 
 import numpy as np
@@ -333,21 +332,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``bci-train``: user errors print one line ``bci-train <command>: error: ...`` and return 2 (the
-    same policy as ``bci-stream``); ``-v`` adds the traceback."""
+    """``bci-train``: the error policy of :mod:`bci_stream.errors`, as ``bci-stream`` (one line
+    ``bci-train <command>: error: ...``, exit 2 for user errors; ``-v`` adds the traceback)."""
+    from bci_stream.errors import run_reporting_errors
+
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        args.func(args)
-    except KeyboardInterrupt:
-        return 130
-    except (ValueError, OSError, RuntimeError) as err:  # RecordingError, SplitError, missing files, ...
-        if args.verbose:
-            traceback.print_exc()
-        message = " / ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__
-        print(f"bci-train {args.command}: error: {message}", file=sys.stderr)
-        return 2
-    return 0
+    return run_reporting_errors("bci-train", args.command, args.verbose, lambda: args.func(args))
 
 
 if __name__ == "__main__":

@@ -12,9 +12,10 @@ import pytest
 import torch
 
 from bci_stream.card_checks import check_card_fits_network, validate_card_numbers
-from bci_stream.cli import build_parser, error_line
+from bci_stream.cli import build_parser
 from bci_stream.cli import main as bci_stream
 from bci_stream.cli_types import float_range, int_range, non_negative_float, positive_float, positive_int
+from bci_stream.errors import error_line
 from bci_stream.io import RecordingError, read_recording
 from bci_stream.io.eegimagenet import load_eegimagenet
 from bci_stream.publish import JsonlLog, LogOpenError, Prediction

@@ -7,8 +7,6 @@ import signal
 import threading
 
 LINGER_SECONDS = 1.0  # a finished replay keeps its outlets this long: the consumers' last pulls reach them
-EXIT_USAGE = 2  # a user error: bad file, model, stream or option (argparse uses 2 too)
-EXIT_INTERNAL = 1  # an error bci-stream did not expect (a bug, or a file odd in a way nobody foresaw)
 EXIT_LOG_FAILED = 3  # decoding ran but the JSONL log could not be written in full
 
 
