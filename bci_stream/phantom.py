@@ -269,7 +269,9 @@ class Phantom:
         n_per_subject = c.n_classes * c.images_per_class
         eeg = np.empty((len(subjects) * n_per_subject, c.n_channels, self.n_evoked), np.float32)
         labels, images, subj_ids = [], [], []
-        bar = tqdm(total=len(subjects) * n_per_subject, desc="phantom trials", unit="trial", disable=not progress)
+        # disable=None: no bar when stderr is not a terminal (a log file gets no carriage-return flood)
+        bar = tqdm(total=len(subjects) * n_per_subject, desc="phantom trials", unit="trial",
+                   disable=None if progress else True)
         for si, s in enumerate(subjects):
             stream = PhantomStream(self, subject=s, isi=c.trial_length, seed=c.seed, blocks=True, session=session)
             stream.read(stream.state.next_onset)  # lead-in before the first stimulus

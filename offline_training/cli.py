@@ -64,6 +64,7 @@ def _train_config(args) -> TrainConfig:
         student=args.student, features=args.features, kd=not args.no_kd, alpha=args.alpha,
         temperature=args.temperature, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         patience=args.patience, crop_start=crop[0], crop_stop=crop[1], threads=args.threads, jitter=args.jitter,
+        device=args.device, amp=args.amp, memmap_mb=args.memmap_mb,
         spectrogram=SpectrogramConfig(nperseg=args.nperseg or d.spectrogram.nperseg, mode=mode, fmax=fmax),
         erp=ErpConfig(cutoff=args.erp_cutoff, numtaps=args.erp_taps, decimate=args.erp_decimate),
     )
@@ -111,10 +112,12 @@ def cmd_teacher(args) -> None:
 
 
 def cmd_fit(args) -> None:
+    from offline_training.device import resolve_device
     from offline_training.pipeline import train_and_test
     from offline_training.splits import check_split_name
 
     check_split_name(args.split)
+    resolve_device(args.device)  # a missing GPU is said before any work
     trials = _load(args, preprocessing=_preprocessing(args))
     config = _fitted_config(args, trials)
     soft, teacher = _soft_labels(trials, args.teacher, config.kd)
@@ -169,11 +172,13 @@ def cmd_export(args) -> None:
 
 
 def cmd_run(args) -> None:
+    from offline_training.device import resolve_device
     from offline_training.export import export_onnx
     from offline_training.pipeline import compare
     from offline_training.splits import check_split_name
 
     check_split_name(args.split)
+    resolve_device(args.device)  # a missing GPU is said before any work
     trials = _load(args, preprocessing=_preprocessing(args))
     config = _fitted_config(args, trials)
     soft, teacher = _soft_labels(trials, args.teacher, not args.no_kd, required=False)
@@ -219,6 +224,14 @@ def _add_training_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=d.lr, help="AdamW learning rate (default %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed, help="seeds torch, numpy, batch order and the split (default %(default)s)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--device", default=d.device, help="auto (CUDA when a working GPU is there, else the CPU) | cpu | "
+                   "cuda | cuda:N: where the student, batches and loss live (default %(default)s)")
+    p.add_argument("--amp", action="store_true", help="mixed precision on CUDA (bf16; fp16 with loss scaling on "
+                   "cards without bf16); weights stay float32 and the ONNX parity check is against them; "
+                   "ignored on the CPU")
+    p.add_argument("--memmap-mb", type=float, default=d.memmap_mb, help="inputs larger than this (MiB) are "
+                   "memory-mapped from RUN_DIR/inputs.npy during training instead of held in memory "
+                   "(default %(default)s)")
     p.add_argument("--window", type=float, nargs=2, metavar=("START", "STOP"),
                    help="seconds from stimulus onset the model sees (default: the seed's "
                         f"{d.crop_start / d.spectrogram.sfreq:g}-{d.crop_stop / d.spectrogram.sfreq:g} s at any rate)")
