@@ -60,7 +60,8 @@ def trial_device(gpus_per_trial: float) -> str:
 
 def amp_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
     """The autocast dtype: bf16 on CUDA cards that support it, else fp16; None on the CPU or without ``amp``
-    (CPU bf16 autocast is not used: it was not measured faster for these students, see the README)."""
+    (CPU bf16 autocast is not used: measured faster for one student and slower for another, see the
+    README's benchmark section)."""
     if not amp:
         return None
     if device.type != "cuda":
