@@ -71,6 +71,21 @@ def test_resume_restores_the_scheduler_from_its_state_without_warning(tiny, tmp_
         assert torch.equal(a[key], b[key]), key
 
 
+def test_a_checkpoint_from_before_the_scheduler_was_saved_still_resumes_exactly(tiny, tmp_path, recwarn):
+    trials, split = tiny
+    config = TrainConfig(epochs=3, patience=9, seed=0, device="cpu")
+    fit(trials, split, config, tmp_path / "straight", trials.soft_labels, progress=False)
+    fit(trials, split, config, tmp_path / "old", trials.soft_labels, progress=False, stop_after=1)
+    state_file = tmp_path / "old" / "train_state.json"
+    state = json.loads(state_file.read_text())
+    del state["scheduler"]  # what issue-10 checkpoints look like
+    state_file.write_text(json.dumps(state))
+    fit(trials, split, config, tmp_path / "old", trials.soft_labels, resume=True, progress=False)
+    assert not [w for w in recwarn if "lr_scheduler.step()" in str(w.message)]
+    a, b = weights(tmp_path / "straight"), weights(tmp_path / "old")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_device_names_resolve_and_a_missing_gpu_is_named():
     assert resolve_device("cpu").type == "cpu"
     assert resolve_device("auto").type == ("cuda" if cuda_works() else "cpu")
