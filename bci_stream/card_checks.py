@@ -52,10 +52,23 @@ def validate_card_numbers(card) -> list[str]:
         need(isinstance(spec.noverlap, int) and 0 <= spec.noverlap < spec.nperseg,
              f"spectrogram noverlap must be in 0..nperseg-1; got {spec.noverlap!r}")
     need(_finite(spec.log_eps) and spec.log_eps > 0, f"spectrogram log_eps must be > 0; got {spec.log_eps!r}")
+    kind = getattr(card, "feature_kind", "spectrogram")
+    need(kind in ("spectrogram", "erp"), f"feature_kind must be 'spectrogram' or 'erp'; got {kind!r}")
+    need(spec.fmax is None or (_finite(spec.fmax) and spec.fmax >= 0),
+         f"spectrogram fmax must be null or a frequency >= 0 Hz; got {spec.fmax!r}")
+    erp = getattr(card, "erp", None)
+    if kind == "erp" and erp is not None:
+        need(isinstance(erp.numtaps, int) and erp.numtaps >= 1, f"erp numtaps must be an integer >= 1; got {erp.numtaps!r}")
+        need(isinstance(erp.decimate, int) and erp.decimate >= 1, f"erp decimate must be an integer >= 1; got {erp.decimate!r}")
+        need(_finite(erp.cutoff) and 0 < erp.cutoff < card.sfreq / 2,
+             f"erp cutoff must be in (0, {card.sfreq / 2:g}) Hz; got {erp.cutoff!r}")
     if problems:  # the sizes below need sane numbers
         return problems
     window = int(round(card.window_length * card.sfreq))
-    need(window >= spec.nperseg, f"window of {window} samples is shorter than one STFT segment ({spec.nperseg})")
+    if kind == "erp":
+        need(window >= erp.numtaps, f"window of {window} samples is shorter than the ERP filter ({erp.numtaps} taps)")
+    else:
+        need(window >= spec.nperseg, f"window of {window} samples is shorter than one STFT segment ({spec.nperseg})")
     need(window * len(card.ch_names) * 4 <= MAX_WINDOW_BYTES,
          f"a window of {card.window_length:g} s x {len(card.ch_names)} channels at {card.sfreq:g} Hz needs "
          f"{window * len(card.ch_names) * 4 / 2**20:.0f} MiB; at most {MAX_WINDOW_BYTES // 2**20} MiB")
@@ -66,7 +79,7 @@ def validate_card_numbers(card) -> list[str]:
         try:
             array = np.asarray(values, dtype=np.float64)
         except (TypeError, ValueError):
-            problems.append(f"{name} is not a numeric (channels x frequencies) table")
+            problems.append(f"{name} is not a numeric (channels x feature rows) table")
             continue
         bad = int((~np.isfinite(array)).sum())
         need(bad == 0, f"{name} has {bad} non-finite value(s) (NaN/Inf)")
@@ -92,7 +105,7 @@ def check_card_fits_network(card, session) -> list[str]:
     got = list(inputs[0].shape)
     if len(got) != len(want) or any(isinstance(g, int) and g != w for g, w in zip(got, want)):
         problems.append(f"the network's input is {tuple(got)}; the card's features are {want} "
-                        "(channels, frequencies, frames): card and network do not belong together")
+                        "(channels, rows, columns): card and network do not belong together")
     out = list(outputs[0].shape) if outputs else []
     if len(out) != 2 or (isinstance(out[1], int) and out[1] != len(card.class_names)):
         problems.append(f"the network outputs {tuple(out)}; the card lists {len(card.class_names)} classes")

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 
 from bci_stream.card_checks import check_card_fits_network
-from bci_stream.features import spectrogram
 from bci_stream.model_card import ModelCard, ModelCardError
 from bci_stream.onnx_session import open_session
 from bci_stream.ood import OodMonitor
@@ -37,6 +36,7 @@ class Decoder:
         self._mean, self._std = self.card.norm_arrays()
         self._inv_std = (1.0 / self._std).astype(np.float32)
         self._scale = np.float32(self.card.signal_scale)
+        self._features = self.card.features()  # the trainer's transform (bci_stream.features.Features)
         self._x = np.empty((1, *self.card.feature_shape()), np.float32)
         self._recent: deque[np.ndarray] = deque(maxlen=max(1, smoothing))
         problems = check_card_fits_network(self.card, self.session)
@@ -52,12 +52,15 @@ class Decoder:
             self.classify(window.astype(np.float32))
 
     def features(self, window: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """Normalised spectrogram of ``window`` ``(n_channels, window_samples)`` in stream units →
-        ``(n_channels, n_freqs, n_frames)`` float32 (what the network sees), into ``out`` if given."""
+        """Normalised features of ``window`` ``(n_channels, window_samples)`` in stream units →
+        ``(n_channels, n_rows, n_columns)`` float32 (what the network sees; :meth:`ModelCard.feature_shape`),
+        written into ``out`` if given (the live path passes the preallocated input buffer)."""
         with np.errstate(over="ignore", invalid="ignore"):  # overflow makes a non-finite decision, withheld
-            spec = spectrogram(window, self.card.spectrogram, out=out)
-        if self._scale != 1:  # the STFT is linear: scale its magnitude (or shift its log) instead of the samples
-            if self.card.spectrogram.log:
+            spec = self._features.window(window, out=out)
+        if self._scale != 1:  # every kind is linear in the samples up to |.| / log: scale the features
+            if self._features.linear:
+                spec *= self._scale
+            elif self._features.spectrogram.mode == "log":
                 spec += np.float32(np.log(abs(self._scale)))
             else:
                 spec *= np.float32(abs(self._scale))
@@ -88,6 +91,6 @@ class Decoder:
 
     @property
     def last_features(self) -> np.ndarray:
-        """The normalised spectrogram of the last classified window, ``(n_channels, n_freqs, n_frames)``
+        """The normalised features of the last classified window, ``(n_channels, n_rows, n_columns)``
         (a view of the decoder's input buffer: copy it to keep it)."""
         return self._x[0]

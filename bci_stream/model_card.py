@@ -13,11 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from bci_stream.card_checks import validate_card_numbers
-from bci_stream.features import SpectrogramConfig
+from bci_stream.features import ErpConfig, Features, SpectrogramConfig
 from bci_stream.preprocessing import Preprocessing, PreprocessingError
 
 CARD_KEY = "bci_stream.model_card"
-FORMAT_VERSION = 2  # 2: preprocessing; signal_unit taken from the data. Version 1 cards mean "none".
+FORMAT_VERSION = 2  # 2: preprocessing; signal_unit taken from the data; feature_kind, spectrogram mode/fmax, erp.
+# Fields a card may lack (version 1, or version 2 before the feature fields) take their defaults: today's
+# magnitude spectrogram, no preprocessing.
 
 
 class ModelCardError(ValueError):
@@ -35,9 +37,13 @@ class ModelCard:
     window_length : analysis window, seconds (0.44 in the seed lineage).
     window_offset : where the window starts after stimulus onset, seconds (0.02).
     hop : seconds between decisions in continuous mode.
+    feature_kind : "spectrogram" (STFT: magnitude, log or complex, see ``spectrogram.mode``) or "erp"
+        (in-window FIR low-pass + decimation, see ``erp``); :class:`bci_stream.features.Features`.
     spectrogram : STFT parameters (see :class:`bci_stream.features.SpectrogramConfig`).
-    norm_mean, norm_std : normalisation of spectrogram features, shape ``(n_channels, n_freqs)``
-        as nested lists; the decoder computes ``(S - mean[..., None]) / std[..., None]``.
+    erp : ERP filter parameters (see :class:`bci_stream.features.ErpConfig`; used by kind "erp").
+    norm_mean, norm_std : normalisation of the features, shape ``(n_channels, n_rows)`` as nested
+        lists (``n_rows``: kept frequency bins, twice that for complex, 1 for erp); the decoder
+        computes ``(S - mean[..., None]) / std[..., None]``.
     signal_unit : the unit of the training data ("uV", "V", "a.u." for pre-standardised data); the
         live app converts a stream's samples to it or refuses the stream.
     signal_scale : multiplies samples after unit conversion (1 unless a card was made by hand).
@@ -63,6 +69,8 @@ class ModelCard:
     window_offset: float = 0.02
     hop: float = 0.02
     spectrogram: SpectrogramConfig = field(default_factory=SpectrogramConfig)
+    feature_kind: str = "spectrogram"
+    erp: ErpConfig = field(default_factory=ErpConfig)
     norm_mean: list[list[float]] | None = None
     norm_std: list[list[float]] | None = None
     signal_unit: str = "uV"
@@ -87,6 +95,8 @@ class ModelCard:
             raise ModelCardError(
                 f"spectrogram sfreq {self.spectrogram.sfreq} Hz != card sfreq {self.sfreq} Hz"
             )
+        if self.feature_kind == "erp" and self.erp.sfreq != self.sfreq:
+            raise ModelCardError(f"erp sfreq {self.erp.sfreq} Hz != card sfreq {self.sfreq} Hz")
         problems = validate_card_numbers(self)
         if problems:
             raise ModelCardError("model card: " + "; ".join(problems))
@@ -129,12 +139,17 @@ class ModelCard:
         """Rate the stream must run at, Hz: ``sfreq`` times the preprocessing's decimation."""
         return self.sfreq * self.preprocessing_spec().decimate
 
+    def features(self) -> Features:
+        """The card's feature transform (the one the trainer used)."""
+        return Features(self.feature_kind, self.spectrogram, self.erp)
+
     def feature_shape(self) -> tuple[int, int, int]:
-        """Model input shape per example: ``(n_channels, n_freqs, n_frames)``."""
-        return (self.n_channels, self.spectrogram.n_freqs(), self.spectrogram.n_frames(self.window_samples))
+        """Model input shape per example: ``(n_channels, n_rows, n_columns)`` (spectrogram: rows are
+        kept bins (twice for complex), columns frames; erp: one row, columns decimated samples)."""
+        return self.features().shape(self.n_channels, self.window_samples)
 
     def norm_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """Normalisation as float32 arrays broadcastable to ``(n_channels, n_freqs, n_frames)``."""
+        """Normalisation as float32 arrays broadcastable to ``(n_channels, n_rows, n_columns)``."""
         n_ch, n_f, _ = self.feature_shape()
         if self.norm_mean is None or self.norm_std is None:
             return np.zeros((n_ch, n_f, 1), np.float32), np.ones((n_ch, n_f, 1), np.float32)
@@ -170,8 +185,9 @@ class ModelCard:
             raise ModelCardError(f"model card has unknown fields: {sorted(unknown)}")
         try:
             data["spectrogram"] = SpectrogramConfig(**data.get("spectrogram", {}))
+            data["erp"] = ErpConfig(**data.get("erp", {"sfreq": data.get("sfreq", ErpConfig.sfreq)}))
             return cls(**data)
-        except TypeError as err:
+        except (TypeError, ValueError) as err:
             raise ModelCardError(f"model card is incomplete: {err}") from err
 
     # --- ONNX ----------------------------------------------------------------------------

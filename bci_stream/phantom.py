@@ -12,9 +12,22 @@ The evoked response is a common visual ERP (P1/N1-like, same for every class) pl
 spatio-temporal components over occipito-parietal channels whose non-negative loadings ``a``
 differ per class, and a little per image. Subjects differ in gain and latency. The induced alpha
 desynchronisation is the same for every class, so the class information is all in the evoked part
-and :meth:`Phantom.oracle_probabilities` (the matched filter with the true templates, whitened
-with the true background model, marginalised over the true jitter) is the ceiling to judge
-students against. Everything is deterministic for a seed.
+and :meth:`Phantom.oracle_probabilities` (the matched filter with the true templates and the true
+noise model: alpha and mains projected out with their known spatial maps, the 1/f background whitened
+exactly over the window, marginalised over the true jitter) is the ceiling to judge students against.
+It knows what no student can: the class templates, the noise model, and (``subject_agnostic=False``)
+each subject's gain and latency. The subject-agnostic oracle marginalises gain and latency over the
+phantom's prior instead: the fair ceiling for leave-subject-out and by-block. Everything is
+deterministic for a seed.
+
+**Teacher.** :meth:`Phantom.soft_labels` stands in for an image teacher: its class similarity has
+alignment ``teacher_alignment`` (ρ) with the true similarity of the class loadings (ρ = 1: the
+generator's own similarity, which flatters distillation; ρ = 0: a similarity unrelated to the EEG,
+where distillation must not help). An image teacher knows pictures, not brains: the default is 0.3.
+
+**Drift.** ``drift_uv > 0`` adds a slow per-channel random walk (time constant ``drift_tau`` s); in a
+block design it makes a block confound (neighbouring trials of one class share the drift) that
+:func:`offline_training.controls.drift_probe` detects. Off by default (the training data unchanged).
 
 **Sessions.** The headset (templates, subjects, montage) comes from ``seed``; each recording
 *session* of a subject draws its own stimulus sequence and background noise. The training data
@@ -79,6 +92,8 @@ class PhantomConfig:
     image_spread : relative image-to-image spread of the class loadings.
     n_components : class-coding spatio-temporal components.
     trial_length : seconds per epoch in :meth:`Phantom.trials` (0.5, as EEG-ImageNet).
+    teacher_alignment : ρ in [0, 1], alignment of the soft labels' class similarity with the true one.
+    drift_uv, drift_tau : slow drift amplitude (std, µV; 0: none) and time constant (s).
     """
 
     n_channels: int = 128
@@ -102,6 +117,9 @@ class PhantomConfig:
     image_spread: float = 0.2
     n_components: int = 8
     trial_length: float = 0.5
+    teacher_alignment: float = 0.3
+    drift_uv: float = 0.0
+    drift_tau: float = 5.0
 
 
 @dataclass
@@ -121,6 +139,7 @@ class StreamState:
     pending: list = field(default_factory=list)  # [(onset_sample, evoked (n_ch, n_ev))]
     last_onset: int = -(10**9)
     sequence: list = field(default_factory=list)
+    drift_zi: np.ndarray | None = None
 
 
 class Phantom:
@@ -185,9 +204,12 @@ class Phantom:
 
     def evoked(self, loadings: np.ndarray, subject: int, shift: float = 0.0, amp: float = 1.0) -> np.ndarray:
         """Evoked response for component ``loadings`` (n_components,), µV, shape ``(n_ch, n_evoked)``."""
-        c = self.config
         subj = self.subjects[subject]
-        total_shift = subj.latency + shift
+        return self.evoked_at(loadings, subj.gain * amp, subj.latency + shift)
+
+    def evoked_at(self, loadings: np.ndarray, gain: float, total_shift: float) -> np.ndarray:
+        """Evoked response for ``loadings`` at a given gain and latency shift (s), µV, ``(n_ch, n_evoked)``."""
+        c = self.config
         k = int(round(total_shift * c.sfreq))
         common = np.roll(self.common_erp, k, axis=1)
         if k > 0:
@@ -195,7 +217,7 @@ class Phantom:
         elif k < 0:
             common[:, k:] = 0
         specific = c.evoked_uv * (loadings[:, None] * self.spatial).T @ self._temporal(total_shift)
-        return (c.snr * subj.gain * amp) * (common + specific)
+        return (c.snr * gain) * (common + specific)
 
     def template(self, label: int, subject: int, shift: float = 0.0) -> np.ndarray:
         """Class mean evoked response (what the oracle knows), µV, ``(n_ch, n_evoked)``."""
@@ -247,7 +269,9 @@ class Phantom:
         n_per_subject = c.n_classes * c.images_per_class
         eeg = np.empty((len(subjects) * n_per_subject, c.n_channels, self.n_evoked), np.float32)
         labels, images, subj_ids = [], [], []
-        bar = tqdm(total=len(subjects) * n_per_subject, desc="phantom trials", unit="trial", disable=not progress)
+        # disable=None: no bar when stderr is not a terminal (a log file gets no carriage-return flood)
+        bar = tqdm(total=len(subjects) * n_per_subject, desc="phantom trials", unit="trial",
+                   disable=None if progress else True)
         for si, s in enumerate(subjects):
             stream = PhantomStream(self, subject=s, isi=c.trial_length, seed=c.seed, blocks=True, session=session)
             stream.read(stream.state.next_onset)  # lead-in before the first stimulus
@@ -274,7 +298,8 @@ class Phantom:
             class_names=list(self.class_names),
             tmin=0.0,
             source=f"phantom:subjects={c.n_subjects},classes={c.n_classes},seed={c.seed},snr={c.snr:g}"
-                   + (f",session={session}" if session != TRAINING_SESSION else ""),
+                   + (f",session={session}" if session != TRAINING_SESSION else "")
+                   + (f",drift_uv={c.drift_uv:g}" if c.drift_uv else ""),
             sessions=np.full(len(labels), session),
         )
         trials.soft_labels = self.soft_labels(trials.labels)
@@ -295,24 +320,76 @@ class Phantom:
         r = role[labels, images]
         return {name: np.flatnonzero(r == name) for name in ("train", "val", "test")}
 
-    def soft_labels(self, labels: np.ndarray, temperature: float = 0.2) -> np.ndarray:
-        """Class-similarity soft labels (the phantom's stand-in for a CLIP teacher).
-
-        ``softmax(cos(a_c, a_c') / temperature)`` over centred class loadings: classes whose evoked
-        responses look alike share probability mass, as an image teacher's do for alike pictures.
-        Shape ``(n_trials, n_classes)``.
-        """
+    def true_similarity(self) -> np.ndarray:
+        """``cos(a_c, a_c')`` of the centred class loadings, ``(n_classes, n_classes)``: how alike the
+        classes' evoked responses are."""
         centred = self.loadings - self.loadings.mean(0)
         unit = centred / np.linalg.norm(centred, axis=1, keepdims=True)
-        return softmax(unit @ unit.T / temperature, axis=1)[labels].astype(np.float32)
+        return unit @ unit.T
+
+    def teacher_similarity(self, alignment: float | None = None) -> np.ndarray:
+        """The teacher's class similarity ``rho * S_true + sqrt(1 - rho^2) * S_other``, ``(n_classes,
+        n_classes)``: ``S_other`` is the same construction on random loadings unrelated to the EEG, so
+        the off-diagonal similarities correlate with the true ones by about ``rho`` (see
+        :meth:`teacher_alignment_measured`); the diagonal stays the largest entry of each row."""
+        rho = self.config.teacher_alignment if alignment is None else alignment
+        if not 0.0 <= rho <= 1.0:
+            raise ValueError(f"teacher alignment must be in [0, 1]; got {rho}")
+        rng = np.random.default_rng([self.config.seed, 555])
+        other = rng.uniform(0.0, 1.0, size=self.loadings.shape)
+        other -= other.mean(0)
+        other /= np.linalg.norm(other, axis=1, keepdims=True)
+        return rho * self.true_similarity() + np.sqrt(1.0 - rho * rho) * (other @ other.T)
+
+    def teacher_alignment_measured(self, alignment: float | None = None) -> float:
+        """Pearson correlation of the teacher's and the true off-diagonal class similarities."""
+        mask = ~np.eye(self.config.n_classes, dtype=bool)
+        return float(np.corrcoef(self.teacher_similarity(alignment)[mask], self.true_similarity()[mask])[0, 1])
+
+    def soft_labels(self, labels: np.ndarray, temperature: float = 0.2, alignment: float | None = None) -> np.ndarray:
+        """Class-similarity soft labels (the phantom's stand-in for a CLIP teacher).
+
+        ``softmax(similarity / temperature)`` with the teacher's similarity
+        (:meth:`teacher_similarity`, alignment ``alignment`` or the config's ``teacher_alignment``):
+        classes the teacher finds alike share probability mass, as an image teacher's do for alike
+        pictures. Shape ``(n_trials, n_classes)``.
+        """
+        return softmax(self.teacher_similarity(alignment) / temperature, axis=1)[labels].astype(np.float32)
 
     # --- the ceiling ------------------------------------------------------------------------
-    def oracle_probabilities(self, trials: Trials, n_shifts: int = 7, n_noise: int = 64) -> np.ndarray:
+    def noise_spatial_maps(self) -> np.ndarray:
+        """``(n_channels, 5)``: the spatial maps of the alpha sources (3) and of the mains (its sine and
+        cosine parts: each channel's mains is ``amp * sin(w t + phase)``), the structured noise."""
+        line = np.stack([self.line_amp * np.cos(self.line_phase), self.line_amp * np.sin(self.line_phase)], axis=1)
+        return np.concatenate([self.alpha_maps, line], axis=1)
+
+    def _whitener(self, n_times: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(projector (n_ch, n_ch), inverse Cholesky factor (n_times, n_times))``: project out the alpha
+        and mains maps, then whiten the stationary 1/f background exactly over ``n_times`` samples."""
+        c = self.config
+        maps = self.noise_spatial_maps()
+        q, _ = np.linalg.qr(maps)
+        projector = np.eye(c.n_channels) - q @ q.T
+        n_imp = max(20000, 4 * n_times)
+        h = lfilter(_PINK_B, _PINK_A, np.r_[1.0, np.zeros(n_imp - 1)]) * (_PINK_GAIN * c.background_uv)
+        spectrum = np.fft.rfft(h, 2 * n_imp)
+        acov = np.fft.irfft(np.abs(spectrum) ** 2)[:n_times]
+        cov = acov[np.abs(np.subtract.outer(np.arange(n_times), np.arange(n_times)))]
+        chol = np.linalg.cholesky(cov + 1e-9 * acov[0] * np.eye(n_times))
+        return projector, np.linalg.inv(chol).T  # x @ inv(L).T whitens each row
+
+    def oracle_probabilities(self, trials: Trials, n_shifts: int = 9, subject_agnostic: bool = False,
+                             n_gains: int = 5) -> np.ndarray:
         """Posterior class probabilities from the true generative model, shape ``(n_trials, n_classes)``.
 
-        For each trial's subject: whiten data and class templates with the inverse 1/f filter, weight
-        channels by the background's whitened variance (measured on ``n_noise`` simulated noise
-        epochs), and average the Gaussian likelihood over ``n_shifts`` latency jitters. Uses the
+        The matched filter with the true class templates under the true noise model: alpha and mains
+        projected out with their known spatial maps (:meth:`noise_spatial_maps`), the 1/f background
+        whitened exactly over the window (its covariance from the generator's filter), the likelihood
+        averaged over the latency jitter. ``subject_agnostic=False`` (the full oracle) uses each trial's
+        subject gain and latency; ``True`` averages over the phantom's prior for them (uniform gains
+        0.7-1.3 on ``n_gains`` points, latency uniform in +-``subject_latency``) instead: the ceiling for
+        a subject never seen (leave-subject-out) and for by-block. Image-to-image spread and amplitude
+        jitter are not modelled (the templates are class means), so it is near-Bayes, not exact. Uses the
         trials' own time axis (``tmin``, crop), so it sees what a student sees.
         """
         c = self.config
@@ -322,21 +399,39 @@ class Phantom:
         n_times = trials.eeg.shape[-1]
         if start < 0 or start + n_times > self.n_evoked:
             raise ValueError("trials extend outside the phantom's epoch")
-        rng = np.random.default_rng([c.seed, 4242])
-        noise = self.background(n_noise, self.n_evoked, rng, onset=0)[..., start : start + n_times]
-        whiten = lambda x: lfilter(_PINK_A, _PINK_B, x, axis=-1)  # noqa: E731
-        inv_sd = 1.0 / whiten(noise).std(axis=(0, 2))[:, None]  # (n_ch, 1)
-        shifts = np.linspace(-c.jitter, c.jitter, n_shifts)
+        projector, white_t = (m.astype(np.float32) for m in self._whitener(n_times))
+
+        def whiten(x: np.ndarray) -> np.ndarray:  # (..., n_ch, n_times) -> flattened whitened
+            y = np.einsum("ij,...jt->...it", projector, x) @ white_t
+            return y.reshape(*x.shape[:-2], -1).astype(np.float32)
+
+        if subject_agnostic:  # total shift = subject latency + jitter: a trapezoid of two uniforms
+            half = c.subject_latency + c.jitter
+            shifts = np.linspace(-half, half, 2 * n_shifts + 1)
+            weights = np.clip((half - np.abs(shifts)) / max(2 * min(c.subject_latency, c.jitter), 1e-12), 0, None)
+            weights = np.minimum(weights, 1.0) + 1e-12
+            gains = np.linspace(0.7, 1.3, n_gains)
+            groups = {None: np.arange(len(trials))}
+        else:
+            shifts = np.linspace(-c.jitter, c.jitter, n_shifts)
+            weights = np.ones(n_shifts)
+            groups = {int(s): np.flatnonzero(trials.subjects == s) for s in np.unique(trials.subjects)}
+        log_w = np.log(weights / weights.sum())
         log_post = np.full((len(trials), c.n_classes), -np.inf)
-        for s in np.unique(trials.subjects):
-            idx = np.flatnonzero(trials.subjects == s)
-            x = (whiten(trials.eeg[idx]) * inv_sd).reshape(len(idx), -1)  # (n, ch*t)
-            templates = np.stack(
-                [whiten(self.template(k, int(s), sh)[:, start : start + n_times]) * inv_sd
-                 for k in range(c.n_classes) for sh in shifts]
-            ).reshape(c.n_classes * n_shifts, -1)
-            ll = x @ templates.T - 0.5 * (templates**2).sum(1)[None]  # (n, classes*shifts) up to a constant
-            log_post[idx] = logsumexp(ll.reshape(len(idx), c.n_classes, n_shifts), axis=2)
+        for s, idx in groups.items():
+            if len(idx) == 0:
+                continue
+            x = whiten(trials.eeg[idx])  # (n, ch*t)
+            # templates at the subject's gain and latency, or at gain 1 and latency 0 scaled by each prior gain
+            gain, latency, gain_list = (1.0, 0.0, gains) if s is None else \
+                (self.subjects[s].gain, self.subjects[s].latency, np.array([1.0]))
+            templates = np.stack([whiten(self.evoked_at(self.loadings[k], gain, latency + sh)[:, start : start + n_times])
+                                  for k in range(c.n_classes) for sh in shifts])  # (classes * shifts, ch * t)
+            dots = (x @ templates.T).reshape(len(idx), c.n_classes, len(shifts))
+            energy = 0.5 * (templates.astype(np.float64) ** 2).sum(1).reshape(c.n_classes, len(shifts))
+            ll = np.stack([g * dots - g * g * energy[None] for g in gain_list], axis=-1)  # (n, classes, shifts, gains)
+            ll = ll + log_w[None, None, :, None]
+            log_post[idx] = logsumexp(ll.reshape(len(idx), c.n_classes, -1), axis=2)
         return softmax(log_post, axis=1)
 
     # --- continuous stream ------------------------------------------------------------------
@@ -369,6 +464,7 @@ class PhantomStream:
         self.session = session
         self.rng = np.random.default_rng(session_seed(seed, subject, session, 7))  # stimuli: order, jitter, amplitude
         self.noise_rng = np.random.default_rng(session_seed(seed, subject, session, 8))  # background, sample-major
+        self.drift_rng = np.random.default_rng(session_seed(seed, subject, session, 9))  # only when drift_uv > 0
         c = phantom.config
         self.state = StreamState(
             pink_zi=np.tile(lfilter_zi(_PINK_B, _PINK_A), (c.n_channels, 1)) * 0.0,
@@ -415,6 +511,13 @@ class PhantomStream:
         tt = idx / c.sfreq
         line = ph.line_amp[:, None] * np.sin(2 * np.pi * c.line_hz * tt + ph.line_phase[:, None])
         out = pink * (_PINK_GAIN * c.background_uv) + alpha + line
+        if c.drift_uv > 0:  # slow AR(1) random walk per channel, stationary std drift_uv
+            a = float(np.exp(-1.0 / (c.drift_tau * c.sfreq)))
+            if st.drift_zi is None:
+                st.drift_zi = a * c.drift_uv * self.drift_rng.standard_normal((c.n_channels, 1))  # a * y[-1]
+            drive = self.drift_rng.standard_normal((n_samples, c.n_channels)).T * (np.sqrt(1 - a * a) * c.drift_uv)
+            drift, st.drift_zi = lfilter([1.0], [1.0, -a], drive, axis=-1, zi=st.drift_zi)
+            out = out + drift
         keep = []
         for onset, ev in st.pending:
             lo, hi = max(onset, st.sample), min(onset + ev.shape[1], st.sample + n_samples)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bci_stream.features import SpectrogramConfig
+from bci_stream.features import SPECTROGRAM_MODES, ErpConfig, SpectrogramConfig
 from bci_stream.trials import Trials
 from offline_training.datasets import load_trials, parse_spec, split_specs
 from offline_training.distill import TrainConfig
@@ -52,13 +52,20 @@ def _soft_labels(trials: Trials, teacher_cache: str | None, kd: bool,
 
 
 def _train_config(args) -> TrainConfig:
+    from offline_training.students import student_spec
+
     d = TrainConfig()
     crop = args.crop or (d.crop_start, d.crop_stop)
+    spec = student_spec(args.student)
+    mode = args.spectrogram_mode or ("log" if args.log_spectrogram else spec.mode or d.spectrogram.mode)
+    fmax = args.fmax if args.fmax is not None else spec.fmax
     return TrainConfig(
-        student=args.student, kd=not args.no_kd, alpha=args.alpha, temperature=args.temperature,
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, patience=args.patience,
-        crop_start=crop[0], crop_stop=crop[1], threads=args.threads,
-        spectrogram=SpectrogramConfig(nperseg=args.nperseg or d.spectrogram.nperseg, log=args.log_spectrogram),
+        student=args.student, features=args.features, kd=not args.no_kd, alpha=args.alpha,
+        temperature=args.temperature, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+        patience=args.patience, crop_start=crop[0], crop_stop=crop[1], threads=args.threads, jitter=args.jitter,
+        device=args.device, amp=args.amp, memmap_mb=args.memmap_mb,
+        spectrogram=SpectrogramConfig(nperseg=args.nperseg or d.spectrogram.nperseg, mode=mode, fmax=fmax),
+        erp=ErpConfig(cutoff=args.erp_cutoff, numtaps=args.erp_taps, decimate=args.erp_decimate),
     )
 
 
@@ -104,10 +111,12 @@ def cmd_teacher(args) -> None:
 
 
 def cmd_fit(args) -> None:
+    from offline_training.device import resolve_device
     from offline_training.pipeline import train_and_test
     from offline_training.splits import check_split_name
 
     check_split_name(args.split)
+    resolve_device(args.device)  # a missing GPU is said before any work
     trials = _load(args, preprocessing=_preprocessing(args))
     config = _fitted_config(args, trials)
     soft, teacher = _soft_labels(trials, args.teacher, config.kd)
@@ -193,7 +202,7 @@ def _add_sweep_parser(sub) -> None:
                         "on this machine")
     p.add_argument("--cpus-per-trial", type=float, default=d.cpus_per_trial,
                    help="CPUs Ray reserves per trial (torch threads in the trial; default %(default)s)")
-    p.add_argument("--gpus-per-trial", type=float, default=d.gpus_per_trial, help="GPUs Ray reserves per trial (fit still trains on the CPU: the GPU is reserved, not used, for now)")
+    p.add_argument("--gpus-per-trial", type=float, default=d.gpus_per_trial, help="GPUs Ray reserves per trial (> 0: each trial trains on its reserved GPU)")
     p.add_argument("--num-cpus", type=int, default=d.num_cpus, help="CPUs of a local Ray (default: all)")
     p.add_argument("--scheduler", choices=SCHEDULERS, default=d.scheduler,
                    help="asha stops trailing trials early; fifo runs every trial to its end")
@@ -210,16 +219,18 @@ def _add_sweep_parser(sub) -> None:
 
 
 def cmd_run(args) -> None:
+    from offline_training.device import resolve_device
     from offline_training.export import export_onnx
     from offline_training.pipeline import compare
     from offline_training.splits import check_split_name
 
     check_split_name(args.split)
+    resolve_device(args.device)  # a missing GPU is said before any work
     trials = _load(args, preprocessing=_preprocessing(args))
     config = _fitted_config(args, trials)
     soft, teacher = _soft_labels(trials, args.teacher, not args.no_kd, required=False)
     compare(trials, args.out, config, soft, teacher, oracle=_oracle_for(args.data),
-            controls=not args.no_controls, lstm=not args.no_lstm, split=args.split)
+            controls=not args.no_controls, lstm=not args.no_baselines, split=args.split)
     print((Path(args.out) / "report.md").read_text())
     path, _ = export_onnx(args.out, args.export or Path(args.out) / "model.onnx", hop=args.hop)
     print(f"exported {path}")
@@ -245,16 +256,29 @@ def _add_training_args(p: argparse.ArgumentParser) -> None:
                    help="auto (the most meaningful the data allows) | by-image | by-run | by-session | by-block | "
                         "time-blocked | shuffled | loso-<subject> (default: %(default)s)")
     p.add_argument("--teacher", help="soft-label cache from `bci-train teacher` (the phantom brings its own)")
-    p.add_argument("--student", default=d.student, choices=["cnn", "lstm"])
+    p.add_argument("--student", default=d.student, choices=["seed", "cnn", "phase", "eegnet", "shallow", "deep4"],
+                   help="seed (alias cnn): the seed's CNN on |STFT|; phase: ShallowNet's order on the complex "
+                        "STFT; eegnet | shallow | deep4: braindecode models on the erp features "
+                        "(default: %(default)s)")
+    p.add_argument("--features", default=d.features, choices=["auto", "spectrogram", "erp"],
+                   help="feature kind (default %(default)s: the student's own)")
     p.add_argument("--no-kd", action="store_true", help="hard labels only (the plain baseline)")
     p.add_argument("--alpha", type=float, default=d.alpha, help="weight of the hard-label loss")
     p.add_argument("--temperature", type=float, default=d.temperature, help="KD temperature")
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--patience", type=int, default=d.patience)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=d.epochs, help="epochs (default %(default)s)")
+    p.add_argument("--patience", type=int, default=d.patience, help="epochs without validation improvement before stopping (default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="(default %(default)s)")
+    p.add_argument("--lr", type=float, default=d.lr, help="AdamW learning rate (default %(default)s)")
+    p.add_argument("--seed", type=int, default=d.seed, help="seeds torch, numpy, batch order and the split (default %(default)s)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--device", default=d.device, help="auto (CUDA when a working GPU is there, else the CPU) | cpu | "
+                   "cuda | cuda:N: where the student, batches and loss live (default %(default)s)")
+    p.add_argument("--amp", action="store_true", help="mixed precision on CUDA (bf16; fp16 with loss scaling on "
+                   "cards without bf16); weights stay float32 and the ONNX parity check is against them; "
+                   "ignored on the CPU")
+    p.add_argument("--memmap-mb", type=float, default=d.memmap_mb, help="inputs larger than this (MiB) are "
+                   "memory-mapped from RUN_DIR/inputs.npy during training instead of held in memory "
+                   "(default %(default)s)")
     p.add_argument("--window", type=float, nargs=2, metavar=("START", "STOP"),
                    help="seconds from stimulus onset the model sees (default: the seed's "
                         f"{d.crop_start / d.spectrogram.sfreq:g}-{d.crop_stop / d.spectrogram.sfreq:g} s at any rate)")
@@ -265,7 +289,20 @@ def _add_training_args(p: argparse.ArgumentParser) -> None:
                    f"{d.spectrogram.nperseg / d.spectrogram.sfreq:g} s, the seed's nperseg {d.spectrogram.nperseg} at "
                    f"{d.spectrogram.sfreq:g} Hz)")
     p.add_argument("--nperseg", type=int, help="STFT segment in samples instead")
-    p.add_argument("--log-spectrogram", action="store_true", help="log-magnitude features")
+    p.add_argument("--log-spectrogram", action="store_true", help="log-magnitude features (= --spectrogram-mode log)")
+    p.add_argument("--spectrogram-mode", choices=SPECTROGRAM_MODES,
+                   help="magnitude | log | complex (default: the student's; complex for phase, else magnitude)")
+    p.add_argument("--fmax", type=float, help="keep STFT bins at or below this frequency, Hz (default: the "
+                   "student's; 60 for phase, else all)")
+    e = ErpConfig()
+    p.add_argument("--erp-cutoff", type=float, default=e.cutoff, help="erp features: FIR low-pass cut-off, Hz "
+                   f"(default %(default)s at {e.sfreq:g} Hz)")
+    p.add_argument("--erp-taps", type=int, default=e.numtaps, help="erp features: FIR length in samples at "
+                   f"{e.sfreq:g} Hz, scaled to the data's rate (default %(default)s)")
+    p.add_argument("--erp-decimate", type=int, default=e.decimate, help="erp features: keep every K-th filtered "
+                   f"sample at {e.sfreq:g} Hz, scaled to the data's rate (default %(default)s)")
+    p.add_argument("--jitter", type=float, default=d.jitter, help="onset-jitter augmentation, seconds each side "
+                   "(erp features; default %(default)s: off)")
     p.add_argument("--hop", type=float, default=0.02, help="live decision hop written to the card, seconds")
     _add_preprocessing_args(p)
 
@@ -324,7 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_training_args(p)
     p.add_argument("--export", help="model.onnx path (default RUN_DIR/model.onnx)")
     p.add_argument("--no-controls", action="store_true")
-    p.add_argument("--no-lstm", action="store_true")
+    p.add_argument("--no-baselines", action="store_true",
+                   help="skip the braindecode baselines (the shrinkage-LDA reference always runs)")
+    p.add_argument("--no-lstm", action="store_true", dest="no_baselines", help=argparse.SUPPRESS)  # old name
     p.set_defaults(func=cmd_run)
 
     _add_sweep_parser(sub)

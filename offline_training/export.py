@@ -11,7 +11,7 @@ from torch import nn
 
 from bci_stream.model_card import ModelCard
 from bci_stream.preprocessing import Preprocessing
-from offline_training.distill import load_model
+from offline_training.distill import feature_kind, load_model
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ PARITY_TOLERANCE = 1e-4
 
 
 class WithSoftmax(nn.Module):
-    """The exported graph: normalised spectrogram ``(batch, ch, freqs, frames)`` → probabilities."""
+    """The exported graph: normalised features ``(batch, ch, rows, columns)`` → probabilities."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
@@ -53,6 +53,8 @@ def card_for_run(run_dir: str | Path, hop: float = 0.02, sweep: dict | None = No
         window_offset=info.get("tmin", 0.0) + config.crop_start / sfreq,
         hop=hop,
         spectrogram=config.spectrogram,
+        feature_kind=feature_kind(config),
+        erp=config.erp,
         norm_mean=normaliser.mean.tolist(),
         norm_std=normaliser.std.tolist(),
         signal_unit=info.get("signal_unit", "uV"),
@@ -78,15 +80,15 @@ def export_onnx(run_dir: str | Path, out: str | Path, hop: float = 0.02, sweep: 
     import onnxruntime as ort
 
     model, _, config, _ = load_model(run_dir)
-    if config.student != "cnn":
-        raise ValueError("only spectrogram students are exported for the live app (the LSTM is a baseline)")
+    if feature_kind(config) == "raw":
+        raise ValueError("raw-EEG students (the old LSTM baseline) are not exported for the live app")
     card = card_for_run(run_dir, hop=hop, sweep=sweep)
     wrapped = WithSoftmax(model).eval()
     example = torch.randn(2, *card.feature_shape())
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     batch = torch.export.Dim("batch", min=1)
-    program = torch.onnx.export(wrapped, (example,), dynamo=True, input_names=["spectrogram"],
+    program = torch.onnx.export(wrapped, (example,), dynamo=True, input_names=[card.feature_kind],
                                 output_names=["probabilities"], dynamic_shapes={"x": {0: batch}},
                                 external_data=False, verbose=False)
     program.save(str(out))

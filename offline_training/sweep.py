@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from bci_stream.trials import Trials
+from offline_training.device import trial_device
 from offline_training.sweep_report import best_trial, read_csv, summary_markdown, write_csv
 from offline_training.sweep_space import SweepSpace, config_id, load_space, train_config
 
@@ -127,6 +128,7 @@ class TrialContext:
     metric: str
     teacher: str | None = None
     threads: int = 1
+    gpus_per_trial: float = 0.0  # > 0: the trial trains on the GPU Ray reserved for it (never "auto")
 
 
 # --- the trial ----------------------------------------------------------------------------------
@@ -174,7 +176,8 @@ def fit_trial(params: dict, context: TrialContext, trial_id: str,
 
     run_dir = Path(context.sweep_dir) / trial_id
     trials = subject_trials(cached_trials(context.data), params["subject"])
-    config = train_config(params, trials.sfreq, threads=max(1, int(context.threads)))
+    config = replace(train_config(params, trials.sfreq, threads=max(1, int(context.threads))),
+                     device=trial_device(context.gpus_per_trial))
     soft, teacher = _soft_labels(trials, context.teacher, config.kd)
 
     def on_epoch(row: dict) -> None:
@@ -270,7 +273,8 @@ def _trainable(config: SweepConfig, sweep_dir: Path):
     from ray import tune
 
     context = TrialContext(data=config.data, split=config.space.split, sweep_dir=str(sweep_dir),
-                           metric=config.space.metric, teacher=config.teacher, threads=int(config.cpus_per_trial))
+                           metric=config.space.metric, teacher=config.teacher, threads=int(config.cpus_per_trial),
+                           gpus_per_trial=config.gpus_per_trial)
     resources = {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial}
     return tune.with_resources(tune.with_parameters(run_trial, context=context), resources)
 

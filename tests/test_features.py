@@ -2,7 +2,14 @@ import numpy as np
 import pytest
 import scipy.signal
 
-from bci_stream.features import SpectrogramConfig, spectrogram, spectrogram_batch
+from bci_stream.features import (
+    ErpConfig,
+    Features,
+    SpectrogramConfig,
+    erp_batch,
+    spectrogram,
+    spectrogram_batch,
+)
 
 
 def reference(x, fs=1000.0, nperseg=40):
@@ -62,3 +69,78 @@ def test_reused_buffers_never_leak_between_calls(rng):
     kept = spectrogram(first)
     spectrogram(second)
     np.testing.assert_allclose(kept, reference(first), rtol=1e-5, atol=1e-5)  # returned arrays are not reused
+
+
+# --- feature contract v2: spectrogram modes and fmax, the erp kind, one dispatcher ----------------------
+def test_complex_mode_is_scipys_stft_real_then_imaginary_up_to_fmax(rng):
+    x = rng.standard_normal((5, 440)).astype(np.float32) * 20
+    cfg = SpectrogramConfig(mode="complex", fmax=60.0)
+    out = spectrogram(x, cfg)
+    ref = scipy.signal.stft(x, 1000.0, nperseg=40)[2][:, :3]  # bins 0, 25, 50 Hz
+    assert cfg.n_bins() == 3 and out.shape == (5, 6, 23) == (5, cfg.n_rows(), cfg.n_frames(440))
+    np.testing.assert_allclose(out[:, :3], ref.real, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(out[:, 3:], ref.imag, rtol=1e-4, atol=1e-5)
+    batch = spectrogram_batch(np.stack([x, 2 * x]), cfg)
+    np.testing.assert_allclose(batch[1], 2 * out, rtol=1e-5, atol=1e-5)  # linear in the samples
+
+
+def test_fmax_keeps_the_low_bins_of_magnitude_and_log(rng):
+    x = rng.standard_normal((3, 440))
+    full = spectrogram(x)
+    low = spectrogram(x, SpectrogramConfig(fmax=100.0))
+    np.testing.assert_allclose(low, full[:, :5], rtol=1e-5, atol=1e-6)
+    logged = spectrogram(x, SpectrogramConfig(mode="log", fmax=100.0))
+    np.testing.assert_allclose(logged, np.log(full[:, :5] + 1e-6), rtol=1e-4, atol=1e-4)
+
+
+def test_legacy_log_flag_is_log_mode_and_bad_modes_are_refused():
+    assert SpectrogramConfig(log=True).mode == "log" and SpectrogramConfig(mode="log").log is True
+    assert SpectrogramConfig().mode == "magnitude" and SpectrogramConfig().log is False
+    with pytest.raises(ValueError, match="mode"):
+        SpectrogramConfig(mode="phase")
+    with pytest.raises(ValueError, match="kind"):
+        Features("wavelet")
+
+
+def test_erp_is_lfilter_valid_part_decimated_and_upfirdn(rng):
+    x = rng.standard_normal((4, 440)) * 10
+    cfg = ErpConfig(cutoff=45.0, numtaps=41, decimate=8)
+    out = erp_batch(x.astype(np.float32), cfg)
+    h = cfg.taps()
+    golden = scipy.signal.lfilter(h, 1.0, x, axis=-1)[..., cfg.numtaps - 1 :: cfg.decimate]
+    assert out.shape == (4, 1, cfg.n_out(440)) == (4, 1, golden.shape[-1])
+    np.testing.assert_allclose(out[:, 0], golden, rtol=1e-4, atol=1e-4)
+    # the same samples as upfirdn's full convolution, valid part only
+    full = scipy.signal.upfirdn(h, x, up=1, down=1)
+    np.testing.assert_allclose(out[:, 0], full[:, cfg.numtaps - 1 : 440 : cfg.decimate], rtol=1e-4, atol=1e-4)
+    # a DC input passes with unit gain; a tone far above the cut-off does not
+    t = np.arange(440) / 1000.0
+    tones = np.stack([np.ones(440), np.sin(2 * np.pi * 200 * t)]).astype(np.float32)
+    y = erp_batch(tones, cfg)[:, 0]
+    np.testing.assert_allclose(y[0], 1.0, rtol=1e-5)
+    assert np.abs(y[1]).max() < 0.01
+
+
+def test_erp_is_stateless_and_writes_into_out_without_leaks(rng):
+    cfg = ErpConfig()
+    big = rng.standard_normal((16, 440)).astype(np.float32) * 100
+    small = rng.standard_normal((16, 440)).astype(np.float32)
+    feats = Features("erp", erp=cfg)
+    out = np.empty(feats.shape(16, 440), np.float32)
+    feats.window(big, out=out)
+    result = feats.window(small.T.copy().T, out=out)  # non-contiguous input, as the ring buffer gives
+    assert result is out
+    np.testing.assert_allclose(out, erp_batch(small, cfg), rtol=1e-6)
+    with pytest.raises(ValueError, match="shorter than the ERP filter"):
+        erp_batch(np.zeros((2, 10), np.float32), cfg)
+
+
+@pytest.mark.parametrize("features", [Features(), Features(spectrogram=SpectrogramConfig(mode="complex", fmax=60.0)),
+                                      Features(spectrogram=SpectrogramConfig(mode="log")), Features("erp")])
+def test_dispatcher_batch_equals_window_and_shape(rng, features):
+    x = rng.standard_normal((3, 6, 440)).astype(np.float32)
+    batch = features.batch(x)
+    assert batch.shape == (3, *features.shape(6, 440))
+    for i in range(3):
+        np.testing.assert_allclose(features.window(x[i]), batch[i], rtol=1e-5, atol=1e-6)
+    assert features.linear == (features.kind == "erp" or features.spectrogram.mode == "complex")

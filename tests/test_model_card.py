@@ -88,3 +88,38 @@ def test_the_40_classes_match_the_shared_table():
     assert (classes[39].synset, classes[39].name) == ("n02124075", "Egyptian cat")
     assert len(set(c.synset for c in classes)) == 40
     assert np.all([c.synset.startswith("n") for c in classes])
+
+
+def test_cards_without_the_feature_fields_load_as_the_magnitude_spectrogram():
+    """Version-1 cards and version-2 cards written before feature_kind/mode/fmax/erp existed."""
+    from bci_stream.features import Features
+
+    data = json.loads(make_card().to_json())
+    for key in ("feature_kind", "erp"):
+        data.pop(key)
+    for key in ("mode", "fmax"):
+        data["spectrogram"].pop(key)
+    for version, extra in ((1, ("preprocessing", "signal_unit")), (2, ())):
+        old = {k: v for k, v in data.items() if k not in extra}
+        old["format_version"] = version
+        card = ModelCard.from_json(json.dumps(old))
+        assert card.features() == Features("spectrogram", SpectrogramConfig(), card.erp)
+        assert card.feature_shape() == (3, 21, 23) and card.spectrogram.mode == "magnitude"
+    legacy_log = {**data, "spectrogram": {**data["spectrogram"], "log": True}}
+    assert ModelCard.from_json(json.dumps(legacy_log)).spectrogram.mode == "log"
+
+
+def test_erp_and_complex_cards_round_trip_with_their_shapes():
+    from bci_stream.features import ErpConfig
+
+    erp = make_card(feature_kind="erp", erp=ErpConfig(decimate=10), norm_mean=[[0.0]] * 3, norm_std=[[1.0]] * 3)
+    again = ModelCard.from_json(erp.to_json())
+    assert again == erp and again.feature_shape() == (3, 1, (440 - 41) // 10 + 1)
+    assert again.norm_arrays()[0].shape == (3, 1, 1)
+    cplx = make_card(spectrogram=SpectrogramConfig(mode="complex", fmax=60.0), norm_mean=[[0.0] * 6] * 3,
+                     norm_std=[[1.0] * 6] * 3)
+    assert ModelCard.from_json(cplx.to_json()).feature_shape() == (3, 6, 23)
+    with pytest.raises(ModelCardError, match="erp cutoff"):
+        make_card(feature_kind="erp", erp=ErpConfig(cutoff=600.0), norm_mean=None, norm_std=None)
+    with pytest.raises(ModelCardError, match="feature_kind"):
+        make_card(feature_kind="wavelet")

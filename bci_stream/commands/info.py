@@ -31,6 +31,7 @@ def summary(card, full: bool = False) -> dict:
     shown = 6 if not full else card.n_classes
     out["classes"] = f"{card.n_classes}: {', '.join(card.class_names[:shown])}{more(shown, card.n_classes)}"
     out["input shape"] = card.feature_shape()
+    out["features"] = card.features().describe()
     out["stream must be"] = (f"{card.input_sfreq:g} Hz, samples in {card.signal_unit} "
                              "(V/mV/uV/nV streams are converted)")
     out["preprocessing"] = card.preprocessing_spec().describe()

@@ -1,0 +1,97 @@
+"""Students: models that know nothing about files or training loops (braindecode style), one per file,
+and the registry that names them and the features each one reads.
+
+| name | model | features |
+|---|---|---|
+| ``seed`` (alias ``cnn``) | :class:`SpectrogramCNN`, the seed's CNN on STFT magnitudes | spectrogram, magnitude |
+| ``phase`` | :class:`PhaseSTFTNet`, ShallowNet's order on the complex STFT | spectrogram, complex, bins <= 60 Hz |
+| ``eegnet`` / ``shallow`` / ``deep4`` | braindecode's EEGNet / ShallowFBCSPNet / Deep4Net | erp |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from offline_training.students.braindecode_models import BRAINDECODE_CLASSES, BraindecodeStudent
+from offline_training.students.lstm import EEGLSTM
+from offline_training.students.phase_stft import PhaseSTFTNet
+from offline_training.students.seed_cnn import SpectrogramCNN
+
+__all__ = ["STUDENTS", "StudentSpec", "build_student", "build_from_card_architecture", "student_spec",
+           "SpectrogramCNN", "PhaseSTFTNet", "BraindecodeStudent", "EEGLSTM"]
+
+
+@dataclass(frozen=True)
+class StudentSpec:
+    """What a student reads and how it is built.
+
+    Attributes
+    ----------
+    features : "spectrogram" or "erp" (:class:`bci_stream.features.Features` kind).
+    mode : spectrogram mode the student needs ("magnitude", "log" or "complex"; None: any non-complex).
+    fmax : default highest kept bin, Hz (None: all bins).
+    description : one line for reports.
+    """
+
+    features: str
+    mode: str | None = None
+    fmax: float | None = None
+    description: str = ""
+
+
+STUDENTS: dict[str, StudentSpec] = {
+    "seed": StudentSpec("spectrogram", None, None, "seed CNN on |STFT| (Ferrante et al.)"),
+    "phase": StudentSpec("spectrogram", "complex", 60.0, "phase-aware STFT net (spatial, temporal, square, pool)"),
+    "eegnet": StudentSpec("erp", description="braindecode EEGNet on the low-passed ERP"),
+    "shallow": StudentSpec("erp", description="braindecode ShallowFBCSPNet on the low-passed ERP"),
+    "deep4": StudentSpec("erp", description="braindecode Deep4Net on the low-passed ERP"),
+}
+ALIASES = {"cnn": "seed"}  # run folders and cards from before the rename
+
+
+def canonical(name: str) -> str:
+    """The registry name of ``name`` (``cnn`` → ``seed``)."""
+    return ALIASES.get(name, name)
+
+
+def student_spec(name: str) -> StudentSpec:
+    """The :class:`StudentSpec` of a student name (aliases accepted)."""
+    key = canonical(name)
+    if key not in STUDENTS:
+        raise ValueError(f"unknown student {name!r}; choose from {sorted(STUDENTS)}")
+    return STUDENTS[key]
+
+
+def build_student(name: str, **kwargs) -> nn.Module:
+    """A student by name with its constructor arguments: spectrogram students take ``n_chans, n_freqs,
+    n_frames, n_outputs``; braindecode students ``n_chans, n_times, n_outputs, sfreq`` (``lstm``, only
+    for old run folders: ``n_chans, n_outputs``)."""
+    key = canonical(name)
+    if key == "lstm":
+        return EEGLSTM(**kwargs)
+    student_spec(key)
+    if key == "seed":
+        return SpectrogramCNN(**kwargs)
+    if key == "phase":
+        return PhaseSTFTNet(**kwargs)
+    return BraindecodeStudent(key, **kwargs)
+
+
+def student_args(name: str, feature_shape: tuple[int, int, int], n_outputs: int, column_sfreq: float,
+                 **kwargs) -> dict:
+    """Constructor arguments of student ``name`` for features of ``feature_shape`` ``(n_chans, n_rows,
+    n_columns)``; ``column_sfreq``: rate of the columns, Hz (the erp kind's output rate)."""
+    n_chans, n_rows, n_cols = feature_shape
+    if canonical(name) in BRAINDECODE_CLASSES:
+        return dict(n_chans=n_chans, n_times=n_cols, n_outputs=n_outputs, sfreq=column_sfreq, n_freqs=n_rows, **kwargs)
+    return dict(n_chans=n_chans, n_freqs=n_rows, n_frames=n_cols, n_outputs=n_outputs, **kwargs)
+
+
+def build_from_card_architecture(architecture: dict) -> nn.Module:
+    """An untrained student shaped like the one a model card describes (its ``architecture`` entry:
+    the student name plus its constructor arguments; training settings in it are ignored)."""
+    name = canonical(architecture.get("student", "seed"))
+    training = {"student", "kd", "alpha", "temperature"}
+    return build_student(name, **{k: v for k, v in architecture.items() if k not in training})
