@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from offline_training.distill import TrainConfig
-from offline_training.students import STUDENTS
+from offline_training.students import STUDENTS, canonical, student_class
 
 
 class SpaceError(ValueError):
@@ -142,7 +142,7 @@ def _check_param(where: str, name: str, spec) -> None:
             return
         values = args
     if name == "student":
-        bad = [v for v in values if v not in STUDENTS]
+        bad = [v for v in values if canonical(v) not in STUDENTS]
         if bad:
             raise SpaceError(f"{where}: student {bad[0]!r} unknown; choose from {sorted(STUDENTS)}")
 
@@ -217,7 +217,10 @@ def train_config(params: dict, sfreq: float, threads: int | None = None,
         features["nperseg"] = int(features["nperseg"])
     spectrogram = replace(base.spectrogram, sfreq=sfreq, **features)
     config = replace(base, **train, spectrogram=spectrogram, threads=threads, seed=int(params.get("seed", base.seed)))
-    takes = inspect.signature(STUDENTS[config.student]).parameters
+    if "student" in train and "spectrogram" not in params:  # the student's own feature mode (phase: complex)
+        config = replace(config, spectrogram=replace(
+            TrainConfig.for_student(config.student).spectrogram, sfreq=sfreq, **features))
+    takes = inspect.signature(student_class(config.student)).parameters
     student_kwargs = {k: params[k] for k in STUDENT_FIELDS if k in params and k in takes}
     for key in ("width", "n_spatial", "hidden"):
         if key in student_kwargs:

@@ -79,7 +79,7 @@ def local_sweep(tmp_path_factory, space_file) -> Path:
 def test_space_file_maps_onto_train_config_and_student_arguments(tmp_path):
     path = tmp_path / "s.json"
     path.write_text(json.dumps({"seeds": [3, 4], "subjects": [1, 2], "metric": "val_top1",
-                                "params": {"student": {"choice": ["cnn", "lstm"]}, "nperseg": 32, "log": True,
+                                "params": {"student": {"choice": ["cnn", "eegnet"]}, "nperseg": 32, "log": True,
                                            "dropout": 0.2, "width": 16.0, "epochs": {"randint": [2, 6]}}}))
     space = load_space(path)
     assert space.grid_size == 4 and space.mode == "max" and space.max_epochs() == 5
@@ -89,8 +89,8 @@ def test_space_file_maps_onto_train_config_and_student_arguments(tmp_path):
     assert (cnn.seed, cnn.epochs, cnn.threads) == (4, 3, 2)
     assert (cnn.spectrogram.nperseg, cnn.spectrogram.log, cnn.spectrogram.sfreq) == (32, True, 500.0)
     assert cnn.student_kwargs == {"dropout": 0.2, "width": 16}
-    lstm = train_config({**params, "student": "lstm"}, sfreq=500.0)
-    assert lstm.student_kwargs == {}  # the LSTM takes neither dropout nor width
+    eegnet = train_config({**params, "student": "eegnet"}, sfreq=500.0)
+    assert eegnet.student_kwargs == {}  # the braindecode wrapper names neither dropout nor width
     # a configuration keeps its name across subjects and seeds
     assert config_id(params) == config_id({**params, "seed": 0, "subject": 1}) != config_id({**params, "lr": 1e-3})
 

@@ -79,6 +79,12 @@ def build_student(name: str, **kwargs) -> nn.Module:
     return BraindecodeStudent(key, **kwargs)
 
 
+def student_class(name: str) -> type[nn.Module]:
+    """The module class behind student ``name`` (to see which arguments it takes)."""
+    key = canonical(name)
+    return {"lstm": EEGLSTM, "seed": SpectrogramCNN, "phase": PhaseSTFTNet}.get(key, BraindecodeStudent)
+
+
 def student_args(name: str, feature_shape: tuple[int, int, int], n_outputs: int, column_sfreq: float,
                  **kwargs) -> dict:
     """Constructor arguments of student ``name`` for features of ``feature_shape`` ``(n_chans, n_rows,
