@@ -7,7 +7,6 @@ decision through a non-blocking latest-wins slot and the viewer polls :class:`Sh
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import logging
 import socket
@@ -24,6 +23,7 @@ import pylsl
 from threadpoolctl import threadpool_limits
 
 from bci_stream.decoder import Decoder
+from bci_stream.live_config import LiveConfig
 from bci_stream.markers import MarkerSource
 from bci_stream.preprocessing import CausalPreprocessor, Preprocessing, check_against_card
 from bci_stream.publish import JsonlLog, Prediction, PredictionOutlet, top_k
@@ -55,54 +55,6 @@ def decoding_priority() -> Iterator[None]:
             yield
     finally:
         sys.setswitchinterval(previous)
-
-
-@dataclass(frozen=True)
-class LiveConfig:
-    """How the live session runs.
-
-    Attributes
-    ----------
-    stream : EEG stream name (None: the first stream of type EEG that fits the model).
-    markers : marker stream name (None: in event mode, the EEG stream's own marker stream, see
-        :func:`bci_stream.markers.choose_marker_stream`; in continuous mode, that one if present).
-    mode : "continuous" (a decision every hop) or "event" (one per stimulus marker, once its
-        epoch is complete).
-    hop : seconds between decisions in continuous mode (None: the model card's).
-    smoothing : decisions averaged (continuous mode).
-    log_path : JSONL session log (None: none).
-    outlet_name : name of the predictions LSL outlet (its source id adds this host, the input
-        stream's source id and the model's hash, so two decoders are never confused).
-    lost_after : seconds without samples before the stream counts as lost.
-    resolve_timeout : seconds to wait for the stream at start.
-    buffer_seconds : ring buffer length.
-    providers : ONNX Runtime providers: "auto", "cpu" or "cuda".
-    assume_unit : the unit of the stream's samples when it declares none or a wrong one.
-    stimuli : event mode: shell-style patterns (``fnmatch``) of the markers that are stimuli, e.g.
-        ``("square*",)``; other markers (responses, block starts) are shown but not decoded.
-        None: every marker is a stimulus.
-    """
-
-    stream: str | None = None
-    markers: str | None = None
-    mode: str = "continuous"
-    hop: float | None = None
-    smoothing: int = 1
-    log_path: Path | None = None
-    outlet_name: str = "bci-stream-predictions"
-    lost_after: float = 1.0
-    resolve_timeout: float = 10.0
-    buffer_seconds: float = 6.0
-    providers: str = "auto"
-    assume_unit: str | None = None
-    stimuli: tuple[str, ...] | None = None
-
-    def is_stimulus(self, marker: str) -> bool:
-        return self.stimuli is None or any(fnmatch.fnmatchcase(marker, p) for p in self.stimuli)
-
-    def __post_init__(self) -> None:
-        if self.mode not in ("continuous", "event"):
-            raise ValueError(f"mode must be 'continuous' or 'event'; got {self.mode!r}")
 
 
 @dataclass(frozen=True)
@@ -185,11 +137,12 @@ class LiveSession:
     ``listeners`` is called with each :class:`Prediction` on the loop thread (keep them quick).
     """
 
-    def __init__(self, decoder: Decoder, config: LiveConfig = LiveConfig(), renderer=None,
+    def __init__(self, decoder: Decoder, config: LiveConfig | None = None, renderer=None,
                  state: SharedState | None = None, listeners: list[Callable[[Prediction], None]] | None = None,
                  source: Source | None = None, markers: MarkerSource | None = None,
                  outlet: PredictionOutlet | None = None):
         card = decoder.card
+        config = config or LiveConfig()
         self.decoder, self.config, self.card, self.renderer = decoder, config, card, renderer
         self.listeners = list(listeners or [])
         self.source = source if source is not None else LSLSource(card.ch_names, card.input_sfreq, SourceConfig(

@@ -58,3 +58,7 @@ def test_version_and_help_are_quick():
                                text=True, cwd=ROOT, check=True).stdout
     assert "examples:" in help_text and "(default:continuous)" in "".join(help_text.split())
     assert time.monotonic() - t0 < 10  # two interpreter starts; torch is never imported for help
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "bci_stream.cli", "--help"], capture_output=True,
+                         text=True, cwd=ROOT, check=True)
+    loaded = {line.split("|")[-1].strip() for line in out.stderr.splitlines() if "|" in line}
+    assert not loaded & {"torch", "onnxruntime", "scipy.signal", "PyQt6", "mne"}, "--help imports heavy modules"

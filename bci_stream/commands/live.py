@@ -18,7 +18,7 @@ EPILOG = """examples:
 
 
 def add_parser(sub, parents) -> None:
-    from bci_stream.live import LiveConfig
+    from bci_stream.live_config import LiveConfig
     from bci_stream.render.base import RenderConfig
 
     live, render = LiveConfig(), RenderConfig()
