@@ -12,8 +12,8 @@ import numpy as np
 
 from bci_stream.features import SPECTROGRAM_MODES, ErpConfig, SpectrogramConfig
 from bci_stream.trials import Trials
+from offline_training.config import TrainConfig
 from offline_training.datasets import load_trials, parse_spec, split_specs
-from offline_training.distill import TrainConfig
 
 
 def _oracle_for(spec: str | list[str]):
@@ -52,7 +52,7 @@ def _soft_labels(trials: Trials, teacher_cache: str | None, kd: bool,
 
 
 def _train_config(args) -> TrainConfig:
-    from offline_training.students import student_spec
+    from offline_training.student_registry import student_spec
 
     d = TrainConfig()
     crop = args.crop or (d.crop_start, d.crop_stop)
@@ -247,6 +247,8 @@ def _print_metrics(metrics: dict) -> None:
 
 
 def _add_training_args(p: argparse.ArgumentParser) -> None:
+    from bci_stream.model_card import ModelCard
+
     d = TrainConfig()
     p.add_argument("--data", required=True, nargs="+", metavar="SPEC",
                    help="data SPEC(s), e.g. phantom:subjects=6,classes=40 | eegimagenet:PATH | "
@@ -303,7 +305,7 @@ def _add_training_args(p: argparse.ArgumentParser) -> None:
                    f"sample at {e.sfreq:g} Hz, scaled to the data's rate (default %(default)s)")
     p.add_argument("--jitter", type=float, default=d.jitter, help="onset-jitter augmentation, seconds each side "
                    "(erp features; default %(default)s: off)")
-    p.add_argument("--hop", type=float, default=0.02, help="live decision hop written to the card, seconds")
+    p.add_argument("--hop", type=float, default=ModelCard.hop, help="live decision hop written to the card, seconds")
     _add_preprocessing_args(p)
 
 
@@ -324,19 +326,49 @@ def _add_preprocessing_args(p: argparse.ArgumentParser) -> None:
                    help="keep every K-th sample after the filters (default %(default)s)")
 
 
+# Copied from TeacherConfig's defaults (offline_training/teacher.py imports torch at import time, which
+# `bci-train --help` must not wait for); tests/test_cli_help.py checks that the twins agree.
+TEACHER_DEFAULTS = {"model": "ViT-B-32", "pretrained": "laion2b_s34b_b79k", "batch_size": 32}
+
+DATA_SPECS = """data SPECs (--data takes one or several; they load as one set of trials):
+  phantom:subjects=6,classes=40,channels=128,images=50,seed=0,snr=1   the phantom headset
+  eegimagenet:PATH.pth[,splits=SPLITS.pth,split=0,subject=N]           EEG-ImageNet's release
+  mne:PATH[,tmin=0,tmax=0.5,mapping=FILE|classes=auto,markers=GLOB,event_field=F,subject=,session=,run=]
+      any file MNE reads (FIF, EDF, BDF, BrainVision, EEGLAB .set, GDF, CNT); PATH may be a glob
+  xdf:PATH[,same keys as mne]                                          LabRecorder files
+  bids:ROOT[,task=,subject=,session=,run=, same keys as mne]           a BIDS dataset (mne-bids)
+  things:PATH[,average=0|1]                                            THINGS-EEG2 preprocessed
+mapping FILE: TSV/CSV rows marker<TAB>class_id[<TAB>class_name], or JSON {marker: [class_id, name]}.
+
+examples:
+  bci-train run --data phantom:subjects=6,classes=40 --out runs/phantom
+  bci-train run --data mne:eeglab_data.set,event_field=position,mapping=examples/eeglab_square_position.tsv,tmin=-0.2,tmax=0.8 \\
+      --bandpass 1 30 --window 0 0.8 --segment 0.25 --out runs/eeglab
+  bci-train export runs/phantom --out my_model.onnx
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bci-train", description=__doc__)
+    from bci_stream import __version__
+    from bci_stream.commands._common import HelpFormatter
+    from bci_stream.model_card import ModelCard
+
+    parser = argparse.ArgumentParser(prog="bci-train", description=__doc__, epilog=DATA_SPECS,
+                                     formatter_class=HelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="log more; print tracebacks of errors")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"bci-train (bci-stream {__version__})")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    original_add = sub.add_parser
+    sub.add_parser = lambda *a, **k: original_add(*a, formatter_class=HelpFormatter, epilog=DATA_SPECS, **k)
 
     p = sub.add_parser("teacher", help="CLIP soft labels for the stimulus images (cached)")
-    p.add_argument("--data", required=True, nargs="+", metavar="SPEC")
+    p.add_argument("--data", required=True, nargs="+", metavar="SPEC", help="data SPEC(s): which images, which classes")
     p.add_argument("--images", required=True, help="folder of stimulus images (<id>.JPEG or <synset>/<id>.JPEG)")
     p.add_argument("--out", required=True, help="cache file (.safetensors)")
-    p.add_argument("--model", default="ViT-B-32")
-    p.add_argument("--pretrained", default="laion2b_s34b_b79k", help="open_clip tag or local checkpoint path")
+    p.add_argument("--model", default=TEACHER_DEFAULTS["model"], help="open_clip model name")
+    p.add_argument("--pretrained", default=TEACHER_DEFAULTS["pretrained"], help="open_clip tag or local checkpoint path")
     p.add_argument("--model-config", help="JSON config of a custom open_clip model")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=TEACHER_DEFAULTS["batch_size"], help="images per forward pass")
     p.set_defaults(func=cmd_teacher)
 
     p = sub.add_parser("fit", help="train one student, test it, write RUN_DIR")
@@ -345,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("evaluate", help="re-test RUN_DIR on its saved split (writes evaluation.md/.json)")
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", help="a run folder of `bci-train fit` or `run`")
     p.add_argument("--data", nargs="+", metavar="SPEC", help="data SPEC(s) (default: the ones it was trained on)")
     p.set_defaults(func=cmd_evaluate)
 
@@ -354,13 +386,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--best", action="store_true",
                    help="RUN_DIR is a sweep folder: export its best trial (on the sweep's validation metric)")
     p.add_argument("--out", help="model.onnx path (default RUN_DIR/model.onnx)")
-    p.add_argument("--hop", type=float, default=0.02)
+    p.add_argument("--hop", type=float, default=ModelCard.hop, help="live decision hop written to the card, seconds")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("run", help="KD student + baselines + controls, report, export: all of it")
     _add_training_args(p)
     p.add_argument("--export", help="model.onnx path (default RUN_DIR/model.onnx)")
-    p.add_argument("--no-controls", action="store_true")
+    p.add_argument("--no-controls", action="store_true", help="skip the controls (by block, leave subject out, "
+                   "shuffled labels, drift probe)")
     p.add_argument("--no-baselines", action="store_true",
                    help="skip the braindecode baselines (the shrinkage-LDA reference always runs)")
     p.add_argument("--no-lstm", action="store_true", dest="no_baselines", help=argparse.SUPPRESS)  # old name

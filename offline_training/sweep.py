@@ -37,8 +37,6 @@ from pathlib import Path
 import numpy as np
 
 from bci_stream.trials import Trials
-from offline_training.device import trial_device
-from offline_training.sweep_report import best_trial, read_csv, summary_markdown, write_csv
 from offline_training.sweep_space import SweepSpace, config_id, load_space, train_config
 
 log = logging.getLogger(__name__)
@@ -172,6 +170,7 @@ def fit_trial(params: dict, context: TrialContext, trial_id: str,
     work of one trial with or without Ray. ``report`` gets each epoch's history row except the last.
     A folder with a ``train_state.json`` (a trial cut off by an interruption) continues from it.
     Returns (the last epoch's history row, the test metrics)."""
+    from offline_training.device import trial_device
     from offline_training.pipeline import train_and_test
 
     run_dir = Path(context.sweep_dir) / trial_id
@@ -438,6 +437,10 @@ def collect_rows(sweep_dir: Path, metric: str) -> list[dict]:
 
 def write_summary(rows: list[dict], config: SweepConfig, sweep_dir: Path, wall_s: float | None = None) -> None:
     """``sweep.csv`` and ``sweep.md`` in ``sweep_dir``."""
+    from offline_training.sweep_report import (  # scipy.stats: slow
+        summary_markdown,
+        write_csv,
+    )
     write_csv(rows, sweep_dir / "sweep.csv")
     meta = {"dir": str(sweep_dir), "data": config.data, "split": config.space.split, "space": config.space.source,
             "configurations": config.configurations, "subjects": list(config.space.subjects),
@@ -449,6 +452,10 @@ def write_summary(rows: list[dict], config: SweepConfig, sweep_dir: Path, wall_s
 def best_run(sweep_dir: str | Path) -> tuple[Path, dict]:
     """The run folder of a sweep's best finished CNN trial (on the sweep's validation metric) and the
     ``sweep`` entry its card records: folder, trial, configuration, metric and value."""
+    from offline_training.sweep_report import (  # scipy.stats: slow
+        best_trial,
+        read_csv,
+    )
     sweep_dir = Path(sweep_dir).resolve()
     if not (sweep_dir / "sweep.csv").exists() or not (sweep_dir / MANIFEST).exists():
         raise SweepError(f"{sweep_dir} is not a sweep folder (no sweep.csv / {MANIFEST}); run `bci-train sweep` first")

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from offline_training.distill import TrainConfig
-from offline_training.students import STUDENTS, canonical, student_class
+from offline_training.config import TrainConfig
+from offline_training.student_registry import STUDENTS, canonical
 
 
 class SpaceError(ValueError):
@@ -220,6 +220,8 @@ def train_config(params: dict, sfreq: float, threads: int | None = None,
     if "student" in train and "spectrogram" not in params:  # the student's own feature mode (phase: complex)
         config = replace(config, spectrogram=replace(
             TrainConfig.for_student(config.student).spectrogram, sfreq=sfreq, **features))
+    from offline_training.students import student_class  # the models: torch
+
     takes = inspect.signature(student_class(config.student)).parameters
     student_kwargs = {k: params[k] for k in STUDENT_FIELDS if k in params and k in takes}
     for key in ("width", "n_spatial", "hidden"):

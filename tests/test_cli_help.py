@@ -27,7 +27,13 @@ def bci_stream_parser():
     return build_parser()
 
 
-@pytest.mark.parametrize("make", [bci_stream_parser], ids=["bci-stream"])
+def bci_train_parser():
+    from offline_training.cli import build_parser
+
+    return build_parser()
+
+
+@pytest.mark.parametrize("make", [bci_stream_parser, bci_train_parser], ids=["bci-stream", "bci-train"])
 def test_every_option_has_help_and_shows_its_default(make):
     missing = [f"{' '.join(path)} {action.dest}" for path, action in walk(make()) if not action.help]
     assert not missing, f"options without help: {missing}"
@@ -35,8 +41,8 @@ def test_every_option_has_help_and_shows_its_default(make):
         if action.option_strings and action.default not in (None, argparse.SUPPRESS, False):
             command = make()
             text = (command._subparsers._group_actions[0].choices[path[0]] if path else command).format_help()
-            squeezed = "".join(text.split())  # help wraps lines (also at hyphens)
-            assert f"(default:{action.default})".replace(" ", "") in squeezed, f"{path} {action.dest}"
+            squeezed = "".join(text.split()).replace("default:", "default")  # help wraps lines (also at hyphens)
+            assert f"default{action.default}".replace(" ", "") in squeezed, f"{path} {action.dest}"
 
 
 def test_global_options_work_before_and_after_the_command():
@@ -62,3 +68,19 @@ def test_version_and_help_are_quick():
                          text=True, cwd=ROOT, check=True)
     loaded = {line.split("|")[-1].strip() for line in out.stderr.splitlines() if "|" in line}
     assert not loaded & {"torch", "onnxruntime", "scipy.signal", "PyQt6", "mne"}, "--help imports heavy modules"
+
+
+def test_bci_train_help_is_quick_lists_the_data_specs_and_its_teacher_defaults_are_the_configs():
+    t0 = time.monotonic()
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "offline_training.cli", "--help"],
+                         capture_output=True, text=True, cwd=ROOT, check=True)
+    loaded = {line.split("|")[-1].strip() for line in out.stderr.splitlines() if "|" in line}
+    assert not loaded & {"torch", "scipy.signal", "scipy.stats", "ray", "mne"}, "bci-train --help imports heavy modules"
+    assert "data SPECs" in out.stdout and "bids:ROOT" in out.stdout and "mapping FILE" in out.stdout
+    assert time.monotonic() - t0 < 10
+    from dataclasses import asdict
+
+    from offline_training.cli import TEACHER_DEFAULTS
+    from offline_training.teacher import TeacherConfig
+
+    assert {k: asdict(TeacherConfig())[k] for k in TEACHER_DEFAULTS} == TEACHER_DEFAULTS  # the twins agree
