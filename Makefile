@@ -9,7 +9,9 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	@# venvs made before the install layers had onnxruntime-gpu; the core's onnxruntime shares its folder
+	@$(BIN)/python -m pip uninstall -q -y onnxruntime-gpu 2>/dev/null || true
+	$(BIN)/python -m pip install -q -e '.[all,dev]'
 	@touch $(STAMP)
 
 venv: $(STAMP)

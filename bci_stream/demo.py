@@ -19,13 +19,12 @@ from pathlib import Path
 
 from bci_stream.lsl_config import use_loopback
 from bci_stream.phantom import LIVE_SESSION, TRAINING_SESSION
+from bci_stream.resources import DEMO_MODEL as DEMO_MODEL_FILE
+from bci_stream.resources import has_display
 
-ROOT = Path(__file__).resolve().parents[1]
-DEMO_MODEL = ROOT / "models" / "demo" / "model.onnx"
+DEMO_MODEL = DEMO_MODEL_FILE
 
 
-def has_display() -> bool:
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--renderer", default="gallery", choices=["gallery", "diffusion", "none"])
     parser.add_argument("--diffusion-model", default="stabilityai/sd-turbo")
     parser.add_argument("--screenshot", default=None, help="save a PNG of the viewer just before it closes")
+    parser.add_argument("--mode", default="event", choices=["event", "continuous"],
+                        help="event: one decision per stimulus, scored against what was shown (running accuracy "
+                             "with its CI); continuous: a decision every 20 ms")
     args = parser.parse_args(argv)
 
     if not Path(args.model).exists():
@@ -61,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     time.sleep(1.5)
     from bci_stream.cli import main as bci_stream
 
-    live = ["live", "--model", args.model, "--stream", name, "--markers", f"{name}-markers", "--smoothing", "5",
-            "--renderer", args.renderer, "--diffusion-model", args.diffusion_model, "--image-size", "256"]
+    live = ["live", "--model", args.model, "--stream", name, "--markers", f"{name}-markers", "--mode", args.mode,
+            "--smoothing", "5", "--renderer", args.renderer, "--diffusion-model", args.diffusion_model, "--image-size", "256"]
     if seconds is not None:
         live += ["--seconds", str(seconds)]
     if headless:

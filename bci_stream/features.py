@@ -31,7 +31,6 @@ from functools import lru_cache
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.signal import firwin, get_window
 
 SPECTROGRAM_MODES = ("magnitude", "log", "complex")
 FEATURE_KINDS = ("spectrogram", "erp")
@@ -109,6 +108,8 @@ class SpectrogramConfig:
 def _windowed_dft(window: str, nperseg: int, n_bins: int) -> np.ndarray:
     """``(nperseg, 2 * n_bins)`` float32: [real | imaginary] parts of the first ``n_bins`` DFT bins,
     window and scipy's ``1 / sum(window)`` scaling folded in."""
+    from scipy.signal import get_window  # scipy.signal takes half a second to import: only when designing
+
     win = get_window(window, nperseg).astype(np.float64)
     win /= win.sum()
     angle = 2 * np.pi * np.outer(np.arange(nperseg), np.arange(n_bins)) / nperseg
@@ -255,6 +256,8 @@ class ErpConfig:
 
     def taps(self) -> np.ndarray:
         """The FIR coefficients ``h``, float64, shape ``(numtaps,)`` (unit gain at DC)."""
+        from scipy.signal import firwin
+
         return firwin(self.numtaps, self.cutoff, window=self.window, fs=self.sfreq)
 
     def n_out(self, n_times: int) -> int:

@@ -7,7 +7,6 @@ decision through a non-blocking latest-wins slot and the viewer polls :class:`Sh
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import logging
 import socket
@@ -24,6 +23,7 @@ import pylsl
 from threadpoolctl import threadpool_limits
 
 from bci_stream.decoder import Decoder
+from bci_stream.live_config import LiveConfig
 from bci_stream.markers import MarkerSource
 from bci_stream.preprocessing import CausalPreprocessor, Preprocessing, check_against_card
 from bci_stream.publish import JsonlLog, Prediction, PredictionOutlet, top_k
@@ -31,6 +31,7 @@ from bci_stream.render.base import RenderConfig
 from bci_stream.ring_buffer import RingBuffer
 from bci_stream.source import LSLSource, SourceConfig, StreamLostError, describe_stream
 from bci_stream.state import SharedState
+from bci_stream.truth import MarkerTruth, RunningAccuracy
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +42,11 @@ GIL_SWITCH_INTERVAL_S = 0.0005
 def decoding_priority() -> Iterator[None]:
     """Settings of the process while the decoding loop runs.
 
-    - One BLAS thread: a second one busy-waits a whole core between the small STFT products
-      (111 % vs 12 % CPU for the same p50, tools/bench_latency.py) and competes with acquisition.
+    - One BLAS thread: a second one busy-waits a whole core between the small STFT products and
+      competes with acquisition (CPU figures: README, Benchmarks; ``tools/bench_latency.py``).
     - A 0.5 ms GIL switch interval instead of Python's 5 ms: another Python thread (the viewer, or a
       renderer run in-process) holds the GIL up to that long before the decoding thread gets it back
-      (beside an in-process renderer on an H200 machine: decision p99 5.7 -> 5.0 ms; the child-process
-      renderer leaves it at 1.6 ms, tools/bench_render.py --decoder).
+      (``tools/bench_render.py --decoder`` measures it; figures in the README).
     """
     previous = sys.getswitchinterval()
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
@@ -55,54 +55,6 @@ def decoding_priority() -> Iterator[None]:
             yield
     finally:
         sys.setswitchinterval(previous)
-
-
-@dataclass(frozen=True)
-class LiveConfig:
-    """How the live session runs.
-
-    Attributes
-    ----------
-    stream : EEG stream name (None: the first stream of type EEG that fits the model).
-    markers : marker stream name (None: in event mode, the EEG stream's own marker stream, see
-        :func:`bci_stream.markers.choose_marker_stream`; in continuous mode, that one if present).
-    mode : "continuous" (a decision every hop) or "event" (one per stimulus marker, once its
-        epoch is complete).
-    hop : seconds between decisions in continuous mode (None: the model card's).
-    smoothing : decisions averaged (continuous mode).
-    log_path : JSONL session log (None: none).
-    outlet_name : name of the predictions LSL outlet (its source id adds this host, the input
-        stream's source id and the model's hash, so two decoders are never confused).
-    lost_after : seconds without samples before the stream counts as lost.
-    resolve_timeout : seconds to wait for the stream at start.
-    buffer_seconds : ring buffer length.
-    providers : ONNX Runtime providers: "auto", "cpu" or "cuda".
-    assume_unit : the unit of the stream's samples when it declares none or a wrong one.
-    stimuli : event mode: shell-style patterns (``fnmatch``) of the markers that are stimuli, e.g.
-        ``("square*",)``; other markers (responses, block starts) are shown but not decoded.
-        None: every marker is a stimulus.
-    """
-
-    stream: str | None = None
-    markers: str | None = None
-    mode: str = "continuous"
-    hop: float | None = None
-    smoothing: int = 1
-    log_path: Path | None = None
-    outlet_name: str = "bci-stream-predictions"
-    lost_after: float = 1.0
-    resolve_timeout: float = 10.0
-    buffer_seconds: float = 6.0
-    providers: str = "auto"
-    assume_unit: str | None = None
-    stimuli: tuple[str, ...] | None = None
-
-    def is_stimulus(self, marker: str) -> bool:
-        return self.stimuli is None or any(fnmatch.fnmatchcase(marker, p) for p in self.stimuli)
-
-    def __post_init__(self) -> None:
-        if self.mode not in ("continuous", "event"):
-            raise ValueError(f"mode must be 'continuous' or 'event'; got {self.mode!r}")
 
 
 @dataclass(frozen=True)
@@ -185,11 +137,12 @@ class LiveSession:
     ``listeners`` is called with each :class:`Prediction` on the loop thread (keep them quick).
     """
 
-    def __init__(self, decoder: Decoder, config: LiveConfig = LiveConfig(), renderer=None,
+    def __init__(self, decoder: Decoder, config: LiveConfig | None = None, renderer=None,
                  state: SharedState | None = None, listeners: list[Callable[[Prediction], None]] | None = None,
                  source: Source | None = None, markers: MarkerSource | None = None,
                  outlet: PredictionOutlet | None = None):
         card = decoder.card
+        config = config or LiveConfig()
         self.decoder, self.config, self.card, self.renderer = decoder, config, card, renderer
         self.listeners = list(listeners or [])
         self.source = source if source is not None else LSLSource(card.ch_names, card.input_sfreq, SourceConfig(
@@ -217,10 +170,11 @@ class LiveSession:
         self._next_end: int | None = None
         self._outage: _Outage | None = None
         self._started = False
+        self.truth = MarkerTruth.for_card(card)
+        self.accuracy = RunningAccuracy(card.n_classes)  # event mode: decisions scored against their stimulus
         self._last_sample_t: float | None = None
         self._stop = threading.Event()
         self._deadline: float | None = None
-        self._features_shown = np.zeros(card.feature_shape(), np.float32)
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -317,7 +271,8 @@ class LiveSession:
             st = self.state
             self.jsonl.event("session_end", decisions=st.n_decisions, withheld=st.n_withheld,
                              skipped_backlog=st.n_skipped, lost_samples=self.source.lost_samples,
-                             gaps=len(st.gaps), seconds_down=round(sum(d for _, d in st.gaps), 3))
+                             gaps=len(st.gaps), seconds_down=round(sum(d for _, d in st.gaps), 3),
+                             event_accuracy=self.accuracy.summary() if self.config.mode == "event" else None)
             self.jsonl.close()
         self.outlet = None
 
@@ -426,6 +381,9 @@ class LiveSession:
         p = Prediction(t_lsl=t_lsl, t_emitted=t_emitted, probabilities=probs, top5=top_k(probs, 5),
                        window_end_sample=end, latency_ms=(t_emitted - t_lsl) * 1e3, marker=marker,
                        ood_rms=ood.rms, ood_bias=ood.bias)
+        if marker is not None:  # after the decision is out: scoring is bookkeeping, not latency
+            p.truth = self.truth.class_of(marker)
+            p.hit = self.accuracy.add(marker, p.truth, p.top5)
         self.outlet.push(p)
         if self.renderer is not None:
             self.renderer.submit(p)
@@ -438,14 +396,9 @@ class LiveSession:
             if self.jsonl:
                 self.jsonl.event("ood_warning" if warning else "ood_cleared", message=warning,
                                  ood_rms=round(ood.rms, 3), ood_bias=round(ood.bias, 3))
-        with st.lock:
-            st.n_decisions += 1
-            st.probabilities, st.top5 = probs, p.top5
-            st.latencies.append(p.latency_ms)
-            st.lost_samples = self.source.lost_samples
-            st.ood_rms, st.ood_bias, st.ood_warning = ood.rms, ood.bias, warning
-            np.copyto(self._features_shown, self.decoder.last_features)  # no allocation on the hot path
-            st.features = self._features_shown
+        st.record_decision(probs, p.top5, p.latency_ms, self.source.lost_samples, (ood.rms, ood.bias, warning),
+                           self.decoder.last_features,
+                           (self.accuracy.summary(), list(self.accuracy.recent)) if marker is not None else None)
         for listener in self.listeners:
             listener(p)
 
@@ -494,10 +447,7 @@ class LiveSession:
         down = max(0.0, pylsl.local_clock() - start)
         data_gap = None if outage.last_sample_t is None else round(first_t - outage.last_sample_t, 4)
         log.warning("stream back: %.2f s without data", down)
-        with self.state.lock:
-            self.state.stream_status = "connected"
-            self.state.gaps.append((start, down))
-            self.state.message = f"stream back after {down:.2f} s without data"
+        self.state.add_gap(start, down)
         if self.jsonl:
             self.jsonl.event("stream_restored", seconds_down=round(down, 3), data_gap_seconds=data_gap,
                              t_last_sample=outage.last_sample_t, t_first_sample=first_t, resume_sample=self.ring.count)

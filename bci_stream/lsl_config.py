@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 import uuid
 from pathlib import Path
@@ -36,8 +38,10 @@ def use_loopback(directory: str | Path | None = None, session: str | None = None
     ``LSLAPICFG`` so that child processes and mne-lsl's bundled liblsl read the same file, and
     tells pylsl directly. Returns the config path.
     """
-    directory = Path(directory or tempfile.mkdtemp(prefix="bci-stream-lsl-"))
-    path = directory / "lsl_api.cfg"
+    if directory is None:  # ours: removed when this process exits (children it started have ended by then)
+        directory = Path(tempfile.mkdtemp(prefix="bci-stream-lsl-"))
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    path = Path(directory) / "lsl_api.cfg"
     path.write_text(LOOPBACK_CONFIG.format(session=session or new_session_id()))
     os.environ["LSLAPICFG"] = str(path)
     try:

@@ -19,7 +19,7 @@ from pylsl.util import LostError
 from pylsl.util import TimeoutError as LSLTimeoutError
 
 from bci_stream.clock import ClockCorrection
-from bci_stream.source import find_streams
+from bci_stream.source import close_inlet, find_streams
 
 log = logging.getLogger(__name__)
 
@@ -167,9 +167,5 @@ class MarkerSource:
 
     def close(self) -> None:
         self._closed.set()
-        if self.inlet is not None:
-            try:
-                self.inlet.close_stream()
-            except Exception:  # already gone
-                pass
+        close_inlet(self.inlet)
         self.inlet = None

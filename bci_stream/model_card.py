@@ -51,6 +51,8 @@ class ModelCard:
         training data went through (filters with their SOS coefficients at the input rate
         ``sfreq * decimate``, reference, decimation, standardisation); empty: none.
     class_ids, class_names : one per output, in output order (e.g. ImageNet synsets and names).
+    marker_classes : stimulus marker text -> class id, for markers that are neither a class id, a
+        class name nor ``<class id>_<n>`` (a lab's mapping file); how event mode knows the truth live.
     teacher : the KD teacher (e.g. "open_clip:ViT-B-32/laion2b_s34b_b79k" or "phantom-similarity").
     training_data : data spec the model was trained on.
     split : evaluation split name, e.g. "by-image".
@@ -74,6 +76,7 @@ class ModelCard:
     signal_unit: str = "uV"
     signal_scale: float = 1.0
     preprocessing: dict = field(default_factory=dict)
+    marker_classes: dict = field(default_factory=dict)
     teacher: str = ""
     training_data: str = ""
     split: str = ""
@@ -217,14 +220,17 @@ class ModelCard:
 
     @classmethod
     def from_onnx(cls, path: str | Path) -> ModelCard:
-        """Read the card of the ONNX file at ``path``."""
-        import onnx
+        """Read the card of the ONNX file at ``path`` (through ONNX Runtime: the core install has no
+        ``onnx`` package)."""
+        import onnxruntime as ort
 
         from bci_stream.onnx_session import check_onnx_file
 
         path = check_onnx_file(path)  # missing, a folder, or empty: said as such
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
         try:
-            model = onnx.load(str(path), load_external_data=False)
-        except Exception as err:  # onnx raises DecodeError / ValueError on corrupt files
-            raise ModelCardError(f"{path} is not a readable ONNX model: {err}") from err
-        return cls.from_metadata({p.key: p.value for p in model.metadata_props}, source=str(path))
+            session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        except Exception as err:  # ORT raises its own error types on corrupt or foreign files
+            raise ModelCardError(f"{path} is not a readable ONNX model: {' '.join(str(err).split())[:300]}") from err
+        return cls.from_metadata(session.get_modelmeta().custom_metadata_map, source=str(path))

@@ -42,12 +42,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.signal import lfilter, lfilter_zi
 from scipy.special import expit, logsumexp, softmax
 
 from bci_stream.classes import class_names, class_synsets
 from bci_stream.montage import channel_positions, standard_channel_names
 from bci_stream.trials import Trials
+
+
+def lfilter(*args, **kwargs):
+    """``scipy.signal.lfilter``, imported when first used: scipy.signal takes half a second to import,
+    and ``bci-stream --help`` needs only this module's constants."""
+    from scipy.signal import lfilter as scipy_lfilter
+
+    return scipy_lfilter(*args, **kwargs)
+
+
+def lfilter_zi(*args, **kwargs):
+    """``scipy.signal.lfilter_zi``, imported when first used (see :func:`lfilter`)."""
+    from scipy.signal import lfilter_zi as scipy_lfilter_zi
+
+    return scipy_lfilter_zi(*args, **kwargs)
 
 # Paul Kellet's "economy" pink-noise filter (1/f over three decades); its zeros lie inside the unit
 # circle, so a(z)/b(z) is the stable whitening filter the oracle uses.
@@ -269,7 +283,9 @@ class Phantom:
         n_per_subject = c.n_classes * c.images_per_class
         eeg = np.empty((len(subjects) * n_per_subject, c.n_channels, self.n_evoked), np.float32)
         labels, images, subj_ids = [], [], []
-        bar = tqdm(total=len(subjects) * n_per_subject, desc="phantom trials", unit="trial", disable=not progress)
+        # disable=None: no bar when stderr is not a terminal (a log file gets no carriage-return flood)
+        bar = tqdm(total=len(subjects) * n_per_subject, desc="phantom trials", unit="trial",
+                   disable=None if progress else True)
         for si, s in enumerate(subjects):
             stream = PhantomStream(self, subject=s, isi=c.trial_length, seed=c.seed, blocks=True, session=session)
             stream.read(stream.state.next_onset)  # lead-in before the first stimulus

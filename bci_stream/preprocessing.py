@@ -23,7 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.signal import butter, iirnotch, sosfilt, sosfilt_zi, tf2sos
 
 FILTER_KINDS = ("highpass", "lowpass", "bandpass", "bandstop", "notch")
 
@@ -65,6 +64,8 @@ class FilterDesign:
 
     def sos(self, sfreq: float) -> np.ndarray:
         """Second-order sections ``(n_sections, 6)`` at sampling rate ``sfreq`` Hz."""
+        from scipy.signal import butter, iirnotch, tf2sos  # scipy.signal: half a second to import
+
         nyquist = sfreq / 2
         if max(self.freqs) >= nyquist:
             raise PreprocessingError(
@@ -249,6 +250,8 @@ class CausalPreprocessor:
 
 def _run(p: CausalPreprocessor, x: np.ndarray, state: _State) -> tuple[np.ndarray, _State]:
     """The chain on ``x`` of shape ``(..., n_times, n_channels)`` (leading dims: independent epochs)."""
+    from scipy.signal import sosfilt, sosfilt_zi  # imported once the first chunk comes (cached after)
+
     if x.shape[-2] == 0:
         return x.astype(np.float32), state
     x = x.astype(np.float64)  # a fresh copy: the caller's buffer is never touched

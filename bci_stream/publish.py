@@ -33,6 +33,8 @@ class Prediction:
     window_end_sample : absolute index of the sample after the window (stream sample count).
     latency_ms : ``(t_emitted - t_lsl) * 1000``.
     marker : the stimulus marker the window is locked to (event mode), else None.
+    truth, hit : event mode: the class the stimulus marker shows (:mod:`bci_stream.truth`; None when
+        it names none) and whether the top class is it.
     ood_rms, ood_bias : the out-of-distribution monitor's running RMS and mean of the features'
         z-scores (in distribution about 1 and 0; see :mod:`bci_stream.ood`).
     """
@@ -46,6 +48,8 @@ class Prediction:
     marker: str | None = None
     ood_rms: float = float("nan")
     ood_bias: float = float("nan")
+    truth: int | None = None  # event mode: the class the marker shows (None: unknown)
+    hit: bool | None = None  # event mode: top-1 == truth
     extra: dict = field(default_factory=dict)
 
     def to_record(self, class_names: list[str]) -> dict:
@@ -62,6 +66,8 @@ class Prediction:
         }
         if self.marker is not None:
             record["marker"] = self.marker
+            record["truth"] = self.truth
+            record["hit"] = self.hit
         record.update(self.extra)
         return record
 

@@ -148,6 +148,15 @@ def _missing_text(stream_labels: list[str], wanted: list[str], missing: list[str
             f"{', '.join(missing[:12])}{' ...' if len(missing) > 12 else ''}")
 
 
+def close_inlet(inlet: pylsl.StreamInlet | None) -> None:
+    """Close an inlet's stream, whatever state its outlet is in."""
+    if inlet is not None:
+        try:
+            inlet.close_stream()
+        except Exception:  # already gone
+            pass
+
+
 def describe_stream(info: pylsl.StreamInfo) -> dict:
     """Identity of a stream for logs: name, type, source_id, host, rate, channels, format."""
     return {"name": info.name(), "type": info.type(), "source_id": info.source_id(), "host": info.hostname(),
@@ -292,11 +301,7 @@ class LSLSource:
         return factors, note + " (per channel)"
 
     def close(self) -> None:
-        if self.inlet is not None:
-            try:
-                self.inlet.close_stream()
-            except Exception:  # already gone
-                pass
+        close_inlet(self.inlet)
         self.inlet = None
         self._next_counter = None
 

@@ -41,6 +41,8 @@ class SharedState:
     ood_rms: float = float("nan")  # out-of-distribution monitor (bci_stream.ood)
     ood_bias: float = float("nan")
     ood_warning: str = ""
+    event_accuracy: dict = field(default_factory=dict)  # RunningAccuracy.summary() in event mode
+    event_recent: list = field(default_factory=list)  # (marker, truth, decided, hit) of the last decisions
     lost_samples: int = 0
     gaps: list[tuple[float, float]] = field(default_factory=list)  # (t_lost, seconds down)
     probabilities: np.ndarray | None = None
@@ -61,6 +63,32 @@ class SharedState:
         with self.lock:
             for key, value in fields.items():
                 setattr(self, key, value)
+
+    def record_decision(self, probabilities: np.ndarray, top5: list[int], latency_ms: float, lost_samples: int,
+                        ood: tuple[float, float, str], features: np.ndarray,
+                        accuracy: tuple[dict, list] | None = None) -> None:
+        """One decision, under the lock (the decoding loop's only write per decision): its
+        probabilities, latency, the lost-sample count, the OOD monitor ``(rms, bias, warning)``, the
+        features (copied into a buffer kept here: no allocation per decision) and, in event mode,
+        the running accuracy ``(summary, recent)``."""
+        with self.lock:
+            self.n_decisions += 1
+            self.probabilities, self.top5 = probabilities, top5
+            self.latencies.append(latency_ms)
+            self.lost_samples = lost_samples
+            self.ood_rms, self.ood_bias, self.ood_warning = ood
+            if accuracy is not None:
+                self.event_accuracy, self.event_recent = accuracy
+            if self.features is None or self.features.shape != features.shape:
+                self.features = np.empty_like(features)
+            np.copyto(self.features, features)
+
+    def add_gap(self, start: float, seconds_down: float) -> None:
+        """The stream is back after ``seconds_down`` s without data (from LSL time ``start``)."""
+        with self.lock:
+            self.stream_status = "connected"
+            self.gaps.append((start, seconds_down))
+            self.message = f"stream back after {seconds_down:.2f} s without data"
 
     def add_markers(self, markers: list[tuple[float, str]]) -> None:
         """Record stimulus markers ``[(t_lsl, text)]`` for the viewer."""
@@ -90,7 +118,8 @@ class SharedState:
             return {"n_decisions": self.n_decisions, "n_withheld": self.n_withheld, "n_skipped": self.n_skipped,
                     "p50": p50, "p99": p99, "lost_samples": self.lost_samples, "gaps": len(self.gaps),
                     "seconds_down": round(sum(d for _, d in self.gaps), 3), "marker_status": self.marker_status,
-                    "ood_warning": self.ood_warning, "log_error": self.log_error}
+                    "ood_warning": self.ood_warning, "log_error": self.log_error,
+                    "event_accuracy": dict(self.event_accuracy)}
 
     def snapshot(self) -> dict:
         """A consistent shallow copy of the fields, for the GUI thread."""

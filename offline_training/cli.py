@@ -6,15 +6,14 @@ import argparse
 import json
 import logging
 import sys
-import traceback
 from pathlib import Path
 
 import numpy as np
 
 from bci_stream.features import SPECTROGRAM_MODES, ErpConfig, SpectrogramConfig
 from bci_stream.trials import Trials
+from offline_training.config import TrainConfig
 from offline_training.datasets import load_trials, parse_spec, split_specs
-from offline_training.distill import TrainConfig
 
 
 def _oracle_for(spec: str | list[str]):
@@ -53,7 +52,7 @@ def _soft_labels(trials: Trials, teacher_cache: str | None, kd: bool,
 
 
 def _train_config(args) -> TrainConfig:
-    from offline_training.students import student_spec
+    from offline_training.student_registry import student_spec
 
     d = TrainConfig()
     crop = args.crop or (d.crop_start, d.crop_stop)
@@ -64,6 +63,7 @@ def _train_config(args) -> TrainConfig:
         student=args.student, features=args.features, kd=not args.no_kd, alpha=args.alpha,
         temperature=args.temperature, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         patience=args.patience, crop_start=crop[0], crop_stop=crop[1], threads=args.threads, jitter=args.jitter,
+        device=args.device, amp=args.amp, memmap_mb=args.memmap_mb,
         spectrogram=SpectrogramConfig(nperseg=args.nperseg or d.spectrogram.nperseg, mode=mode, fmax=fmax),
         erp=ErpConfig(cutoff=args.erp_cutoff, numtaps=args.erp_taps, decimate=args.erp_decimate),
     )
@@ -111,10 +111,12 @@ def cmd_teacher(args) -> None:
 
 
 def cmd_fit(args) -> None:
+    from offline_training.device import resolve_device
     from offline_training.pipeline import train_and_test
     from offline_training.splits import check_split_name
 
     check_split_name(args.split)
+    resolve_device(args.device)  # a missing GPU is said before any work
     trials = _load(args, preprocessing=_preprocessing(args))
     config = _fitted_config(args, trials)
     soft, teacher = _soft_labels(trials, args.teacher, config.kd)
@@ -163,17 +165,67 @@ def cmd_evaluate(args) -> None:
 def cmd_export(args) -> None:
     from offline_training.export import export_onnx
 
+    run_dir, sweep = args.run_dir, None
+    if args.best:  # RUN_DIR is a sweep folder: its best finished trial, the card recording the sweep
+        from offline_training.sweep import best_run
+
+        run_dir, sweep = best_run(args.run_dir)
+        print(f"best trial {sweep['trial']} of {sweep['trials']} ({sweep['metric']} {sweep['value']:.4f}, "
+              f"subject {sweep['subject']}, seed {sweep['seed']})")
     out = args.out or str(Path(args.run_dir) / "model.onnx")
-    path, diff = export_onnx(args.run_dir, out, hop=args.hop)
+    path, diff = export_onnx(run_dir, out, hop=args.hop, sweep=sweep)
     print(f"exported {path} ({path.stat().st_size / 1e6:.2f} MB, parity {diff:.1e})")
 
 
+def cmd_sweep(args) -> None:
+    from offline_training.sweep import config_from_args, run_sweep
+
+    run_sweep(config_from_args(args), resume=args.resume, verbose=args.verbose)
+
+
+def _add_sweep_parser(sub) -> None:
+    from offline_training.sweep import SCHEDULERS, SweepConfig
+
+    d = SweepConfig()
+    p = sub.add_parser("sweep", help="students, features and hyperparameters over subjects and seeds, on Ray Tune")
+    p.add_argument("--data", help="data SPEC, resolved on the Ray workers (its paths must exist there); "
+                                  "not needed with --resume")
+    p.add_argument("--space", help="search space, .yaml or .json (see examples/sweep_small.yaml); "
+                                   "not needed with --resume")
+    p.add_argument("--out", required=True, help="SWEEP_DIR: Ray Tune's experiment folder, one run folder per trial, "
+                                                "sweep.md and sweep.csv (on storage every node sees)")
+    p.add_argument("--trials", type=int, default=d.trials,
+                   help="trials in all: sampled configurations x the space's subjects x seeds (a multiple of the grid; "
+                        "default %(default)s)")
+    p.add_argument("--address", default=d.address,
+                   help="HOST:PORT of a running Ray cluster (`ray start --head` prints it); default: a local Ray "
+                        "on this machine")
+    p.add_argument("--cpus-per-trial", type=float, default=d.cpus_per_trial,
+                   help="CPUs Ray reserves per trial (torch threads in the trial; default %(default)s)")
+    p.add_argument("--gpus-per-trial", type=float, default=d.gpus_per_trial, help="GPUs Ray reserves per trial (> 0: each trial trains on its reserved GPU)")
+    p.add_argument("--num-cpus", type=int, default=d.num_cpus, help="CPUs of a local Ray (default: all)")
+    p.add_argument("--scheduler", choices=SCHEDULERS, default=d.scheduler,
+                   help="asha stops trailing trials early; fifo runs every trial to its end")
+    p.add_argument("--grace-period", type=int, default=d.grace_period, help="ASHA: epochs before the first cut")
+    p.add_argument("--reduction-factor", type=float, default=d.reduction_factor,
+                   help="ASHA: keep the best 1 in this many at each rung")
+    p.add_argument("--teacher", default=d.teacher,
+                   help="soft-label cache from `bci-train teacher` (the phantom brings its own)")
+    p.add_argument("--stop-after", type=int, default=d.stop_after, metavar="N",
+                   help="end this session once N trials have ended, as Ctrl-C would; --resume continues")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the interrupted sweep in --out (its data, space and trials come from sweep.json)")
+    p.set_defaults(func=cmd_sweep)
+
+
 def cmd_run(args) -> None:
+    from offline_training.device import resolve_device
     from offline_training.export import export_onnx
     from offline_training.pipeline import compare
     from offline_training.splits import check_split_name
 
     check_split_name(args.split)
+    resolve_device(args.device)  # a missing GPU is said before any work
     trials = _load(args, preprocessing=_preprocessing(args))
     config = _fitted_config(args, trials)
     soft, teacher = _soft_labels(trials, args.teacher, not args.no_kd, required=False)
@@ -195,6 +247,8 @@ def _print_metrics(metrics: dict) -> None:
 
 
 def _add_training_args(p: argparse.ArgumentParser) -> None:
+    from bci_stream.model_card import ModelCard
+
     d = TrainConfig()
     p.add_argument("--data", required=True, nargs="+", metavar="SPEC",
                    help="data SPEC(s), e.g. phantom:subjects=6,classes=40 | eegimagenet:PATH | "
@@ -219,6 +273,14 @@ def _add_training_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=d.lr, help="AdamW learning rate (default %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed, help="seeds torch, numpy, batch order and the split (default %(default)s)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--device", default=d.device, help="auto (CUDA when a working GPU is there, else the CPU) | cpu | "
+                   "cuda | cuda:N: where the student, batches and loss live (default %(default)s)")
+    p.add_argument("--amp", action="store_true", help="mixed precision on CUDA (bf16; fp16 with loss scaling on "
+                   "cards without bf16); weights stay float32 and the ONNX parity check is against them; "
+                   "ignored on the CPU")
+    p.add_argument("--memmap-mb", type=float, default=d.memmap_mb, help="inputs larger than this (MiB) are "
+                   "memory-mapped from RUN_DIR/inputs.npy during training instead of held in memory "
+                   "(default %(default)s)")
     p.add_argument("--window", type=float, nargs=2, metavar=("START", "STOP"),
                    help="seconds from stimulus onset the model sees (default: the seed's "
                         f"{d.crop_start / d.spectrogram.sfreq:g}-{d.crop_stop / d.spectrogram.sfreq:g} s at any rate)")
@@ -243,7 +305,7 @@ def _add_training_args(p: argparse.ArgumentParser) -> None:
                    f"sample at {e.sfreq:g} Hz, scaled to the data's rate (default %(default)s)")
     p.add_argument("--jitter", type=float, default=d.jitter, help="onset-jitter augmentation, seconds each side "
                    "(erp features; default %(default)s: off)")
-    p.add_argument("--hop", type=float, default=0.02, help="live decision hop written to the card, seconds")
+    p.add_argument("--hop", type=float, default=ModelCard.hop, help="live decision hop written to the card, seconds")
     _add_preprocessing_args(p)
 
 
@@ -264,19 +326,49 @@ def _add_preprocessing_args(p: argparse.ArgumentParser) -> None:
                    help="keep every K-th sample after the filters (default %(default)s)")
 
 
+# Copied from TeacherConfig's defaults (offline_training/teacher.py imports torch at import time, which
+# `bci-train --help` must not wait for); tests/test_cli_help.py checks that the twins agree.
+TEACHER_DEFAULTS = {"model": "ViT-B-32", "pretrained": "laion2b_s34b_b79k", "batch_size": 32}
+
+DATA_SPECS = """data SPECs (--data takes one or several; they load as one set of trials):
+  phantom:subjects=6,classes=40,channels=128,images=50,seed=0,snr=1   the phantom headset
+  eegimagenet:PATH.pth[,splits=SPLITS.pth,split=0,subject=N]           EEG-ImageNet's release
+  mne:PATH[,tmin=0,tmax=0.5,mapping=FILE|classes=auto,markers=GLOB,event_field=F,subject=,session=,run=]
+      any file MNE reads (FIF, EDF, BDF, BrainVision, EEGLAB .set, GDF, CNT); PATH may be a glob
+  xdf:PATH[,same keys as mne]                                          LabRecorder files
+  bids:ROOT[,task=,subject=,session=,run=, same keys as mne]           a BIDS dataset (mne-bids)
+  things:PATH[,average=0|1]                                            THINGS-EEG2 preprocessed
+mapping FILE: TSV/CSV rows marker<TAB>class_id[<TAB>class_name], or JSON {marker: [class_id, name]}.
+
+examples:
+  bci-train run --data phantom:subjects=6,classes=40 --out runs/phantom
+  bci-train run --data mne:eeglab_data.set,event_field=position,mapping=examples/eeglab_square_position.tsv,tmin=-0.2,tmax=0.8 \\
+      --bandpass 1 30 --window 0 0.8 --segment 0.25 --out runs/eeglab
+  bci-train export runs/phantom --out my_model.onnx
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bci-train", description=__doc__)
+    from bci_stream import __version__
+    from bci_stream.commands._common import HelpFormatter
+    from bci_stream.model_card import ModelCard
+
+    parser = argparse.ArgumentParser(prog="bci-train", description=__doc__, epilog=DATA_SPECS,
+                                     formatter_class=HelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="log more; print tracebacks of errors")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"bci-train (bci-stream {__version__})")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    original_add = sub.add_parser
+    sub.add_parser = lambda *a, **k: original_add(*a, formatter_class=HelpFormatter, epilog=DATA_SPECS, **k)
 
     p = sub.add_parser("teacher", help="CLIP soft labels for the stimulus images (cached)")
-    p.add_argument("--data", required=True, nargs="+", metavar="SPEC")
+    p.add_argument("--data", required=True, nargs="+", metavar="SPEC", help="data SPEC(s): which images, which classes")
     p.add_argument("--images", required=True, help="folder of stimulus images (<id>.JPEG or <synset>/<id>.JPEG)")
     p.add_argument("--out", required=True, help="cache file (.safetensors)")
-    p.add_argument("--model", default="ViT-B-32")
-    p.add_argument("--pretrained", default="laion2b_s34b_b79k", help="open_clip tag or local checkpoint path")
+    p.add_argument("--model", default=TEACHER_DEFAULTS["model"], help="open_clip model name")
+    p.add_argument("--pretrained", default=TEACHER_DEFAULTS["pretrained"], help="open_clip tag or local checkpoint path")
     p.add_argument("--model-config", help="JSON config of a custom open_clip model")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=TEACHER_DEFAULTS["batch_size"], help="images per forward pass")
     p.set_defaults(func=cmd_teacher)
 
     p = sub.add_parser("fit", help="train one student, test it, write RUN_DIR")
@@ -285,43 +377,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("evaluate", help="re-test RUN_DIR on its saved split (writes evaluation.md/.json)")
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", help="a run folder of `bci-train fit` or `run`")
     p.add_argument("--data", nargs="+", metavar="SPEC", help="data SPEC(s) (default: the ones it was trained on)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("export", help="ONNX with the model card, parity-checked")
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", help="run folder (or a sweep folder with --best)")
+    p.add_argument("--best", action="store_true",
+                   help="RUN_DIR is a sweep folder: export its best trial (on the sweep's validation metric)")
     p.add_argument("--out", help="model.onnx path (default RUN_DIR/model.onnx)")
-    p.add_argument("--hop", type=float, default=0.02)
+    p.add_argument("--hop", type=float, default=ModelCard.hop, help="live decision hop written to the card, seconds")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("run", help="KD student + baselines + controls, report, export: all of it")
     _add_training_args(p)
     p.add_argument("--export", help="model.onnx path (default RUN_DIR/model.onnx)")
-    p.add_argument("--no-controls", action="store_true")
+    p.add_argument("--no-controls", action="store_true", help="skip the controls (by block, leave subject out, "
+                   "shuffled labels, drift probe)")
     p.add_argument("--no-baselines", action="store_true",
                    help="skip the braindecode baselines (the shrinkage-LDA reference always runs)")
     p.add_argument("--no-lstm", action="store_true", dest="no_baselines", help=argparse.SUPPRESS)  # old name
     p.set_defaults(func=cmd_run)
+
+    _add_sweep_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``bci-train``: user errors print one line ``bci-train <command>: error: ...`` and return 2 (the
-    same policy as ``bci-stream``); ``-v`` adds the traceback."""
+    """``bci-train``: the error policy of :mod:`bci_stream.errors`, as ``bci-stream`` (one line
+    ``bci-train <command>: error: ...``, exit 2 for user errors; ``-v`` adds the traceback)."""
+    from bci_stream.errors import run_reporting_errors
+
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        args.func(args)
-    except KeyboardInterrupt:
-        return 130
-    except (ValueError, OSError, RuntimeError) as err:  # RecordingError, SplitError, missing files, ...
-        if args.verbose:
-            traceback.print_exc()
-        message = " / ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__
-        print(f"bci-train {args.command}: error: {message}", file=sys.stderr)
-        return 2
-    return 0
+    return run_reporting_errors("bci-train", args.command, args.verbose, lambda: args.func(args))
 
 
 if __name__ == "__main__":

@@ -5,99 +5,45 @@ Loss (Hinton et al. 2015; Ferrante et al. 2023)::
     L = alpha * CE(student, hard) + (1 - alpha) * T^2 * KL(teacher_T || student_T)
 
 with ``teacher_T = softmax(log p_teacher / T)``. ``kd=False`` trains on hard labels only (the
-plain-CNN baseline). Checkpoints are safetensors plus JSON; a run resumes where it stopped.
+plain-CNN baseline). Checkpoints are safetensors plus JSON (:mod:`offline_training.checkpoints`); a run
+resumes where it stopped. Training runs on ``config.device`` (:mod:`offline_training.device`).
+
+:func:`fit` is a page of named steps: :func:`prepare_inputs` (features once, normalised, in memory or
+memory-mapped), :func:`build_model`, :func:`build_optimizer`, then per epoch :func:`train_epoch`,
+:func:`evaluate_epoch`, :func:`record_epoch` (history, best model, checkpoint) and :class:`EpochProgress`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field, replace
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from bci_stream.features import ErpConfig, Features, SpectrogramConfig
+from bci_stream.features import Features
 from bci_stream.trials import Trials
-from offline_training.students import build_student, canonical, student_args, student_spec
+from bci_stream.truth import unresolved_markers
+from offline_training.checkpoints import (
+    has_checkpoint,
+    load_checkpoint,
+    load_model_tensors,
+    save_checkpoint,
+    save_model,
+)
+from offline_training.config import TrainConfig, feature_kind  # noqa: F401 - re-exported: its old home
+from offline_training.device import amp_dtype, autocast, describe, resolve_device, to_device
+from offline_training.students import build_student, student_args, student_spec
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Training settings; defaults follow the seed lineage (1 kHz, samples 20-460, STFT nperseg 40).
-
-    Build one for a student with :meth:`for_student`, which sets the features that student reads.
-
-    Attributes
-    ----------
-    student : "seed" (alias "cnn": the seed's CNN on |STFT|), "phase" (complex STFT), "eegnet",
-        "shallow" or "deep4" (braindecode, erp features); see :mod:`offline_training.students`.
-    features : "spectrogram", "erp" or "auto" (the student's own, :func:`feature_kind`).
-    kd : distil from the teacher's soft labels (False: hard labels only).
-    alpha : weight of the hard-label cross-entropy.
-    temperature : KD temperature T.
-    crop_start, crop_stop : samples of each trial used (from trial start), e.g. 20:460.
-    spectrogram : STFT parameters (spectrogram students; ``mode`` "complex" for "phase").
-    erp : in-window low-pass and decimation (erp students).
-    jitter : onset-jitter augmentation, seconds: each training example's window is shifted by a random
-        whole number of erp output samples within +-jitter (erp features only; 0: off).
-    epochs, batch_size, lr, weight_decay : AdamW schedule (cosine decay over ``epochs``).
-    patience : epochs without validation improvement before stopping early.
-    seed : seeds torch, numpy and batch order.
-    threads : torch CPU threads (None: torch's default).
-    student_kwargs : extra constructor arguments (e.g. ``{"width": 32}``).
-    """
-
-    student: str = "seed"
-    features: str = "auto"
-    kd: bool = True
-    alpha: float = 0.5
-    temperature: float = 4.0
-    crop_start: int = 20
-    crop_stop: int = 460
-    spectrogram: SpectrogramConfig = field(default_factory=SpectrogramConfig)
-    erp: ErpConfig = field(default_factory=ErpConfig)
-    jitter: float = 0.0
-    epochs: int = 40
-    batch_size: int = 64
-    lr: float = 2e-3
-    weight_decay: float = 1e-2
-    patience: int = 8
-    seed: int = 0
-    threads: int | None = None
-    student_kwargs: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> TrainConfig:
-        data = dict(data)
-        data["spectrogram"] = SpectrogramConfig(**data.get("spectrogram", {}))
-        data["erp"] = ErpConfig(**data.get("erp", {"sfreq": data["spectrogram"].sfreq}))
-        return cls(**data)
-
-    @classmethod
-    def for_student(cls, student: str, **kwargs) -> TrainConfig:
-        """A config for ``student`` whose spectrogram mode and fmax are the student's (complex, 60 Hz for
-        "phase"); ``kwargs`` set any other field (a ``spectrogram`` given here is kept as it is)."""
-        spec = student_spec(student)
-        if "spectrogram" not in kwargs and spec.mode is not None:
-            kwargs["spectrogram"] = SpectrogramConfig(mode=spec.mode, fmax=spec.fmax)
-        return cls(student=student, **kwargs)
-
-
-def feature_kind(config: TrainConfig) -> str:
-    """The feature kind a config trains on: ``config.features``, or the student's own when "auto"."""
-    if canonical(config.student) == "lstm":
-        return "raw"
-    return student_spec(config.student).features if config.features == "auto" else config.features
 
 
 def features_of(config: TrainConfig) -> Features:
@@ -144,11 +90,20 @@ def input_crop(config: TrainConfig, jitter: bool = True) -> tuple[int, int]:
     return config.crop_start - pad, config.crop_stop + pad
 
 
-def model_inputs(trials: Trials, config: TrainConfig, jitter: bool = True) -> np.ndarray:
+def input_shape(trials: Trials, config: TrainConfig, jitter: bool = True) -> tuple[int, ...]:
+    """The shape :func:`model_inputs` returns, without computing anything."""
+    start, stop = input_crop(config, jitter)
+    if feature_kind(config) == "raw":
+        return (len(trials), trials.eeg.shape[1], stop - start)
+    return (len(trials), *features_of(config).shape(trials.eeg.shape[1], stop - start))
+
+
+def model_inputs(trials: Trials, config: TrainConfig, jitter: bool = True, out: np.ndarray | None = None) -> np.ndarray:
     """What the student sees, before normalisation: :func:`features_of` of each trial's crop,
     ``(n, ch, rows, columns)`` (with ``2 * jitter_columns`` extra columns when ``jitter`` and the config's
     onset jitter are on: the training inputs); old LSTM runs: ``(n, ch, crop)`` raw EEG. Computed in
-    batches of 256 trials (bounded memory)."""
+    batches of 256 trials (bounded memory) into ``out`` when given (e.g. a memory-mapped array of
+    :func:`input_shape`)."""
     kind = feature_kind(config)
     features = None if kind == "raw" else features_of(config)
     rate = config.erp.sfreq if kind == "erp" else config.spectrogram.sfreq
@@ -158,11 +113,13 @@ def model_inputs(trials: Trials, config: TrainConfig, jitter: bool = True) -> np
     if start < 0 or stop > trials.eeg.shape[-1]:
         raise ValueError(f"crop {start}:{stop} (with the onset jitter) beyond trials of {trials.eeg.shape[-1]} samples")
     eeg = trials.eeg[..., start:stop]
-    if features is None:
-        return np.ascontiguousarray(eeg, dtype=np.float32)
-    out = np.empty((len(trials), *features.shape(trials.eeg.shape[1], stop - start)), np.float32)
+    if out is None:
+        out = np.empty(input_shape(trials, config, jitter), np.float32)
     for i in range(0, len(trials), 256):
-        features.batch(eeg[i : i + 256], out=out[i : i + 256])
+        if features is None:
+            out[i : i + 256] = eeg[i : i + 256]
+        else:
+            features.batch(eeg[i : i + 256], out=out[i : i + 256])
     return out
 
 
@@ -187,73 +144,195 @@ def kd_loss(logits: torch.Tensor, hard: torch.Tensor, soft: torch.Tensor | None,
     return alpha * ce + (1 - alpha) * temperature**2 * kl
 
 
-# --- checkpoints ----------------------------------------------------------------------------------
-def save_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict) -> None:
-    """``checkpoint.safetensors`` (weights), ``optimizer.safetensors`` (AdamW moments), ``train_state.json``."""
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, run_dir / "checkpoint.safetensors")
-    tensors = {"rng.torch": torch.get_rng_state()}
-    for i, s in optimizer.state_dict()["state"].items():
-        for key, value in s.items():
-            tensors[f"{i}.{key}"] = torch.as_tensor(value).contiguous()
-    save_file(tensors, run_dir / "optimizer.safetensors")
-    (run_dir / "train_state.json").write_text(json.dumps(state))
+
+def fit_normaliser_chunked(x: np.ndarray, rows: np.ndarray, chunk: int = 256) -> Normaliser:
+    """:func:`fit_normaliser` of ``x[rows]`` without holding ``x[rows]`` in memory (memory-mapped inputs):
+    two passes in float64, the mean then the spread around it."""
+    axes = (0, 3) if x.ndim == 4 else (0, 2)
+    shape = (1, x.shape[1], x.shape[2], 1) if x.ndim == 4 else (1, x.shape[1], 1)
+    count = len(rows) * x.shape[-1]
+    total = sum(x[rows[i : i + chunk]].sum(axis=axes, dtype=np.float64) for i in range(0, len(rows), chunk))
+    mean = total / count
+    spread = sum(((x[rows[i : i + chunk]] - mean.reshape(shape)) ** 2).sum(axis=axes)
+                 for i in range(0, len(rows), chunk))
+    return Normaliser(mean.astype(np.float32), np.sqrt(spread / count).astype(np.float32) + 1e-6)
 
 
-def load_optimizer_state(optimizer: torch.optim.Optimizer, path: Path) -> None:
-    """Restore AdamW moments and torch's RNG (dropout) so a resumed run continues exactly."""
-    tensors = load_file(path)
-    torch.set_rng_state(tensors.pop("rng.torch"))
-    sd = optimizer.state_dict()
-    state: dict[int, dict] = {}
-    for name, value in tensors.items():
-        i, key = name.split(".", 1)
-        state.setdefault(int(i), {})[key] = value
-    sd["state"] = state
-    optimizer.load_state_dict(sd)
+# --- the steps of fit -----------------------------------------------------------------------------
+@dataclass
+class Prepared:
+    """One fit's inputs, computed once: ``x`` normalised float32 ``(n, ch, rows, columns)`` (in memory, or
+    memory-mapped from ``path``), the normaliser fitted on the training split, and the onset-jitter
+    padding ``pad`` each side of the ``width`` columns the exported model sees."""
+
+    x: np.ndarray
+    normaliser: Normaliser
+    pad: int
+    width: int
+    path: Path | None = None
+
+    def release(self) -> None:
+        """Drop the memory-mapped file, if any (it is only a cache of this fit's inputs)."""
+        if self.path is not None:
+            self.x = np.empty((0,), np.float32)  # closes the map before the file goes
+            self.path.unlink(missing_ok=True)
+            self.path = None
 
 
-def save_model(run_dir: Path, model: torch.nn.Module, normaliser: Normaliser) -> None:
-    """The best weights and the normalisation, ``model.safetensors``."""
-    tensors = {f"model.{k}": v.contiguous() for k, v in model.state_dict().items()}
-    tensors["norm.mean"] = torch.from_numpy(normaliser.mean)
-    tensors["norm.std"] = torch.from_numpy(normaliser.std)
-    save_file(tensors, run_dir / "model.safetensors")
+def prepare_inputs(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_dir: Path,
+                   inputs: np.ndarray | None = None) -> Prepared:
+    """The features of every trial, once (or ``inputs`` given by the caller, left untouched), normalised
+    with statistics of the training split. Above ``config.memmap_mb`` they live in ``run_dir/inputs.npy``,
+    memory-mapped; normalisation runs in chunks of 256 trials either way."""
+    shape = input_shape(trials, config) if inputs is None else inputs.shape
+    path = run_dir / "inputs.npy" if np.prod(shape) * 4 > config.memmap_mb * 2**20 else None
+    if path is not None:
+        log.info("inputs %s (%.0f MiB) memory-mapped from %s", shape, np.prod(shape) * 4 / 2**20, path)
+    if inputs is None:  # ours: computed straight into their home, normalised in place
+        out = None if path is None else np.lib.format.open_memmap(path, "w+", np.float32, shape)
+        x = out = model_inputs(trials, config, out=out)
+    else:  # the caller's (shared between runs): a normalised copy
+        x = inputs
+        out = np.empty(shape, np.float32) if path is None else np.lib.format.open_memmap(path, "w+", np.float32, shape)
+    normaliser = fit_normaliser(x[split["train"]]) if path is None else fit_normaliser_chunked(x, split["train"])
+    for i in range(0, len(x), 256):
+        out[i : i + 256] = normaliser(x[i : i + 256])
+    pad = jitter_columns(config)
+    return Prepared(out, normaliser, pad, shape[-1] - 2 * pad, path)
 
 
-def load_model(run_dir: str | Path) -> tuple[torch.nn.Module, Normaliser, TrainConfig, dict]:
-    """Rebuild the trained student from a run folder: (model in eval mode, normaliser, config, run info)."""
-    run_dir = Path(run_dir)
-    info = json.loads((run_dir / "run.json").read_text())
-    config = TrainConfig.from_dict(info["train_config"])
-    tensors = load_file(run_dir / "model.safetensors")
-    model = build_student(config.student, **info["student_args"])
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    model.eval()
-    return model, Normaliser(tensors["norm.mean"].numpy(), tensors["norm.std"].numpy()), config, info
+def build_model(config: TrainConfig, data: Prepared, n_classes: int, device: torch.device) -> tuple[torch.nn.Module, dict]:
+    """The student for ``data``'s shape on ``device`` (initialised on the CPU from the seeded RNG, so the same
+    seed starts from the same weights on every device), and its constructor arguments."""
+    if feature_kind(config) == "raw":
+        args = dict(n_chans=data.x.shape[1], n_outputs=n_classes, **config.student_kwargs)
+    else:
+        args = student_args(config.student, (data.x.shape[1], data.x.shape[2], data.width), n_classes,
+                            config.erp.out_sfreq(), **config.student_kwargs)
+    return build_student(config.student, **args).to(device), args
 
 
-# --- the loop -----------------------------------------------------------------------------------
+def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """AdamW with a cosine decay over ``config.epochs``."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    return optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+
+
 def shifted(x: torch.Tensor, starts: np.ndarray, width: int) -> torch.Tensor:
     """Onset-jitter augmentation: example ``i`` of ``x`` ``(batch, ch, rows, columns)`` cut to the
     ``width`` columns from ``starts[i]``."""
-    index = torch.from_numpy(starts)[:, None] + torch.arange(width)[None]  # (batch, width)
+    index = torch.from_numpy(starts).to(x.device)[:, None] + torch.arange(width, device=x.device)[None]  # (batch, width)
     index = index[:, None, None, :].expand(x.shape[0], x.shape[1], x.shape[2], width)
     return torch.gather(x, 3, index)
 
 
+def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                data: Prepared, labels: torch.Tensor, soft: torch.Tensor | None, config: TrainConfig, epoch: int,
+                train_idx: np.ndarray, amp: torch.dtype | None = None) -> float:
+    """One pass over the training trials in a seeded order (``[seed, epoch]``: a resumed run sees the same
+    batches); returns the mean training loss. ``labels``/``soft`` (all trials) live on the model's device;
+    batches travel there one at a time. The loss is summed on the device (no sync per step)."""
+    device = labels.device
+    model.train()
+    order = np.random.default_rng([config.seed, epoch]).permutation(train_idx)
+    shifts = np.random.default_rng([config.seed, epoch, 1]).integers(0, 2 * data.pad + 1, size=len(order))
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    for i in range(0, len(order), config.batch_size):
+        rows = order[i : i + config.batch_size]
+        x = to_device(data.x[rows], device)
+        if data.pad:
+            x = shifted(x, shifts[i : i + config.batch_size], data.width)
+        idx = torch.from_numpy(rows).to(device)
+        with autocast(device, amp):
+            loss = kd_loss(model(x), labels[idx], None if soft is None else soft[idx], config.alpha, config.temperature)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        total += loss.detach().double() * len(rows)
+    return total.item() / max(1, len(order))
+
+
+def _distinct_markers(trials: Trials) -> tuple[list[str], list[int]]:
+    """Each stimulus marker (image id) once, with its label."""
+    ids, first = np.unique(trials.image_ids, return_index=True)
+    return list(ids), [int(v) for v in trials.labels[first]]
+
+
+# --- the loop -----------------------------------------------------------------------------------
 @torch.no_grad()
 def predict(model: torch.nn.Module, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Class probabilities ``(n, n_classes)`` for normalised inputs ``x``."""
+    """Class probabilities ``(n, n_classes)`` for normalised inputs ``x``, computed in float32 on the
+    model's device."""
     model.eval()
-    out = [F.softmax(model(torch.from_numpy(np.ascontiguousarray(x[i : i + batch_size]))), 1).numpy()
+    device = next(model.parameters()).device
+    out = [F.softmax(model(to_device(x[i : i + batch_size], device)), 1).cpu().numpy()
            for i in range(0, len(x), batch_size)]
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
+def evaluate_epoch(model: torch.nn.Module, data: Prepared, labels: np.ndarray, val_idx: np.ndarray) -> tuple[float, float]:
+    """Validation loss (NLL of the probabilities) and top-1 on the window the exported model sees."""
+    probs = predict(model, data.x[val_idx][..., data.pad : data.pad + data.width])
+    loss = F.nll_loss(torch.log(torch.from_numpy(probs).clamp_min(1e-8)), torch.from_numpy(labels[val_idx].astype(np.int64)))
+    return float(loss), float((probs.argmax(1) == labels[val_idx]).mean())
+
+
+def record_epoch(run_dir: Path, state: dict, row: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                 scheduler: torch.optim.lr_scheduler.LRScheduler, scaler: torch.amp.GradScaler, data: Prepared) -> None:
+    """Append ``row`` to the history, save the model when its validation loss is the best so far, and write
+    the checkpoint (every epoch: a run cut off anywhere resumes from its last finished epoch)."""
+    state["history"].append(row)
+    state["epoch"] = row["epoch"]
+    if row["val_loss"] < state["best_val_loss"]:
+        state.update(best_val_loss=row["val_loss"], best_epoch=row["epoch"], stale=0)
+        save_model(run_dir, model, data.normaliser.mean, data.normaliser.std)
+    else:
+        state["stale"] += 1
+    save_checkpoint(run_dir, model, optimizer, scheduler, state, scaler)
+
+
+class EpochProgress:
+    """Training progress: a tqdm bar on a terminal; in a log file or a pipe one plain line per epoch (no
+    carriage returns), e.g. ``seed+KD epoch 3/40: train_loss 1.234 val_loss 1.456 val_top1 0.312 (2.1 s)``."""
+
+    def __init__(self, desc: str, done: int, total: int, enabled: bool = True, stream: TextIO | None = None):
+        self.desc, self.total, self.enabled = desc, total, enabled
+        self.stream = stream if stream is not None else sys.stderr
+        tty = enabled and getattr(self.stream, "isatty", lambda: False)()
+        self.bar = tqdm(desc=desc, unit="epoch", initial=done, total=total, file=self.stream) if tty else None
+
+    def epoch(self, row: dict) -> None:
+        figures = {k: f"{row[k]:.3f}" for k in ("train_loss", "val_loss", "val_top1")}
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(figures)
+        elif self.enabled:
+            print(f"{self.desc} epoch {row['epoch']}/{self.total}: " + " ".join(f"{k} {v}" for k, v in figures.items())
+                  + f" ({row['seconds']:.1f} s)", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def load_model(run_dir: str | Path) -> tuple[torch.nn.Module, Normaliser, TrainConfig, dict]:
+    """Rebuild the trained student from a run folder: (model in eval mode on the CPU, normaliser, config, run info)."""
+    run_dir = Path(run_dir)
+    info = json.loads((run_dir / "run.json").read_text())
+    config = TrainConfig.from_dict(info["train_config"])
+    weights, mean, std = load_model_tensors(run_dir)
+    model = build_student(config.student, **info["student_args"])
+    model.load_state_dict(weights)
+    model.eval()
+    return model, Normaliser(mean, std), config, info
+
+
+# --- the loop -----------------------------------------------------------------------------------
 def fit(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_dir: str | Path,
         soft_labels: np.ndarray | None = None, train_labels: np.ndarray | None = None,
         resume: bool = False, progress: bool = True, inputs: np.ndarray | None = None,
-        stop_after: int | None = None) -> dict:
+        stop_after: int | None = None, on_epoch: Callable[[dict], None] | None = None) -> dict:
     """Train a student and write ``run_dir`` (checkpoints, best model, ``run.json``).
 
     Parameters
@@ -262,90 +341,74 @@ def fit(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_d
     soft_labels : teacher probabilities ``(n_trials, n_classes)``; required when ``config.kd``.
     train_labels : labels to train on (default ``trials.labels``; the shuffled control passes a permutation).
     resume : continue from ``run_dir``'s last checkpoint.
+    progress : show progress (a bar on a terminal, one line per epoch otherwise; :class:`EpochProgress`).
     inputs : precomputed :func:`model_inputs` (to share between runs on the same data).
     stop_after : stop once this many epochs are done, as an interruption would (the schedule
         still spans ``config.epochs``; ``resume`` continues from there).
+    on_epoch : called after each epoch (once its checkpoint is written) with that epoch's history row
+        (``epoch``, ``train_loss``, ``val_loss``, ``val_top1``, ``seconds``, ``train_seconds``); a sweep
+        reports it to its scheduler.
 
-    Returns the run info written to ``run.json`` (history, best epoch, student arguments).
+    Returns the run info written to ``run.json`` (history, best epoch, student arguments, device).
     """
+    # 1. check inputs; device, threads, seed
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if config.kd and soft_labels is None:
         raise ValueError("KD training needs teacher soft labels (run `bci-train teacher`, or kd=False)")
+    device = resolve_device(config.device)
+    amp = amp_dtype(device, config.amp)
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     labels = trials.labels if train_labels is None else train_labels
 
-    x = model_inputs(trials, config) if inputs is None else inputs
-    normaliser = fit_normaliser(x[split["train"]])
-    x = normaliser(x).astype(np.float32)
-    pad = jitter_columns(config)
-    width = x.shape[3] - 2 * pad  # the window the exported model sees
-    if feature_kind(config) == "raw":
-        args = dict(n_chans=x.shape[1], n_outputs=trials.n_classes, **config.student_kwargs)
-    else:
-        args = student_args(config.student, (x.shape[1], x.shape[2], width), trials.n_classes,
-                            config.erp.out_sfreq(), **config.student_kwargs)
-    model = build_student(config.student, **args)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    # 2. features once, normalised
+    data = prepare_inputs(trials, split, config, run_dir, inputs)
+    try:
+        # 3. model, optimizer and schedule, or all of them as the last checkpoint left them
+        model, args = build_model(config, data, trials.n_classes, device)
+        optimizer, scheduler = build_optimizer(model, config)
+        scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
+        state = {"epoch": 0, "best_val_loss": float("inf"), "best_epoch": -1, "stale": 0, "history": []}
+        if resume and has_checkpoint(run_dir):
+            state = load_checkpoint(run_dir, model, optimizer, scheduler, scaler)
+            log.info("resumed %s at epoch %d", run_dir, state["epoch"])
 
-    state = {"epoch": 0, "best_val_loss": float("inf"), "best_epoch": -1, "stale": 0, "history": []}
-    if resume and (run_dir / "train_state.json").exists():
-        state = json.loads((run_dir / "train_state.json").read_text())
-        model.load_state_dict(load_file(run_dir / "checkpoint.safetensors"))
-        load_optimizer_state(optimizer, run_dir / "optimizer.safetensors")
-        for _ in range(state["epoch"]):
+        # 4. epochs
+        y = torch.from_numpy(labels.astype(np.int64)).to(device)
+        soft = torch.from_numpy(soft_labels.astype(np.float32)).to(device) if config.kd else None
+        bar = EpochProgress(f"{config.student}{'+KD' if config.kd else ''}", state["epoch"], config.epochs, progress)
+        for epoch in range(state["epoch"], config.epochs):
+            t0 = time.perf_counter()
+            train_loss = train_epoch(model, optimizer, scaler, data, y, soft, config, epoch, split["train"], amp)
+            train_seconds = time.perf_counter() - t0
             scheduler.step()
-        log.info("resumed %s at epoch %d", run_dir, state["epoch"])
+            val_loss, val_acc = evaluate_epoch(model, data, labels, split["val"])
+            row = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss, "val_top1": val_acc,
+                   "seconds": round(time.perf_counter() - t0, 4), "train_seconds": round(train_seconds, 4)}
+            record_epoch(run_dir, state, row, model, optimizer, scheduler, scaler, data)
+            if on_epoch is not None:
+                on_epoch(dict(row))
+            bar.epoch(row)
+            if stop_after is not None and state["epoch"] >= stop_after:
+                break
+            if state["stale"] >= config.patience:
+                log.info("early stop at epoch %d (best %d)", epoch + 1, state["best_epoch"])
+                break
+        bar.close()
+    finally:
+        data.release()
 
-    xt = torch.from_numpy(x)
-    yt = torch.from_numpy(labels.astype(np.int64))
-    st = None if soft_labels is None else torch.from_numpy(soft_labels.astype(np.float32))
-    train_idx, val_idx = split["train"], split["val"]
-    bar = tqdm(range(state["epoch"], config.epochs), desc=f"{config.student}{'+KD' if config.kd else ''}",
-               unit="epoch", disable=not progress, initial=state["epoch"], total=config.epochs)
-    for epoch in bar:
-        model.train()
-        order = np.random.default_rng([config.seed, epoch]).permutation(train_idx)  # resumable
-        total = 0.0
-        shifts = np.random.default_rng([config.seed, epoch, 1]).integers(0, 2 * pad + 1, size=len(order))
-        for i in range(0, len(order), config.batch_size):
-            idx = torch.from_numpy(order[i : i + config.batch_size])
-            logits = model(shifted(xt[idx], shifts[i : i + config.batch_size], width) if pad else xt[idx])
-            loss = kd_loss(logits, yt[idx], st[idx] if config.kd else None, config.alpha, config.temperature)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(idx)
-        scheduler.step()
-        val_probs = predict(model, x[val_idx][..., pad : pad + width])
-        val_loss = float(F.nll_loss(torch.log(torch.from_numpy(val_probs).clamp_min(1e-8)), yt[val_idx]))
-        val_acc = float((val_probs.argmax(1) == labels[val_idx]).mean())
-        state["history"].append({"epoch": epoch + 1, "train_loss": total / max(1, len(order)),
-                                 "val_loss": val_loss, "val_top1": val_acc})
-        state["epoch"] = epoch + 1
-        if val_loss < state["best_val_loss"]:
-            state.update(best_val_loss=val_loss, best_epoch=epoch + 1, stale=0)
-            save_model(run_dir, model, normaliser)
-        else:
-            state["stale"] += 1
-        save_checkpoint(run_dir, model, optimizer, state)
-        bar.set_postfix(loss=f"{total / max(1, len(order)):.3f}", val_loss=f"{val_loss:.3f}", val_top1=f"{val_acc:.3f}")
-        if stop_after is not None and state["epoch"] >= stop_after:
-            break
-        if state["stale"] >= config.patience:
-            log.info("early stop at epoch %d (best %d)", epoch + 1, state["best_epoch"])
-            break
-    bar.close()
-
+    # 5. run.json
     info = {
         "train_config": config.to_dict(),
         "student_args": args,
         "best_epoch": state["best_epoch"],
         "epochs_run": state["epoch"],
         "history": state["history"],
+        "device": describe(device),
+        "amp": None if amp is None else str(amp).removeprefix("torch."),
         "data": trials.source,
         "sfreq": trials.sfreq,
         "ch_names": list(trials.ch_names),
@@ -353,6 +416,7 @@ def fit(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_d
         "class_names": list(trials.class_names),
         "tmin": trials.tmin,
         "signal_unit": trials.unit,
+        "marker_classes": unresolved_markers(*_distinct_markers(trials), list(trials.class_ids), list(trials.class_names)),
         "preprocessing": trials.preprocessing,
     }
     (run_dir / "run.json").write_text(json.dumps(info, indent=1))

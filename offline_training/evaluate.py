@@ -3,11 +3,12 @@ subject; confusion PNG with counts; learning curve PNG; a Table-1-style report t
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import cohen_kappa_score, confusion_matrix, f1_score
+
+from bci_stream.stats import chance_p_value, wilson_interval  # noqa: F401 - one home, used here and live
 
 TOP_K = (1, 3, 5)
 
@@ -19,25 +20,6 @@ def top_k_accuracy(probabilities: np.ndarray, labels: np.ndarray, k: int) -> flo
     k = min(k, probabilities.shape[1])
     top = np.argpartition(-probabilities, k - 1, axis=1)[:, :k]
     return float((top == labels[:, None]).any(axis=1).mean())
-
-
-def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score 95 % interval of a proportion (Wilson 1927); ``(nan, nan)`` when ``n == 0``."""
-    if n == 0:
-        return float("nan"), float("nan")
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def chance_p_value(successes: int, n: int, chance: float) -> float:
-    """One-sided exact binomial p-value of ``successes`` out of ``n`` against ``chance``."""
-    from scipy.stats import binomtest
-
-    if n == 0 or chance >= 1:
-        return float("nan") if n == 0 else 1.0
-    return float(binomtest(successes, n, chance, alternative="greater").pvalue)
 
 
 def scores(probabilities: np.ndarray, labels: np.ndarray) -> dict:

@@ -29,8 +29,10 @@ class WithSoftmax(nn.Module):
         return torch.softmax(self.model(x), dim=1)
 
 
-def card_for_run(run_dir: str | Path, hop: float = 0.02) -> ModelCard:
-    """The ModelCard of a run folder (needs ``run.json`` and, if present, ``metrics.json``)."""
+def card_for_run(run_dir: str | Path, hop: float = 0.02, sweep: dict | None = None) -> ModelCard:
+    """The ModelCard of a run folder (needs ``run.json`` and, if present, ``metrics.json``). ``sweep``
+    (the sweep folder, trial and selection metric that chose this run) goes to ``architecture["sweep"]``;
+    a run trained on one subject's trials says so in ``training_data``."""
     import json
 
     run_dir = Path(run_dir)
@@ -56,18 +58,20 @@ def card_for_run(run_dir: str | Path, hop: float = 0.02) -> ModelCard:
         norm_mean=normaliser.mean.tolist(),
         norm_std=normaliser.std.tolist(),
         signal_unit=info.get("signal_unit", "uV"),
+        marker_classes=info.get("marker_classes", {}),
         preprocessing={} if pre.is_identity else pre.to_dict(sfreq * pre.decimate),  # SOS at the input rate
         teacher=info.get("teacher", "") if config.kd else "none (hard labels)",
-        training_data=info["data"],
+        training_data=info["data"] + (f" (subject {info['subject']} only)" if info.get("subject") is not None else ""),
         split=metrics.get("split", ""),
         evaluation=evaluation,
         architecture={"student": config.student, **info["student_args"], "kd": config.kd,
-                      "alpha": config.alpha, "temperature": config.temperature},
+                      "alpha": config.alpha, "temperature": config.temperature, **({"sweep": sweep} if sweep else {})},
     )
 
 
-def export_onnx(run_dir: str | Path, out: str | Path, hop: float = 0.02) -> tuple[Path, float]:
-    """Write ``out`` (dynamic batch axis, opset of the dynamo exporter) with the run's card.
+def export_onnx(run_dir: str | Path, out: str | Path, hop: float = 0.02, sweep: dict | None = None) -> tuple[Path, float]:
+    """Write ``out`` (dynamic batch axis, opset of the dynamo exporter) with the run's card
+    (``sweep``: see :func:`card_for_run`).
 
     Runs the parity check: ONNX Runtime vs torch on random inputs of batch 1 and 3; raises if the
     max abs difference exceeds :data:`PARITY_TOLERANCE`. Returns ``(path, max_abs_diff)``.
@@ -78,7 +82,7 @@ def export_onnx(run_dir: str | Path, out: str | Path, hop: float = 0.02) -> tupl
     model, _, config, _ = load_model(run_dir)
     if feature_kind(config) == "raw":
         raise ValueError("raw-EEG students (the old LSTM baseline) are not exported for the live app")
-    card = card_for_run(run_dir, hop=hop)
+    card = card_for_run(run_dir, hop=hop, sweep=sweep)
     wrapped = WithSoftmax(model).eval()
     example = torch.randn(2, *card.feature_shape())
     out = Path(out)

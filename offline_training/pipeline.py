@@ -134,7 +134,7 @@ def save_predictions(run_dir: Path, probs: np.ndarray, test: np.ndarray, labels:
 def train_and_test(trials: Trials, split_name: str, config: TrainConfig, run_dir: str | Path,
                    soft_labels: np.ndarray | None = None, teacher: str = "", oracle: Oracle | None = None,
                    resume: bool = False, progress: bool = True, inputs: np.ndarray | None = None,
-                   name: str | None = None) -> dict:
+                   name: str | None = None, on_epoch: Callable[[dict], None] | None = None) -> dict:
     """Fit one student on ``split_name`` (``auto``: see :func:`offline_training.splits.resolve_split`)
     and write ``run_dir``: the model, ``split.json``, ``metrics.json`` (``split`` actually used, ``top1``,
     ``top1_ci``, ``top1_p``, ... on the test split), ``predictions.npz``, ``report.md``, ``confusion.png``
@@ -142,7 +142,8 @@ def train_and_test(trials: Trials, split_name: str, config: TrainConfig, run_dir
     within the validation part (:func:`offline_training.controls.shuffled_within`; test labels stay true).
     With a phantom ``oracle``, the oracle that applies to the split (:func:`oracle_kind`) is reported
     beside it. The split is checked (non-empty, disjoint) before any training; :class:`SplitError` says
-    which split would work."""
+    which split would work. ``on_epoch`` goes to :func:`~offline_training.distill.fit` (a sweep's per-epoch
+    report)."""
     from offline_training.controls import shuffled_within
 
     # 1. the split, checked before any work
@@ -158,7 +159,7 @@ def train_and_test(trials: Trials, split_name: str, config: TrainConfig, run_dir
     # 2. fit
     t0 = time.perf_counter()
     info = fit(trials, split, config, run_dir, soft_labels=soft_labels, train_labels=train_labels, resume=resume,
-               progress=progress, inputs=inputs)
+               progress=progress, inputs=inputs, on_epoch=on_epoch)
     seconds = time.perf_counter() - t0
     info.update(teacher=teacher if config.kd else "", train_seconds=round(seconds, 1), split=split_name,
                 split_reason=why, signal_unit=info.get("signal_unit", getattr(trials, "unit", "uV")),

@@ -136,7 +136,8 @@ def compute_soft_labels(image_ids: list[str], image_dir: str | Path, class_names
         raise FileNotFoundError(f"{len(missing)} stimulus images not found under {image_dir} (e.g. {missing[:3]})")
     if todo:
         teacher = ClipTeacher(config, class_names)
-        for start in tqdm(range(0, len(todo), config.batch_size), desc="teacher", unit="batch", disable=not progress):
+        for start in tqdm(range(0, len(todo), config.batch_size), desc="teacher", unit="batch",
+                          disable=None if progress else True):  # None: no bar off a terminal
             batch = todo[start : start + config.batch_size]
             probs = teacher.probabilities([Image.open(find_image(image_dir, i)) for i in batch])
             known.update(zip(batch, probs))

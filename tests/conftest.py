@@ -7,7 +7,6 @@ never see each other's streams.
 from __future__ import annotations
 
 import os
-import tempfile
 import uuid
 from pathlib import Path
 
@@ -17,7 +16,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from bci_stream.lsl_config import use_loopback  # noqa: E402
 
-use_loopback(Path(tempfile.mkdtemp(prefix="bci-stream-test-lsl-")))
+use_loopback()  # a session of this test run's own; its config folder is removed at exit
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

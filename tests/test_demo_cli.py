@@ -10,9 +10,10 @@ import pytest
 
 from bci_stream.cli import main as bci_stream
 from bci_stream.model_card import ModelCard
+from bci_stream.resources import DEMO_MODEL
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / "models" / "demo" / "model.onnx"
+DEMO = DEMO_MODEL
 
 
 def test_shipped_demo_model_has_a_complete_card():

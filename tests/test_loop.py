@@ -165,3 +165,17 @@ def test_event_mode_decodes_only_markers_named_as_stimuli(decoder):
     session.step()
     assert [p.marker for p in outlet.decisions] == ["square/1", "square/2"]
     assert "rt" in [m for _, m in session.state.markers]  # shown, not decoded
+
+
+def test_event_decisions_are_scored_against_the_stimulus_shown(decoder):
+    source, outlet, markers = ScriptedSource(decoder.card.n_channels), CollectingOutlet(), ScriptedMarkers()
+    session = LiveSession(decoder, LiveConfig(mode="event"), source=source, outlet=outlet, markers=markers)
+    ids = decoder.card.class_ids
+    source.feed(100)
+    session.step()
+    markers.queue = [(source.t0 + 0.05, f"{ids[1]}_3"), (source.t0 + 0.07, "response")]
+    source.feed(600)
+    session.step()
+    scored, unscored = outlet.decisions
+    assert scored.truth == 1 and scored.hit == (scored.top5[0] == 1) and unscored.truth is None
+    assert session.state.event_accuracy["n"] == 1 and session.state.event_accuracy["unscored"] == 1

@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+from dummy_pipelines import build_tiny_pipeline
 from PIL import Image
 
 from bci_stream.publish import Prediction
@@ -13,7 +14,6 @@ from bci_stream.render import RenderConfig, RendererError, RenderWorker
 from bci_stream.render.diffusion import DiffusionRenderer, load_text2image
 from bci_stream.render.gallery import GalleryRenderer, card
 from bci_stream.render.process import ProcessRenderer
-from bci_stream.render.random_pipeline import build_tiny_pipeline
 from bci_stream.state import SharedState
 
 NAMES = ["sorrel", "parachute", "iron"]

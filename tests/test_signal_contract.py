@@ -74,21 +74,31 @@ def test_band_passed_model_gets_band_passed_input_live_like_the_offline_path(ban
     the whole recording preprocessed causally, epoched at the marker, then the decoder's features."""
     rec = phantom_recording(tiny_phantom_config)
     decoder = Decoder(bandpass_model, providers="cpu")
-    live_features = {}
-    listener = lambda p: live_features.setdefault(p.marker, decoder.last_features.copy())  # noqa: E731
+    live_features = []  # in stimulus order (an image can be shown twice)
+    listener = lambda p: live_features.append((p.marker, decoder.last_features.copy()))  # noqa: E731
     session = LiveSession(decoder, LiveConfig(stream=stream_name, mode="event"), listeners=[listener])
     pusher = recording_pusher(rec, OutletConfig(name=stream_name, source_id=stream_name), speed=4.0)
-    run_session(session, pusher, seconds=rec.duration / 4 + 3.0)
-
     card = decoder.card
-    clean = preprocess_continuous(card.preprocessing_spec(), rec.data, rec.ch_names, rec.sfreq)
     complete = [(s, t) for s, t in rec.events if s + card.offset_samples + card.window_samples <= rec.n_times]
-    assert len(live_features) == len(complete) >= 10
+    session.start()
+    runner = threading.Thread(target=session.run, kwargs={"seconds": rec.duration / 4 + 20.0})
+    runner.start()
+    pusher.start()
+    deadline = time.monotonic() + rec.duration / 4 + 20.0
+    while len(live_features) < len(complete) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    session.stop()
+    runner.join()
+    pusher.close()
+
+    clean = preprocess_continuous(card.preprocessing_spec(), rec.data, rec.ch_names, rec.sfreq)
+    assert [m for m, _ in live_features] == [t for _, t in complete] and len(complete) >= 10, \
+        f"lost samples {session.source.lost_samples}, withheld {session.state.n_withheld}"
     worst = 0.0
-    for sample, text in complete:
+    for (sample, _), (_, live) in zip(complete, live_features):
         start = sample + card.offset_samples
         offline = decoder.features(clean[:, start : start + card.window_samples].copy())
-        worst = max(worst, float(np.abs(offline - live_features[text]).max()))
+        worst = max(worst, float(np.abs(offline - live).max()))
     assert worst <= 1e-5, f"live features differ from the offline path by {worst:.2e}"
 
 

@@ -43,16 +43,20 @@ def test_window_builds_and_follows_state(qtbot, tmp_path):
     np.testing.assert_allclose(widths, [0.5, 0.2, 0.1, 0.1, 0.05])
     ticks = window.bars_plot.getAxis("left")._tickLevels[0]
     assert [t[1] for t in ticks] == ["parachute", "iron", "anemone fish", "espresso maker", "sorrel"]
-    # traces: one curve per selected channel, ~5 s of data, and the marker drawn
+    # traces: one curve per selected channel, ~3 s of data (min/max per bin: no aliasing), the marker
+    # drawn as a short code (labels never overlap; the event list names it)
     assert len(window.curves) == len(window.channels) > 0
     x, _ = window.curves[0].getData()
-    assert -3.1 < x[0] < -2.9 and abs(x[-1]) < 0.01
-    assert [line.label.format for line in window.marker_lines] == ["n03888257_3"]
+    assert -3.1 < x[0] < -2.9 and abs(x[-1]) < 0.01 and len(x) <= 1000
+    assert [line.label.format for line in window.marker_lines] == ["1"]
     named = MainWindow(state, CH, 1000.0, ring=ring, class_ids=["n02389026", "n03888257", "a", "b", "c", "d"])
     qtbot.addWidget(named)
-    named.refresh()
-    assert [line.label.format for line in named.marker_lines] == ["parachute"]  # markers show class names
+    assert named.marker_label("n03888257_3") == "parachute"  # image ids read as class names
     assert window.spec_image.image.shape == (21, 23)
+    # the bars carry their values and the axis is not 0-1 (values of 0.05 stay visible)
+    assert [item.textItem.toPlainText() for item in window.bar_values] == ["0.50", "0.20", "0.10", "0.10", "0.05"]
+    assert window.bars_plot.getViewBox().viewRange()[0][1] < 1.0
+    assert "channels: all ok" in status
     # a rendered picture appears with its class and age
     state.update(image=RenderedImage(np.full((32, 32, 3), 200, np.uint8), 1, "parachute", pylsl.local_clock(), "gallery", 0.01))
     window.refresh()
@@ -126,10 +130,11 @@ def test_viewer_follows_a_decoding_process(qtbot, tiny_model, tiny_phantom_confi
                             renderer_factory=decoding.switch_renderer)
         qtbot.addWidget(window)
         qtbot.waitUntil(lambda: decoding.state.snapshot()["n_decisions"] > 10, timeout=30000)
-        qtbot.waitUntil(lambda: decoding.traces.snapshot(0, None)[1] is not None, timeout=5000)
+        qtbot.waitUntil(lambda: decoding.traces.view(None, None)[2] is not None, timeout=5000)
         window.refresh()
         x, y = window.curves[0].getData()
         assert len(window.curves) == len(window.channels) and x is not None and len(x) > 100
+        assert "channels: all ok" in window.status.text()  # health computed in the decoding process
         assert f"{stream_name} (connected)" in window.status.text()
         assert window.spec_image.image.shape == (card.spectrogram.n_freqs(), card.feature_shape()[2])
         qtbot.waitUntil(lambda: decoding.state.snapshot()["image"] is not None, timeout=10000)
@@ -159,3 +164,56 @@ def test_decoding_process_reports_why_it_cannot_start(tiny_model):
     with pytest.raises(RuntimeError, match="no LSL stream named"):
         DecodingProcess(LiveSpec(model=str(tiny_model), providers="cpu",
                                  live=LiveConfig(stream=unique_name("absent"), resolve_timeout=0.5)))
+
+
+def test_viewer_marks_bad_channels_scales_and_filters(qtbot):
+    state, ring = fake_state_and_ring()
+    t0 = pylsl.local_clock()
+    block = np.random.default_rng(1).standard_normal((1000, len(CH))).astype(np.float32) * 10
+    block[:, CH.index("O1")] = 3.0  # flat
+    block[:, CH.index("Oz")] *= 30  # noisy
+    block[:, CH.index("Fz")] = 8000.0  # railed
+    ring.write(block, t0 + np.arange(1000) / 1000.0)
+    window = MainWindow(state, CH, 1000.0, ring=ring)
+    qtbot.addWidget(window)
+    window.group_box.setCurrentText("first 16")
+    window.refresh()
+    status = window.status.text()
+    assert "1 flat (O1)" in status and "1 noisy (Oz)" in status and "1 railed (Fz)" in status
+    window.scale_box.setCurrentText("200 µV")
+    window.filter_box.setCurrentText("high-pass 1 Hz + notch 50 Hz")
+    window.refresh()
+    assert window.scale_text.textItem.toPlainText() == "200 µV"
+    assert "high-pass 1 Hz, notch 50 Hz" in window.traces.getPlotItem().titleLabel.text
+
+
+def test_event_mode_accuracy_in_the_viewer_equals_the_jsonl(qtbot, tiny_model, tiny_phantom_config, stream_name,
+                                                            tmp_path):
+    """The figures the window shows are the session's own, the same that the JSONL log ends with."""
+    import json
+    import threading
+
+    from bci_stream.decoder import Decoder
+    from bci_stream.live import LiveConfig, LiveSession
+    from bci_stream.simulate import OutletConfig, phantom_pusher
+    from bci_stream.viewer.main_window import accuracy_text
+
+    pusher = phantom_pusher(tiny_phantom_config, OutletConfig(name=stream_name, source_id=stream_name), isi=0.3)
+    log = tmp_path / "event.jsonl"
+    session = LiveSession(Decoder(tiny_model, providers="cpu"),
+                          LiveConfig(stream=stream_name, mode="event", log_path=log))
+    session.start()
+    window = MainWindow(session.state, session.card.ch_names, session.card.sfreq, ring=session.ring, session=session)
+    qtbot.addWidget(window)
+    runner = threading.Thread(target=session.run, kwargs={"seconds": 4.0})
+    runner.start()
+    pusher.start()
+    runner.join()
+    pusher.close()
+    window.refresh()
+    end = [json.loads(line) for line in log.read_text().splitlines()][-1]
+    scored = [json.loads(line) for line in log.read_text().splitlines() if '"hit"' in line]
+    assert end["event"] == "session_end" and end["event_accuracy"]["n"] == len(scored) >= 8
+    assert end["event_accuracy"]["top1"] == sum(r["hit"] for r in scored) / len(scored)
+    assert window.accuracy_label.text() == accuracy_text(end["event_accuracy"])
+    assert window.event_list.count() == len(scored)

@@ -17,6 +17,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bci_stream.resources import DEMO_MODEL  # noqa: E402
+
 
 def timeit(fn, repeats: int) -> tuple[float, float]:
     for _ in range(max(500, repeats)):  # numpy's allocator and caches settle over the first calls
@@ -34,7 +36,7 @@ def main() -> int:
     parser.add_argument("--channels", type=int, default=128)
     parser.add_argument("--samples", type=int, default=440)
     parser.add_argument("--repeats", type=int, default=2000)
-    parser.add_argument("--model", default=str(ROOT / "models" / "demo" / "model.onnx"))
+    parser.add_argument("--model", default=str(DEMO_MODEL))
     args = parser.parse_args()
     import scipy.signal
     from threadpoolctl import threadpool_limits

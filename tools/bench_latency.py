@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bci_stream.lsl_config import use_loopback  # noqa: E402
+from bci_stream.resources import DEMO_MODEL  # noqa: E402
 
 use_loopback()
 
@@ -121,7 +122,7 @@ def main() -> int:
     parser.add_argument("--sfreq", type=float, default=1000.0)
     parser.add_argument("--hop", type=float, default=0.02)
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads")
-    parser.add_argument("--model", default=str(ROOT / "models" / "demo" / "model.onnx"))
+    parser.add_argument("--model", default=str(DEMO_MODEL))
     parser.add_argument("--reference-model", help="also run bci-stream with this model (e.g. the previous demo "
                         "model) on the same stream and print the p99 ratio model / reference")
     parser.add_argument("--no-baseline", action="store_true", help="skip the do-it-yourself baseline")

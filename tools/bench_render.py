@@ -5,7 +5,7 @@
     python tools/bench_render.py --random sd-turbo            # SD-Turbo's architecture, random weights (GPU)
     python tools/bench_render.py --random tiny                # CPU smoke figure
     python tools/bench_render.py --random sd-turbo --tiny-vae --through-renderer \
-        --decoder models/demo/model.onnx                      # the live path, and decoding beside it
+        --decoder demo                      # the live path, and decoding beside it
 
 Target (ARCHITECTURE.md): >= 30 images/s at 512 x 512, 1 step, on one H100.
 """
@@ -24,6 +24,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # dummy_pipelines: random-weight pipelines live with the tests (diffusers' way)
 
 
 def main() -> int:
@@ -50,7 +51,7 @@ def main() -> int:
 
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     if args.random == "sd-turbo":
-        from bci_stream.render.random_pipeline import sd_turbo_sized_pipeline
+        from dummy_pipelines import sd_turbo_sized_pipeline
 
         pipe = sd_turbo_sized_pipeline(device)
     else:
@@ -58,7 +59,7 @@ def main() -> int:
 
         source = args.model
         if args.random == "tiny" or source is None:
-            from bci_stream.render.random_pipeline import build_tiny_pipeline
+            from dummy_pipelines import build_tiny_pipeline
 
             source = str(build_tiny_pipeline(Path(tempfile.mkdtemp()) / "tiny"))
         pipe, device = load_text2image(source, device)

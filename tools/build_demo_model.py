@@ -1,11 +1,11 @@
 #!/usr/bin/env python
-"""Rebuild the shipped demo model, ``models/demo/model.onnx``.
+"""Rebuild the shipped demo model, ``bci_stream/data/demo/model.onnx``.
 
 The best student of the students table (``tools/bench_students.py``, chosen there by validation top-1:
 braindecode's Deep4Net on the erp features, on hard labels, since the phantom's teacher at its default
 alignment rho = 0.3 did not help) trained on the phantom headset (128 channels at 1 kHz, the 40
 EEG-ImageNet classes, 6 subjects x 50 images), evaluated by image against the phantom's full oracle,
-exported with its model card. Writes ``models/demo/report.md`` (with the continuous-mode
+exported with its model card. Writes ``bci_stream/data/demo/report.md`` (with the continuous-mode
 accuracy on a live session), ``metrics.json`` and ``confusion.png``.
 
     python tools/build_demo_model.py            # about a minute of training on 2 CPU cores
@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bci_stream.phantom import Phantom  # noqa: E402
+from bci_stream.resources import DEMO_MODEL_DIR  # noqa: E402
 from offline_training.continuous import ContinuousConfig, continuous_accuracy, continuous_markdown  # noqa: E402
 from offline_training.datasets import load_trials  # noqa: E402
 from offline_training.datasets.phantom import phantom_config  # noqa: E402
@@ -47,7 +48,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default %(default)s)")
     parser.add_argument("--continuous-seconds", type=float, default=30.0,
                         help="live-session seconds per subject (2 subjects) for the continuous-mode accuracy")
-    parser.add_argument("--out", default=str(ROOT / "models" / "demo"), help="output folder (default %(default)s)")
+    parser.add_argument("--out", default=str(DEMO_MODEL_DIR), help="output folder (default %(default)s)")
     args = parser.parse_args()
 
     t0 = time.perf_counter()

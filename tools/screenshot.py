@@ -2,7 +2,7 @@
 """A PNG of the running demo viewer, under a virtual X server (needs `xvfb-run`: apt-get install
 xvfb xauth libxcb-icccm4 libxcb-keysyms1).
 
-    python tools/screenshot.py [--out docs/viewer.png] [--seconds 12]
+    python tools/screenshot.py [--out docs/viewer.png] [--seconds 12] [--mode event|continuous]
 """
 
 from __future__ import annotations
@@ -21,13 +21,14 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "docs" / "viewer.png"))
     parser.add_argument("--seconds", type=float, default=12.0)
     parser.add_argument("--renderer", default="gallery")
+    parser.add_argument("--mode", default="event", choices=["event", "continuous"])
     args = parser.parse_args()
     if shutil.which("xvfb-run") is None:
         sys.exit("xvfb-run not found: apt-get install -y xvfb xauth libxcb-icccm4 libxcb-keysyms1")
     out = Path(args.out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     cmd = ["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", sys.executable, "-m", "bci_stream.demo",
-           "--seconds", str(args.seconds), "--screenshot", str(out), "--renderer", args.renderer]
+           "--seconds", str(args.seconds), "--screenshot", str(out), "--renderer", args.renderer, "--mode", args.mode]
     env = {k: v for k, v in __import__("os").environ.items() if k != "QT_QPA_PLATFORM"}
     result = subprocess.run(cmd, cwd=ROOT, env=env)
     if result.returncode != 0 or not out.exists():

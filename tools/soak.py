@@ -43,8 +43,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # dummy_pipelines: random-weight pipelines live with the tests (diffusers' way)
 
-DEMO_MODEL = ROOT / "models" / "demo" / "model.onnx"
+from bci_stream.resources import DEMO_MODEL  # noqa: E402
+
 COUNTER_START = 2**24 - 20_000  # crosses 2**24 (float32's last exact integer) 20 s into the run at 1 kHz
 CYCLE_S = 600.0
 
@@ -186,7 +188,7 @@ class Driver:
     def renderer_options(self) -> list[str]:
         if self.args.renderer != "tiny":
             return ["--renderer", "none"]
-        from bci_stream.render.random_pipeline import build_tiny_pipeline
+        from dummy_pipelines import build_tiny_pipeline
 
         folder = build_tiny_pipeline(self.workdir / "tiny-sd")
         return ["--renderer", "diffusion", "--diffusion-model", str(folder), "--image-size", "64"]

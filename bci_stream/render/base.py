@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
-
-import numpy as np
 
 
 class RendererError(RuntimeError):
@@ -49,10 +46,3 @@ class RenderConfig:
     interval: float = 0.0
     compile: bool = False
     in_process: bool = False
-
-
-class Renderer(Protocol):
-    kind: str
-
-    def render(self, class_index: int, class_name: str) -> np.ndarray:
-        """An ``(H, W, 3)`` uint8 picture of the class."""

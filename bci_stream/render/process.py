@@ -1,9 +1,9 @@
 """A renderer in a child process, so that its Python work never competes with decoding for the GIL.
 
 A 1-step SD-Turbo render is bound by Python launching CUDA kernels: run on a thread of the decoding
-process it holds the GIL often enough to raise decision p99 from 1.6 to 5.7 ms (H200 machine,
-rendering 20 pictures/s, tools/bench_render.py --decoder). From a child process the decisions
-stayed at p99 1.6 ms: the decoding process only receives each finished picture.
+process it holds the GIL often enough to raise the decisions' p99 several-fold; from a child process
+the decisions keep their latency, the decoding process only receives each finished picture
+(``tools/bench_render.py --decoder``; figures in the README's benchmark section).
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """The live session in a child process, mirrored into the viewer's process.
 
-Qt paints the window while holding the GIL (7-15 ms a frame at 30 fps on a 2-core machine); a
-decoding thread in the same process waited for it, and decisions went from p50 3.6 / p99 5.2 ms
-headless to p50 11 / p99 25 ms with the viewer open. Here the decoding loop owns its process: a
-publisher thread there sends the viewer ~30 snapshots a second (the shared state, the channel mean
-of the last spectrogram, the displayed traces, each new picture once), and takes the viewer's
-commands (channels to send, start/stop the JSONL log, switch renderer, stop).
+Qt paints the window while holding the GIL (milliseconds a frame); a decoding thread in the same
+process waited for it, and its latency tripled (README, *Live use*). Here the decoding loop owns its
+process: a publisher thread there sends the viewer ~30 snapshots a second (the shared state, the
+shown group's spectrogram, the traces reduced to min/max per column with an optional display
+filter, channel health, each new picture once), and takes the viewer's commands (channels, display
+filter, start/stop the JSONL log, switch renderer, stop). It never imports Qt.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import numpy as np
 
 from bci_stream.live import LiveSpec, build_session
 from bci_stream.state import SharedState
+from bci_stream.viewer.display import DisplayFilter, channel_health, trace_view
 from bci_stream.viewer.protocol import PUBLISH_HZ, TRACE_POINTS, TRACE_SECONDS
 
 log = logging.getLogger(__name__)
@@ -56,9 +57,9 @@ def _decode(spec: LiveSpec, conn) -> None:
 
 
 def _publish(session, conn, finished: threading.Event) -> None:
-    channels = np.arange(min(16, session.card.n_channels))
-    n = int(TRACE_SECONDS * session.card.sfreq)
-    step = max(1, n // TRACE_POINTS)
+    card = session.card
+    channels = np.arange(min(16, card.n_channels))
+    display = DisplayFilter()
     image_sent = None
     while not finished.is_set():
         t0 = time.monotonic()
@@ -67,20 +68,28 @@ def _publish(session, conn, finished: threading.Event) -> None:
                 command, value = conn.recv()
                 if command == "channels":
                     channels = np.asarray(value, dtype=int)
+                elif command == "display_filter":
+                    display = DisplayFilter(**value)
                 elif command == "record":
-                    session.set_recording(value)
+                    try:
+                        session.set_recording(value)
+                    except (OSError, ValueError) as err:  # a path that cannot be written: said, not fatal
+                        session.state.update(message=f"cannot record: {err}")
                 elif command == "renderer":
                     session.switch_renderer(value)
                 elif command == "stop":
                     session.stop()
             snap = session.state.snapshot()
-            if snap["features"] is not None:
-                snap["features"] = snap["features"].mean(axis=0)  # what the viewer shows
+            if snap["features"] is not None and len(channels):
+                snap["features"] = snap["features"][channels].mean(axis=0)  # the shown group's spectrogram
             if snap["image"] is image_sent:
                 snap["image"] = None  # sent once: the viewer keeps it
             else:
                 image_sent = snap["image"]
-            conn.send(("state", snap, session.ring.snapshot(n, channels, step)))
+            recent, _ = session.ring.snapshot(int(card.sfreq), slice(None), 1)
+            snap["health"] = channel_health(recent.T, card.ch_names)
+            conn.send(("state", snap, trace_view(session.ring, TRACE_SECONDS, card.sfreq, channels, TRACE_POINTS,
+                                                 display)))
         except (EOFError, BrokenPipeError, OSError):  # the viewer is gone: stop decoding
             session.stop()
             return
@@ -110,23 +119,27 @@ class MirroredState(SharedState):
 
 
 class MirroredTraces:
-    """The traces the child sent last, in :meth:`RingBuffer.snapshot`'s shape; :meth:`select` picks them."""
+    """The traces the child sent last (:func:`~bci_stream.viewer.display.trace_view`'s tuple);
+    :meth:`select` and :meth:`set_filter` tell the child what to send."""
 
     def __init__(self, conn):
         self._conn = conn
-        self._latest: tuple[np.ndarray, float | None] = (np.empty((0, 0), np.float32), None)
+        self._latest: tuple = (np.empty((0, 0), np.float32), np.empty(0), None)
         self.lock = threading.Lock()
 
-    def receive(self, traces: tuple[np.ndarray, float | None]) -> None:
+    def receive(self, traces: tuple) -> None:
         with self.lock:
             self._latest = traces
 
     def select(self, channels: np.ndarray) -> None:
         with self.lock:
-            self._latest = (np.empty((0, 0), np.float32), None)
+            self._latest = (np.empty((0, 0), np.float32), np.empty(0), None)
         self._conn.send(("channels", [int(c) for c in channels]))
 
-    def snapshot(self, length: int, channels, step: int = 1) -> tuple[np.ndarray, float | None]:
+    def set_filter(self, display: DisplayFilter) -> None:
+        self._conn.send(("display_filter", {"highpass": display.highpass, "notch": display.notch}))
+
+    def view(self, channels, display: DisplayFilter) -> tuple:
         with self.lock:
             return self._latest
 

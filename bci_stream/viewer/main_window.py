@@ -17,6 +17,13 @@ import pyqtgraph as pg
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from bci_stream.state import SharedState
+from bci_stream.viewer.display import (
+    DISPLAY_FILTERS,
+    DisplayFilter,
+    channel_health,
+    spectrogram_extent,
+    trace_view,
+)
 from bci_stream.viewer.protocol import TRACE_POINTS, TRACE_SECONDS
 
 
@@ -31,20 +38,28 @@ def channel_groups(ch_names: list[str]) -> dict[str, list[int]]:
     return {k: v for k, v in groups.items() if v}
 
 
+SCALES_UV = (10, 20, 50, 100, 200, 500, 1000)  # trace spacing choices, µV between channels
+HEALTH_COLOURS = {"flat": "#808080", "railed": "#d03030", "noisy": "#e07020"}
+
+
 class MainWindow(QtWidgets.QMainWindow):
     """Viewer of a live session: ``state`` and ``ring`` are a :class:`~bci_stream.viewer.decoding_process.DecodingProcess`'s mirrors (or a
     :class:`~bci_stream.live.LiveSession`'s own, or bare ones in tests); ``session`` takes the
-    recording and stop commands."""
+    recording and stop commands; ``card`` (optional) gives the spectrogram's axes in Hz and ms."""
 
     def __init__(self, state: SharedState, ch_names: list[str], sfreq: float, ring=None, session=None,
-                 renderer_factory=None, fps: float = 30.0, class_ids: list[str] | None = None):
+                 renderer_factory=None, fps: float = 30.0, class_ids: list[str] | None = None, card=None):
         super().__init__()
-        self.class_ids = list(class_ids or (session.card.class_ids if session is not None else []))
-        self.state, self.ring, self.session, self.sfreq = state, ring, session, sfreq
+        self.card = card if card is not None else getattr(session, "card", None)
+        self.class_ids = list(class_ids or (self.card.class_ids if self.card is not None else []))
+        self.state, self.session, self.sfreq = state, session, sfreq
+        self.ring = ring
+        self.traces_source = ring if hasattr(ring, "view") else (RingTraces(ring, sfreq) if ring is not None else None)
         self.ch_names = ch_names
         self.renderer_factory = renderer_factory
+        self.scale_uv = 50.0
         self.setWindowTitle("bci-stream — live EEG visual decoder")
-        self.resize(1280, 800)
+        self.resize(1280, 860)
         pg.setConfigOptions(antialias=False, imageAxisOrder="row-major")
 
         central = QtWidgets.QWidget()
@@ -57,6 +72,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.groups = channel_groups(ch_names)
         self.group_box.addItems(list(self.groups))
         self.group_box.currentTextChanged.connect(self._select_group)
+        self.scale_box = QtWidgets.QComboBox()
+        self.scale_box.addItems([f"{v} µV" for v in SCALES_UV])
+        self.scale_box.setCurrentText("50 µV")
+        self.scale_box.currentTextChanged.connect(self._set_scale)
+        self.filter_box = QtWidgets.QComboBox()
+        self.filter_box.addItems(list(DISPLAY_FILTERS))
+        self.filter_box.currentTextChanged.connect(self._set_filter)
         self.renderer_box = QtWidgets.QComboBox()
         self.renderer_box.addItems(["gallery", "diffusion", "none"])
         self.renderer_box.setCurrentText(state.renderer_kind.split(" ")[0] if state.renderer_kind else "none")
@@ -66,7 +88,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.record_button.toggled.connect(self._toggle_recording)
         self.shot_button = QtWidgets.QPushButton("Save screenshot")
         self.shot_button.clicked.connect(lambda: self.save_screenshot())
-        for label, widget in (("Channels:", self.group_box), ("Renderer:", self.renderer_box)):
+        for label, widget in (("Channels:", self.group_box), ("Scale:", self.scale_box),
+                              ("Display filter:", self.filter_box), ("Renderer:", self.renderer_box)):
             bar.addWidget(QtWidgets.QLabel(label))
             bar.addWidget(widget)
         bar.addStretch(1)
@@ -74,52 +97,100 @@ class MainWindow(QtWidgets.QMainWindow):
         bar.addWidget(self.shot_button)
         grid.addLayout(bar, 0, 0, 1, 2)
 
-        # traces
-        self.traces = pg.PlotWidget(title="EEG (µV, offset per channel)")
+        # traces, with a scale bar and short marker codes (the event list names them)
+        self.traces = pg.PlotWidget(title="EEG (µV; display filter: raw)")
         self.traces.setLabel("bottom", "time", units="s")
         self.traces.showGrid(x=True, y=False, alpha=0.2)
         self.traces.setXRange(-TRACE_SECONDS, 0)
         self.curves: list[pg.PlotDataItem] = []
         self.marker_lines: list[pg.InfiniteLine] = []
         self._marker_items: dict[tuple[float, str], pg.InfiniteLine] = {}
+        self._marker_codes: dict[tuple[float, str], int] = {}
+        self.scale_bar = pg.PlotDataItem(pen=pg.mkPen("w", width=3))
+        self.scale_text = pg.TextItem("", color="w", anchor=(0, 0.5))
+        self.traces.addItem(self.scale_bar)
+        self.traces.addItem(self.scale_text)
         grid.addWidget(self.traces, 1, 0)
 
-        # spectrogram
-        self.spec_plot = pg.PlotWidget(title="spectrogram of the last window (mean over channels, normalised)")
+        # spectrogram of the shown channel group, Hz x ms, with a colour bar
+        self.spec_plot = pg.PlotWidget(title="spectrogram of the last window (shown channels, z vs training)")
         self.spec_image = pg.ImageItem()
-        self.spec_image.setColorMap(pg.colormap.get("viridis"))
         self.spec_plot.addItem(self.spec_image)
-        self.spec_plot.setLabel("bottom", "frame")
-        self.spec_plot.setLabel("left", "frequency bin")
+        self.spec_bar = pg.ColorBarItem(values=(-3, 3), colorMap=pg.colormap.get("viridis"), label="z",
+                                        interactive=False)
+        self.spec_bar.setImageItem(self.spec_image, insert_in=self.spec_plot.getPlotItem())
+        self._spec_extent = spectrogram_extent(self.card)
+        self._spec_shape: tuple | None = None
+        if self._spec_extent is not None:
+            self.spec_plot.setLabel("bottom", "time in window (ms)")
+            self.spec_plot.setLabel("left", "frequency (Hz)")
+        else:
+            self.spec_plot.setLabel("bottom", "frame")
+            self.spec_plot.setLabel("left", "frequency bin")
         grid.addWidget(self.spec_plot, 2, 0)
 
-        # top-5 bars
+        # top-5 bars with their values and the chance level
         self.bars_plot = pg.PlotWidget(title="top-5 class probabilities")
-        self.bars_plot.setXRange(0, 1)
         self.bars_plot.getViewBox().invertY(True)
+        self.bars_plot.setLabel("bottom", "probability")
+        self.bars_plot.getAxis("bottom").enableAutoSIPrefix(False)
         self.bars = pg.BarGraphItem(x0=np.zeros(5), y=np.arange(5), height=0.7, width=np.zeros(5), brush="#3b8bd9")
         self.bars_plot.addItem(self.bars)
+        self.bar_values = [pg.TextItem("", color="w", anchor=(0, 0.5)) for _ in range(5)]
+        for item in self.bar_values:
+            self.bars_plot.addItem(item)
+        n_classes = max(1, len(state.class_names))
+        self.chance_line = pg.InfiniteLine(pos=1.0 / n_classes, angle=90, pen=pg.mkPen("#e0a030", style=QtCore.Qt.PenStyle.DashLine),
+                                           label="chance", labelOpts={"position": 0.95, "color": "#e0a030"})
+        self.bars_plot.addItem(self.chance_line)
         grid.addWidget(self.bars_plot, 1, 1)
 
-        # rendered image
+        # rendered picture
         panel = QtWidgets.QWidget()
         col = QtWidgets.QVBoxLayout(panel)
         self.image_label = QtWidgets.QLabel("no picture yet")
         self.image_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
-        self.image_label.setMinimumSize(320, 320)
+        self.image_label.setMinimumSize(280, 280)
         self.image_caption = QtWidgets.QLabel("")
         self.image_caption.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         col.addWidget(self.image_label, 1)
         col.addWidget(self.image_caption)
         grid.addWidget(panel, 2, 1)
+
+        # history of the top class, and (event mode) the stimuli with hit / miss and running accuracy
+        self.history_plot = pg.PlotWidget(title="top class, last 10 s (event mode: green hit, red miss)")
+        self.history_plot.setMaximumHeight(150)
+        self.history_plot.setLabel("left", "class")
+        self.history_plot.setXRange(-10, 0)
+        self.history_plot.setYRange(-0.5, n_classes - 0.5)
+        self.history_points = pg.ScatterPlotItem(size=6, pen=None)
+        self.history_plot.addItem(self.history_points)
+        self._history: list[tuple[float, int, bool | None]] = []
+        grid.addWidget(self.history_plot, 3, 0)
+        events = QtWidgets.QWidget()
+        ecol = QtWidgets.QVBoxLayout(events)
+        ecol.setContentsMargins(0, 0, 0, 0)
+        self.accuracy_label = QtWidgets.QLabel("event mode: no stimulus scored yet")
+        self.accuracy_label.setWordWrap(True)
+        self.event_list = QtWidgets.QListWidget()
+        self.event_list.setMaximumHeight(120)
+        ecol.addWidget(self.accuracy_label)
+        ecol.addWidget(self.event_list)
+        grid.addWidget(events, 3, 1)
         grid.setColumnStretch(0, 3)
         grid.setColumnStretch(1, 2)
+        grid.setRowStretch(1, 3)
+        grid.setRowStretch(2, 2)
+        grid.setRowStretch(3, 1)
 
         self.status = QtWidgets.QLabel("")
+        self.status.setWordWrap(True)
         self.statusBar().addWidget(self.status, 1)
         self._select_group(self.group_box.currentText())
         self._shown_image = None
         self._shown_top5: list[int] = []
+        self._events_shown = 0
+        self._last_decisions = 0
         self.timer = QtCore.QTimer(self)
         self.timer.timeout.connect(self.refresh)
         self.timer.start(int(1000 / fps))
@@ -130,10 +201,26 @@ class MainWindow(QtWidgets.QMainWindow):
         for curve in self.curves:
             self.traces.removeItem(curve)
         self.curves = [self.traces.plot(pen=pg.mkPen(pg.intColor(i, hues=12), width=1)) for i in range(len(self.channels))]
-        ticks = [(-k * 50.0, self.ch_names[c]) for k, c in enumerate(self.channels)]
+        self._set_ticks()
+        if hasattr(self.traces_source, "select"):  # traces from a decoding process: tell it what to send
+            self.traces_source.select(self.channels)
+
+    def _set_ticks(self) -> None:
+        ticks = [(-k * self.scale_uv, self.ch_names[c]) for k, c in enumerate(self.channels)]
         self.traces.getAxis("left").setTicks([ticks])
-        if hasattr(self.ring, "select"):  # traces from a decoding process: tell it what to send
-            self.ring.select(self.channels)
+        self.traces.setYRange(-self.scale_uv * (len(self.channels) - 0.5), self.scale_uv * 1.5)
+
+    def _set_scale(self, text: str) -> None:
+        self.scale_uv = float(text.split()[0])
+        self._set_ticks()
+
+    def _set_filter(self, name: str) -> None:
+        self.display_filter = DISPLAY_FILTERS[name]
+        self.traces.setTitle(f"EEG (µV; display filter: {self.display_filter.describe()})")
+        if hasattr(self.traces_source, "set_filter"):
+            self.traces_source.set_filter(self.display_filter)
+
+    display_filter = DisplayFilter()
 
     def _pick_renderer(self, kind: str) -> None:
         if self.renderer_factory is not None:
@@ -159,58 +246,112 @@ class MainWindow(QtWidgets.QMainWindow):
     # --- the 30 fps refresh --------------------------------------------------------------------
     def refresh(self) -> None:
         snap = self.state.snapshot()
+        if "health" not in snap and hasattr(self.traces_source, "health"):
+            snap["health"] = self.traces_source.health(self.ch_names)
         self._refresh_traces(snap)
         self._refresh_spectrogram(snap)
         self._refresh_bars(snap)
+        self._refresh_history(snap)
+        self._refresh_events(snap)
         self._refresh_image(snap)
         self._refresh_status(snap)
 
     def _refresh_traces(self, snap: dict) -> None:
-        if self.ring is None or len(self.channels) == 0:
+        if self.traces_source is None or len(self.channels) == 0:
             return
-        n = int(TRACE_SECONDS * self.sfreq)
-        step = max(1, n // TRACE_POINTS)
-        data, t_last = self.ring.snapshot(n, self.channels, step)
+        data, t, t_last = self.traces_source.view(self.channels, self.display_filter)
         if t_last is None or data.shape[1] < 2 or data.shape[0] != len(self.curves):
             return
-        t = (np.arange(data.shape[1]) - data.shape[1] + 1) * step / self.sfreq
-        data = data - data.mean(axis=1, keepdims=True)
+        data = data - np.median(data, axis=1, keepdims=True)
+        health = snap.get("health") or {}
+        bad = {name: kind for kind, names in health.items() for name in names}
         for k, curve in enumerate(self.curves):
-            curve.setData(t, data[k] - 50.0 * k)
+            curve.setData(t, data[k] - self.scale_uv * k)
+            kind = bad.get(self.ch_names[self.channels[k]])
+            curve.setPen(pg.mkPen(HEALTH_COLOURS[kind], width=2) if kind else pg.mkPen(pg.intColor(k, hues=12), width=1))
+        x = -TRACE_SECONDS + 0.15
+        self.scale_bar.setData([x, x], [self.scale_uv * 0.5, self.scale_uv * 1.5])
+        self.scale_text.setText(f"{self.scale_uv:g} µV")
+        self.scale_text.setPos(x + 0.05, self.scale_uv)
         visible = [(t, text) for t, text in snap["markers"][-20:] if -TRACE_SECONDS <= t - t_last <= 0]
         for key in [key for key in self._marker_items if key not in visible]:
             self.traces.removeItem(self._marker_items.pop(key))
         for t_marker, text in visible:  # lines are made once per marker and only moved afterwards
             line = self._marker_items.get((t_marker, text))
             if line is None:
-                line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#e0a030", width=1), label=self._marker_label(text),
-                                       labelOpts={"position": 0.97 - 0.04 * (len(self._marker_items) % 3),
-                                                  "color": "#e0a030"})
+                code = self._marker_codes.setdefault((t_marker, text), len(self._marker_codes) + 1)
+                line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#e0a030", width=1), label=f"{code}",
+                                       labelOpts={"position": 0.98, "color": "#e0a030"})
                 self.traces.addItem(line)
                 self._marker_items[(t_marker, text)] = line
             line.setValue(t_marker - t_last)
         self.marker_lines = [self._marker_items[key] for key in visible]
 
-    def _marker_label(self, text: str) -> str:
-        """Short label for a marker: the class name for an ImageNet image id, else the text."""
-        synset = text.split("_")[0]
+    def marker_label(self, text: str) -> str:
+        """A marker for people: the class name for an ImageNet-style image id, else the text."""
+        synset = text.rsplit("_", 1)[0]
         if self.class_ids and synset in self.class_ids:
             return self.state.class_names[self.class_ids.index(synset)]
-        return text[:16]
+        return text[:24]
 
     def _refresh_spectrogram(self, snap: dict) -> None:
         feats = snap["features"]
-        if feats is not None:  # (n_channels, n_freqs, n_frames), or its channel mean from a decoding process
-            self.spec_image.setImage(feats.mean(axis=0) if feats.ndim == 3 else feats, autoLevels=True)
+        if feats is None:
+            return
+        if feats.ndim == 3:  # (n_channels, n_freqs, n_frames) from an in-process session: the shown group
+            feats = feats[self.channels].mean(axis=0) if len(self.channels) else feats.mean(axis=0)
+        self.spec_image.setImage(feats, autoLevels=False)
+        if self._spec_extent is not None and feats.shape != self._spec_shape:  # the rect scales the image's pixels
+            self._spec_shape = feats.shape
+            x0, width, y0, height = self._spec_extent
+            self.spec_image.setRect(QtCore.QRectF(x0, y0, width, height))
 
     def _refresh_bars(self, snap: dict) -> None:
         probs, top5, names = snap["probabilities"], snap["top5"], snap["class_names"]
         if probs is None or not top5:
             return
-        self.bars.setOpts(width=np.array([probs[i] for i in top5]), y=np.arange(len(top5)))
+        widths = np.array([probs[i] for i in top5])
+        self.bars.setOpts(width=widths, y=np.arange(len(top5)))
+        right = max(0.2, float(widths.max()) * 1.25, 2.0 / max(1, len(names)))
+        self.bars_plot.setXRange(0, right, padding=0)
+        for k, item in enumerate(self.bar_values):
+            if k < len(widths):
+                item.setText(f"{widths[k]:.2f}")
+                item.setPos(widths[k] + right * 0.01, k)
         if top5 != self._shown_top5:  # new tick labels relayout the axis: only when the ranking changes
             self._shown_top5 = list(top5)
             self.bars_plot.getAxis("left").setTicks([[(k, names[i]) for k, i in enumerate(top5)]])
+
+    def _refresh_history(self, snap: dict) -> None:
+        if snap["n_decisions"] != self._last_decisions and snap["top5"]:
+            self._last_decisions = snap["n_decisions"]
+            recent = snap.get("event_recent") or []
+            hit = recent[-1][3] if recent and snap.get("event_accuracy", {}).get("n") else None
+            self._history.append((time.monotonic(), snap["top5"][0], hit))
+        now = time.monotonic()
+        self._history = [h for h in self._history if now - h[0] <= 10.0]
+        if self._history:
+            colours = ["#40c040" if h else "#d04040" if h is False else "#3b8bd9" for _, _, h in self._history]
+            self.history_points.setData([h[0] - now for h in self._history], [h[1] for h in self._history],
+                                        brush=colours)
+
+    def _refresh_events(self, snap: dict) -> None:
+        accuracy = snap.get("event_accuracy") or {}
+        self.accuracy_label.setText(accuracy_text(accuracy))
+        names = snap["class_names"]
+        recent = snap.get("event_recent") or []
+        scored = accuracy.get("n", 0)
+        if scored > self._events_shown and recent:
+            for marker, truth, decided, hit in recent[-(scored - self._events_shown):]:
+                code = next((c for (t, m), c in reversed(self._marker_codes.items()) if m == marker), None)
+                prefix = f"#{code} " if code else ""
+                item = QtWidgets.QListWidgetItem(f"{prefix}{'HIT ' if hit else 'miss'}  shown {names[truth]} -> "
+                                                 f"decoded {names[decided]}  ({marker})")
+                item.setForeground(QtGui.QColor("#40c040" if hit else "#d04040"))
+                self.event_list.insertItem(0, item)
+            self._events_shown = scored
+            while self.event_list.count() > 200:
+                self.event_list.takeItem(self.event_list.count() - 1)
 
     def _refresh_image(self, snap: dict) -> None:
         rendered = snap["image"]
@@ -237,6 +378,9 @@ class MainWindow(QtWidgets.QMainWindow):
                  f"decisions {snap['n_decisions']} (withheld {snap['n_withheld']})",
                  f"lost samples {snap['lost_samples']}", f"gaps {len(snap['gaps'])}",
                  f"renderer: {snap['renderer_kind']} {snap['renderer_fps']:.1f} fps"]
+        health = snap.get("health") or {}
+        bad = [f"{len(v)} {k} ({', '.join(v[:3])}{'…' if len(v) > 3 else ''})" for k, v in health.items() if v]
+        parts.append("channels: " + ("; ".join(bad) if bad else "all ok"))
         if snap["ood_warning"]:
             parts.insert(0, f"⚠ {snap['ood_warning'][:140]}")
         if snap["renderer_error"]:
@@ -256,6 +400,31 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.session is not None:
             self.session.stop()
         super().closeEvent(event)
+
+
+def accuracy_text(accuracy: dict) -> str:
+    """The event-mode accuracy line the viewer shows (from ``RunningAccuracy.summary()``)."""
+    if not accuracy.get("n"):
+        return "event mode: no stimulus scored yet" if accuracy else "continuous mode (no stimulus scoring)"
+    lo, hi = accuracy["top1_ci"]
+    p = accuracy["p_top1_vs_chance"]
+    return (f"event mode: {accuracy['n']} stimuli, top-1 {accuracy['top1']:.3f} [95 % CI {lo:.3f}, {hi:.3f}], "
+            f"top-5 {accuracy['top5']:.3f}, chance {accuracy['chance_top1']:.3f}, "
+            f"p {'< 0.001' if p < 1e-3 else f'= {p:.3f}'}")
+
+
+class RingTraces:
+    """The traces of an in-process ring buffer, as a decoding process would send them."""
+
+    def __init__(self, ring, sfreq: float):
+        self.ring, self.sfreq = ring, sfreq
+
+    def view(self, channels: np.ndarray, display: DisplayFilter) -> tuple:
+        return trace_view(self.ring, TRACE_SECONDS, self.sfreq, channels, TRACE_POINTS, display)
+
+    def health(self, ch_names: list[str]) -> dict:
+        recent, _ = self.ring.snapshot(int(self.sfreq), slice(None), 1)
+        return channel_health(recent.T, ch_names)
 
 
 def show_until_done(app, window: MainWindow, running, seconds: float | None, screenshot: str | None) -> None:

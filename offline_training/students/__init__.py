@@ -10,10 +10,9 @@ and the registry that names them and the features each one reads.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from torch import nn
 
+from offline_training.student_registry import ALIASES, STUDENTS, StudentSpec, canonical, student_spec  # noqa: F401
 from offline_training.students.braindecode_models import BRAINDECODE_CLASSES, BraindecodeStudent
 from offline_training.students.lstm import EEGLSTM
 from offline_training.students.phase_stft import PhaseSTFTNet
@@ -21,47 +20,6 @@ from offline_training.students.seed_cnn import SpectrogramCNN
 
 __all__ = ["STUDENTS", "StudentSpec", "build_student", "build_from_card_architecture", "student_spec",
            "SpectrogramCNN", "PhaseSTFTNet", "BraindecodeStudent", "EEGLSTM"]
-
-
-@dataclass(frozen=True)
-class StudentSpec:
-    """What a student reads and how it is built.
-
-    Attributes
-    ----------
-    features : "spectrogram" or "erp" (:class:`bci_stream.features.Features` kind).
-    mode : spectrogram mode the student needs ("magnitude", "log" or "complex"; None: any non-complex).
-    fmax : default highest kept bin, Hz (None: all bins).
-    description : one line for reports.
-    """
-
-    features: str
-    mode: str | None = None
-    fmax: float | None = None
-    description: str = ""
-
-
-STUDENTS: dict[str, StudentSpec] = {
-    "seed": StudentSpec("spectrogram", None, None, "seed CNN on |STFT| (Ferrante et al.)"),
-    "phase": StudentSpec("spectrogram", "complex", 60.0, "phase-aware STFT net (spatial, temporal, square, pool)"),
-    "eegnet": StudentSpec("erp", description="braindecode EEGNet on the low-passed ERP"),
-    "shallow": StudentSpec("erp", description="braindecode ShallowFBCSPNet on the low-passed ERP"),
-    "deep4": StudentSpec("erp", description="braindecode Deep4Net on the low-passed ERP"),
-}
-ALIASES = {"cnn": "seed"}  # run folders and cards from before the rename
-
-
-def canonical(name: str) -> str:
-    """The registry name of ``name`` (``cnn`` → ``seed``)."""
-    return ALIASES.get(name, name)
-
-
-def student_spec(name: str) -> StudentSpec:
-    """The :class:`StudentSpec` of a student name (aliases accepted)."""
-    key = canonical(name)
-    if key not in STUDENTS:
-        raise ValueError(f"unknown student {name!r}; choose from {sorted(STUDENTS)}")
-    return STUDENTS[key]
 
 
 def build_student(name: str, **kwargs) -> nn.Module:
@@ -77,6 +35,12 @@ def build_student(name: str, **kwargs) -> nn.Module:
     if key == "phase":
         return PhaseSTFTNet(**kwargs)
     return BraindecodeStudent(key, **kwargs)
+
+
+def student_class(name: str) -> type[nn.Module]:
+    """The module class behind student ``name`` (to see which arguments it takes)."""
+    key = canonical(name)
+    return {"lstm": EEGLSTM, "seed": SpectrogramCNN, "phase": PhaseSTFTNet}.get(key, BraindecodeStudent)
 
 
 def student_args(name: str, feature_shape: tuple[int, int, int], n_outputs: int, column_sfreq: float,

@@ -1,0 +1,191 @@
+"""``bci-stream live``: decode an LSL EEG stream in real time (viewer, or printed decisions)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from bci_stream.cli_types import float_range, positive_float, positive_int, wait_seconds
+from bci_stream.commands._common import EXIT_LOG_FAILED, HelpFormatter, stop_on_signals
+from bci_stream.resources import has_display, model_path
+
+EPILOG = """examples:
+  bci-stream live --model my_model.onnx --stream "actiCHamp-12345" --log session.jsonl
+  bci-stream live --model my_model.onnx --mode event --markers PsychoPyMarkers --stimuli 'stim_*' --headless
+  bci-stream --local live --model demo --headless --seconds 20   # beside `simulate`
+"""
+
+
+def add_parser(sub, parents) -> None:
+    from bci_stream.live_config import LiveConfig
+    from bci_stream.render.base import RenderConfig
+
+    live, render = LiveConfig(), RenderConfig()
+    p = sub.add_parser("live", help="decode an LSL EEG stream in real time", parents=parents,
+                       formatter_class=HelpFormatter, epilog=EPILOG,
+                       description="Decode an LSL EEG stream with an exported model: the stream is checked against "
+                                   "the model card (channels, rate, unit) and preprocessed as the training data were; "
+                                   "predictions go to an LSL outlet, the JSONL log and the viewer.")
+    p.add_argument("--model", required=True, type=model_path,
+                   help="ONNX model with a bci-stream model card ('demo': the shipped demo model)")
+    p.add_argument("--stream", default=live.stream,
+                   help="EEG stream name (default: the first stream of type EEG that fits the model)")
+    p.add_argument("--markers", default=live.markers,
+                   help="marker stream name (default: '<stream>-markers', else the only one on the EEG's host)")
+    p.add_argument("--mode", choices=["continuous", "event"], default=live.mode,
+                   help="continuous: a decision every hop; event: one per stimulus marker, scored against it")
+    p.add_argument("--hop", type=positive_float, default=live.hop, help="seconds between decisions (default: the card's)")
+    p.add_argument("--smoothing", type=positive_int, default=live.smoothing, help="decisions averaged (continuous mode)")
+    p.add_argument("--headless", action="store_true", help="no window: print decisions")
+    p.add_argument("--print-every", type=positive_int, default=10, help="headless continuous mode: print every N-th decision")
+    p.add_argument("--seconds", type=positive_float, default=None, help="stop after this long (default: until Ctrl-C)")
+    p.add_argument("--log", default=None, help="JSONL session log (one line per decision and event)")
+    p.add_argument("--providers", choices=["auto", "cpu", "cuda"], default=live.providers,
+                   help="ONNX Runtime execution provider (auto: CUDA when a GPU works)")
+    p.add_argument("--resolve-timeout", type=wait_seconds, default=live.resolve_timeout,
+                   help="seconds to wait for the stream at start (-1: until it appears; Ctrl-C stops the wait)")
+    p.add_argument("--stimuli", default=None, metavar="PATTERNS",
+                   help="event mode: comma-separated patterns of the markers that are stimuli (e.g. 'square/*'); "
+                        "other markers (responses) are shown, not decoded (default: every marker)")
+    p.add_argument("--assume-unit", default=live.assume_unit, metavar="UNIT",
+                   help="the unit of the stream's samples (V, mV, uV, nV, a.u.) when it declares none or a wrong one")
+    p.add_argument("--outlet-name", default=live.outlet_name,
+                   help="name of the predictions LSL outlet (its source id adds host, input stream and model hash)")
+    p.add_argument("--renderer", choices=["none", "gallery", "diffusion"], default=render.kind,
+                   help="pictures of the decoded class")
+    p.add_argument("--gallery", default=render.gallery_dir,
+                   help="folder of exemplar images per class (<synset or name>/*.jpg; default: a drawn card)")
+    p.add_argument("--diffusion-model", default=render.diffusion_model,
+                   help="diffusers folder or hub id (must be in the local cache: no network at run time)")
+    p.add_argument("--steps", type=positive_int, default=render.steps, help="diffusion denoising steps")
+    p.add_argument("--image-size", type=positive_int, default=render.size, help="rendered picture side, pixels")
+    p.add_argument("--taesd", default=render.taesd,
+                   help="folder of a TAESD tiny autoencoder (e.g. madebyollin/taesd): faster decoding")
+    p.add_argument("--img2img", type=float_range(0, 1), default=render.img2img_strength, metavar="STRENGTH",
+                   help="start each picture from the previous one (0 < STRENGTH <= 1): smoother live output")
+    p.add_argument("--compile-renderer", action="store_true",
+                   help="torch.compile the UNet with CUDA graphs (CUDA; about a minute before the first picture)")
+    p.add_argument("--renderer-in-process", action="store_true",
+                   help="render on a thread of this process instead of a child process (debugging)")
+    p.add_argument("--screenshot", default=None, help="viewer: save a PNG shortly before --seconds end")
+    p.set_defaults(func=run)
+
+
+def render_config(args):
+    """The renderer settings named by ``--renderer`` and its options, or None for ``none``."""
+    if args.renderer == "none":
+        return None
+    from bci_stream.render import RenderConfig
+
+    return RenderConfig(kind=args.renderer, gallery_dir=args.gallery, diffusion_model=args.diffusion_model,
+                        steps=args.steps, size=args.image_size, taesd=args.taesd, img2img_strength=args.img2img,
+                        compile=args.compile_renderer, in_process=args.renderer_in_process)
+
+
+def run(args) -> int:
+    from bci_stream.live import LiveConfig, LiveSpec
+
+    if not args.headless and not (has_display() or os.environ.get("QT_QPA_PLATFORM") == "offscreen"):
+        raise RuntimeError("no display for the viewer: add --headless (or run under xvfb-run)")
+    config = LiveConfig(stream=args.stream, markers=args.markers, mode=args.mode, hop=args.hop,
+                        smoothing=args.smoothing, log_path=Path(args.log) if args.log else None,
+                        resolve_timeout=args.resolve_timeout, outlet_name=args.outlet_name,
+                        assume_unit=args.assume_unit,
+                        stimuli=tuple(p.strip() for p in args.stimuli.split(",") if p.strip()) if args.stimuli else None)
+    spec = LiveSpec(model=args.model, providers=args.providers, smoothing=args.smoothing, live=config,
+                    render=render_config(args), seconds=args.seconds)
+    if args.headless:
+        summary = _live_headless(spec, args.print_every)
+    else:  # the viewer here, decoding in a child process (Qt's painting would hold up its GIL)
+        from bci_stream.viewer.app import run_viewer_with_decoding_process
+
+        print(f"decoding with {args.model} in a child process; the viewer shows it", flush=True)
+        summary = run_viewer_with_decoding_process(spec, screenshot=args.screenshot)
+        if summary is None:
+            print("the decoding process ended without a summary (its error is printed above)", file=sys.stderr)
+            return 1
+    print(f"{summary['n_decisions']} decisions, {summary['n_withheld']} withheld, latency p50 "
+          f"{summary['p50']:.2f} ms p99 {summary['p99']:.2f} ms, lost samples {summary['lost_samples']}, "
+          f"gaps {summary['gaps']} ({summary['seconds_down']:.2f} s), markers {summary['marker_status']}"
+          + (f"\nWARNING at the end: {summary['ood_warning']}" if summary["ood_warning"] else ""))
+    accuracy = summary.get("event_accuracy") or {}
+    if accuracy.get("n"):
+        lo, hi = accuracy["top1_ci"]
+        print(f"event mode: {accuracy['n']} stimuli scored, top-1 {accuracy['top1']:.3f} [95 % CI {lo:.3f}, {hi:.3f}], "
+              f"top-5 {accuracy['top5']:.3f}, chance {accuracy['chance_top1']:.3f}, "
+              f"p = {accuracy['p_top1_vs_chance']:.2g} (one-sided binomial vs chance)")
+    if summary.get("log_error"):  # decoding went on, but the record of it is incomplete
+        print(f"bci-stream live: error: {summary['log_error']}", file=sys.stderr)
+        return EXIT_LOG_FAILED
+    return 0
+
+
+def _live_headless(spec, print_every: int) -> dict:
+    from bci_stream.live import build_session
+
+    printer = HeadlessPrinter([], every=print_every)
+    session = build_session(spec, listeners=[printer])
+    decoder = session.decoder
+    printer.class_names, printer.ood_warning = list(decoder.card.class_names), lambda: decoder.ood.warning
+    printer.accuracy = session.accuracy
+    stop_on_signals(session.stop)  # also ends a wait for the stream
+    try:
+        session.start()
+        print(f"decoding with {spec.model} on {decoder.provider} ({spec.live.mode}, {decoder.card.n_classes} classes, "
+              f"window {decoder.card.window_length:g} s, hop {session.hop / decoder.card.sfreq * 1000:g} ms)", flush=True)
+        print(describe_session(session.describe()), flush=True)
+        session.run(seconds=spec.seconds)
+    finally:
+        if session.outlet is None and session.renderer is not None:  # never started: run() did not close it
+            session.renderer.stop()
+    return session.state.summary()
+
+
+def describe_session(d: dict) -> str:
+    """What a live session connected to, in a few lines (from :meth:`LiveSession.describe`)."""
+    s = d["stream"]
+    lines = [f"  EEG: {s.get('name')!r} (source_id {s.get('source_id')!r}, host {s.get('host')}, "
+             f"{s.get('channels')} ch @ {s.get('sfreq', 0):g} Hz, unit {s.get('unit', '?')})"]
+    for r in d["rejected_streams"]:
+        lines.append(f"  not taken: {r['name']!r}: {r['why']}")
+    m = d["markers"]
+    if m:
+        others = f"; also seen: {', '.join(m['others'])}" if m["others"] else ""
+        lines.append(f"  markers: {m['name']!r} (host {m['host']}; {m['why']}{others})")
+    lines.append(f"  preprocessing: {d['model']['preprocessing']}")
+    if d["outlet"]:
+        lines.append(f"  predictions: LSL {d['outlet']['name']!r} (source_id {d['outlet']['source_id']!r})")
+    return "\n".join(lines)
+
+
+class HeadlessPrinter:
+    """Prints one line per decision (every ``every``-th in continuous mode); in event mode the
+    stimulus shown, the class decoded, hit or miss, and the running accuracy with its CI."""
+
+    def __init__(self, class_names: list[str], every: int = 1, ood_warning=lambda: "", accuracy=None):
+        self.class_names, self.every, self.n = class_names, max(1, every), 0
+        self.ood_warning, self.warned = ood_warning, ""
+        self.accuracy = accuracy  # a RunningAccuracy (event mode)
+
+    def __call__(self, p) -> None:
+        self.n += 1
+        if p.marker is None and self.n % self.every:
+            return
+        top = p.top5[0]
+        ood = f"  input z {p.ood_bias:+.1f}/{p.ood_rms:.1f}" if p.ood_rms == p.ood_rms else ""
+        if p.marker is not None and p.truth is not None:
+            mark = "HIT " if p.hit else "miss"
+            line = (f"#{self.n:5d} shown {self.class_names[p.truth]:>18s} -> decoded {self.class_names[top]:>18s} "
+                    f"{p.probabilities[top]:.2f} {mark}  latency {p.latency_ms:5.2f} ms")
+            if self.accuracy is not None:
+                line += f"  | {self.accuracy.line()}"
+        else:
+            marker = f"  marker {p.marker}" if p.marker else ""
+            line = (f"#{self.n:6d} sample {p.window_end_sample:9d}  {self.class_names[top]:>20s} "
+                    f"{p.probabilities[top]:.2f}  latency {p.latency_ms:6.2f} ms{ood}{marker}")
+        print(line, flush=True)
+        if self.warned != self.ood_warning():
+            self.warned = self.ood_warning()
+            print(f"WARNING: {self.warned}" if self.warned else "input back within the training data's range",
+                  flush=True)

@@ -1,0 +1,55 @@
+"""How a live session runs (a light module: the command line takes its defaults from here)."""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """How the live session runs.
+
+    Attributes
+    ----------
+    stream : EEG stream name (None: the first stream of type EEG that fits the model).
+    markers : marker stream name (None: in event mode, the EEG stream's own marker stream, see
+        :func:`bci_stream.markers.choose_marker_stream`; in continuous mode, that one if present).
+    mode : "continuous" (a decision every hop) or "event" (one per stimulus marker, once its
+        epoch is complete).
+    hop : seconds between decisions in continuous mode (None: the model card's).
+    smoothing : decisions averaged (continuous mode).
+    log_path : JSONL session log (None: none).
+    outlet_name : name of the predictions LSL outlet (its source id adds this host, the input
+        stream's source id and the model's hash, so two decoders are never confused).
+    lost_after : seconds without samples before the stream counts as lost.
+    resolve_timeout : seconds to wait for the stream at start.
+    buffer_seconds : ring buffer length.
+    providers : ONNX Runtime providers: "auto", "cpu" or "cuda".
+    assume_unit : the unit of the stream's samples when it declares none or a wrong one.
+    stimuli : event mode: shell-style patterns (``fnmatch``) of the markers that are stimuli, e.g.
+        ``("square*",)``; other markers (responses, block starts) are shown but not decoded.
+        None: every marker is a stimulus.
+    """
+
+    stream: str | None = None
+    markers: str | None = None
+    mode: str = "continuous"
+    hop: float | None = None
+    smoothing: int = 1
+    log_path: Path | None = None
+    outlet_name: str = "bci-stream-predictions"
+    lost_after: float = 1.0
+    resolve_timeout: float = 10.0
+    buffer_seconds: float = 6.0
+    providers: str = "auto"
+    assume_unit: str | None = None
+    stimuli: tuple[str, ...] | None = None
+
+    def is_stimulus(self, marker: str) -> bool:
+        return self.stimuli is None or any(fnmatch.fnmatchcase(marker, p) for p in self.stimuli)
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("continuous", "event"):
+            raise ValueError(f"mode must be 'continuous' or 'event'; got {self.mode!r}")

@@ -1,0 +1,86 @@
+"""Every option of both command lines says what it does, and its default where it has one."""
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def walk(parser: argparse.ArgumentParser, path=()):
+    """(command path, action) for every option of a parser and its sub-parsers."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from walk(child, (*path, name))
+        elif not isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
+            yield path, action
+
+
+def bci_stream_parser():
+    from bci_stream.cli import build_parser
+
+    return build_parser()
+
+
+def bci_train_parser():
+    from offline_training.cli import build_parser
+
+    return build_parser()
+
+
+@pytest.mark.parametrize("make", [bci_stream_parser, bci_train_parser], ids=["bci-stream", "bci-train"])
+def test_every_option_has_help_and_shows_its_default(make):
+    missing = [f"{' '.join(path)} {action.dest}" for path, action in walk(make()) if not action.help]
+    assert not missing, f"options without help: {missing}"
+    for path, action in walk(make()):
+        if action.option_strings and action.default not in (None, argparse.SUPPRESS, False):
+            command = make()
+            text = (command._subparsers._group_actions[0].choices[path[0]] if path else command).format_help()
+            squeezed = "".join(text.split()).replace("default:", "default")  # help wraps lines (also at hyphens)
+            assert f"default{action.default}".replace(" ", "") in squeezed, f"{path} {action.dest}"
+
+
+def test_global_options_work_before_and_after_the_command():
+    parser = bci_stream_parser()
+    before = parser.parse_args(["--local", "-v", "info", "m.onnx"])
+    after = parser.parse_args(["info", "m.onnx", "--local", "-v", "--lsl-session", "lab"])
+    assert before.local and before.verbose and after.local and after.verbose and after.lsl_session == "lab"
+    assert not parser.parse_args(["info", "m.onnx"]).local
+
+
+def test_version_and_help_are_quick():
+    from bci_stream import __version__
+
+    t0 = time.monotonic()
+    out = subprocess.run([sys.executable, "-m", "bci_stream.cli", "--version"], capture_output=True, text=True,
+                         cwd=ROOT, check=True)
+    assert out.stdout.strip() == f"bci-stream {__version__}"
+    help_text = subprocess.run([sys.executable, "-m", "bci_stream.cli", "live", "--help"], capture_output=True,
+                               text=True, cwd=ROOT, check=True).stdout
+    assert "examples:" in help_text and "(default:continuous)" in "".join(help_text.split())
+    assert time.monotonic() - t0 < 10  # two interpreter starts; torch is never imported for help
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "bci_stream.cli", "--help"], capture_output=True,
+                         text=True, cwd=ROOT, check=True)
+    loaded = {line.split("|")[-1].strip() for line in out.stderr.splitlines() if "|" in line}
+    assert not loaded & {"torch", "onnxruntime", "scipy.signal", "PyQt6", "mne"}, "--help imports heavy modules"
+
+
+def test_bci_train_help_is_quick_lists_the_data_specs_and_its_teacher_defaults_are_the_configs():
+    t0 = time.monotonic()
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "offline_training.cli", "--help"],
+                         capture_output=True, text=True, cwd=ROOT, check=True)
+    loaded = {line.split("|")[-1].strip() for line in out.stderr.splitlines() if "|" in line}
+    assert not loaded & {"torch", "scipy.signal", "scipy.stats", "ray", "mne"}, "bci-train --help imports heavy modules"
+    assert "data SPECs" in out.stdout and "bids:ROOT" in out.stdout and "mapping FILE" in out.stdout
+    assert time.monotonic() - t0 < 10
+    from dataclasses import asdict
+
+    from offline_training.cli import TEACHER_DEFAULTS
+    from offline_training.teacher import TeacherConfig
+
+    assert {k: asdict(TeacherConfig())[k] for k in TEACHER_DEFAULTS} == TEACHER_DEFAULTS  # the twins agree
