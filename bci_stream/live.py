@@ -31,6 +31,7 @@ from bci_stream.render.base import RenderConfig
 from bci_stream.ring_buffer import RingBuffer
 from bci_stream.source import LSLSource, SourceConfig, StreamLostError, describe_stream
 from bci_stream.state import SharedState
+from bci_stream.wait import ChunkWaiter, WaitConfig
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,10 @@ class LiveConfig:
     stimuli : event mode: shell-style patterns (``fnmatch``) of the markers that are stimuli, e.g.
         ``("square*",)``; other markers (responses, block starts) are shown but not decoded.
         None: every marker is a stimulus.
+    wait : how the loop waits for the next chunk (:class:`bci_stream.wait.WaitConfig`: block, poll,
+        prewarm, spin).
+    incremental : compute only the new spectrogram frames each hop (bit-identical to the full
+        computation; False: every window in full, for comparisons).
     """
 
     stream: str | None = None
@@ -96,6 +101,8 @@ class LiveConfig:
     providers: str = "auto"
     assume_unit: str | None = None
     stimuli: tuple[str, ...] | None = None
+    wait: WaitConfig = WaitConfig()
+    incremental: bool = True
 
     def is_stimulus(self, marker: str) -> bool:
         return self.stimuli is None or any(fnmatch.fnmatchcase(marker, p) for p in self.stimuli)
@@ -133,7 +140,7 @@ def build_session(spec: LiveSpec, state: SharedState | None = None,
                   ) -> LiveSession:
     """The one place a live session is assembled (headless CLI, the viewer's decoding process,
     benchmarks): decoder, session, renderer. Not yet connected: call ``start()``."""
-    decoder = Decoder(spec.model, providers=spec.providers, smoothing=spec.smoothing)
+    decoder = Decoder(spec.model, providers=spec.providers, smoothing=spec.smoothing, incremental=spec.live.incremental)
     session = LiveSession(decoder, spec.live, state=state, listeners=listeners, source=source)
     if spec.render is not None:
         session.renderer = make_renderer(spec.render, decoder.card, session.state)
@@ -221,6 +228,8 @@ class LiveSession:
         self._stop = threading.Event()
         self._deadline: float | None = None
         self._features_shown = np.zeros(card.feature_shape(), np.float32)
+        self.waiter = ChunkWaiter(config.wait, self.source, touch=decoder.touch)
+        self._due: float | None = None  # local LSL time the next decision's last sample should arrive
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -340,7 +349,7 @@ class LiveSession:
     def step(self, timeout: float = 0.05) -> None:
         """Pull what is ready (waiting up to ``timeout`` s), then make every decision that is due."""
         try:
-            samples, stamps = self.source.pull(timeout)
+            samples, stamps = self.waiter.pull(timeout, self._due)
         except StreamLostError as err:
             self._recover(err)
             return
@@ -379,6 +388,7 @@ class LiveSession:
         while self._next_end <= ring.count:
             self._decide(self._next_end, marker=None)
             self._next_end += self.hop
+        self._due = self.waiter.due((self._next_end - ring.count) / self.card.sfreq)
         if self._pending:
             self.state.add_markers(self._pending)
             self._pending.clear()
@@ -410,7 +420,7 @@ class LiveSession:
         reason = _bad_window(window, self.card.ch_names)
         probs = None
         if not reason:
-            probs = self.decoder.classify(window)
+            probs = self.decoder.classify(window, end)  # only the new frames when it moved by whole STFT hops
             if not np.isfinite(probs).all():  # e.g. samples so large the features overflow float32
                 reason = "non-finite decision (input beyond float32 range after the features)"
         if reason:
@@ -473,9 +483,11 @@ class LiveSession:
                 self.jsonl.event("stream_lost", reason=str(err), last_sample=self.ring.count,
                                  t_last_sample=self._last_sample_t)
         self.ring.reset()
-        self.decoder.reset()
+        self.decoder.reset()  # smoothing and the incremental spectrogram start again
         self.decoder.ood.reset()
         self.preprocessor.reset()  # filters restart at the steady state of the first new sample
+        self.waiter.forget()
+        self._due = None
         self._next_end = None
         self._pending.clear()
         if getattr(self.source, "inlet", None) is not None:
