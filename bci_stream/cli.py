@@ -116,6 +116,7 @@ def render_config(args):
 
 def cmd_live(args) -> int:
     from bci_stream.live import LiveConfig, LiveSpec
+    from bci_stream.wait import WaitConfig
 
     if not args.headless and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
                                   or os.environ.get("QT_QPA_PLATFORM")):
@@ -123,7 +124,7 @@ def cmd_live(args) -> int:
     config = LiveConfig(stream=args.stream, markers=args.markers, mode=args.mode, hop=args.hop,
                         smoothing=args.smoothing, log_path=Path(args.log) if args.log else None,
                         resolve_timeout=args.resolve_timeout, outlet_name=args.outlet_name,
-                        assume_unit=args.assume_unit,
+                        assume_unit=args.assume_unit, wait=WaitConfig(args.wait),
                         stimuli=tuple(p.strip() for p in args.stimuli.split(",") if p.strip()) if args.stimuli else None)
     spec = LiveSpec(model=args.model, providers=args.providers, smoothing=args.smoothing, live=config,
                     render=render_config(args), seconds=args.seconds)
@@ -214,6 +215,7 @@ def _stop_on_signals(stop) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from bci_stream.live import LiveConfig
+    from bci_stream.wait import WAIT_MODES, WaitConfig
 
     parser = argparse.ArgumentParser(prog="bci-stream", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress; print tracebacks of errors")
@@ -269,6 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["continuous", "event"], default="continuous")
     p.add_argument("--hop", type=positive_float, default=None, help="seconds between decisions (default: the card's)")
     p.add_argument("--smoothing", type=positive_int, default=1, help="decisions averaged (continuous mode)")
+    p.add_argument("--wait", choices=WAIT_MODES, default=WaitConfig.mode,
+                   help="how the loop waits for data: block in liblsl; poll (sleep until 1 ms before the chunk "
+                        "is due, then poll); prewarm (poll, and run the network once first); spin (a whole core)")
     p.add_argument("--headless", action="store_true", help="no window: print decisions")
     p.add_argument("--print-every", type=positive_int, default=10, help="headless continuous mode: print every N-th decision")
     p.add_argument("--seconds", type=positive_float, default=None, help="stop after this long")

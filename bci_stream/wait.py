@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import pylsl
 
 WAIT_MODES = ("block", "poll", "prewarm", "spin")
 
@@ -59,8 +58,12 @@ class ChunkWaiter:
     which is a fresh chunk's, not one that waited in the queue while this thread slept).
     """
 
-    def __init__(self, config: WaitConfig, source, clock: Callable[[], float] = pylsl.local_clock,
+    def __init__(self, config: WaitConfig, source, clock: Callable[[], float] | None = None,
                  sleep: Callable[[float], None] = time.sleep, touch: Callable[[], None] | None = None):
+        if clock is None:
+            import pylsl  # the LSL clock the stamps are on
+
+            clock = pylsl.local_clock
         self.config, self.source, self.clock, self.sleep, self.touch = config, source, clock, sleep, touch
         self.last_stamp: float | None = None  # LSL stamp of the newest sample received
         self._lags = np.full(32, np.inf)  # recent receipt - stamp, seconds
