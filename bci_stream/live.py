@@ -411,10 +411,10 @@ class LiveSession:
                 keep.append((t, text))
                 continue
             self.state.add_markers([(t, text)])
-            self._decide(end, marker=text)
+            self._decide(end, marker=text, t_marker=t)
         self._pending = keep
 
-    def _decide(self, end: int, marker: str | None) -> None:
+    def _decide(self, end: int, marker: str | None, t_marker: float | None = None) -> None:
         data, times = self.ring.window(end, self.window)
         window = data.T  # (n_channels, n_times) view
         reason = _bad_window(window, self.card.ch_names)
@@ -435,7 +435,8 @@ class LiveSession:
         ood = self.decoder.ood
         p = Prediction(t_lsl=t_lsl, t_emitted=t_emitted, probabilities=probs, top5=top_k(probs, 5),
                        window_end_sample=end, latency_ms=(t_emitted - t_lsl) * 1e3, marker=marker,
-                       ood_rms=ood.rms, ood_bias=ood.bias)
+                       ood_rms=ood.rms, ood_bias=ood.bias,
+                       extra={"t_marker": t_marker} if t_marker is not None else {})
         self.outlet.push(p)
         if self.renderer is not None:
             self.renderer.submit(p)

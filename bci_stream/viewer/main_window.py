@@ -9,6 +9,7 @@ run on their own threads and never wait for the GUI.
 from __future__ import annotations
 
 import time
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,19 @@ def channel_groups(ch_names: list[str]) -> dict[str, list[int]]:
     groups = {"occipital/parietal": occ, "10-20": ten20, f"every {step}th": list(range(0, len(ch_names), step))[:16],
               "first 16": list(range(min(16, len(ch_names))))}
     return {k: v for k, v in groups.items() if v}
+
+
+class _TimedLabel(QtWidgets.QLabel):
+    """A label that calls ``on_painted()`` after each paint (the picture is then on screen, or in
+    the offscreen backing store)."""
+
+    def __init__(self, text: str, on_painted):
+        super().__init__(text)
+        self.on_painted = on_painted
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().paintEvent(event)
+        self.on_painted()
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -104,7 +118,9 @@ class MainWindow(QtWidgets.QMainWindow):
         # rendered image
         panel = QtWidgets.QWidget()
         col = QtWidgets.QVBoxLayout(panel)
-        self.image_label = QtWidgets.QLabel("no picture yet")
+        self.image_label = _TimedLabel("no picture yet", self._image_painted)
+        self.painted: deque = deque(maxlen=1000)  # (RenderedImage, LSL time its first paint ended)
+        self._unpainted = None  # a picture set on the label and not yet painted
         self.image_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         self.image_label.setMinimumSize(320, 320)
         self.image_caption = QtWidgets.QLabel("")
@@ -224,9 +240,16 @@ class MainWindow(QtWidgets.QMainWindow):
             pix = QtGui.QPixmap.fromImage(qimage)
             self.image_label.setPixmap(pix.scaled(self.image_label.size(), QtCore.Qt.AspectRatioMode.KeepAspectRatio,
                                                   QtCore.Qt.TransformationMode.SmoothTransformation))
+            self._unpainted = rendered
         age = pylsl.local_clock() - rendered.t_created
         self.image_caption.setText(f"{rendered.class_name}  ·  {rendered.kind}  ·  {rendered.seconds * 1000:.0f} ms "
                                    f"to render  ·  {age:.1f} s old")
+
+    def _image_painted(self) -> None:
+        """Note when a new picture's first paint has ended (stimulus → picture timing)."""
+        if self._unpainted is not None:
+            self.painted.append((self._unpainted, pylsl.local_clock()))
+            self._unpainted = None
 
     def _refresh_status(self, snap: dict) -> None:
         parts = [f"stream: {snap['stream_name'] or '?'} ({snap['stream_status']})",
