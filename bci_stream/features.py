@@ -3,12 +3,12 @@
 The seed lineage (Ferrante et al. 2023) takes samples 20-460 of each 1 kHz trial and computes
 ``scipy.signal.stft(x, 1000, nperseg=40)`` magnitudes, giving ``(128, 21, 23)`` per trial.
 :func:`spectrogram` reproduces ``scipy.signal.stft`` to float32 precision (golden test in
-``tests/``) with matrix products of the signal's hop-long blocks and a precomputed windowed DFT
-matrix (frames overlapping by whole hops share the blocks), reusing its buffers for single windows:
-about half the time of ``scipy.signal.stft`` on a 128 x 440 window (0.29 vs 0.60 ms on one 2-core
-development machine, 0.67 vs 1.04 ms on a slower one; ``tools/bench_features.py``) — what the 20 ms
-live hop needs. :func:`spectrogram_batch`
-is the same code on ``(n_trials, n_channels, n_times)``.
+``tests/``): the padded signal is cut into hop-long blocks, each block multiplied once by the
+windowed DFT matrix (one BLAS call per block of all channels), and each frame is the sum of its
+blocks' parts; buffers are reused for single windows. :class:`RollingSpectrogram` is the live
+path: a window that moved by whole hops computes only its new frames, bit-identical to
+:func:`spectrogram` (the same per-block calls and sums). :func:`spectrogram_batch` is the same code
+on ``(n_trials, n_channels, n_times)``. Timings: README, Benchmarks (``tools/bench_features.py``).
 
 Feature contract v2 (the model card's ``feature_kind``):
 
