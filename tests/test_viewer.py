@@ -159,3 +159,25 @@ def test_decoding_process_reports_why_it_cannot_start(tiny_model):
     with pytest.raises(RuntimeError, match="no LSL stream named"):
         DecodingProcess(LiveSpec(model=str(tiny_model), providers="cpu",
                                  live=LiveConfig(stream=unique_name("absent"), resolve_timeout=0.5)))
+
+
+def test_a_new_picture_is_noted_once_when_first_painted_with_the_stimulus_it_answers(qtbot):
+    """The stimulus → picture timing (tools/bench_e2e.py) reads ``MainWindow.painted``: each new
+    picture once, after its paint, carrying its decision's stamp and marker."""
+    state, ring = fake_state_and_ring()
+    window = MainWindow(state, CH, 1000.0, ring=ring)
+    qtbot.addWidget(window)
+    with qtbot.waitExposed(window):
+        window.show()
+    t = pylsl.local_clock()
+    picture = RenderedImage(np.full((32, 32, 3), 90, np.uint8), 2, "iron", t, "gallery", 0.002,
+                            t_decision=t - 0.003, marker="n03584829_7", t_marker=t - 0.463)
+    state.update(image=picture)
+    window.refresh()
+    qtbot.waitUntil(lambda: len(window.painted) == 1, timeout=5000)
+    window.refresh()  # the same picture again: not noted twice
+    window.image_label.update()
+    qtbot.wait(100)
+    assert len(window.painted) == 1
+    shown, t_painted = window.painted[0]
+    assert shown is picture and shown.marker == "n03584829_7" and t_painted >= t
