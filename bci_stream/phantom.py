@@ -393,18 +393,19 @@ class Phantom:
         return projector, np.linalg.inv(chol).T  # x @ inv(L).T whitens each row
 
     def oracle_probabilities(self, trials: Trials, n_shifts: int = 9, subject_agnostic: bool = False,
-                             n_gains: int = 5) -> np.ndarray:
+                             n_gains: int = 5, n_amps: int = 5) -> np.ndarray:
         """Posterior class probabilities from the true generative model, shape ``(n_trials, n_classes)``.
 
         The matched filter with the true class templates under the true noise model: alpha and mains
         projected out with their known spatial maps (:meth:`noise_spatial_maps`), the 1/f background
         whitened exactly over the window (its covariance from the generator's filter), the likelihood
-        averaged over the latency jitter. ``subject_agnostic=False`` (the full oracle) uses each trial's
+        averaged over the latency jitter (``n_shifts`` points) and the trial-to-trial amplitude jitter
+        (``n_amps`` Gauss-Hermite points). ``subject_agnostic=False`` (the full oracle) uses each trial's
         subject gain and latency; ``True`` averages over the phantom's prior for them (uniform gains
         0.7-1.3 on ``n_gains`` points, latency uniform in +-``subject_latency``) instead: the ceiling for
-        a subject never seen (leave-subject-out) and for by-block. Image-to-image spread and amplitude
-        jitter are not modelled (the templates are class means), so it is near-Bayes, not exact. Uses the
-        trials' own time axis (``tmin``, crop), so it sees what a student sees.
+        a subject never seen (leave-subject-out) and for by-block. The image-to-image spread of the
+        loadings is not modelled (the templates are class means), so it is near-Bayes, not exact. Uses
+        the trials' own time axis (``tmin``, crop), so it sees what a student sees.
         """
         c = self.config
         if trials.sfreq != c.sfreq or list(trials.ch_names) != list(self.ch_names):
@@ -419,32 +420,37 @@ class Phantom:
             y = np.einsum("ij,...jt->...it", projector, x) @ white_t
             return y.reshape(*x.shape[:-2], -1).astype(np.float32)
 
+        # trial amplitude 1 + amp_jitter * z, z ~ N(0, 1): Gauss-Hermite nodes and weights
+        z, z_w = np.polynomial.hermite_e.hermegauss(max(1, n_amps))
+        amps, log_amp_w = np.clip(1 + c.amp_jitter * z, 0.05, None), np.log(z_w / z_w.sum())
         if subject_agnostic:  # total shift = subject latency + jitter: a trapezoid of two uniforms
             half = c.subject_latency + c.jitter
             shifts = np.linspace(-half, half, 2 * n_shifts + 1)
             weights = np.clip((half - np.abs(shifts)) / max(2 * min(c.subject_latency, c.jitter), 1e-12), 0, None)
             weights = np.minimum(weights, 1.0) + 1e-12
-            gains = np.linspace(0.7, 1.3, n_gains)
+            prior_gains = np.linspace(0.7, 1.3, n_gains)
             groups = {None: np.arange(len(trials))}
         else:
             shifts = np.linspace(-c.jitter, c.jitter, n_shifts)
             weights = np.ones(n_shifts)
+            prior_gains = np.array([1.0])
             groups = {int(s): np.flatnonzero(trials.subjects == s) for s in np.unique(trials.subjects)}
         log_w = np.log(weights / weights.sum())
+        gain_list = np.outer(prior_gains, amps).ravel()  # gains relative to the templates below
+        log_gain_w = (np.log(np.full(len(prior_gains), 1 / len(prior_gains)))[:, None] + log_amp_w[None]).ravel()
         log_post = np.full((len(trials), c.n_classes), -np.inf)
         for s, idx in groups.items():
             if len(idx) == 0:
                 continue
             x = whiten(trials.eeg[idx])  # (n, ch*t)
             # templates at the subject's gain and latency, or at gain 1 and latency 0 scaled by each prior gain
-            gain, latency, gain_list = (1.0, 0.0, gains) if s is None else \
-                (self.subjects[s].gain, self.subjects[s].latency, np.array([1.0]))
+            gain, latency = (1.0, 0.0) if s is None else (self.subjects[s].gain, self.subjects[s].latency)
             templates = np.stack([whiten(self.evoked_at(self.loadings[k], gain, latency + sh)[:, start : start + n_times])
                                   for k in range(c.n_classes) for sh in shifts])  # (classes * shifts, ch * t)
             dots = (x @ templates.T).reshape(len(idx), c.n_classes, len(shifts))
             energy = 0.5 * (templates.astype(np.float64) ** 2).sum(1).reshape(c.n_classes, len(shifts))
             ll = np.stack([g * dots - g * g * energy[None] for g in gain_list], axis=-1)  # (n, classes, shifts, gains)
-            ll = ll + log_w[None, None, :, None]
+            ll = ll + log_w[None, None, :, None] + log_gain_w[None, None, None, :]
             log_post[idx] = logsumexp(ll.reshape(len(idx), c.n_classes, -1), axis=2)
         return softmax(log_post, axis=1)
 

@@ -262,5 +262,6 @@ def check_split(trials: Trials, split: Split, name: str, seed: int = 0) -> None:
 
 
 def shuffled_labels(labels: np.ndarray, seed: int = 0) -> np.ndarray:
-    """A permutation of ``labels`` (the shuffled-label control's training targets)."""
+    """A permutation of all ``labels`` across every part. The shuffled-label control no longer uses it: it
+    permutes within the training (and validation) part only, :func:`offline_training.controls.shuffled_within`."""
     return np.random.default_rng([seed, 17]).permutation(labels)

@@ -95,6 +95,18 @@ def run_other_checkout(tree: Path, model: Path, stream: str, seconds: float, hop
     return {**json.loads(lines[-1][len("RESULT"):]), "tree": str(tree)}
 
 
+def diy_features(card, data: np.ndarray, signal) -> np.ndarray:
+    """The card's features the way a lab would first write them with scipy (float32)."""
+    if card.feature_kind == "erp":
+        e = card.erp
+        return signal.lfilter(e.taps(), 1.0, data, axis=-1)[:, None, e.numtaps - 1 :: e.decimate].astype(np.float32)
+    s = card.spectrogram
+    z = signal.stft(data, card.sfreq, nperseg=s.nperseg)[2][:, : s.n_bins()]
+    if s.mode == "complex":
+        return np.concatenate([z.real, z.imag], axis=1).astype(np.float32)
+    return (np.log(np.abs(z) + s.log_eps) if s.mode == "log" else np.abs(z)).astype(np.float32)
+
+
 def run_baseline(model: Path, stream: str, seconds: float, hop: float) -> dict:
     """mne-lsl StreamLSL + scipy.signal.stft + torch eager, polled every hop."""
     import scipy.signal
@@ -119,8 +131,7 @@ def run_baseline(model: Path, stream: str, seconds: float, hop: float) -> dict:
         next_t += hop
         data, ts = stream_obj.get_data(winsize=card.window_length)
         if data.shape[1] == card.window_samples:
-            spec = np.abs(scipy.signal.stft(data, card.sfreq, nperseg=card.spectrogram.nperseg)[2]).astype(np.float32)
-            x = torch.from_numpy(((spec - mean) / std)[None])
+            x = torch.from_numpy(((diy_features(card, data, scipy.signal) - mean) / std)[None])
             with torch.no_grad():
                 torch.softmax(net(x), 1).numpy()
             latencies.append((pylsl.local_clock() - ts[-1]) * 1e3)
@@ -140,13 +151,15 @@ def main() -> int:
     parser.add_argument("--hop", type=float, default=0.02)
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads")
     parser.add_argument("--model", default=str(DEMO_MODEL))
-    parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--waits", default="block,poll",
                         help="comma-separated wait modes to run bci-stream with (block, poll, prewarm, spin)")
     parser.add_argument("--full-features", action="store_true",
                         help="also run with every window's spectrogram computed in full (wait block)")
     parser.add_argument("--old", default=None, help="also run another checkout's decoder (a worktree of the 'before' "
                                                     "commit) on the same stream")
+    parser.add_argument("--reference-model", help="also run bci-stream with this model (e.g. the previous demo "
+                        "model) on the same stream and print the p99 ratio model / reference")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the do-it-yourself baseline")
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
 
@@ -166,7 +179,7 @@ def main() -> int:
         sys.exit(f"--waits: {unknown or 'none given'}; choose from {', '.join(WAIT_MODES)}")
     n_runs = len(waits) + int(args.full_features) + int(args.old is not None) + int(not args.no_baseline)
     name = f"bench-{uuid.uuid4().hex[:8]}"
-    total = args.seconds * n_runs + 30 * n_runs
+    total = args.seconds * (n_runs + bool(args.reference_model)) + 30 * (n_runs + 1)
     sim = subprocess.Popen([sys.executable, "-m", "bci_stream.cli", "simulate", "--channels", str(args.channels),
                             "--sfreq", str(args.sfreq), "--classes", str(card.n_classes), "--counter",
                             "--name", name, "--duration", str(total)], cwd=ROOT, env=dict(os.environ),
@@ -187,6 +200,13 @@ def main() -> int:
             runs["old"] = run_other_checkout(Path(args.old), model, name, args.seconds, args.hop, args.threads)
             print_row(f"bci-stream as in {args.old} (before)", runs["old"])
         results["ours"] = runs[f"wait={waits[0]}"]  # the first wait mode (block by default), as earlier JSON had it
+        if args.reference_model:
+            reference = ModelCard.from_onnx(args.reference_model)
+            results["reference"] = run_ours(Path(args.reference_model), name, args.seconds, args.hop, args.threads)
+            print_row(f"bci-stream with the reference model {args.reference_model} ({reference.features().describe()})",
+                      results["reference"])
+            results["p99_vs_reference"] = results["ours"]["p99_ms"] / results["reference"]["p99_ms"]
+            print(f"model / reference: p99 x{results['p99_vs_reference']:.2f} (budget: x1.5)")
         if not args.no_baseline:
             results["baseline"] = run_baseline(model, name, args.seconds, args.hop)
             print_row("baseline (mne-lsl get_data + scipy.stft + torch eager)", results["baseline"])
