@@ -32,6 +32,7 @@ from bci_stream.ring_buffer import RingBuffer
 from bci_stream.source import LSLSource, SourceConfig, StreamLostError, describe_stream
 from bci_stream.state import SharedState
 from bci_stream.truth import MarkerTruth, RunningAccuracy
+from bci_stream.wait import ChunkWaiter
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def build_session(spec: LiveSpec, state: SharedState | None = None,
                   ) -> LiveSession:
     """The one place a live session is assembled (headless CLI, the viewer's decoding process,
     benchmarks): decoder, session, renderer. Not yet connected: call ``start()``."""
-    decoder = Decoder(spec.model, providers=spec.providers, smoothing=spec.smoothing)
+    decoder = Decoder(spec.model, providers=spec.providers, smoothing=spec.smoothing, incremental=spec.live.incremental)
     session = LiveSession(decoder, spec.live, state=state, listeners=listeners, source=source)
     if spec.render is not None:
         session.renderer = make_renderer(spec.render, decoder.card, session.state)
@@ -175,6 +176,8 @@ class LiveSession:
         self._last_sample_t: float | None = None
         self._stop = threading.Event()
         self._deadline: float | None = None
+        self.waiter = ChunkWaiter(config.wait, self.source, touch=decoder.touch)
+        self._due: float | None = None  # local LSL time the next decision's last sample should arrive
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -295,7 +298,7 @@ class LiveSession:
     def step(self, timeout: float = 0.05) -> None:
         """Pull what is ready (waiting up to ``timeout`` s), then make every decision that is due."""
         try:
-            samples, stamps = self.source.pull(timeout)
+            samples, stamps = self.waiter.pull(timeout, self._due)
         except StreamLostError as err:
             self._recover(err)
             return
@@ -334,6 +337,7 @@ class LiveSession:
         while self._next_end <= ring.count:
             self._decide(self._next_end, marker=None)
             self._next_end += self.hop
+        self._due = self.waiter.due((self._next_end - ring.count) / self.card.sfreq)
         if self._pending:
             self.state.add_markers(self._pending)
             self._pending.clear()
@@ -356,16 +360,16 @@ class LiveSession:
                 keep.append((t, text))
                 continue
             self.state.add_markers([(t, text)])
-            self._decide(end, marker=text)
+            self._decide(end, marker=text, t_marker=t)
         self._pending = keep
 
-    def _decide(self, end: int, marker: str | None) -> None:
+    def _decide(self, end: int, marker: str | None, t_marker: float | None = None) -> None:
         data, times = self.ring.window(end, self.window)
         window = data.T  # (n_channels, n_times) view
         reason = _bad_window(window, self.card.ch_names)
         probs = None
         if not reason:
-            probs = self.decoder.classify(window)
+            probs = self.decoder.classify(window, end)  # only the new frames when it moved by whole STFT hops
             if not np.isfinite(probs).all():  # e.g. samples so large the features overflow float32
                 reason = "non-finite decision (input beyond float32 range after the features)"
         if reason:
@@ -380,7 +384,8 @@ class LiveSession:
         ood = self.decoder.ood
         p = Prediction(t_lsl=t_lsl, t_emitted=t_emitted, probabilities=probs, top5=top_k(probs, 5),
                        window_end_sample=end, latency_ms=(t_emitted - t_lsl) * 1e3, marker=marker,
-                       ood_rms=ood.rms, ood_bias=ood.bias)
+                       ood_rms=ood.rms, ood_bias=ood.bias,
+                       extra={"t_marker": t_marker} if t_marker is not None else {})
         if marker is not None:  # after the decision is out: scoring is bookkeeping, not latency
             p.truth = self.truth.class_of(marker)
             p.hit = self.accuracy.add(marker, p.truth, p.top5)
@@ -426,9 +431,11 @@ class LiveSession:
                 self.jsonl.event("stream_lost", reason=str(err), last_sample=self.ring.count,
                                  t_last_sample=self._last_sample_t)
         self.ring.reset()
-        self.decoder.reset()
+        self.decoder.reset()  # smoothing and the incremental spectrogram start again
         self.decoder.ood.reset()
         self.preprocessor.reset()  # filters restart at the steady state of the first new sample
+        self.waiter.forget()
+        self._due = None
         self._next_end = None
         self._pending.clear()
         if getattr(self.source, "inlet", None) is not None:

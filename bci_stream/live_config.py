@@ -6,6 +6,8 @@ import fnmatch
 from dataclasses import dataclass
 from pathlib import Path
 
+from bci_stream.wait import WaitConfig
+
 
 @dataclass(frozen=True)
 class LiveConfig:
@@ -31,6 +33,10 @@ class LiveConfig:
     stimuli : event mode: shell-style patterns (``fnmatch``) of the markers that are stimuli, e.g.
         ``("square*",)``; other markers (responses, block starts) are shown but not decoded.
         None: every marker is a stimulus.
+    wait : how the loop waits for the next chunk (:class:`bci_stream.wait.WaitConfig`: block, poll,
+        prewarm, spin).
+    incremental : compute only the new spectrogram frames each hop (bit-identical to the full
+        computation; False: every window in full, for comparisons).
     """
 
     stream: str | None = None
@@ -46,6 +52,8 @@ class LiveConfig:
     providers: str = "auto"
     assume_unit: str | None = None
     stimuli: tuple[str, ...] | None = None
+    wait: WaitConfig = WaitConfig()
+    incremental: bool = True
 
     def is_stimulus(self, marker: str) -> bool:
         return self.stimuli is None or any(fnmatch.fnmatchcase(marker, p) for p in self.stimuli)

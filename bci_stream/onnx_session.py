@@ -47,6 +47,13 @@ def open_session(path: str | Path, preference: str = "auto", threads: int = 1) -
 
     ``threads``: intra-op threads; 1 gives the lowest single-example latency here and leaves the
     second core to acquisition.
+
+    Options chosen by ``tools/bench_onnx.py`` (every variant interleaved in one run, demo student):
+    ``ORT_ENABLE_ALL`` (its NCHWc layout transforms are what make the convolutions fast here;
+    EXTENDED and BASIC ran about a quarter slower); the CPU arena, memory pattern, denormal
+    flushing and intra-op spinning made no difference at one thread, so they stay at ONNX
+    Runtime's defaults. The decoder binds its input and output once (IO binding, see
+    :class:`bci_stream.decoder.Decoder`) instead of building feeds and outputs every call.
     """
     path = check_onnx_file(path)
     options = ort.SessionOptions()

@@ -120,7 +120,8 @@ class PacedPusher:
         clock stamps it), not when it left: a chunk pushed late after a stall keeps stamps that never
         overlap the previous chunk's, at any ``speed``.
         """
-        t0, t0_lsl = time.perf_counter(), pylsl.local_clock()
+        t0_lsl = pylsl.local_clock()  # first: a sample is never stamped after the moment it is pushed
+        t0 = time.perf_counter()
         rate = self.sfreq * self.speed
         limit = None if duration is None else int(round(duration * self.sfreq))
         while not self._stop.is_set() and (limit is None or self.sent < limit):

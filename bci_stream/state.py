@@ -11,7 +11,8 @@ import numpy as np
 
 @dataclass
 class RenderedImage:
-    """A picture from the renderer: ``image`` (H, W, 3) uint8, for class ``class_index``."""
+    """A picture from the renderer: ``image`` (H, W, 3) uint8, for class ``class_index``, and the
+    decision it shows (so a picture can be traced back to its stimulus: ``tools/bench_e2e.py``)."""
 
     image: np.ndarray
     class_index: int
@@ -19,6 +20,9 @@ class RenderedImage:
     t_created: float  # LSL seconds
     kind: str  # "diffusion" | "gallery"
     seconds: float  # render time
+    t_decision: float | None = None  # the decision's t_lsl (its window's last sample), LSL seconds
+    marker: str | None = None  # the stimulus marker of an event-locked decision
+    t_marker: float | None = None  # that marker's LSL time
 
 
 @dataclass

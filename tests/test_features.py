@@ -5,6 +5,7 @@ import scipy.signal
 from bci_stream.features import (
     ErpConfig,
     Features,
+    RollingSpectrogram,
     SpectrogramConfig,
     erp_batch,
     spectrogram,
@@ -144,3 +145,59 @@ def test_dispatcher_batch_equals_window_and_shape(rng, features):
     for i in range(3):
         np.testing.assert_allclose(features.window(x[i]), batch[i], rtol=1e-5, atol=1e-6)
     assert features.linear == (features.kind == "erp" or features.spectrogram.mode == "complex")
+
+
+# --- the incremental (rolling) spectrogram: bit-identical to the full computation ---------------------
+ROLLING_CONFIGS = [SpectrogramConfig(), SpectrogramConfig(mode="log"), SpectrogramConfig(mode="complex", fmax=60.0),
+                   SpectrogramConfig(fmax=100.0), SpectrogramConfig(nperseg=40, noverlap=30)]
+
+
+@pytest.mark.parametrize("config", ROLLING_CONFIGS, ids=lambda c: f"{c.mode}-fmax{c.fmax}-hop{c.hop}")
+def test_rolling_spectrogram_equals_the_full_one_bit_for_bit_on_every_hop_of_a_long_stream(rng, config):
+    """Every window of a stream, whichever way it was reached: steady hops, several hops at once, a
+    move that is not a whole STFT hop, a jump longer than the window, a reset (gap) — the rolled
+    columns, first and last (zero-padded) frames included, equal ``spectrogram``'s to the bit."""
+    n_channels, n_times = 32, 440
+    stream = (rng.standard_normal((8000, n_channels)) * 20).astype(np.float32)  # time-major, as the ring
+    rolling = RollingSpectrogram(config, n_channels, n_times)
+    shape = (n_channels, config.n_rows(), config.n_frames(n_times))
+    outputs, turn = [np.empty(shape, np.float32), np.empty(shape, np.float32)], 0
+    moves = [20] * 60 + [40, 60, 20, 10, 20, 25, 20, 500, 20, 420, 400, 20, "reset", 20, 20, 30, 20] * 3 + [20] * 40
+    end, rolled, full = n_times, 0, 0
+    for move in moves:
+        if move == "reset":
+            rolling.reset()
+            continue
+        end += move
+        window = stream[end - n_times : end].T  # a non-contiguous (n_channels, n_times) view
+        if rolling.shift_for(end):
+            rolling.roll(window, end, outputs[turn], outputs[1 - turn])
+            rolled += 1
+        else:
+            rolling.full(window, end, outputs[1 - turn])
+            full += 1
+        turn = 1 - turn
+        expected = spectrogram(window, config)
+        np.testing.assert_array_equal(outputs[turn].view(np.uint32), expected.view(np.uint32))
+    assert rolled > 100 and full >= 10  # both paths ran, many times
+
+
+def test_rolling_spectrogram_finishes_only_new_columns_and_refuses_what_it_cannot_roll(rng):
+    """``finish`` (the decoder's normalisation) sees each column once; windows that do not line up
+    with STFT blocks are refused and named."""
+    config = SpectrogramConfig()
+    rolling = RollingSpectrogram(config, 4, 440)
+    stream = rng.standard_normal((2000, 4)).astype(np.float32)
+    a, b = np.empty((4, 21, 23), np.float32), np.empty((4, 21, 23), np.float32)
+    seen = []
+    rolling.full(stream[:440].T, 440, a, finish=lambda cols: seen.append(cols.shape[-1]))
+    rolling.roll(stream[40:480].T, 480, a, b, finish=lambda cols: seen.append(cols.shape[-1]))
+    assert seen == [23, 1, 3]  # all 23; then the first frame, and 2 new interior frames + the last frame
+    assert rolling.shift_for(490) == 0 and rolling.shift_for(480) == 0 and rolling.shift_for(None) == 0
+    assert rolling.shift_for(500) == 1 and rolling.shift_for(480 + 20 * 20) == 20 and rolling.shift_for(480 + 21 * 20) == 0
+    with pytest.raises(ValueError, match="cannot be rolled"):
+        rolling.roll(stream[50:490].T, 490, b, a)
+    assert not RollingSpectrogram.supports(SpectrogramConfig(nperseg=64), 440)  # 440 is not whole 32-sample hops
+    assert not RollingSpectrogram.supports(SpectrogramConfig(nperseg=41), 440)
+    with pytest.raises(ValueError, match="do not line up"):
+        RollingSpectrogram(SpectrogramConfig(nperseg=64), 4, 440)

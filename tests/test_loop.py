@@ -8,6 +8,7 @@ import pytest
 from bci_stream.decoder import Decoder
 from bci_stream.live import LiveConfig, LiveSession
 from bci_stream.source import StreamLostError
+from bci_stream.wait import ChunkWaiter, WaitConfig
 
 
 class ScriptedSource:
@@ -179,3 +180,116 @@ def test_event_decisions_are_scored_against_the_stimulus_shown(decoder):
     scored, unscored = outlet.decisions
     assert scored.truth == 1 and scored.hit == (scored.top5[0] == 1) and unscored.truth is None
     assert session.state.event_accuracy["n"] == 1 and session.state.event_accuracy["unscored"] == 1
+
+
+def test_every_decision_sees_the_full_computations_features_to_the_bit_across_gaps_and_backlogs(decoder, monkeypatch):
+    """The loop rolls the spectrogram (only new frames each hop); what the network sees and what it
+    answers equal the full computation's, through steady hops, a burst, odd-sized chunks and a loss."""
+    session, source, outlet, _ = session_for(decoder)
+    checked, rolled = [], []
+    roll = decoder.rolling.roll
+    monkeypatch.setattr(decoder.rolling, "roll", lambda *a, **k: rolled.append(1) or roll(*a, **k))
+
+    def check(p):
+        data, _ = session.ring.window(p.window_end_sample, session.window)
+        full = decoder.features(data.T)  # the full computation, as before the incremental path
+        np.testing.assert_array_equal(decoder.last_features.view(np.uint32), full.view(np.uint32))
+        reference = decoder.session.run(None, {decoder.input_name: full[None]})[0][0]
+        np.testing.assert_array_equal(p.probabilities, reference)  # IO binding: the same answer
+        checked.append(decoder.rolling.end == p.window_end_sample)
+
+    session.listeners.append(check)
+    for n in [20] * 40 + [7, 13, 20, 300, 20, 33, 27] + [20] * 10:
+        source.feed(n)
+        session.step()
+    source.lose()
+    session.step()
+    for _ in range(40):
+        source.feed(20, gap=0)
+        session.step()
+    assert len(checked) > 50 and all(checked) and len(rolled) > 40 and len(rolled) < len(checked)
+
+
+class FakeClock:
+    """A clock that only moves when the code under test sleeps (or a test says so)."""
+
+    def __init__(self, t: float = 1000.0):
+        self.t = t
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.t += seconds
+
+
+class TimedSource:
+    """Chunks that become available at given clock times; each pull costs ``pull_cost`` s."""
+
+    def __init__(self, clock: FakeClock, arrivals: list[float], pull_cost: float = 0.0001):
+        self.clock, self.arrivals, self.pull_cost = clock, list(arrivals), pull_cost
+        self.pulls: list[float] = []  # timeouts asked for
+
+    def pull(self, timeout):
+        self.pulls.append(timeout)
+        if timeout > 0 and self.arrivals and self.clock.t < self.arrivals[0] <= self.clock.t + timeout:
+            self.clock.t = self.arrivals[0]  # a blocking wait ends when the chunk comes
+        if self.arrivals and self.arrivals[0] <= self.clock.t:
+            t = self.arrivals.pop(0)
+            return np.zeros((20, 2), np.float32), t - 0.019 + np.arange(20) / 1000.0  # stamps up to t
+        self.clock.t += timeout if timeout > 0 else self.pull_cost
+        return np.empty((0, 2), np.float32), np.empty(0)
+
+
+def test_poll_sleeps_until_shortly_before_the_chunk_is_due_then_polls_without_blocking():
+    clock = FakeClock()
+    source = TimedSource(clock, [1000.020, 1000.040])
+    waiter = ChunkWaiter(WaitConfig("poll", lead=0.001, grace=0.004), source, clock=clock, sleep=clock.sleep)
+    samples, stamps = waiter.pull(0.05, due=None)  # nothing known yet: a blocking pull
+    assert len(stamps) == 20 and source.pulls == [0.05] and clock.t == 1000.020
+    due = waiter.due(0.020)  # the next chunk's last sample: 20 ms after the newest stamp, plus the lag (0)
+    assert due == pytest.approx(1000.040)
+    source.pulls.clear()
+    samples, stamps = waiter.pull(0.05, due=due)
+    assert clock.sleeps == [pytest.approx(0.019)]  # slept until 1 ms before it was due
+    assert len(stamps) == 20 and set(source.pulls) == {0.0} and 5 <= len(source.pulls) <= 12  # then polled
+    assert waiter.n_late == 0
+
+
+def test_poll_falls_back_to_a_blocking_pull_when_the_chunk_is_late_and_prewarm_touches_first():
+    clock = FakeClock()
+    touched = []
+    source = TimedSource(clock, [1000.030])
+    waiter = ChunkWaiter(WaitConfig("prewarm", lead=0.001, grace=0.002), source, clock=clock, sleep=clock.sleep,
+                         touch=lambda: touched.append(clock.t))
+    samples, stamps = waiter.pull(0.05, due=1000.010)  # expected at 10 ms, comes at 30 ms
+    assert touched == [pytest.approx(1000.009)] and len(stamps) == 20 and clock.t == 1000.030
+    assert waiter.n_late == 1 and source.pulls[-2:] == [0.0, 0.05]  # polled until 12 ms, then blocked
+
+
+def test_spin_never_sleeps_and_block_never_polls():
+    clock = FakeClock()
+    source = TimedSource(clock, [1000.002])
+    spin = ChunkWaiter(WaitConfig("spin"), source, clock=clock, sleep=clock.sleep)
+    assert len(spin.pull(0.05, due=None)[1]) == 20 and clock.sleeps == [] and spin.n_polls > 10
+    source = TimedSource(clock, [1000.010])
+    block = ChunkWaiter(WaitConfig("block"), source, clock=clock, sleep=clock.sleep)
+    assert len(block.pull(0.05, due=1000.010)[1]) == 20 and source.pulls == [0.05]
+    with pytest.raises(ValueError, match="wait mode"):
+        WaitConfig("busy")
+
+
+def test_the_loop_predicts_the_next_due_time_from_the_stamps_and_forgets_it_after_a_loss(decoder):
+    session, source, outlet, _ = session_for(decoder)
+    for _ in range(25):
+        source.feed(20)
+        session.step()
+    assert outlet.decisions and session._due is not None
+    newest = float(session.ring.latest(1)[1][0])
+    lag = min(session.waiter._lags)
+    assert session._due == pytest.approx(newest + 0.020 + lag)  # the next hop's last sample
+    source.lose()
+    session.step()
+    assert session._due is None and session.waiter.last_stamp is None

@@ -217,3 +217,25 @@ def test_event_mode_accuracy_in_the_viewer_equals_the_jsonl(qtbot, tiny_model, t
     assert end["event_accuracy"]["top1"] == sum(r["hit"] for r in scored) / len(scored)
     assert window.accuracy_label.text() == accuracy_text(end["event_accuracy"])
     assert window.event_list.count() == len(scored)
+
+
+def test_a_new_picture_is_noted_once_when_first_painted_with_the_stimulus_it_answers(qtbot):
+    """The stimulus → picture timing (tools/bench_e2e.py) reads ``MainWindow.painted``: each new
+    picture once, after its paint, carrying its decision's stamp and marker."""
+    state, ring = fake_state_and_ring()
+    window = MainWindow(state, CH, 1000.0, ring=ring)
+    qtbot.addWidget(window)
+    with qtbot.waitExposed(window):
+        window.show()
+    t = pylsl.local_clock()
+    picture = RenderedImage(np.full((32, 32, 3), 90, np.uint8), 2, "iron", t, "gallery", 0.002,
+                            t_decision=t - 0.003, marker="n03584829_7", t_marker=t - 0.463)
+    state.update(image=picture)
+    window.refresh()
+    qtbot.waitUntil(lambda: len(window.painted) == 1, timeout=5000)
+    window.refresh()  # the same picture again: not noted twice
+    window.image_label.update()
+    qtbot.wait(100)
+    assert len(window.painted) == 1
+    shown, t_painted = window.painted[0]
+    assert shown is picture and shown.marker == "n03584829_7" and t_painted >= t

@@ -1,8 +1,9 @@
 #!/usr/bin/env python
-"""Spectrogram cost per window: bci_stream.features (strided frames x windowed-DFT matrix) against
-scipy.signal.stft, and ONNX Runtime vs torch eager for the demo student, batch 1.
+"""Spectrogram cost per window: bci_stream.features (hop-long blocks x windowed-DFT matrix) against
+scipy.signal.stft, the incremental spectrogram of a window moved by one 20-sample hop, and ONNX
+Runtime vs torch eager for the demo student, batch 1; the whole Decoder.classify, in full and rolled.
 
-    python tools/bench_features.py [--channels 128] [--samples 440] [--repeats 2000]
+    python tools/bench_features.py [--channels 128] [--samples 440] [--repeats 2000] [--json out.json]
 """
 
 from __future__ import annotations
@@ -37,16 +38,40 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=440)
     parser.add_argument("--repeats", type=int, default=2000)
     parser.add_argument("--model", default=str(DEMO_MODEL))
+    parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
     import scipy.signal
     from threadpoolctl import threadpool_limits
 
-    from bci_stream.features import spectrogram
+    from bci_stream.features import RollingSpectrogram, SpectrogramConfig, spectrogram
 
     threadpool_limits(1, user_api="blas")  # as in the live loop
     x = np.random.default_rng(0).standard_normal((args.channels, args.samples)).astype(np.float32)
+    # a stream, time-major as in the ring buffer, and windows of it one 20-sample hop apart
+    stream = np.random.default_rng(1).standard_normal((args.samples + 20 * 4000, args.channels)).astype(np.float32)
+    position = [args.samples]
+
+    def next_window() -> tuple[np.ndarray, int]:
+        position[0] = position[0] + 20 if position[0] + 20 <= len(stream) else args.samples + 20
+        return stream[position[0] - args.samples : position[0]].T, position[0]
+
     rows = [("bci_stream.features.spectrogram", timeit(lambda: spectrogram(x), args.repeats)),
             ("np.abs(scipy.signal.stft(...))", timeit(lambda: np.abs(scipy.signal.stft(x, 1000.0, nperseg=40)[2]), args.repeats))]
+    config = SpectrogramConfig()
+    if RollingSpectrogram.supports(config, args.samples):
+        rolling = RollingSpectrogram(config, args.channels, args.samples)
+        outs = [np.empty((args.channels, config.n_rows(), config.n_frames(args.samples)), np.float32) for _ in range(2)]
+        turn = [0]
+
+        def roll():
+            window, end = next_window()
+            if rolling.shift_for(end):
+                rolling.roll(window, end, outs[turn[0]], outs[1 - turn[0]])
+            else:
+                rolling.full(window, end, outs[1 - turn[0]])
+            turn[0] = 1 - turn[0]
+
+        rows.append(("RollingSpectrogram, window moved by 20 samples", timeit(roll, args.repeats)))
     if Path(args.model).exists():
         import torch
 
@@ -69,10 +94,18 @@ def main() -> int:
                     torch.softmax(net(tx), 1)
 
             rows.append(("torch eager student, batch 1 (1 thread)", timeit(eager, args.repeats)))
-            rows.append(("whole decision: Decoder.classify", timeit(lambda: decoder.classify(x), args.repeats)))
+            rows.append(("whole decision: Decoder.classify, in full", timeit(lambda: decoder.classify(x), args.repeats)))
+            rows.append(("whole decision: Decoder.classify, rolled 20 samples",
+                         timeit(lambda: decoder.classify(*next_window()), args.repeats)))
     print(f"{args.channels} ch x {args.samples} samples, {args.repeats} repeats (median / p99, ms):")
     for label, (p50, p99) in rows:
-        print(f"  {label:45s} {p50:7.3f} / {p99:7.3f}")
+        print(f"  {label:52s} {p50:7.3f} / {p99:7.3f}")
+    if args.json:
+        import json
+
+        Path(args.json).write_text(json.dumps({"config": vars(args), "rows": {label: {"p50_ms": p50, "p99_ms": p99}
+                                                                              for label, (p50, p99) in rows}}, indent=1))
+        print(f"wrote {args.json}")
     return 0
 
 

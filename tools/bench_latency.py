@@ -9,7 +9,14 @@ Latency = LSL time the probabilities are published minus the LSL time stamp of t
 sample. Prints p50/p95/p99/max, lost samples, drift (first vs last minute, or first vs last tenth
 of shorter runs), CPU % of the decoding process, and the baseline ratio.
 
+bci-stream runs once per wait mode (``--waits``: block, poll, prewarm, spin; see bci_stream/wait.py),
+each with CPU % beside its latency; ``--full-features`` adds a run computing every window's
+spectrogram in full (no incremental frames); ``--old DIR`` adds a run of another checkout's
+decoder (e.g. the commit before this work) on the same phantom stream, in a child process with
+that checkout's code, so before and after are measured in one run.
+
     python tools/bench_latency.py --seconds 600 --json latency.json
+    python tools/bench_latency.py --seconds 60 --waits block,poll,prewarm,spin --full-features --old /work/old
 """
 
 from __future__ import annotations
@@ -49,13 +56,16 @@ def summarise(latencies: list[float], seconds: float) -> dict:
             "drift_window": "first vs last minute" if seconds > 120 else "first vs last tenth"}
 
 
-def run_ours(model: Path, stream: str, seconds: float, hop: float, threads: int) -> dict:
+def run_ours(model: Path, stream: str, seconds: float, hop: float, threads: int, wait: str = "block",
+             incremental: bool = True) -> dict:
     from bci_stream.decoder import Decoder
     from bci_stream.live import LiveConfig, LiveSession
+    from bci_stream.wait import WaitConfig
 
     latencies: list[float] = []
-    decoder = Decoder(model, providers="cpu", threads=threads)
-    session = LiveSession(decoder, LiveConfig(stream=stream, hop=hop, outlet_name=f"bench-{uuid.uuid4().hex[:6]}"),
+    decoder = Decoder(model, providers="cpu", threads=threads, incremental=incremental)
+    session = LiveSession(decoder, LiveConfig(stream=stream, hop=hop, outlet_name=f"bench-{uuid.uuid4().hex[:6]}",
+                                              wait=WaitConfig(wait)),
                           listeners=[lambda p: latencies.append(p.latency_ms)])
     session.start()
     cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -63,8 +73,26 @@ def run_ours(model: Path, stream: str, seconds: float, hop: float, threads: int)
     cpu = (time.process_time() - cpu0) / (time.perf_counter() - wall0) * 100
     out = summarise(latencies, seconds)
     out.update(lost_samples=session.source.lost_samples, cpu_percent=cpu, provider=decoder.provider,
-               withheld=session.state.n_withheld, gaps=len(session.state.gaps))
+               withheld=session.state.n_withheld, gaps=len(session.state.gaps), wait=wait, incremental=incremental,
+               skipped=session.state.n_skipped, late_polls=session.waiter.n_late)
     return out
+
+
+def run_other_checkout(tree: Path, model: Path, stream: str, seconds: float, hop: float, threads: int) -> dict:
+    """``run_ours`` of the checkout at ``tree`` (its own tools/bench_latency.py and bci_stream), in a
+    child process reading the same phantom stream; its figures come back as JSON on stdout."""
+    # its module sets up a loopback config of its own on import: keep it on ours (LSLAPICFG) instead
+    code = ("import json, sys; sys.path[:0] = [sys.argv[1], sys.argv[1] + '/tools']; import bci_stream.lsl_config as c; "
+            "c.use_loopback = lambda *a, **k: None; import pylsl; pylsl.set_config_filename(sys.argv[7]); "
+            "import bench_latency as b; r = b.run_ours(__import__('pathlib').Path(sys.argv[2]), sys.argv[3], float(sys.argv[4]), float(sys.argv[5]), "
+            "int(sys.argv[6])); print('RESULT' + json.dumps(r))")
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    done = subprocess.run([sys.executable, "-c", code, str(tree), str(model.resolve()), stream, str(seconds), str(hop),
+                           str(threads), os.environ["LSLAPICFG"]], cwd=tree, env=env, capture_output=True, text=True, timeout=seconds + 120)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT")]
+    if not lines:
+        raise RuntimeError(f"the run of {tree} failed: {done.stderr.strip()[-2000:]}")
+    return {**json.loads(lines[-1][len("RESULT"):]), "tree": str(tree)}
 
 
 def diy_features(card, data: np.ndarray, signal) -> np.ndarray:
@@ -123,6 +151,12 @@ def main() -> int:
     parser.add_argument("--hop", type=float, default=0.02)
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads")
     parser.add_argument("--model", default=str(DEMO_MODEL))
+    parser.add_argument("--waits", default="block,poll",
+                        help="comma-separated wait modes to run bci-stream with (block, poll, prewarm, spin)")
+    parser.add_argument("--full-features", action="store_true",
+                        help="also run with every window's spectrogram computed in full (wait block)")
+    parser.add_argument("--old", default=None, help="also run another checkout's decoder (a worktree of the 'before' "
+                                                    "commit) on the same stream")
     parser.add_argument("--reference-model", help="also run bci-stream with this model (e.g. the previous demo "
                         "model) on the same stream and print the p99 ratio model / reference")
     parser.add_argument("--no-baseline", action="store_true", help="skip the do-it-yourself baseline")
@@ -137,8 +171,15 @@ def main() -> int:
     card = ModelCard.from_onnx(model)
     if card.n_channels != args.channels or card.sfreq != args.sfreq:
         sys.exit(f"model expects {card.n_channels} ch @ {card.sfreq:g} Hz; pass a matching --model")
+    from bci_stream.wait import WAIT_MODES
+
+    waits = [w.strip() for w in args.waits.split(",") if w.strip()]
+    unknown = [w for w in waits if w not in WAIT_MODES]
+    if unknown or not waits:
+        sys.exit(f"--waits: {unknown or 'none given'}; choose from {', '.join(WAIT_MODES)}")
+    n_runs = len(waits) + int(args.full_features) + int(args.old is not None) + int(not args.no_baseline)
     name = f"bench-{uuid.uuid4().hex[:8]}"
-    total = args.seconds * (1 + (not args.no_baseline) + bool(args.reference_model)) + 30
+    total = args.seconds * (n_runs + bool(args.reference_model)) + 30 * (n_runs + 1)
     sim = subprocess.Popen([sys.executable, "-m", "bci_stream.cli", "simulate", "--channels", str(args.channels),
                             "--sfreq", str(args.sfreq), "--classes", str(card.n_classes), "--counter",
                             "--name", name, "--duration", str(total)], cwd=ROOT, env=dict(os.environ),
@@ -147,8 +188,18 @@ def main() -> int:
         time.sleep(2.0)
         print(f"phantom: {args.channels} ch @ {args.sfreq:g} Hz (+SAMPLE_INDEX), hop {args.hop * 1000:g} ms, "
               f"model {model.name} ({card.n_classes} classes), {args.seconds:g} s per pipeline, {os.cpu_count()} CPUs")
-        results = {"config": vars(args), "ours": run_ours(model, name, args.seconds, args.hop, args.threads)}
-        print_row(f"bci-stream (pylsl + shared features + ONNX Runtime), {card.features().describe()}", results["ours"])
+        results: dict = {"config": vars(args), "runs": {}}
+        runs = results["runs"]
+        for wait in waits:
+            runs[f"wait={wait}"] = run_ours(model, name, args.seconds, args.hop, args.threads, wait=wait)
+            print_row(f"bci-stream, incremental spectrogram, wait {wait}", runs[f"wait={wait}"])
+        if args.full_features:
+            runs["full-features"] = run_ours(model, name, args.seconds, args.hop, args.threads, incremental=False)
+            print_row("bci-stream, every spectrogram in full, wait block", runs["full-features"])
+        if args.old:
+            runs["old"] = run_other_checkout(Path(args.old), model, name, args.seconds, args.hop, args.threads)
+            print_row(f"bci-stream as in {args.old} (before)", runs["old"])
+        results["ours"] = runs[f"wait={waits[0]}"]  # the first wait mode (block by default), as earlier JSON had it
         if args.reference_model:
             reference = ModelCard.from_onnx(args.reference_model)
             results["reference"] = run_ours(Path(args.reference_model), name, args.seconds, args.hop, args.threads)
@@ -159,9 +210,13 @@ def main() -> int:
         if not args.no_baseline:
             results["baseline"] = run_baseline(model, name, args.seconds, args.hop)
             print_row("baseline (mne-lsl get_data + scipy.stft + torch eager)", results["baseline"])
-            results["p99_ratio"] = results["baseline"]["p99_ms"] / results["ours"]["p99_ms"]
-            results["p50_ratio"] = results["baseline"]["p50_ms"] / results["ours"]["p50_ms"]
-            print(f"baseline / bci-stream: p50 x{results['p50_ratio']:.1f}, p99 x{results['p99_ratio']:.1f}")
+            results["ratios"] = {}
+            for label, r in runs.items():
+                ratio = {"p50": results["baseline"]["p50_ms"] / r["p50_ms"], "p99": results["baseline"]["p99_ms"] / r["p99_ms"]}
+                results["ratios"][label] = ratio
+                print(f"baseline / {label}: p50 x{ratio['p50']:.1f}, p99 x{ratio['p99']:.1f}")
+            results["p99_ratio"] = results["ratios"][f"wait={waits[0]}"]["p99"]
+            results["p50_ratio"] = results["ratios"][f"wait={waits[0]}"]["p50"]
     finally:
         sim.terminate()
         sim.wait(timeout=10)

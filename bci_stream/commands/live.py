@@ -20,6 +20,7 @@ EPILOG = """examples:
 def add_parser(sub, parents) -> None:
     from bci_stream.live_config import LiveConfig
     from bci_stream.render.base import RenderConfig
+    from bci_stream.wait import WAIT_MODES
 
     live, render = LiveConfig(), RenderConfig()
     p = sub.add_parser("live", help="decode an LSL EEG stream in real time", parents=parents,
@@ -37,6 +38,9 @@ def add_parser(sub, parents) -> None:
                    help="continuous: a decision every hop; event: one per stimulus marker, scored against it")
     p.add_argument("--hop", type=positive_float, default=live.hop, help="seconds between decisions (default: the card's)")
     p.add_argument("--smoothing", type=positive_int, default=live.smoothing, help="decisions averaged (continuous mode)")
+    p.add_argument("--wait", choices=WAIT_MODES, default=live.wait.mode,
+                   help="how the loop waits for data: block in liblsl; poll (sleep until 1 ms before the chunk "
+                        "is due, then poll); prewarm (poll, and run the network once first); spin (a whole core)")
     p.add_argument("--headless", action="store_true", help="no window: print decisions")
     p.add_argument("--print-every", type=positive_int, default=10, help="headless continuous mode: print every N-th decision")
     p.add_argument("--seconds", type=positive_float, default=None, help="stop after this long (default: until Ctrl-C)")
@@ -85,13 +89,14 @@ def render_config(args):
 
 def run(args) -> int:
     from bci_stream.live import LiveConfig, LiveSpec
+    from bci_stream.wait import WaitConfig
 
     if not args.headless and not (has_display() or os.environ.get("QT_QPA_PLATFORM") == "offscreen"):
         raise RuntimeError("no display for the viewer: add --headless (or run under xvfb-run)")
     config = LiveConfig(stream=args.stream, markers=args.markers, mode=args.mode, hop=args.hop,
                         smoothing=args.smoothing, log_path=Path(args.log) if args.log else None,
                         resolve_timeout=args.resolve_timeout, outlet_name=args.outlet_name,
-                        assume_unit=args.assume_unit,
+                        assume_unit=args.assume_unit, wait=WaitConfig(args.wait),
                         stimuli=tuple(p.strip() for p in args.stimuli.split(",") if p.strip()) if args.stimuli else None)
     spec = LiveSpec(model=args.model, providers=args.providers, smoothing=args.smoothing, live=config,
                     render=render_config(args), seconds=args.seconds)

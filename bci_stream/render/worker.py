@@ -52,7 +52,8 @@ class RenderWorker:
         with self._slot_lock:
             if self._slot is not None:
                 self.n_dropped += 1  # a stale decision nobody rendered
-            self._slot = (top, float(prediction.probabilities[top]))
+            self._slot = (top, float(prediction.probabilities[top]), prediction.t_lsl, prediction.marker,
+                          prediction.extra.get("t_marker"))
         self._wake.set()
         return True
 
@@ -114,7 +115,7 @@ class RenderWorker:
                 job, self._slot = self._slot, None
             if job is None:
                 continue
-            index, _ = job
+            index, _, t_decision, marker, t_marker = job
             t0 = time.perf_counter()
             try:
                 image = self._renderer.render(index, self.class_names[index])
@@ -127,4 +128,5 @@ class RenderWorker:
             fps = (len(self._times) - 1) / span if span > 0 else 0.0
             self.n_rendered += 1
             self.state.update(image=RenderedImage(image, index, self.class_names[index], pylsl.local_clock(),
-                                                  self._renderer.kind, seconds), renderer_fps=fps)
+                                                  self._renderer.kind, seconds, t_decision, marker, t_marker),
+                              renderer_fps=fps)

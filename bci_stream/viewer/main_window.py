@@ -9,6 +9,7 @@ run on their own threads and never wait for the GUI.
 from __future__ import annotations
 
 import time
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,19 @@ def channel_groups(ch_names: list[str]) -> dict[str, list[int]]:
 
 SCALES_UV = (10, 20, 50, 100, 200, 500, 1000)  # trace spacing choices, µV between channels
 HEALTH_COLOURS = {"flat": "#808080", "railed": "#d03030", "noisy": "#e07020"}
+
+
+class _TimedLabel(QtWidgets.QLabel):
+    """A label that calls ``on_painted()`` after each paint (the picture is then on screen, or in
+    the offscreen backing store)."""
+
+    def __init__(self, text: str, on_painted):
+        super().__init__(text)
+        self.on_painted = on_painted
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().paintEvent(event)
+        self.on_painted()
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -148,7 +162,9 @@ class MainWindow(QtWidgets.QMainWindow):
         # rendered picture
         panel = QtWidgets.QWidget()
         col = QtWidgets.QVBoxLayout(panel)
-        self.image_label = QtWidgets.QLabel("no picture yet")
+        self.image_label = _TimedLabel("no picture yet", self._image_painted)
+        self.painted: deque = deque(maxlen=1000)  # (RenderedImage, LSL time its first paint ended)
+        self._unpainted = None  # a picture set on the label and not yet painted
         self.image_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         self.image_label.setMinimumSize(280, 280)
         self.image_caption = QtWidgets.QLabel("")
@@ -365,9 +381,16 @@ class MainWindow(QtWidgets.QMainWindow):
             pix = QtGui.QPixmap.fromImage(qimage)
             self.image_label.setPixmap(pix.scaled(self.image_label.size(), QtCore.Qt.AspectRatioMode.KeepAspectRatio,
                                                   QtCore.Qt.TransformationMode.SmoothTransformation))
+            self._unpainted = rendered
         age = pylsl.local_clock() - rendered.t_created
         self.image_caption.setText(f"{rendered.class_name}  ·  {rendered.kind}  ·  {rendered.seconds * 1000:.0f} ms "
                                    f"to render  ·  {age:.1f} s old")
+
+    def _image_painted(self) -> None:
+        """Note when a new picture's first paint has ended (stimulus → picture timing)."""
+        if self._unpainted is not None:
+            self.painted.append((self._unpainted, pylsl.local_clock()))
+            self._unpainted = None
 
     def _refresh_status(self, snap: dict) -> None:
         parts = [f"stream: {snap['stream_name'] or '?'} ({snap['stream_status']})",
