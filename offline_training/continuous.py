@@ -93,6 +93,8 @@ def continuous_markdown(result: dict, every: int = 2) -> str:
     """A small table of top-1 by lag (every ``every``-th bin)."""
     lines = ["| lag (s) | top-1 [95 % CI] | decisions |", "|---|---|---|"]
     for i in range(0, len(result["lag"]), every):
+        if not result["n"][i]:  # no decision falls in this bin (e.g. lag 0 with a hop-aligned schedule)
+            continue
         lo, hi = result["ci"][i]
         lines.append(f"| {result['lag'][i]:.2f} | {result['top1'][i]:.3f} [{lo:.2f}, {hi:.2f}] | {result['n'][i]} |")
     lines.append(f"\nAligned lag (window offset + length) {result['aligned_lag']:.2f} s: top-1 "
