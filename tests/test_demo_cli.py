@@ -21,7 +21,7 @@ def test_shipped_demo_model_has_a_complete_card():
     assert card.n_channels == 128 and card.sfreq == 1000.0 and card.n_classes == 40
     assert card.class_names[0] == "sorrel" and card.split == "by-image"
     assert {"top1", "top5", "oracle_top1"} <= set(card.evaluation)
-    assert card.feature_kind == "erp" and card.feature_shape() == (128, 1, 52)  # Deep4Net on the erp features
+    assert card.feature_kind == "erp" and card.feature_shape() == (128, 1, 50)  # Deep4Net on the erp features: (440 - 41) // 8 + 1
     assert DEMO.stat().st_size < 5e6
 
 
