@@ -171,11 +171,20 @@ def time_blocked(trials: Trials, fractions: tuple[float, float] = (0.2, 0.2)) ->
 
 
 def leave_subject_out(trials: Trials, subject: int, seed: int = 0) -> Split:
-    """Test on ``subject``; validation is 10 % of the other subjects' trials."""
+    """Test on ``subject``; validation is 10 % of the other subjects' trials. When every subject saw the
+    same images (the phantom, EEG-ImageNet), it is crossed with the by-image split: the subject's held-out
+    images test, the other subjects' training images train, so no test image was ever trained on."""
     test = np.flatnonzero(trials.subjects == subject)
     if len(test) == 0:
         raise SplitError(f"no trials of subject {subject}; subjects: {np.unique(trials.subjects).tolist()}")
-    rest = np.flatnonzero(trials.subjects != subject)
+    others = trials.subjects != subject
+    if names_images(trials) and np.isin(trials.image_ids[test], trials.image_ids[others]).any():
+        parts = by_image(trials, seed)
+        mine = trials.subjects == subject
+        return {"train": np.sort(parts["train"][others[parts["train"]]]),
+                "val": np.sort(parts["val"][others[parts["val"]]]),
+                "test": np.sort(parts["test"][mine[parts["test"]]])}
+    rest = np.flatnonzero(others)
     rest = np.random.default_rng(seed).permutation(rest)
     n_val = max(1, len(rest) // 10)
     return {"train": np.sort(rest[n_val:]), "val": np.sort(rest[:n_val]), "test": test}

@@ -131,3 +131,12 @@ def test_continuous_accuracy_peaks_where_the_window_covers_the_response(tmp_path
     early = np.nanmax(result["top1"][1:6])  # the window still mostly holds the previous stimulus
     assert result["aligned_top1"] > result["chance"] + 0.3 and result["aligned_top1"] > early + 0.3, result
     assert "Aligned lag" in continuous_markdown(result)
+
+
+def test_leave_subject_out_holds_out_the_images_too_when_subjects_share_them(tiny):
+    from offline_training.splits import make_split
+
+    _, trials = tiny
+    split = make_split(trials, "loso-2")  # checked: non-empty, disjoint, no shared image
+    assert set(trials.subjects[split["test"]]) == {2} and 2 not in set(trials.subjects[split["train"]])
+    assert not set(trials.image_ids[split["test"]]) & set(trials.image_ids[split["train"]])
