@@ -95,6 +95,8 @@ def spectrogram_extent(card) -> tuple[float, float, float, float] | None:
     on their frequency."""
     if card is None:
         return None
+    if getattr(card, "feature_kind", "spectrogram") == "erp":  # one row: the low-passed, decimated ERP
+        return 0.0, 1000.0 * card.window_length, 0.0, 1.0
     spec = card.spectrogram
     hop_ms = 1000.0 * spec.hop / card.sfreq
     n_frames = spec.n_frames(card.window_samples)

@@ -135,7 +135,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.spec_bar.setImageItem(self.spec_image, insert_in=self.spec_plot.getPlotItem())
         self._spec_extent = spectrogram_extent(self.card)
         self._spec_shape: tuple | None = None
-        if self._spec_extent is not None:
+        if self._spec_extent is not None and getattr(self.card, "feature_kind", "") == "erp":
+            self.spec_plot.setTitle("ERP features of the last window (low-passed, decimated; shown channels, z)")
+            self.spec_plot.setLabel("bottom", "time in window (ms)")
+            self.spec_plot.getAxis("left").setTicks([[]])
+        elif self._spec_extent is not None:
             self.spec_plot.setLabel("bottom", "time in window (ms)")
             self.spec_plot.setLabel("left", "frequency (Hz)")
         else:
