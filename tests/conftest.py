@@ -30,6 +30,17 @@ def unique_name(prefix: str = "test") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
+def pull_samples(source, n: int, tries: int = 50) -> np.ndarray:
+    """Pull from an :class:`~bci_stream.source.LSLSource` until ``n`` samples came (or ``tries`` pulls)."""
+    got = np.zeros((0, len(source.ch_names)), np.float32)
+    for _ in range(tries):
+        chunk, _ = source.pull(0.1)
+        got = np.vstack([got, chunk])
+        if len(got) >= n:
+            break
+    return got
+
+
 @pytest.fixture
 def stream_name() -> str:
     return unique_name("eeg")

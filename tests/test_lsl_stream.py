@@ -6,6 +6,7 @@ import time
 import numpy as np
 import pylsl
 import pytest
+from conftest import pull_samples
 
 from bci_stream.phantom import PhantomConfig
 from bci_stream.simulate import COUNTER_CHANNEL, OutletConfig, PacedPusher, phantom_pusher
@@ -80,12 +81,7 @@ def test_source_picks_model_channels_from_a_shuffled_stream(stream_name):
     block = np.tile(np.arange(5, dtype=np.float32), (50, 1))  # each channel holds its stream position
     time.sleep(0.3)
     outlet.push_chunk(block)
-    samples = np.zeros((0, 3))
-    for _ in range(50):
-        chunk, _ = source.pull(0.1)
-        samples = np.vstack([samples, chunk])
-        if len(samples) >= 50:
-            break
+    samples = pull_samples(source, 50)
     assert samples.shape == (50, 3)
     np.testing.assert_array_equal(samples[0], [4, 2, 1])  # O1, Oz, O2 positions in the stream
     source.close()

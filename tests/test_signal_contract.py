@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pylsl
 import pytest
-from conftest import unique_name
+from conftest import pull_samples, unique_name
 
 from bci_stream.decoder import Decoder
 from bci_stream.io import Recording
@@ -145,12 +145,7 @@ def test_stream_without_a_unit_is_refused_unless_the_unit_is_assumed(stream_name
     source = LSLSource(["O1", "O2"], 1000.0, SourceConfig(name=stream_name, resolve_timeout=5, assume_unit="mV"))
     assert source.connect() and source.unit_note == "mV -> uV (x 1000)"
     outlet.push_chunk(np.ones((20, 2), np.float32))
-    got = np.zeros((0, 2))
-    for _ in range(50):
-        chunk, _ = source.pull(0.1)
-        got = np.vstack([got, chunk])
-        if len(got) >= 20:
-            break
+    got = pull_samples(source, 20)
     np.testing.assert_allclose(got[:20], 1000.0)
     source.close()
     # arbitrary units match only a model trained on arbitrary units
@@ -174,12 +169,7 @@ def test_integer_streams_are_read(stream_name, fmt, dtype):
     block = np.stack([np.arange(30), -np.arange(30)], axis=1).astype(dtype)
     time.sleep(0.2)
     outlet.push_chunk(block)
-    got = np.zeros((0, 2))
-    for _ in range(50):
-        chunk, _ = source.pull(0.1)
-        got = np.vstack([got, chunk])
-        if len(got) >= 30:
-            break
+    got = pull_samples(source, 30)
     np.testing.assert_array_equal(got, block[:, ::-1].astype(np.float32))
     source.close()
     del outlet
