@@ -386,12 +386,12 @@ class LiveSession:
                        window_end_sample=end, latency_ms=(t_emitted - t_lsl) * 1e3, marker=marker,
                        ood_rms=ood.rms, ood_bias=ood.bias,
                        extra={"t_marker": t_marker} if t_marker is not None else {})
-        if marker is not None:  # after the decision is out: scoring is bookkeeping, not latency
-            p.truth = self.truth.class_of(marker)
-            p.hit = self.accuracy.add(marker, p.truth, p.top5)
         self.outlet.push(p)
         if self.renderer is not None:
             self.renderer.submit(p)
+        if marker is not None:  # after the decision is out: scoring is bookkeeping, not latency
+            p.truth = self.truth.class_of(marker)
+            p.hit = self.accuracy.add(marker, p.truth, p.top5)
         if self.jsonl:
             self.jsonl.prediction(p)
         warning = ood.warning
