@@ -36,7 +36,12 @@ def validate_card_numbers(card) -> list[str]:
 
     need(_finite(card.sfreq) and card.sfreq > 0, f"sfreq must be a finite number > 0 Hz; got {card.sfreq!r}")
     need(len(card.ch_names) >= 1, "the card lists no channels")
-    need(len(card.class_names) >= 1, "the card lists no classes")
+    kind_out = getattr(card, "output_kind", "classes")
+    need(kind_out in ("classes", "embedding"), f"output_kind must be 'classes' or 'embedding'; got {kind_out!r}")
+    if kind_out == "embedding":
+        problems.extend(_embedding_problems(getattr(card, "embedding", {})))
+    else:
+        need(len(card.class_names) >= 1, "the card lists no classes")
     need(_finite(card.window_length) and 0 < card.window_length <= MAX_WINDOW_SECONDS,
          f"window_length must be in (0, {MAX_WINDOW_SECONDS:g}] s; got {card.window_length!r}")
     need(_finite(card.window_offset), f"window_offset must be a finite number of seconds; got {card.window_offset!r}")
@@ -92,6 +97,27 @@ def validate_card_numbers(card) -> list[str]:
     return problems
 
 
+def _embedding_problems(spec) -> list[str]:
+    """Problems with an embedding card's ``embedding`` entry; [] if none."""
+    if not isinstance(spec, dict):
+        return ["embedding must be an object with dim, space, normalisation"]
+    problems = []
+    known = {"dim", "space", "checkpoint_sha256", "normalisation", "logit_scale"}
+    if set(spec) - known:
+        problems.append(f"embedding has unknown fields {sorted(set(spec) - known)}")
+    dim = spec.get("dim")
+    if not (isinstance(dim, int) and not isinstance(dim, bool) and dim >= 1):
+        problems.append(f"embedding dim must be an integer >= 1; got {dim!r}")
+    if not (isinstance(spec.get("space"), str) and spec.get("space")):
+        problems.append("embedding space must name the image embedding model (e.g. open_clip:ViT-B-32/openai)")
+    if spec.get("normalisation", "l2") != "l2":
+        problems.append(f"embedding normalisation must be 'l2'; got {spec.get('normalisation')!r}")
+    scale = spec.get("logit_scale", 1.0)
+    if not (_finite(scale) and scale > 0):
+        problems.append(f"embedding logit_scale must be a finite number > 0; got {scale!r}")
+    return problems
+
+
 def check_card_fits_network(card, session) -> list[str]:
     """Problems between ``card`` and an ONNX Runtime ``session`` (input and output shapes); [] if none.
 
@@ -107,6 +133,10 @@ def check_card_fits_network(card, session) -> list[str]:
         problems.append(f"the network's input is {tuple(got)}; the card's features are {want} "
                         "(channels, rows, columns): card and network do not belong together")
     out = list(outputs[0].shape) if outputs else []
-    if len(out) != 2 or (isinstance(out[1], int) and out[1] != len(card.class_names)):
+    if getattr(card, "output_kind", "classes") == "embedding":
+        dim = card.embedding.get("dim")
+        if len(out) != 2 or (isinstance(out[1], int) and out[1] != dim):
+            problems.append(f"the network outputs {tuple(out)}; the card's embedding has dimension {dim}")
+    elif len(out) != 2 or (isinstance(out[1], int) and out[1] != len(card.class_names)):
         problems.append(f"the network outputs {tuple(out)}; the card lists {len(card.class_names)} classes")
     return problems

@@ -17,13 +17,36 @@ from bci_stream.features import ErpConfig, Features, SpectrogramConfig
 from bci_stream.preprocessing import Preprocessing, PreprocessingError
 
 CARD_KEY = "bci_stream.model_card"
-FORMAT_VERSION = 2  # 2: preprocessing; signal_unit taken from the data; feature_kind, spectrogram mode/fmax, erp.
+FORMAT_VERSION = 2  # 2: preprocessing; signal_unit taken from the data; feature_kind, spectrogram mode/fmax, erp;
+# output_kind and embedding (open-vocabulary models).
 # Fields a card may lack (version 1, or version 2 before the feature fields) take their defaults: today's
 # magnitude spectrogram, no preprocessing.
 
 
 class ModelCardError(ValueError):
     """A model card is missing, unreadable or of a format this version cannot read."""
+
+
+@dataclass(frozen=True)
+class EmbeddingSpec:
+    """The output of an embedding model (card field ``embedding``).
+
+    Attributes
+    ----------
+    dim : embedding dimension.
+    space : the image embedding model whose space this is, ``"open_clip:<model>/<pretrained tag or
+        file name>"`` or ``"phantom:seed=<seed>,dim=<dim>"``; a gallery index or an image-conditioned
+        renderer must be in the same space.
+    checkpoint_sha256 : sha256 of the image model's weights file ("" for a hub tag or the phantom).
+    normalisation : "l2" (unit vectors; cosine similarity = dot product).
+    logit_scale : inverse temperature learnt by InfoNCE (scores = softmax(logit_scale * similarity)).
+    """
+
+    dim: int
+    space: str
+    checkpoint_sha256: str = ""
+    normalisation: str = "l2"
+    logit_scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -50,7 +73,17 @@ class ModelCard:
     preprocessing : :meth:`bci_stream.preprocessing.Preprocessing.to_dict` of the causal chain the
         training data went through (filters with their SOS coefficients at the input rate
         ``sfreq * decimate``, reference, decimation, standardisation); empty: none.
-    class_ids, class_names : one per output, in output order (e.g. ImageNet synsets and names).
+    output_kind : "classes" (the network outputs class probabilities, one per ``class_ids`` entry) or
+        "embedding" (it outputs an L2-normalised embedding in the image space the ``embedding`` entry
+        names; decisions are retrieval from a gallery index built in that same space).
+    embedding : for output kind "embedding" (:class:`EmbeddingSpec` as a dict): ``dim``, ``space``
+        (the image embedding model, e.g. ``"open_clip:ViT-H-14/laion2b_s32b_b79k"`` or
+        ``"phantom:seed=0,dim=64"``), ``checkpoint_sha256`` of its weights ("" when it has none),
+        ``normalisation`` ("l2": unit vectors, similarities are dot products) and ``logit_scale`` (the
+        learnt InfoNCE temperature's inverse, to turn similarities into softmax scores). Empty for
+        classifiers.
+    class_ids, class_names : one per output, in output order (e.g. ImageNet synsets and names); for an
+        embedding model, the classes it was trained on (may be empty).
     marker_classes : stimulus marker text -> class id, for markers that are neither a class id, a
         class name nor ``<class id>_<n>`` (a lab's mapping file); how event mode knows the truth live.
     teacher : the KD teacher (e.g. "open_clip:ViT-B-32/laion2b_s34b_b79k" or "phantom-similarity").
@@ -82,6 +115,8 @@ class ModelCard:
     split: str = ""
     evaluation: dict = field(default_factory=dict)
     architecture: dict = field(default_factory=dict)
+    output_kind: str = "classes"
+    embedding: dict = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -107,6 +142,22 @@ class ModelCard:
                 raise PreprocessingError("standardisation statistics do not match the channel count")
         except (PreprocessingError, KeyError, TypeError, ValueError) as err:
             raise ModelCardError(f"card preprocessing is invalid: {err}") from err
+
+    @property
+    def is_embedding(self) -> bool:
+        """The network outputs an image embedding (decisions are retrieval), not class probabilities."""
+        return self.output_kind == "embedding"
+
+    def embedding_spec(self) -> EmbeddingSpec:
+        """The card's embedding description (output kind "embedding" only)."""
+        if not self.is_embedding:
+            raise ModelCardError("this model outputs class probabilities, not an embedding")
+        return EmbeddingSpec(**self.embedding)
+
+    @property
+    def n_outputs(self) -> int:
+        """Width of the network's output: classes, or the embedding's dimension."""
+        return int(self.embedding["dim"]) if self.is_embedding else self.n_classes
 
     @property
     def n_channels(self) -> int:

@@ -29,6 +29,17 @@ class WithSoftmax(nn.Module):
         return torch.softmax(self.model(x), dim=1)
 
 
+class WithL2Norm(nn.Module):
+    """The exported graph of an embedding model: normalised features → unit-length embedding ``(batch, dim)``."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.normalize(self.model(x), dim=1)
+
+
 def card_for_run(run_dir: str | Path, hop: float = 0.02, sweep: dict | None = None) -> ModelCard:
     """The ModelCard of a run folder (needs ``run.json`` and, if present, ``metrics.json``). ``sweep``
     (the sweep folder, trial and selection metric that chose this run) goes to ``architecture["sweep"]``;
@@ -83,18 +94,35 @@ def export_onnx(run_dir: str | Path, out: str | Path, hop: float = 0.02, sweep: 
     if feature_kind(config) == "raw":
         raise ValueError("raw-EEG students (the old LSTM baseline) are not exported for the live app")
     card = card_for_run(run_dir, hop=hop, sweep=sweep)
-    wrapped = WithSoftmax(model).eval()
+    wrapped = (WithL2Norm(model) if card.is_embedding else WithSoftmax(model)).eval()
+    what = f"{card.embedding_spec().dim}-d embedding" if card.is_embedding else f"{card.n_classes} classes"
+    return write_onnx(wrapped, card, out, doc=f"bci-stream student ({config.student}), {what}")
+
+
+def write_onnx(wrapped: nn.Module, card: ModelCard, out: str | Path, doc: str = "") -> tuple[Path, float]:
+    """Export ``wrapped`` (features → probabilities or embedding) to ``out`` with ``card`` attached.
+
+    The input is named after the card's feature kind, the output ``"probabilities"`` or ``"embedding"``
+    (by ``card.output_kind``), the batch axis dynamic. Runs the parity check (ONNX Runtime vs torch on
+    random inputs of batch 1 and 3) and raises if the max abs difference exceeds
+    :data:`PARITY_TOLERANCE`. Returns ``(path, max_abs_diff)``.
+    """
+    import onnx
+    import onnxruntime as ort
+
+    wrapped = wrapped.eval()
     example = torch.randn(2, *card.feature_shape())
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     batch = torch.export.Dim("batch", min=1)
+    output_name = "embedding" if card.is_embedding else "probabilities"
     program = torch.onnx.export(wrapped, (example,), dynamo=True, input_names=[card.feature_kind],
-                                output_names=["probabilities"], dynamic_shapes={"x": {0: batch}},
+                                output_names=[output_name], dynamic_shapes={"x": {0: batch}},
                                 external_data=False, verbose=False)
     program.save(str(out))
     proto = onnx.load(str(out))
     card.attach_to(proto)
-    proto.doc_string = f"bci-stream student ({config.student}), {card.n_classes} classes"
+    proto.doc_string = doc or f"bci-stream model ({card.output_kind})"
     onnx.save(proto, str(out))
 
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
