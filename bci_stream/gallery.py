@@ -23,6 +23,7 @@ one line naming the problem and the next step.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import struct
 from dataclasses import dataclass
@@ -113,6 +114,15 @@ class GalleryIndex:
         thumbs = f"thumbnails {self.thumbnails.shape[1]} px" if self.thumbnails is not None else "no thumbnails"
         n_classes = len(set(self.labels) - {""}) or "no"
         return f"{self.size} images ({n_classes} classes), {self.dim}-d, space {self.space}, {thumbs}"
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """sha256 hex digest of a file, read in ``chunk``-byte pieces (index files, image model weights)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def top_rows(values: np.ndarray, k: int) -> np.ndarray:

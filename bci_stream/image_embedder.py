@@ -15,13 +15,13 @@ Needs the ``[train]`` layer (torch, open_clip); the live decoder never imports t
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from bci_stream.gallery import file_sha256
 from bci_stream.offline_env import set_offline_environment
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
@@ -30,15 +30,6 @@ PICKLED_SUFFIXES = (".bin", ".pt", ".pth")
 
 class ImageModelError(RuntimeError):
     """The image model cannot be loaded (unknown name, weights absent offline, unsafe or corrupt file)."""
-
-
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    """sha256 hex digest of a file, read in ``chunk``-byte pieces."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def is_weights_file(pretrained: str) -> bool:
