@@ -267,19 +267,18 @@ def split_problem(trials: Trials, split: Split, name: str) -> str:
     for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
         if np.intersect1d(split[a], split[b]).size:
             return f"{a} and {b} share trials"
-    if names_images(trials):
-        for a, b in (("train", "test"), ("train", "val"), ("val", "test")):
-            shared = np.intersect1d(trials.image_ids[split[a]], trials.image_ids[split[b]])
-            if shared.size:
-                return f"{a} and {b} share {shared.size} image(s) (e.g. {shared[0]!r})"
     if name == "by-class":  # zero-shot: the parts must share no class at all
         for a, b in (("train", "test"), ("train", "val"), ("val", "test")):
             shared = np.intersect1d(trials.labels[split[a]], trials.labels[split[b]])
             if shared.size:
                 return f"{a} and {b} share class {trials.class_names[shared[0]]!r}"
-        return ""
+    if names_images(trials):
+        for a, b in (("train", "test"), ("train", "val"), ("val", "test")):
+            shared = np.intersect1d(trials.image_ids[split[a]], trials.image_ids[split[b]])
+            if shared.size:
+                return f"{a} and {b} share {shared.size} image(s) (e.g. {shared[0]!r})"
     missing = np.setdiff1d(trials.labels[split["test"]], trials.labels[split["train"]])
-    if missing.size:
+    if missing.size and name != "by-class":
         return f"test classes {[trials.class_names[k] for k in missing[:3]]} have no training trials"
     return ""
 
