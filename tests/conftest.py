@@ -74,24 +74,12 @@ def rng() -> np.random.Generator:
 
 @pytest.fixture(scope="session")
 def semantic_phantom(tiny_phantom_config):
-    """The tiny phantom with a semantic space: ``embeddings`` (n_classes, images_per_class, D) unit
-    vectors and ``embedding_space``. Until ``PhantomConfig(semantic=True)`` exists (issue 14, the
-    trainer's lane), the same phantom with clustered random unit vectors beside it."""
+    """The tiny phantom with a semantic space (16-d image embeddings driving the evoked response)."""
     from dataclasses import replace
-    from types import SimpleNamespace
 
     from bci_stream.phantom import Phantom
 
-    if "semantic" in PhantomConfig.__dataclass_fields__:
-        return Phantom(replace(tiny_phantom_config, semantic=True, embed_dim=16))
-    phantom = Phantom(tiny_phantom_config)
-    c = tiny_phantom_config
-    rng = np.random.default_rng(c.seed)
-    centres = rng.standard_normal((c.n_classes, 1, 16))
-    vectors = centres + 0.5 * rng.standard_normal((c.n_classes, c.images_per_class, 16))
-    vectors = (vectors / np.linalg.norm(vectors, axis=-1, keepdims=True)).astype(np.float32)
-    return SimpleNamespace(config=c, class_ids=phantom.class_ids, class_names=phantom.class_names,
-                           ch_names=phantom.ch_names, embeddings=vectors, embedding_space=f"phantom:seed={c.seed},dim=16")
+    return Phantom(replace(tiny_phantom_config, semantic=True, embed_dim=16))
 
 
 def export_embedding_student(card, path: Path, seed: int = 0) -> Path:
