@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=None, help="stop after this long (headless default: 20)")
     parser.add_argument("--headless", action="store_true", help="print decisions instead of opening the viewer")
     parser.add_argument("--model", default=str(DEMO_MODEL))
+    parser.add_argument("--gallery-index", default=None,
+                        help="an embedding model's gallery index (the phantom's: `bci-stream index --phantom`); the "
+                             "phantom then streams its semantic space")
     parser.add_argument("--renderer", default="gallery", choices=["gallery", "diffusion", "none"])
     parser.add_argument("--diffusion-model", default="stabilityai/sd-turbo")
     parser.add_argument("--screenshot", default=None, help="save a PNG of the viewer just before it closes")
@@ -51,9 +54,18 @@ def main(argv: list[str] | None = None) -> int:
     config_path = use_loopback()
     name = f"bci-stream-demo-{uuid.uuid4().hex[:6]}"
     env = dict(os.environ, LSLAPICFG=str(config_path))
+    stream = ["--classes", str(card.n_classes or 40)]
+    if card.is_embedding:  # the semantic phantom of the card's space "phantom:seed=<s>,dim=<d>"
+        space = card.embedding_spec().space
+        if not space.startswith("phantom:") or not args.gallery_index:
+            print(f"the demo streams the phantom: an embedding model must be in a phantom space (this one: {space}) "
+                  "and come with --gallery-index", file=sys.stderr)
+            return 2
+        fields = dict(item.split("=") for item in space.split(":", 1)[1].split(","))
+        stream += ["--semantic", "--seed", fields["seed"], "--embed-dim", fields["dim"]]
     simulator = subprocess.Popen(
         [sys.executable, "-m", "bci_stream.cli", "simulate", "--channels", str(card.n_channels), "--sfreq",
-         str(card.sfreq), "--classes", str(card.n_classes), "--name", name, "--counter"], env=env)
+         str(card.sfreq), *stream, "--name", name, "--counter"], env=env)
     print(f"demo: phantom headset '{name}' ({card.n_channels} ch @ {card.sfreq:g} Hz) -> {Path(args.model).name} "
           f"({card.n_classes} classes; {card.split} test top-1 {card.evaluation.get('top1', float('nan')):.2f}) -> "
           f"{'printed decisions' if headless else 'viewer'}.\n"
@@ -65,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
 
     live = ["live", "--model", args.model, "--stream", name, "--markers", f"{name}-markers", "--mode", args.mode,
             "--smoothing", "5", "--renderer", args.renderer, "--diffusion-model", args.diffusion_model, "--image-size", "256"]
+    if args.gallery_index:
+        live += ["--gallery-index", args.gallery_index]
     if seconds is not None:
         live += ["--seconds", str(seconds)]
     if headless:

@@ -159,3 +159,19 @@ def test_the_phantom_gallery_has_one_row_per_phantom_image_with_its_marker_id(se
     np.testing.assert_allclose(gallery.embeddings[c.images_per_class + 2], semantic_phantom.embeddings[1, 2], atol=1e-6)
     assert gallery.thumbnails.shape == (gallery.size, 32, 32, 3)
     assert not np.array_equal(gallery.thumbnails[0], gallery.thumbnails[1])  # the image number is drawn on it
+
+
+def test_index_command_writes_the_semantic_phantom_s_gallery(tmp_path, capsys):
+    from bci_stream.cli import main as bci_stream
+    from bci_stream.phantom import Phantom, PhantomConfig
+
+    out = tmp_path / "phantom.safetensors"
+    assert bci_stream(["index", "--phantom", "--seed", "2", "--embed-dim", "8", "--classes", "3", "--images", "4",
+                       "--out", str(out)]) == 0
+    gallery = load_gallery(out)
+    phantom = Phantom(PhantomConfig(seed=2, n_classes=3, images_per_class=4, semantic=True, embed_dim=8))
+    assert gallery.space == "phantom:seed=2,dim=8" == phantom.embedding_space and gallery.size == 12
+    np.testing.assert_allclose(gallery.embeddings[5], phantom.image_embedding(gallery.ids[5]), atol=1e-6)
+    assert "12 images (3 classes)" in capsys.readouterr().out
+    assert bci_stream(["index", "--phantom", "somedir", "--out", str(out)]) == 2
+    assert "drop DIR" in capsys.readouterr().err

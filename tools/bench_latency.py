@@ -15,7 +15,13 @@ spectrogram in full (no incremental frames); ``--old DIR`` adds a run of another
 decoder (e.g. the commit before this work) on the same phantom stream, in a child process with
 that checkout's code, so before and after are measured in one run.
 
+``--model-b EMB.onnx --gallery-index IDX`` adds a run of an embedding model (its decision: retrieval of
+the top-k gallery images, :mod:`bci_stream.retrieval`) on the same stream right after the first wait
+mode's run, and prints its p99 over the classifier's (issue 14's budget: x1.5). Build a same-network
+twin of the demo classifier with ``tools/build_embedding_model.py --kind twin``.
+
     python tools/bench_latency.py --seconds 600 --json latency.json
+    python tools/bench_latency.py --seconds 60 --no-baseline --model-b twin.onnx --gallery-index gallery.safetensors
     python tools/bench_latency.py --seconds 60 --waits block,poll,prewarm,spin --full-features --old /work/old
 """
 
@@ -57,21 +63,23 @@ def summarise(latencies: list[float], seconds: float) -> dict:
 
 
 def run_ours(model: Path, stream: str, seconds: float, hop: float, threads: int, wait: str = "block",
-             incremental: bool = True) -> dict:
+             incremental: bool = True, gallery_index: str | None = None) -> dict:
     from bci_stream.decoder import Decoder
-    from bci_stream.live import LiveConfig, LiveSession
+    from bci_stream.live import LiveConfig, LiveSession, open_retriever
     from bci_stream.wait import WaitConfig
 
     latencies: list[float] = []
     decoder = Decoder(model, providers="cpu", threads=threads, incremental=incremental)
-    session = LiveSession(decoder, LiveConfig(stream=stream, hop=hop, outlet_name=f"bench-{uuid.uuid4().hex[:6]}",
-                                              wait=WaitConfig(wait)),
-                          listeners=[lambda p: latencies.append(p.latency_ms)])
+    config = LiveConfig(stream=stream, hop=hop, outlet_name=f"bench-{uuid.uuid4().hex[:6]}", wait=WaitConfig(wait))
+    retriever = open_retriever(gallery_index, decoder.card, config) if gallery_index else None
+    session = LiveSession(decoder, config, listeners=[lambda p: latencies.append(p.latency_ms)], retriever=retriever)
     session.start()
     cpu0, wall0 = time.process_time(), time.perf_counter()
     session.run(seconds=seconds)
     cpu = (time.process_time() - cpu0) / (time.perf_counter() - wall0) * 100
     out = summarise(latencies, seconds)
+    if retriever is not None:
+        out.update(gallery_images=retriever.gallery.size, top_k=retriever.k)
     out.update(lost_samples=session.source.lost_samples, cpu_percent=cpu, provider=decoder.provider,
                withheld=session.state.n_withheld, gaps=len(session.state.gaps), wait=wait, incremental=incremental,
                skipped=session.state.n_skipped, late_polls=session.waiter.n_late)
@@ -159,6 +167,9 @@ def main() -> int:
                                                     "commit) on the same stream")
     parser.add_argument("--reference-model", help="also run bci-stream with this model (e.g. the previous demo "
                         "model) on the same stream and print the p99 ratio model / reference")
+    parser.add_argument("--model-b", help="also run this embedding model (retrieval decisions) on the same stream and "
+                        "print its p99 over the classifier's (needs --gallery-index)")
+    parser.add_argument("--gallery-index", help="the --model-b embedding model's gallery index")
     parser.add_argument("--no-baseline", action="store_true", help="skip the do-it-yourself baseline")
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
@@ -177,7 +188,14 @@ def main() -> int:
     unknown = [w for w in waits if w not in WAIT_MODES]
     if unknown or not waits:
         sys.exit(f"--waits: {unknown or 'none given'}; choose from {', '.join(WAIT_MODES)}")
-    n_runs = len(waits) + int(args.full_features) + int(args.old is not None) + int(not args.no_baseline)
+    if args.model_b:
+        card_b = ModelCard.from_onnx(args.model_b)
+        if not card_b.is_embedding or not args.gallery_index:
+            sys.exit("--model-b must be an embedding model and comes with --gallery-index")
+        if card_b.n_channels != card.n_channels or card_b.input_sfreq != card.input_sfreq:
+            sys.exit(f"--model-b expects {card_b.n_channels} ch @ {card_b.input_sfreq:g} Hz; the stream is the --model's")
+    n_runs = len(waits) + int(args.full_features) + int(args.old is not None) + int(not args.no_baseline) \
+        + int(bool(args.model_b))
     name = f"bench-{uuid.uuid4().hex[:8]}"
     total = args.seconds * (n_runs + bool(args.reference_model)) + 30 * (n_runs + 1)
     sim = subprocess.Popen([sys.executable, "-m", "bci_stream.cli", "simulate", "--channels", str(args.channels),
@@ -193,6 +211,16 @@ def main() -> int:
         for wait in waits:
             runs[f"wait={wait}"] = run_ours(model, name, args.seconds, args.hop, args.threads, wait=wait)
             print_row(f"bci-stream, incremental spectrogram, wait {wait}", runs[f"wait={wait}"])
+            if args.model_b and wait == waits[0]:  # right after the classifier's run, on the same stream
+                runs["model-b"] = run_ours(Path(args.model_b), name, args.seconds, args.hop, args.threads, wait=wait,
+                                           gallery_index=args.gallery_index)
+                b = runs["model-b"]
+                print_row(f"bci-stream, embedding model {Path(args.model_b).name} + retrieval (top-{b['top_k']} of "
+                          f"{b['gallery_images']} images), wait {wait}", b)
+                results["p99_embedding_vs_classifier"] = b["p99_ms"] / runs[f"wait={wait}"]["p99_ms"]
+                results["p50_embedding_vs_classifier"] = b["p50_ms"] / runs[f"wait={wait}"]["p50_ms"]
+                print(f"embedding / classifier: p50 x{results['p50_embedding_vs_classifier']:.2f}, "
+                      f"p99 x{results['p99_embedding_vs_classifier']:.2f} (budget: p99 x1.5)")
         if args.full_features:
             runs["full-features"] = run_ours(model, name, args.seconds, args.hop, args.threads, incremental=False)
             print_row("bci-stream, every spectrogram in full, wait block", runs["full-features"])

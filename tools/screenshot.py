@@ -3,6 +3,7 @@
 xvfb xauth libxcb-icccm4 libxcb-keysyms1).
 
     python tools/screenshot.py [--out docs/viewer.png] [--seconds 12] [--mode event|continuous]
+    python tools/screenshot.py --model emb.onnx --gallery-index gallery.safetensors --out docs/viewer_retrieval.png
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=12.0)
     parser.add_argument("--renderer", default="gallery")
     parser.add_argument("--mode", default="event", choices=["event", "continuous"])
+    parser.add_argument("--model", default=None, help="the model (default: the demo model)")
+    parser.add_argument("--gallery-index", default=None, help="an embedding model's gallery index")
     args = parser.parse_args()
     if shutil.which("xvfb-run") is None:
         sys.exit("xvfb-run not found: apt-get install -y xvfb xauth libxcb-icccm4 libxcb-keysyms1")
@@ -29,6 +32,8 @@ def main() -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     cmd = ["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", sys.executable, "-m", "bci_stream.demo",
            "--seconds", str(args.seconds), "--screenshot", str(out), "--renderer", args.renderer, "--mode", args.mode]
+    cmd += ["--model", str(Path(args.model).resolve())] if args.model else []
+    cmd += ["--gallery-index", str(Path(args.gallery_index).resolve())] if args.gallery_index else []
     env = {k: v for k, v in __import__("os").environ.items() if k != "QT_QPA_PLATFORM"}
     result = subprocess.run(cmd, cwd=ROOT, env=env)
     if result.returncode != 0 or not out.exists():

@@ -169,7 +169,8 @@ class MainWindow(QtWidgets.QMainWindow):
             from bci_stream.viewer.retrieval_strip import RetrievalStrip
 
             self.retrieval_strip = RetrievalStrip(gallery)
-            self.bars_plot.setTitle("top-5 gallery classes (sum of their images' retrieval scores)")
+            self.bars_plot.setTitle("top-5 gallery classes (summed retrieval scores)")
+            self.bars_plot.setMinimumHeight(150)
             right = QtWidgets.QWidget()
             rcol = QtWidgets.QVBoxLayout(right)
             rcol.setContentsMargins(0, 0, 0, 0)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-THUMB_PX = 84  # side of a shown thumbnail
+THUMB_PX = 72  # side of a shown thumbnail
 
 
 def thumbnail_pixmap(image: np.ndarray, side: int = THUMB_PX) -> QtGui.QPixmap:
