@@ -31,3 +31,68 @@ def test_by_class_split_holds_out_whole_classes_deterministically(semantic_trial
     bad = {"train": split["train"][1:], "val": split["val"], "test": np.r_[split["test"], split["train"][:1]]}
     with pytest.raises(SplitError, match="share class"):
         check_split(trials, bad, "by-class")
+
+
+def test_info_nce_is_symmetric_clip_loss_and_treats_repeats_of_an_image_as_positives():
+    import torch
+
+    from offline_training.contrastive import embedding_loss, info_nce
+
+    torch.manual_seed(0)
+    e = torch.nn.functional.normalize(torch.randn(6, 8), dim=1)
+    scale = torch.tensor(10.0)
+    perfect, wrong = info_nce(e, e, scale), info_nce(e.flip(0), e, scale)
+    assert perfect < wrong
+    ref = 0.5 * (torch.nn.functional.cross_entropy(10 * e @ e.T, torch.arange(6))
+                 + torch.nn.functional.cross_entropy((10 * e @ e.T).T, torch.arange(6)))
+    assert torch.allclose(perfect, ref)
+    # two rows of one image: predicting that image for both is not penalised as a false negative
+    twice = torch.cat([e[:1], e[:1], e[2:]])
+    groups = torch.tensor([0, 0, 2, 3, 4, 5])
+    assert info_nce(twice, twice, scale, groups) < info_nce(twice, twice, scale)
+    assert embedding_loss(e * 3, e, scale, None, mse_weight=1.0) == pytest.approx(float(perfect), abs=1e-5)
+
+
+def test_fit_evaluate_export_round_trip_beats_chance_zero_shot(tmp_path, capsys):
+    """The one-command path on an easy semantic phantom: fit (by-class, InfoNCE) → zero-shot metrics with CIs
+    and the oracle → evaluate → export with an embedding card whose space names the phantom."""
+    import json
+
+    import onnxruntime as ort
+
+    from bci_stream.model_card import ModelCard
+    from offline_training.cli import main as bci_train
+
+    run = tmp_path / "run"
+    spec = "phantom:subjects=1,classes=16,channels=8,images=12,seed=4,evoked_uv=60,semantic=1,embed_dim=16"
+    assert bci_train(["fit", "--data", spec, "--objective", "embedding", "--student", "eegnet", "--epochs", "15",
+                      "--out", str(run)]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["split"] == "by-class" and metrics["k"] == 10 and metrics["zero_shot"]
+    assert metrics["n"] == 120 and len(metrics["top1_ci"]) == 2 and metrics["chance_top1"] == pytest.approx(0.1)
+    assert metrics["top1_ci"][0] > 0.1, metrics  # above chance, with its interval
+    assert 0 < metrics["oracle_top1"] <= 1 and metrics["oracle_ratio"] == pytest.approx(metrics["top1"] / metrics["oracle_top1"])
+    report = (run / "report.md").read_text()
+    assert "10 candidates" in report and "oracle" in report and "No test class was seen in training" in report
+    assert bci_train(["evaluate", str(run)]) == 0
+    assert json.loads((run / "evaluation.json").read_text())["top1"] == pytest.approx(metrics["top1"])
+    assert bci_train(["export", str(run), "--out", str(tmp_path / "m.onnx")]) == 0
+    card = ModelCard.from_onnx(tmp_path / "m.onnx")
+    spec_ = card.embedding_spec()
+    assert card.is_embedding and card.n_outputs == spec_.dim == 16
+    assert spec_.space == "phantom:seed=4,dim=16" and spec_.normalisation == "l2" and spec_.logit_scale > 1
+    assert card.split == "by-class" and card.evaluation["k"] == 10 and "top1_ci" in card.evaluation
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    assert session.get_outputs()[0].name == "embedding"
+    out = session.run(None, {session.get_inputs()[0].name: np.random.randn(3, *card.feature_shape()).astype(np.float32)})[0]
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1, rtol=1e-5)
+    assert "10-way zero-shot" in capsys.readouterr().out
+
+
+def test_embedding_objective_without_embeddings_is_one_line_error(tmp_path, capsys):
+    from offline_training.cli import main as bci_train
+
+    code = bci_train(["fit", "--data", "phantom:subjects=1,classes=4,channels=8,images=4", "--objective", "embedding",
+                      "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "semantic=1" in err[0] and "embed-images" in err[0]
