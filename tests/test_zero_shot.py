@@ -96,3 +96,54 @@ def test_embedding_objective_without_embeddings_is_one_line_error(tmp_path, caps
                       "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "semantic=1" in err[0] and "embed-images" in err[0]
+
+
+def test_embed_images_caches_open_clip_embeddings_by_file_stem_and_fit_trains_on_them(tmp_path, capsys):
+    """A tiny random open_clip model built from a config here, saved as safetensors and loaded back by path;
+    the cache (a gallery index) names its space and weights hash, and fit looks trials up in it by image id."""
+    import json
+
+    import open_clip
+    import torch
+    from PIL import Image
+    from safetensors.torch import save_file
+
+    from bci_stream.gallery import file_sha256
+    from offline_training.cli import main as bci_train
+    from offline_training.image_embeddings import load_image_embeddings
+
+    name = "bci-test-embed-images-clip"
+    config = tmp_path / f"{name}.json"
+    config.write_text(json.dumps({"embed_dim": 16, "vision_cfg": {"image_size": 32, "layers": 1, "width": 32,
+                                                                   "head_width": 16, "patch_size": 16},
+                                  "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2,
+                                               "layers": 1}}))
+    open_clip.add_model_config(str(config))
+    torch.manual_seed(0)
+    weights = tmp_path / "tiny.safetensors"
+    save_file({k: v.contiguous() for k, v in open_clip.create_model(name, pretrained=None).state_dict().items()},
+              str(weights))
+    # the phantom's image ids as stimulus files: <synset>/<synset>_<n>.png
+    phantom = Phantom(PhantomConfig(n_channels=8, n_classes=14, images_per_class=3, n_subjects=1, seed=2))
+    images = tmp_path / "images"
+    rng = np.random.default_rng(0)
+    for synset in phantom.class_ids:
+        (images / synset).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(images / synset / f"{synset}_{i}.png")
+    cache = tmp_path / "cache.safetensors"
+    assert bci_train(["embed-images", str(images), "--model", name, "--pretrained", str(weights),
+                      "--model-config", str(config), "--device", "cpu", "--out", str(cache)]) == 0
+    loaded = load_image_embeddings(str(cache))
+    assert loaded.space == f"open_clip:{name}/tiny.safetensors" and loaded.checkpoint_sha256 == file_sha256(weights)
+    assert len(loaded.ids) == 42 and loaded.dim == 16 and f"{phantom.class_ids[0]}_2" in loaded.ids
+    np.testing.assert_allclose(np.linalg.norm(loaded.embeddings, axis=1), 1, rtol=1e-5)
+    with pytest.raises(ValueError, match="no image embedding for 1 image id"):
+        loaded.for_trials([loaded.ids[0], "n00000000_7"])
+    run = tmp_path / "run"
+    assert bci_train(["fit", "--data", "phantom:subjects=1,classes=14,channels=8,images=3,seed=2", "--objective",
+                      "embedding", "--embeddings", str(cache), "--student", "eegnet", "--epochs", "1",
+                      "--out", str(run)]) == 0
+    info = json.loads((run / "run.json").read_text())
+    assert info["embedding"]["space"] == loaded.space and info["embedding"]["checkpoint_sha256"] == loaded.checkpoint_sha256
+    assert "oracle_top1" not in json.loads((run / "metrics.json").read_text())  # no oracle without the semantic phantom
