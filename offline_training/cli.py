@@ -184,6 +184,17 @@ def _fit_embedding(args) -> None:
     print(f"wrote {args.out}/metrics.json, report.md, learning_curve.png")
 
 
+def cmd_things_eeg2(args) -> None:
+    """THINGS-EEG2 200-way zero-shot, intra-subject and leave-subject-out, in the anchors' table layout."""
+    from offline_training.image_embeddings import load_image_embeddings
+    from offline_training.things_recipe import ThingsRecipe, parse_subjects, run_recipe, with_defaults
+
+    recipe = ThingsRecipe(eeg_root=args.eeg, metadata=args.metadata, subjects=parse_subjects(args.subjects),
+                          modes=tuple(args.mode), average_train=args.average_train, window=tuple(args.window))
+    targets = load_image_embeddings(args.embeddings)
+    run_recipe(recipe, with_defaults(_train_config(args)), targets, args.out)
+
+
 def cmd_evaluate(args) -> None:
     """Re-test a run on its saved split; writes ``evaluation.md``/``evaluation.json``/``evaluation_confusion.png``
     beside (never over) the run's own ``report.md`` and ``metrics.json``."""
@@ -502,6 +513,35 @@ def build_parser() -> argparse.ArgumentParser:
     _add_embedding_args(p)
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR's last checkpoint")
     p.set_defaults(func=cmd_fit)
+
+    from offline_training.things_recipe import MODES, ThingsRecipe
+
+    r = ThingsRecipe("", "")
+    p = sub.add_parser("things-eeg2", help="THINGS-EEG2 200-way zero-shot (intra-subject, leave-subject-out) in the "
+                                           "anchors' table")
+    p.add_argument("--eeg", required=True, help="folder of sub-XX/preprocessed_eeg_{training,test}.npy")
+    p.add_argument("--metadata", required=True, help="the release's image_metadata.npy (image files and concepts)")
+    p.add_argument("--embeddings", required=True, metavar="CACHE",
+                   help="`bci-train embed-images` of the release's training_images/ and test_images/ (one cache)")
+    p.add_argument("--out", required=True, help="folder: <mode>/sub-XX run folders, table.md, table.json")
+    p.add_argument("--subjects", default=f"{r.subjects[0]}-{r.subjects[-1]}", help="e.g. 1-10 or 1,3 (default %(default)s)")
+    p.add_argument("--mode", nargs="+", choices=MODES, default=list(r.modes), help="(default: both)")
+    p.add_argument("--average-train", action="store_true", help="average each training image's repetitions")
+    p.add_argument("--window", type=float, nargs=2, default=list(r.window), metavar=("START", "STOP"),
+                   help="seconds from stimulus onset the model sees (default %(default)s)")
+    p.add_argument("--student", default="eegnet", choices=["seed", "phase", "eegnet", "shallow", "deep4"],
+                   help="the EEG encoder (default %(default)s)")
+    d = TrainConfig()
+    for flag, value, what in (("--epochs", d.epochs, int), ("--patience", d.patience, int),
+                              ("--batch-size", 256, int), ("--lr", d.lr, float), ("--seed", d.seed, int),
+                              ("--mse-weight", d.mse_weight, float)):
+        p.add_argument(flag, type=what, default=value, help="(default %(default)s)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--device", default=d.device, help="auto | cpu | cuda (default %(default)s)")
+    p.set_defaults(func=cmd_things_eeg2, features="auto", no_kd=True, alpha=d.alpha, temperature=d.temperature,
+                   crop=None, jitter=0.0, amp=False, memmap_mb=d.memmap_mb, nperseg=None, spectrogram_mode=None,
+                   log_spectrogram=False, fmax=None, erp_cutoff=ErpConfig().cutoff, erp_taps=ErpConfig().numtaps,
+                   erp_decimate=ErpConfig().decimate, objective="embedding")
 
     p = sub.add_parser("evaluate", help="re-test RUN_DIR on its saved split (writes evaluation.md/.json)")
     p.add_argument("run_dir", help="a run folder of `bci-train fit` or `run`")
