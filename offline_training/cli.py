@@ -16,8 +16,8 @@ from offline_training.config import TrainConfig
 from offline_training.datasets import load_trials, parse_spec, split_specs
 
 
-def _oracle_for(spec: str | list[str]):
-    """The phantom's oracle when the data is one phantom spec, else None."""
+def _phantom_for(spec: str | list[str]):
+    """The :class:`~bci_stream.phantom.Phantom` when the data is one phantom spec, else None."""
     specs = split_specs(spec)
     if len(specs) != 1:
         return None
@@ -27,7 +27,26 @@ def _oracle_for(spec: str | list[str]):
     from bci_stream.phantom import Phantom
     from offline_training.datasets.phantom import phantom_config
 
-    return Phantom(phantom_config(**opts)).oracle_probabilities
+    return Phantom(phantom_config(**opts))
+
+
+def _oracle_for(spec: str | list[str]):
+    """The phantom's oracle when the data is one phantom spec, else None."""
+    phantom = _phantom_for(spec)
+    return None if phantom is None else phantom.oracle_probabilities
+
+
+def _image_embeddings(spec, cache: str | None):
+    """The image embeddings of the embedding objective: ``--embeddings CACHE``, or the semantic phantom's own."""
+    from offline_training.image_embeddings import from_phantom, load_image_embeddings
+
+    if cache:
+        return load_image_embeddings(cache)
+    phantom = _phantom_for(spec)
+    if phantom is not None and phantom.config.semantic:
+        return from_phantom(phantom)
+    raise ValueError("the embedding objective needs image embeddings: pass --embeddings CACHE (from `bci-train "
+                     "embed-images`), or train on the semantic phantom (phantom:...,semantic=1)")
 
 
 def _soft_labels(trials: Trials, teacher_cache: str | None, kd: bool,
@@ -59,8 +78,10 @@ def _train_config(args) -> TrainConfig:
     spec = student_spec(args.student)
     mode = args.spectrogram_mode or ("log" if args.log_spectrogram else spec.mode or d.spectrogram.mode)
     fmax = args.fmax if args.fmax is not None else spec.fmax
+    objective = getattr(args, "objective", d.objective)
     return TrainConfig(
-        student=args.student, features=args.features, kd=not args.no_kd, alpha=args.alpha,
+        objective=objective, mse_weight=getattr(args, "mse_weight", d.mse_weight),
+        student=args.student, features=args.features, kd=not args.no_kd and objective == "classes", alpha=args.alpha,
         temperature=args.temperature, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         patience=args.patience, crop_start=crop[0], crop_stop=crop[1], threads=args.threads, jitter=args.jitter,
         device=args.device, amp=args.amp, memmap_mb=args.memmap_mb,
@@ -100,6 +121,24 @@ def _load(args, spec=None, preprocessing=None) -> Trials:
     return trials
 
 
+def cmd_embed_images(args) -> None:
+    """Embed every image under DIR once with an open_clip image tower; the cache is a gallery index file
+    (:mod:`bci_stream.gallery`) keyed by image id = file stem, the targets of ``fit --objective embedding``."""
+    from bci_stream.gallery import GalleryIndex, save_gallery
+    from bci_stream.image_embedder import ImageEmbedder, list_images
+
+    paths, ids, labels = list_images(args.dir)
+    if not paths:
+        raise ValueError(f"no images (.jpg, .jpeg, .png, .bmp, .webp) under {args.dir}")
+    embedder = ImageEmbedder(args.model, args.pretrained, device=args.device, model_config=args.model_config)
+    print(f"embedding {len(paths)} images from {args.dir} with {embedder.space} on {embedder.device}", flush=True)
+    embeddings, thumbnails = embedder.embed_files(paths, batch=args.batch_size, thumb=args.thumb or None)
+    cache = GalleryIndex(embeddings=embeddings, ids=ids, labels=labels, space=embedder.space,
+                         checkpoint_sha256=embedder.checkpoint_sha256, thumbnails=thumbnails)
+    path = save_gallery(cache, args.out)
+    print(f"wrote {path}: {cache.describe()}")
+
+
 def cmd_teacher(args) -> None:
     from offline_training.teacher import TeacherConfig, compute_soft_labels
 
@@ -117,6 +156,8 @@ def cmd_fit(args) -> None:
 
     check_split_name(args.split)
     resolve_device(args.device)  # a missing GPU is said before any work
+    if args.objective == "embedding":
+        return _fit_embedding(args)
     trials = _load(args, preprocessing=_preprocessing(args))
     config = _fitted_config(args, trials)
     soft, teacher = _soft_labels(trials, args.teacher, config.kd)
@@ -124,6 +165,34 @@ def cmd_fit(args) -> None:
                              resume=args.resume)
     _print_metrics(metrics)
     print(f"wrote {args.out}/metrics.json, report.md, confusion.png, learning_curve.png")
+
+
+def _fit_embedding(args) -> None:
+    """``fit --objective embedding``: InfoNCE against the image embeddings, k-way zero-shot retrieval on the
+    held-out classes (``--split auto`` is ``by-class``), the phantom's retrieval oracle beside it."""
+    from offline_training.zero_shot import print_zero_shot, train_and_test_embedding
+
+    targets = _image_embeddings(args.data, args.embeddings)  # said before the data loads
+    trials = _load(args, preprocessing=_preprocessing(args))
+    config = _fitted_config(args, trials)
+    phantom = _phantom_for(args.data)
+    oracle = phantom.retrieval_oracle if phantom is not None and phantom.config.semantic else None
+    split = "by-class" if args.split == "auto" else args.split
+    metrics = train_and_test_embedding(trials, split, config, args.out, targets, oracle=oracle, per=args.candidates,
+                                       resume=args.resume)
+    print_zero_shot(metrics)
+    print(f"wrote {args.out}/metrics.json, report.md, learning_curve.png")
+
+
+def cmd_things_eeg2(args) -> None:
+    """THINGS-EEG2 200-way zero-shot, intra-subject and leave-subject-out, in the anchors' table layout."""
+    from offline_training.image_embeddings import load_image_embeddings
+    from offline_training.things_recipe import ThingsRecipe, parse_subjects, run_recipe, with_defaults
+
+    recipe = ThingsRecipe(eeg_root=args.eeg, metadata=args.metadata, subjects=parse_subjects(args.subjects),
+                          modes=tuple(args.mode), average_train=args.average_train, window=tuple(args.window))
+    targets = load_image_embeddings(args.embeddings)
+    run_recipe(recipe, with_defaults(_train_config(args)), targets, args.out)
 
 
 def cmd_evaluate(args) -> None:
@@ -138,6 +207,8 @@ def cmd_evaluate(args) -> None:
             raise FileNotFoundError(f"{run_dir} is not a run folder (no {name}); give the --out folder of `bci-train fit`")
     info = json.loads((run_dir / "run.json").read_text())
     split = json.loads((run_dir / "split.json").read_text())
+    if info["train_config"].get("objective") == "embedding":
+        return _evaluate_embedding(args, run_dir, info, split)
     preprocessing = None
     if info.get("preprocessing"):
         from bci_stream.preprocessing import Preprocessing
@@ -160,6 +231,35 @@ def cmd_evaluate(args) -> None:
                                                            run_info=extra))
     _print_metrics(metrics)
     print(f"wrote {run_dir}/evaluation.md, evaluation.json, evaluation_confusion.png")
+
+
+def _evaluate_embedding(args, run_dir: Path, info: dict, split: dict) -> None:
+    """Re-test an embedding run by retrieval on its saved split (``evaluation.json``/``evaluation.md``)."""
+    from offline_training.evaluate import report_markdown
+    from offline_training.zero_shot import print_zero_shot, test_embedding_run
+    from offline_training.contrastive import unit_rows
+
+    data = args.data or info["data"]
+    targets = _image_embeddings(data, args.embeddings)
+    trials = _load(args, data)
+    test = np.asarray(split["test"], dtype=np.int64)
+    if len(test) and test.max() >= len(trials):
+        raise ValueError(f"the saved split indexes {test.max() + 1} trials but the data has {len(trials)}; "
+                         "evaluate on the data the run was trained on")
+    if targets.space != info["embedding"]["space"]:
+        raise ValueError(f"the run was trained in {info['embedding']['space']} but the embeddings are in "
+                         f"{targets.space}; pass the --embeddings cache it was trained with")
+    phantom = _phantom_for(data)
+    oracle = phantom.retrieval_oracle if phantom is not None and phantom.config.semantic else None
+    metrics, _, _ = test_embedding_run(run_dir, trials, test, split["name"],
+                                       unit_rows(targets.for_trials(trials.image_ids)), split.get("candidates", "class"),
+                                       oracle)
+    oracle_row = metrics.pop("oracle", None)
+    (run_dir / "evaluation.json").write_text(json.dumps(metrics, indent=1))
+    rows = [(info["train_config"]["student"], metrics)] + ([("oracle", oracle_row)] if oracle_row else [])
+    (run_dir / "evaluation.md").write_text(report_markdown(rows, trials.source))
+    print_zero_shot(metrics)
+    print(f"wrote {run_dir}/evaluation.md, evaluation.json")
 
 
 def cmd_export(args) -> None:
@@ -255,8 +355,9 @@ def _add_training_args(p: argparse.ArgumentParser) -> None:
                         "mne:/data/sub-*/run*.fif,mapping=classes.tsv | bids:ROOT,task=T | xdf:FILE,classes=auto")
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--split", default="auto",
-                   help="auto (the most meaningful the data allows) | by-image | by-run | by-session | by-block | "
-                        "time-blocked | shuffled | loso-<subject> (default: %(default)s)")
+                   help="auto (the most meaningful the data allows; by-class for --objective embedding) | by-image | "
+                        "by-class | by-run | by-session | by-block | time-blocked | shuffled | loso-<subject> "
+                        "(default: %(default)s)")
     p.add_argument("--teacher", help="soft-label cache from `bci-train teacher` (the phantom brings its own)")
     p.add_argument("--student", default=d.student, choices=["seed", "cnn", "phase", "eegnet", "shallow", "deep4"],
                    help="seed (alias cnn): the seed's CNN on |STFT|; phase: ShallowNet's order on the complex "
@@ -309,6 +410,26 @@ def _add_training_args(p: argparse.ArgumentParser) -> None:
     _add_preprocessing_args(p)
 
 
+def _add_embedding_args(p: argparse.ArgumentParser) -> None:
+    """The embedding objective (open-vocabulary decoding): InfoNCE against image embeddings, zero-shot test."""
+    from offline_training.config import CANDIDATES, OBJECTIVES
+
+    d = TrainConfig()
+    g = p.add_argument_group("embedding objective (open-vocabulary: the student outputs an image embedding)")
+    g.add_argument("--objective", choices=OBJECTIVES, default=d.objective,
+                   help="classes: class probabilities (KD); embedding: symmetric InfoNCE with a learnable temperature "
+                        "against each trial's image embedding, tested by k-way zero-shot retrieval on held-out classes "
+                        "(--split auto means by-class) (default %(default)s)")
+    g.add_argument("--mse-weight", type=float, default=d.mse_weight,
+                   help="embedding: weight of the squared distance added to InfoNCE (default %(default)s)")
+    g.add_argument("--embeddings", metavar="CACHE",
+                   help="embedding: image embeddings by image id from `bci-train embed-images` (the semantic phantom, "
+                        "phantom:...,semantic=1, brings its own)")
+    g.add_argument("--candidates", choices=CANDIDATES, default=CANDIDATES[0],
+                   help="embedding: retrieve among the held-out classes' mean embeddings (class) or the held-out "
+                        "images' own (image: THINGS-EEG2's test set) (default %(default)s)")
+
+
 def _add_preprocessing_args(p: argparse.ArgumentParser) -> None:
     """Causal filters applied to each recording from its first sample, as the live decoder applies them."""
     from bci_stream.preprocessing import FilterDesign, Preprocessing
@@ -332,6 +453,7 @@ TEACHER_DEFAULTS = {"model": "ViT-B-32", "pretrained": "laion2b_s34b_b79k", "bat
 
 DATA_SPECS = """data SPECs (--data takes one or several; they load as one set of trials):
   phantom:subjects=6,classes=40,channels=128,images=50,seed=0,snr=1   the phantom headset
+      (semantic=1,embed_dim=64: images' embeddings drive the EEG, for --objective embedding)
   eegimagenet:PATH.pth[,splits=SPLITS.pth,split=0,subject=N]           EEG-ImageNet's release
   mne:PATH[,tmin=0,tmax=0.5,mapping=FILE|classes=auto,markers=GLOB,event_field=F,subject=,session=,run=]
       any file MNE reads (FIF, EDF, BDF, BrainVision, EEGLAB .set, GDF, CNT); PATH may be a glob
@@ -371,14 +493,61 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=TEACHER_DEFAULTS["batch_size"], help="images per forward pass")
     p.set_defaults(func=cmd_teacher)
 
+    p = sub.add_parser("embed-images", help="open_clip image embeddings of every image in DIR, cached by image id "
+                                            "(the targets of fit --objective embedding)")
+    p.add_argument("dir", help="folder of images, searched recursively (<concept>/<image>.jpg or <id>.JPEG); "
+                               "the image id is the file stem")
+    p.add_argument("--out", required=True, help="cache file (.safetensors; a gallery index: bci-stream live can "
+                                                "retrieve from it too)")
+    p.add_argument("--model", default=TEACHER_DEFAULTS["model"], help="open_clip model name (default %(default)s)")
+    p.add_argument("--pretrained", default=TEACHER_DEFAULTS["pretrained"],
+                   help="open_clip tag in the local cache, or a local weights file (default %(default)s)")
+    p.add_argument("--model-config", help="JSON config of a custom open_clip model")
+    p.add_argument("--batch-size", type=int, default=TEACHER_DEFAULTS["batch_size"], help="images per forward pass")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="where the image tower runs")
+    p.add_argument("--thumb", type=int, default=0, help="also store thumbnails of this side, pixels (default 0: none)")
+    p.set_defaults(func=cmd_embed_images)
+
     p = sub.add_parser("fit", help="train one student, test it, write RUN_DIR")
     _add_training_args(p)
+    _add_embedding_args(p)
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR's last checkpoint")
     p.set_defaults(func=cmd_fit)
+
+    from offline_training.things_recipe import MODES, ThingsRecipe
+
+    r = ThingsRecipe("", "")
+    p = sub.add_parser("things-eeg2", help="THINGS-EEG2 200-way zero-shot (intra-subject, leave-subject-out) in the "
+                                           "anchors' table")
+    p.add_argument("--eeg", required=True, help="folder of sub-XX/preprocessed_eeg_{training,test}.npy")
+    p.add_argument("--metadata", required=True, help="the release's image_metadata.npy (image files and concepts)")
+    p.add_argument("--embeddings", required=True, metavar="CACHE",
+                   help="`bci-train embed-images` of the release's training_images/ and test_images/ (one cache)")
+    p.add_argument("--out", required=True, help="folder: <mode>/sub-XX run folders, table.md, table.json")
+    p.add_argument("--subjects", default=f"{r.subjects[0]}-{r.subjects[-1]}", help="e.g. 1-10 or 1,3 (default %(default)s)")
+    p.add_argument("--mode", nargs="+", choices=MODES, default=list(r.modes), help="(default: both)")
+    p.add_argument("--average-train", action="store_true", help="average each training image's repetitions")
+    p.add_argument("--window", type=float, nargs=2, default=list(r.window), metavar=("START", "STOP"),
+                   help="seconds from stimulus onset the model sees (default %(default)s)")
+    p.add_argument("--student", default="eegnet", choices=["seed", "phase", "eegnet", "shallow", "deep4"],
+                   help="the EEG encoder (default %(default)s)")
+    d = TrainConfig()
+    for flag, value, what in (("--epochs", d.epochs, int), ("--patience", d.patience, int),
+                              ("--batch-size", 256, int), ("--lr", d.lr, float), ("--seed", d.seed, int),
+                              ("--mse-weight", d.mse_weight, float)):
+        p.add_argument(flag, type=what, default=value, help="(default %(default)s)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--device", default=d.device, help="auto | cpu | cuda (default %(default)s)")
+    p.set_defaults(func=cmd_things_eeg2, features="auto", no_kd=True, alpha=d.alpha, temperature=d.temperature,
+                   crop=None, jitter=0.0, amp=False, memmap_mb=d.memmap_mb, nperseg=None, spectrogram_mode=None,
+                   log_spectrogram=False, fmax=None, erp_cutoff=ErpConfig().cutoff, erp_taps=ErpConfig().numtaps,
+                   erp_decimate=ErpConfig().decimate, objective="embedding")
 
     p = sub.add_parser("evaluate", help="re-test RUN_DIR on its saved split (writes evaluation.md/.json)")
     p.add_argument("run_dir", help="a run folder of `bci-train fit` or `run`")
     p.add_argument("--data", nargs="+", metavar="SPEC", help="data SPEC(s) (default: the ones it was trained on)")
+    p.add_argument("--embeddings", metavar="CACHE", help="embedding runs: the image embedding cache it was trained "
+                   "with (the semantic phantom brings its own)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("export", help="ONNX with the model card, parity-checked")

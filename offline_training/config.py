@@ -8,6 +8,10 @@ from bci_stream.features import ErpConfig, SpectrogramConfig
 from offline_training.student_registry import canonical, student_spec
 
 
+OBJECTIVES = ("classes", "embedding")
+CANDIDATES = ("class", "image")  # zero-shot retrieval among held-out classes' mean embeddings, or images
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Training settings; defaults follow the seed lineage (1 kHz, samples 20-460, STFT nperseg 40).
@@ -37,6 +41,10 @@ class TrainConfig:
         weights stay float32 (what is exported and parity-checked); ignored, with a warning, on the CPU.
     memmap_mb : inputs larger than this (MiB) are written once to ``RUN_DIR/inputs.npy`` and
         memory-mapped instead of held in memory (the file is removed when training ends).
+    objective : "classes" (class probabilities, KD loss) or "embedding" (the student outputs an image
+        embedding; symmetric InfoNCE with a learnable temperature against the images' embeddings,
+        :mod:`offline_training.contrastive`; ``kd``, ``alpha`` and ``temperature`` are unused).
+    mse_weight : embedding objective: weight of the mean squared distance added to InfoNCE (0: none).
     """
 
     student: str = "seed"
@@ -60,6 +68,14 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = False
     memmap_mb: float = 2048.0
+    objective: str = "classes"
+    mse_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}; got {self.objective!r}")
+        if self.mse_weight < 0:
+            raise ValueError(f"mse_weight must be >= 0; got {self.mse_weight}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -40,6 +40,7 @@ from offline_training.checkpoints import (
     save_model,
 )
 from offline_training.config import TrainConfig, feature_kind  # noqa: F401 - re-exported: its old home
+from offline_training.contrastive import embedding_loss, validate_retrieval
 from offline_training.device import amp_dtype, autocast, describe, resolve_device, to_device
 from offline_training.students import build_student, student_args, student_spec
 
@@ -201,15 +202,26 @@ def prepare_inputs(trials: Trials, split: dict[str, np.ndarray], config: TrainCo
     return Prepared(out, normaliser, pad, shape[-1] - 2 * pad, path)
 
 
-def build_model(config: TrainConfig, data: Prepared, n_classes: int, device: torch.device) -> tuple[torch.nn.Module, dict]:
+def build_model(config: TrainConfig, data: Prepared, n_outputs: int, device: torch.device) -> tuple[torch.nn.Module, dict]:
     """The student for ``data``'s shape on ``device`` (initialised on the CPU from the seeded RNG, so the same
-    seed starts from the same weights on every device), and its constructor arguments."""
+    seed starts from the same weights on every device), and its constructor arguments. ``n_outputs``: classes,
+    or the embedding dimension for the embedding objective (the student then sits in an
+    :class:`~offline_training.contrastive.EmbeddingStudent` with its logit scale)."""
     if feature_kind(config) == "raw":
-        args = dict(n_chans=data.x.shape[1], n_outputs=n_classes, **config.student_kwargs)
+        args = dict(n_chans=data.x.shape[1], n_outputs=n_outputs, **config.student_kwargs)
     else:
-        args = student_args(config.student, (data.x.shape[1], data.x.shape[2], data.width), n_classes,
+        args = student_args(config.student, (data.x.shape[1], data.x.shape[2], data.width), n_outputs,
                             config.erp.out_sfreq(), **config.student_kwargs)
-    return build_student(config.student, **args).to(device), args
+    return wrap_for_objective(build_student(config.student, **args), config).to(device), args
+
+
+def wrap_for_objective(student: torch.nn.Module, config: TrainConfig) -> torch.nn.Module:
+    """The student as trained: itself for class outputs, with its logit scale for the embedding objective."""
+    if config.objective == "embedding":
+        from offline_training.contrastive import EmbeddingStudent
+
+        return EmbeddingStudent(student)
+    return student
 
 
 def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
@@ -228,10 +240,13 @@ def shifted(x: torch.Tensor, starts: np.ndarray, width: int) -> torch.Tensor:
 
 def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
                 data: Prepared, labels: torch.Tensor, soft: torch.Tensor | None, config: TrainConfig, epoch: int,
-                train_idx: np.ndarray, amp: torch.dtype | None = None) -> float:
+                train_idx: np.ndarray, amp: torch.dtype | None = None,
+                targets: torch.Tensor | None = None, groups: torch.Tensor | None = None) -> float:
     """One pass over the training trials in a seeded order (``[seed, epoch]``: a resumed run sees the same
     batches); returns the mean training loss. ``labels``/``soft`` (all trials) live on the model's device;
-    batches travel there one at a time. The loss is summed on the device (no sync per step)."""
+    batches travel there one at a time. The loss is summed on the device (no sync per step). The embedding
+    objective uses ``targets`` (image embedding per trial, ``(n, dim)``) and ``groups`` (image index per
+    trial) instead of ``labels``/``soft`` (:func:`~offline_training.contrastive.embedding_loss`)."""
     device = labels.device
     model.train()
     order = np.random.default_rng([config.seed, epoch]).permutation(train_idx)
@@ -244,7 +259,11 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler
             x = shifted(x, shifts[i : i + config.batch_size], data.width)
         idx = torch.from_numpy(rows).to(device)
         with autocast(device, amp):
-            loss = kd_loss(model(x), labels[idx], None if soft is None else soft[idx], config.alpha, config.temperature)
+            if config.objective == "embedding":
+                loss = embedding_loss(model(x), targets[idx], model.logit_scale(), groups[idx], config.mse_weight)
+            else:
+                loss = kd_loss(model(x), labels[idx], None if soft is None else soft[idx], config.alpha,
+                               config.temperature)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
@@ -322,7 +341,7 @@ def load_model(run_dir: str | Path) -> tuple[torch.nn.Module, Normaliser, TrainC
     info = json.loads((run_dir / "run.json").read_text())
     config = TrainConfig.from_dict(info["train_config"])
     weights, mean, std = load_model_tensors(run_dir)
-    model = build_student(config.student, **info["student_args"])
+    model = wrap_for_objective(build_student(config.student, **info["student_args"]), config)
     model.load_state_dict(weights)
     model.eval()
     return model, Normaliser(mean, std), config, info
@@ -332,7 +351,8 @@ def load_model(run_dir: str | Path) -> tuple[torch.nn.Module, Normaliser, TrainC
 def fit(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_dir: str | Path,
         soft_labels: np.ndarray | None = None, train_labels: np.ndarray | None = None,
         resume: bool = False, progress: bool = True, inputs: np.ndarray | None = None,
-        stop_after: int | None = None, on_epoch: Callable[[dict], None] | None = None) -> dict:
+        stop_after: int | None = None, on_epoch: Callable[[dict], None] | None = None,
+        targets: np.ndarray | None = None) -> dict:
     """Train a student and write ``run_dir`` (checkpoints, best model, ``run.json``).
 
     Parameters
@@ -345,6 +365,9 @@ def fit(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_d
     inputs : precomputed :func:`model_inputs` (to share between runs on the same data).
     stop_after : stop once this many epochs are done, as an interruption would (the schedule
         still spans ``config.epochs``; ``resume`` continues from there).
+    targets : embedding objective: the image embedding of each trial ``(n_trials, dim)``, unit rows (required
+        then; validation is retrieval among the validation classes' mean embeddings,
+        :func:`~offline_training.contrastive.validate_retrieval`).
     on_epoch : called after each epoch (once its checkpoint is written) with that epoch's history row
         (``epoch``, ``train_loss``, ``val_loss``, ``val_top1``, ``seconds``, ``train_seconds``); a sweep
         reports it to its scheduler.
@@ -354,7 +377,10 @@ def fit(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_d
     # 1. check inputs; device, threads, seed
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if config.kd and soft_labels is None:
+    embedding = config.objective == "embedding"
+    if embedding and (targets is None or len(targets) != len(trials)):
+        raise ValueError("the embedding objective needs one image embedding per trial (targets of shape (n_trials, dim))")
+    if config.kd and soft_labels is None and not embedding:
         raise ValueError("KD training needs teacher soft labels (run `bci-train teacher`, or kd=False)")
     device = resolve_device(config.device)
     amp = amp_dtype(device, config.amp)
@@ -367,7 +393,7 @@ def fit(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_d
     data = prepare_inputs(trials, split, config, run_dir, inputs)
     try:
         # 3. model, optimizer and schedule, or all of them as the last checkpoint left them
-        model, args = build_model(config, data, trials.n_classes, device)
+        model, args = build_model(config, data, targets.shape[1] if embedding else trials.n_classes, device)
         optimizer, scheduler = build_optimizer(model, config)
         scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
         state = {"epoch": 0, "best_val_loss": float("inf"), "best_epoch": -1, "stale": 0, "history": []}
@@ -377,14 +403,23 @@ def fit(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_d
 
         # 4. epochs
         y = torch.from_numpy(labels.astype(np.int64)).to(device)
-        soft = torch.from_numpy(soft_labels.astype(np.float32)).to(device) if config.kd else None
-        bar = EpochProgress(f"{config.student}{'+KD' if config.kd else ''}", state["epoch"], config.epochs, progress)
+        soft = torch.from_numpy(soft_labels.astype(np.float32)).to(device) if config.kd and not embedding else None
+        groups = np.unique(trials.image_ids, return_inverse=True)[1].ravel()  # image index per trial
+        e = torch.from_numpy(np.asarray(targets, np.float32)).to(device) if embedding else None
+        g = torch.from_numpy(groups).to(device) if embedding else None
+        tag = "+InfoNCE" if embedding else "+KD" if config.kd else ""
+        bar = EpochProgress(f"{config.student}{tag}", state["epoch"], config.epochs, progress)
         for epoch in range(state["epoch"], config.epochs):
             t0 = time.perf_counter()
-            train_loss = train_epoch(model, optimizer, scaler, data, y, soft, config, epoch, split["train"], amp)
+            train_loss = train_epoch(model, optimizer, scaler, data, y, soft, config, epoch, split["train"], amp, e, g)
             train_seconds = time.perf_counter() - t0
             scheduler.step()
-            val_loss, val_acc = evaluate_epoch(model, data, labels, split["val"])
+            if embedding:
+                val = split["val"]
+                val_loss, val_acc = validate_retrieval(model, data.x[val][..., data.pad : data.pad + data.width],
+                                                       targets[val], labels[val], groups[val])
+            else:
+                val_loss, val_acc = evaluate_epoch(model, data, labels, split["val"])
             row = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss, "val_top1": val_acc,
                    "seconds": round(time.perf_counter() - t0, 4), "train_seconds": round(train_seconds, 4)}
             record_epoch(run_dir, state, row, model, optimizer, scheduler, scaler, data)

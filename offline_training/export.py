@@ -47,12 +47,19 @@ def card_for_run(run_dir: str | Path, hop: float = 0.02, sweep: dict | None = No
     import json
 
     run_dir = Path(run_dir)
-    _, normaliser, config, info = load_model(run_dir)
+    model, normaliser, config, info = load_model(run_dir)
     metrics_path = run_dir / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
-    evaluation = {k: metrics[k] for k in ("top1", "top3", "top5", "macro_f1", "kappa", "n") if k in metrics}
-    if "oracle_top1" in metrics:
-        evaluation["oracle_top1"] = metrics["oracle_top1"]
+    evaluation = {k: metrics[k] for k in ("top1", "top3", "top5", "macro_f1", "kappa", "n", "k", "candidates",
+                                          "oracle_top1", "oracle_ratio", "zero_shot") if k in metrics}
+    for key in ("top1_ci", "top5_ci"):
+        if key in metrics and config.objective == "embedding":
+            evaluation[key] = metrics[key]
+    embedding = {}
+    if config.objective == "embedding":  # what the gallery index and the renderer must match
+        spec = info["embedding"]
+        embedding = {"dim": int(spec["dim"]), "space": spec["space"], "checkpoint_sha256": spec.get("checkpoint_sha256", ""),
+                     "normalisation": "l2", "logit_scale": float(model.logit_scale().item())}
     sfreq = info["sfreq"]
     pre = Preprocessing.from_dict(info.get("preprocessing"))
     return ModelCard(
@@ -71,12 +78,15 @@ def card_for_run(run_dir: str | Path, hop: float = 0.02, sweep: dict | None = No
         signal_unit=info.get("signal_unit", "uV"),
         marker_classes=info.get("marker_classes", {}),
         preprocessing={} if pre.is_identity else pre.to_dict(sfreq * pre.decimate),  # SOS at the input rate
-        teacher=info.get("teacher", "") if config.kd else "none (hard labels)",
+        teacher=info.get("teacher", "") if config.kd or config.objective == "embedding" else "none (hard labels)",
         training_data=info["data"] + (f" (subject {info['subject']} only)" if info.get("subject") is not None else ""),
         split=metrics.get("split", ""),
         evaluation=evaluation,
         architecture={"student": config.student, **info["student_args"], "kd": config.kd,
-                      "alpha": config.alpha, "temperature": config.temperature, **({"sweep": sweep} if sweep else {})},
+                      "alpha": config.alpha, "temperature": config.temperature, **({"sweep": sweep} if sweep else {}),
+                      **({"objective": "embedding", "mse_weight": config.mse_weight} if embedding else {})},
+        output_kind="embedding" if embedding else "classes",
+        embedding=embedding,
     )
 
 

@@ -7,6 +7,11 @@ only rebuilds numpy arrays and plain containers and refuses every other callable
 file fails with a clear error instead of running code.
 Classes are the image concepts (``image_concepts`` list or ``concepts.txt`` beside the file, else
 "concept_<i>" with ``images_per_concept`` images each, 10 for training).
+
+With ``metadata=`` the release's ``image_metadata.npy`` (``train_img_files``/``test_img_files``,
+``train_img_concepts``/``test_img_concepts``, in the EEG files' image order) names each trial's image by its
+file stem (e.g. ``aardvark_01b``: the id ``bci-train embed-images`` caches it under) and its concept
+(e.g. ``00001_aardvark``); without it image ids are ``<part>_<index>``.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refusing to load {module}.{name} (only numpy arrays are allowed)")
 
 
-def _load_npy_dict(path: Path) -> dict:
+def _load_npy_dict(path: Path, key: str = "preprocessed_eeg_data") -> dict:
     """An ``.npy`` file's content; object arrays go through the arrays-only unpickler."""
     try:
         with path.open("rb") as f:
@@ -45,13 +50,25 @@ def _load_npy_dict(path: Path) -> dict:
     except Exception as err:
         raise RecordingError(f"{path}: not a readable .npy file ({type(err).__name__}: {err})") from err
     data = obj.item() if isinstance(obj, np.ndarray) and obj.dtype == object and obj.shape == () else obj
-    if not isinstance(data, dict) or "preprocessed_eeg_data" not in data:
-        raise RecordingError(f"{path}: not a THINGS-EEG2 preprocessed file (no 'preprocessed_eeg_data')")
+    if not isinstance(data, dict) or key not in data:
+        raise RecordingError(f"{path}: not a THINGS-EEG2 {'preprocessed' if key == 'preprocessed_eeg_data' else 'metadata'} "
+                             f"file (no {key!r})")
     return data
 
 
+def image_metadata(path: str | Path, part: str) -> tuple[list[str], list[str]]:
+    """``(file stems, concepts)`` of ``part``'s images, in order, from THINGS-EEG2's ``image_metadata.npy``."""
+    data = _load_npy_dict(Path(path), key="train_img_files")
+    prefix = "train" if part == "training" else "test"
+    try:
+        files, concepts = data[f"{prefix}_img_files"], data[f"{prefix}_img_concepts"]
+    except KeyError as err:
+        raise RecordingError(f"{path}: no {err.args[0]!r}; give THINGS-EEG2's image_metadata.npy") from None
+    return [Path(str(f)).stem for f in files], [str(c) for c in concepts]
+
+
 def load_things_eeg2(path: str, part: str = "training", subject: str = "1", images_per_concept: str = "10",
-                     average: str = "0", sessions: str = "4") -> Trials:
+                     average: str = "0", sessions: str = "4", metadata: str | None = None) -> Trials:
     """THINGS-EEG2 trials of one subject.
 
     Parameters
@@ -60,6 +77,7 @@ def load_things_eeg2(path: str, part: str = "training", subject: str = "1", imag
     part : "training" or "test".
     images_per_concept : consecutive images that share a concept (10 in training, 1 in test).
     average : "1" to average the repetitions of each image (one trial per image).
+    metadata : THINGS-EEG2's ``image_metadata.npy``: image ids become the file stems, classes the concepts.
     sessions : recording sessions the repetitions span, in order (THINGS-EEG2: 4; the preprocessed file
         stacks each image's repetitions session by session). ``Trials.sessions`` and ``Trials.runs`` are
         the session of each trial, not the repetition index: a by-block split then holds out sessions, and
@@ -79,6 +97,13 @@ def load_things_eeg2(path: str, part: str = "training", subject: str = "1", imag
     per = int(images_per_concept)
     concept = np.arange(n_img) // per
     names_file = file.parent / "concepts.txt"
+    stems = None
+    if metadata:
+        stems, concepts = image_metadata(metadata, part)
+        if len(stems) != n_img:
+            raise RecordingError(f"{metadata} lists {len(stems)} {part} images but {file} has {n_img}; "
+                                 "give the metadata of the same release")
+        data = {**data, "image_concepts": concepts}
     if "image_concepts" in data:
         names = [str(c) for c in data["image_concepts"]]
         uniq = list(dict.fromkeys(names))
@@ -95,7 +120,8 @@ def load_things_eeg2(path: str, part: str = "training", subject: str = "1", imag
     n_sessions = max(1, min(int(sessions), n_rep))
     session_of_rep = np.arange(n_rep) * n_sessions // n_rep
     session = np.zeros(n_img, np.int64) if average == "1" else np.tile(session_of_rep, n_img)
-    return Trials(eeg=eeg, labels=labels, image_ids=np.array([f"{part}_{i}" for i in images]),
+    names = stems if stems is not None else [f"{part}_{i}" for i in range(n_img)]
+    return Trials(eeg=eeg, labels=labels, image_ids=np.array([names[i] for i in images]),
                   subjects=np.full(len(labels), int(subject)), runs=session, sessions=session, sfreq=sfreq,
                   ch_names=[str(c) for c in data.get("ch_names", [f"E{i + 1:03d}" for i in range(x.shape[2])])],
                   class_ids=list(class_names), class_names=list(class_names), tmin=float(times[0]),

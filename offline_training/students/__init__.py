@@ -57,5 +57,5 @@ def build_from_card_architecture(architecture: dict) -> nn.Module:
     """An untrained student shaped like the one a model card describes (its ``architecture`` entry:
     the student name plus its constructor arguments; training settings in it are ignored)."""
     name = canonical(architecture.get("student", "seed"))
-    training = {"student", "kd", "alpha", "temperature"}
+    training = {"student", "kd", "alpha", "temperature", "sweep", "objective", "mse_weight"}
     return build_student(name, **{k: v for k, v in architecture.items() if k not in training})
