@@ -93,11 +93,20 @@ def build_session(spec: LiveSpec, state: SharedState | None = None,
     return session
 
 
-def make_renderer(config: RenderConfig, card, state: SharedState):
-    """A started render worker for ``config`` (see :mod:`bci_stream.render`)."""
+def make_renderer(config: RenderConfig, card, state: SharedState, gallery=None):
+    """A started render worker for ``config`` (see :mod:`bci_stream.render`). For an embedding model
+    (its decisions reach the worker through ``submit_embedding``): the card's embedding space, checked
+    by an "embedding-diffusion" renderer, and ``gallery`` (a :class:`bci_stream.gallery.GalleryIndex`)
+    whose thumbnails show the top-1 retrieved image when there is no such renderer or it fails."""
     from bci_stream.render import RenderWorker
 
-    return RenderWorker(config, list(card.class_names), state, list(card.class_ids)).start()
+    if not card.is_embedding:
+        return RenderWorker(config, list(card.class_names), state, list(card.class_ids)).start()
+    from bci_stream.render.retrieval import RetrievalRenderer
+
+    retrieval = RetrievalRenderer.from_gallery(gallery, config.size) if gallery is not None else None
+    return RenderWorker(config, list(card.class_names), state, list(card.class_ids), retrieval=retrieval,
+                        decoder_space=card.embedding_spec().space).start()
 
 
 class Source(Protocol):
