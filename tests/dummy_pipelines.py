@@ -92,7 +92,9 @@ def _unclip_pipeline(unet, vae, text_encoder, tokenizer, image_encoder, embed_di
     """A ``StableUnCLIPImg2ImgPipeline`` around these parts, with the schedulers and the image
     normaliser SD 2.1 unCLIP uses (DDIM v-prediction; DDPM squaredcos noising of the embedding)."""
     from diffusers import DDIMScheduler, DDPMScheduler, StableUnCLIPImg2ImgPipeline
-    from diffusers.pipelines.stable_diffusion.stable_unclip_image_normalizer import StableUnCLIPImageNormalizer
+    from diffusers.pipelines.stable_diffusion.stable_unclip_image_normalizer import (
+        StableUnCLIPImageNormalizer,
+    )
     from transformers import CLIPImageProcessor
 
     scheduler = DDIMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
@@ -112,8 +114,13 @@ def build_tiny_unclip_pipeline(folder: str | Path, embed_dim: int = 32) -> Path:
     2-block VAE, a 2-layer text encoder on :func:`write_tokenizer_files`)."""
     import torch
     from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import (CLIPTextConfig, CLIPTextModel, CLIPTokenizer, CLIPVisionConfig,
-                              CLIPVisionModelWithProjection)
+    from transformers import (
+        CLIPTextConfig,
+        CLIPTextModel,
+        CLIPTokenizer,
+        CLIPVisionConfig,
+        CLIPVisionModelWithProjection,
+    )
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -151,8 +158,13 @@ def unclip_sized_pipeline(device: str = "cuda", dtype=None, small: bool = False)
 
     import torch
     from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import (CLIPTextConfig, CLIPTextModel, CLIPTokenizer, CLIPVisionConfig,
-                              CLIPVisionModelWithProjection)
+    from transformers import (
+        CLIPTextConfig,
+        CLIPTextModel,
+        CLIPTokenizer,
+        CLIPVisionConfig,
+        CLIPVisionModelWithProjection,
+    )
 
     dtype = dtype or (torch.float16 if device == "cuda" else torch.float32)
     embed_dim = 768 if small else 1024

@@ -14,8 +14,12 @@ from dummy_pipelines import build_tiny_unclip_pipeline
 
 from bci_stream.model_card import ModelCard
 from bci_stream.render import RenderConfig, RendererError, RenderWorker
-from bci_stream.render.embedding_diffusion import (EmbeddingDiffusionRenderer, check_space, pipeline_space,
-                                                   typical_norm)
+from bci_stream.render.embedding_diffusion import (
+    EmbeddingDiffusionRenderer,
+    check_space,
+    pipeline_space,
+    typical_norm,
+)
 from bci_stream.render.process import ProcessRenderer
 from bci_stream.render.retrieval import RetrievalRenderer
 from bci_stream.state import SharedState
