@@ -1,4 +1,4 @@
-"""Decoder: a window of EEG in, class probabilities out, configured entirely by the model card."""
+"""Decoder: a window of EEG in, class probabilities (or an embedding) out, configured entirely by the model card."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ class Decoder:
         self._turn = 0
         self._x = self._inputs[0]
         output = self.session.get_outputs()[0]
-        self._probs = np.zeros((1, self.card.n_classes), np.float32)
+        self._probs = np.zeros((1, self.card.n_outputs), np.float32)  # probabilities, or an embedding
         self._scratch = np.zeros_like(self._probs)  # touch(): results nobody reads
         self._bindings = [self._bind(x, self._probs) for x in self._inputs]
         self._touch_bindings = [self._bind(x, self._scratch) for x in self._inputs]
@@ -112,7 +112,9 @@ class Decoder:
         return spec
 
     def classify(self, window: np.ndarray, end: int | None = None) -> np.ndarray:
-        """Class probabilities ``(n_classes,)`` for one window ``(n_channels, window_samples)``.
+        """The network's output for one window ``(n_channels, window_samples)``: class probabilities
+        ``(n_classes,)``, or for an embedding model (``card.is_embedding``) its unit-length embedding
+        ``(dim,)`` (:mod:`bci_stream.retrieval` turns it into a decision).
 
         ``end``: the absolute index (one past the last sample) of the window in its stream, as
         :meth:`RingBuffer.window` takes it. When the last window was classified with an ``end`` of

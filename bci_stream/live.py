@@ -23,11 +23,14 @@ import pylsl
 from threadpoolctl import threadpool_limits
 
 from bci_stream.decoder import Decoder
+from bci_stream.gallery import GalleryError, GalleryIndex, check_gallery_fits_card, file_sha256, load_gallery
 from bci_stream.live_config import LiveConfig
 from bci_stream.markers import MarkerSource
 from bci_stream.preprocessing import CausalPreprocessor, Preprocessing, check_against_card
 from bci_stream.publish import JsonlLog, Prediction, PredictionOutlet, top_k
 from bci_stream.render.base import RenderConfig
+from bci_stream.retrieval import Retriever
+from bci_stream.retrieval_outlet import RetrievalOutlet
 from bci_stream.ring_buffer import RingBuffer
 from bci_stream.source import LSLSource, SourceConfig, StreamLostError, describe_stream
 from bci_stream.state import SharedState
@@ -71,6 +74,8 @@ class LiveSpec:
     live : how the session runs.
     render : the renderer (None: none).
     seconds : stop after this long (None: until stopped).
+    gallery_index : an embedding model's gallery (``bci-stream index``; required for those, refused
+        for classifiers).
     """
 
     model: str
@@ -79,6 +84,7 @@ class LiveSpec:
     live: LiveConfig = LiveConfig()
     render: RenderConfig | None = None
     seconds: float | None = None
+    gallery_index: str | None = None
 
 
 def build_session(spec: LiveSpec, state: SharedState | None = None,
@@ -87,25 +93,41 @@ def build_session(spec: LiveSpec, state: SharedState | None = None,
     """The one place a live session is assembled (headless CLI, the viewer's decoding process,
     benchmarks): decoder, session, renderer. Not yet connected: call ``start()``."""
     decoder = Decoder(spec.model, providers=spec.providers, smoothing=spec.smoothing, incremental=spec.live.incremental)
-    session = LiveSession(decoder, spec.live, state=state, listeners=listeners, source=source)
+    retriever = None
+    if spec.gallery_index is not None:
+        retriever = open_retriever(spec.gallery_index, decoder.card, spec.live)
+    session = LiveSession(decoder, spec.live, state=state, listeners=listeners, source=source, retriever=retriever)
     if spec.render is not None:
-        session.renderer = make_renderer(spec.render, decoder.card, session.state)
+        session.renderer = make_renderer(spec.render, decoder.card, session.state, session.classes, session.gallery)
     return session
 
 
-def make_renderer(config: RenderConfig, card, state: SharedState, gallery=None):
-    """A started render worker for ``config`` (see :mod:`bci_stream.render`). For an embedding model
-    (its decisions reach the worker through ``submit_embedding``): the card's embedding space, checked
-    by an "embedding-diffusion" renderer, and ``gallery`` (a :class:`bci_stream.gallery.GalleryIndex`)
-    whose thumbnails show the top-1 retrieved image when there is no such renderer or it fails."""
+def open_retriever(gallery_index: str | Path, card, config: LiveConfig) -> Retriever:
+    """The retriever of an embedding model (``card``) from the index file ``gallery_index``; refuses
+    an index in another space or dimension, naming both."""
+    gallery = load_gallery(gallery_index)
+    check_gallery_fits_card(gallery, card, gallery_index)
+    return Retriever(gallery, k=config.top_k, logit_scale=card.embedding_spec().logit_scale,
+                     keep_embedding=config.publish_embedding, gallery_file=str(gallery_index),
+                     gallery_sha256=file_sha256(gallery_index))
+
+
+def make_renderer(config: RenderConfig, card, state: SharedState, classes: tuple[list[str], list[str]] | None = None,
+                  gallery: GalleryIndex | None = None):
+    """A started render worker for ``config`` (see :mod:`bci_stream.render`); ``classes`` ``(ids,
+    names)`` are the decision's classes (default: the card's; an embedding model's are its gallery's).
+    An embedding model's worker also gets the card's embedding space (an "embedding-diffusion"
+    renderer refuses another) and the ``gallery``, whose thumbnail of the top-1 retrieved image is
+    shown without such a renderer or when it fails."""
     from bci_stream.render import RenderWorker
 
+    ids, names = classes if classes is not None else (card.class_ids, card.class_names)
     if not card.is_embedding:
-        return RenderWorker(config, list(card.class_names), state, list(card.class_ids)).start()
+        return RenderWorker(config, list(names), state, list(ids)).start()
     from bci_stream.render.retrieval import RetrievalRenderer
 
     retrieval = RetrievalRenderer.from_gallery(gallery, config.size) if gallery is not None else None
-    return RenderWorker(config, list(card.class_names), state, list(card.class_ids), retrieval=retrieval,
+    return RenderWorker(config, list(names), state, list(ids), retrieval=retrieval,
                         decoder_space=card.embedding_spec().space).start()
 
 
@@ -145,15 +167,28 @@ class LiveSession:
 
     ``renderer`` (optional) needs ``submit(prediction)`` that never blocks; every callable in
     ``listeners`` is called with each :class:`Prediction` on the loop thread (keep them quick).
+    An embedding model needs a ``retriever`` (its decisions are retrieval from a gallery index,
+    :mod:`bci_stream.retrieval`); its classes are then the gallery's.
     """
 
     def __init__(self, decoder: Decoder, config: LiveConfig | None = None, renderer=None,
                  state: SharedState | None = None, listeners: list[Callable[[Prediction], None]] | None = None,
                  source: Source | None = None, markers: MarkerSource | None = None,
-                 outlet: PredictionOutlet | None = None):
+                 outlet: PredictionOutlet | RetrievalOutlet | None = None, retriever: Retriever | None = None):
         card = decoder.card
         config = config or LiveConfig()
+        if card.is_embedding and retriever is None:
+            raise GalleryError(f"{decoder.model_path.name} is an embedding model ({card.embedding_spec().space}): its "
+                               "decisions are retrieval; pass --gallery-index idx.safetensors (`bci-stream index` "
+                               "builds one in its space)")
+        if retriever is not None:
+            check_gallery_fits_card(retriever.gallery, card)
         self.decoder, self.config, self.card, self.renderer = decoder, config, card, renderer
+        self.retriever = retriever
+        self.gallery = retriever.gallery if retriever is not None else None  # the renderer's thumbnails
+        self.classes = (list(retriever.class_ids), list(retriever.class_names)) if retriever is not None else \
+            (list(card.class_ids), list(card.class_names))  # (ids, names) the decisions are in
+        self.class_names = self.classes[1]
         self.listeners = list(listeners or [])
         self.source = source if source is not None else LSLSource(card.ch_names, card.input_sfreq, SourceConfig(
             name=config.stream, lost_after=config.lost_after, resolve_timeout=config.resolve_timeout,
@@ -168,10 +203,10 @@ class LiveSession:
         capacity = max(int(config.buffer_seconds * card.sfreq), 2 * (self.window + self.offset))
         self.ring = RingBuffer(card.n_channels, capacity)
         self.state = state or SharedState()
-        self.state.update(class_names=list(card.class_names), provider=decoder.provider, stream_name=config.stream or "")
+        self.state.update(class_names=list(self.class_names), provider=decoder.provider, stream_name=config.stream or "")
         self.decoder.reset(smoothing=config.smoothing)
         self.outlet = outlet  # None: made at start()
-        self.jsonl = JsonlLog(config.log_path, card.class_names, on_error=self.state.report_log_error) \
+        self.jsonl = JsonlLog(config.log_path, self.class_names, on_error=self.state.report_log_error) \
             if config.log_path else None
         want_markers = config.mode == "event" or config.markers is not None
         self.want_markers = want_markers
@@ -180,8 +215,8 @@ class LiveSession:
         self._next_end: int | None = None
         self._outage: _Outage | None = None
         self._started = False
-        self.truth = MarkerTruth.for_card(card)
-        self.accuracy = RunningAccuracy(card.n_classes)  # event mode: decisions scored against their stimulus
+        self.truth = retriever.truth(card.marker_classes) if retriever is not None else MarkerTruth.for_card(card)
+        self.accuracy = RunningAccuracy(len(self.class_names))  # event mode: decisions scored against their stimulus
         self._last_sample_t: float | None = None
         self._stop = threading.Event()
         self._deadline: float | None = None
@@ -214,8 +249,14 @@ class LiveSession:
         self.state.update(marker_status=self.markers.status if self.markers else "none",
                           marker_stream=self.markers.info.name() if self.markers else "")
         if self.outlet is None:
-            self.outlet = PredictionOutlet(self.card.class_names, name=cfg.outlet_name,
-                                           source_id=outlet_source_id(cfg.outlet_name, info, self.decoder.model_sha256))
+            source_id = outlet_source_id(cfg.outlet_name, info, self.decoder.model_sha256)
+            if self.retriever is not None:
+                r = self.retriever
+                self.outlet = RetrievalOutlet(r.gallery, r.k, float(r.logit_scale), name=cfg.outlet_name,
+                                              source_id=source_id, publish_embedding=cfg.publish_embedding,
+                                              gallery_file=r.gallery_file, gallery_sha256=r.gallery_sha256)
+            else:
+                self.outlet = PredictionOutlet(self.card.class_names, name=cfg.outlet_name, source_id=source_id)
         self._started = True
         if self.jsonl:
             self.jsonl.event("session_start", **self.describe())
@@ -243,6 +284,10 @@ class LiveSession:
                        if self.outlet else None),
             "mode": self.config.mode, "provider": self.decoder.provider, "hop_samples": self.hop,
         }
+        if self.retriever is not None:
+            r = self.retriever
+            out["gallery"] = {"path": r.gallery_file, "sha256": r.gallery_sha256, "images": r.gallery.size,
+                              "classes": r.n_classes, "space": r.gallery.space, "k": r.k}
         return out
 
     def stop(self) -> None:
@@ -254,23 +299,22 @@ class LiveSession:
 
     def set_recording(self, path: str | Path | None) -> None:
         """Start writing the JSONL log to ``path`` (None: stop and close the current one)."""
-        previous, self.jsonl = self.jsonl, JsonlLog(path, self.card.class_names,
+        previous, self.jsonl = self.jsonl, JsonlLog(path, self.class_names,
                                                      on_error=self.state.report_log_error) if path else None
         if previous is not None:
             previous.close()
         self.state.update(message=f"recording to {path}" if path else "recording stopped")
 
     def switch_renderer(self, kind: str) -> None:
-        """Replace the renderer by one of ``kind`` ("gallery", "diffusion", "none"), keeping its settings."""
-        from dataclasses import replace
-
+        """Replace the renderer by one of ``kind`` ("gallery", "diffusion", "embedding-diffusion", "none"),
+        keeping its settings."""
         old, self.renderer = self.renderer, None
         if old is not None:
             old.stop()
         self.state.update(renderer_error="", renderer_kind=kind)
         if kind != "none":
             base = old.config if old is not None else RenderConfig()
-            self.renderer = make_renderer(replace(base, kind=kind), self.card, self.state)
+            self.renderer = make_renderer(base.with_kind(kind), self.card, self.state, self.classes, self.gallery)
 
     def close(self) -> None:
         self.source.close()
@@ -387,14 +431,19 @@ class LiveSession:
                 self.jsonl.event("withheld", window_end_sample=end, t_lsl=float(times[-1]), reason=reason, marker=marker)
             return
         if marker is None:
-            probs = self.decoder.smooth(probs)
+            probs = self.decoder.smooth(probs)  # an embedding model: the mean embedding, renormalised below
+        retrieval = None
+        if self.retriever is not None:
+            probs, top5, retrieval = self.retriever.decide(probs)
+        else:
+            top5 = top_k(probs, 5)
         t_lsl = float(times[-1])
         t_emitted = pylsl.local_clock()
         ood = self.decoder.ood
-        p = Prediction(t_lsl=t_lsl, t_emitted=t_emitted, probabilities=probs, top5=top_k(probs, 5),
+        p = Prediction(t_lsl=t_lsl, t_emitted=t_emitted, probabilities=probs, top5=top5,
                        window_end_sample=end, latency_ms=(t_emitted - t_lsl) * 1e3, marker=marker,
                        ood_rms=ood.rms, ood_bias=ood.bias,
-                       extra={"t_marker": t_marker} if t_marker is not None else {})
+                       extra={"t_marker": t_marker} if t_marker is not None else {}, retrieval=retrieval)
         self.outlet.push(p)
         if self.renderer is not None:
             self.renderer.submit(p)
@@ -412,7 +461,8 @@ class LiveSession:
                                  ood_rms=round(ood.rms, 3), ood_bias=round(ood.bias, 3))
         st.record_decision(probs, p.top5, p.latency_ms, self.source.lost_samples, (ood.rms, ood.bias, warning),
                            self.decoder.last_features,
-                           (self.accuracy.summary(), list(self.accuracy.recent)) if marker is not None else None)
+                           (self.accuracy.summary(), list(self.accuracy.recent)) if marker is not None else None,
+                           retrieval=retrieval)
         for listener in self.listeners:
             listener(p)
 

@@ -37,6 +37,9 @@ class LiveConfig:
         prewarm, spin).
     incremental : compute only the new spectrogram frames each hop (bit-identical to the full
         computation; False: every window in full, for comparisons).
+    top_k : embedding models: gallery images per decision (:mod:`bci_stream.retrieval`).
+    publish_embedding : embedding models: also publish the decoded embedding (``emb_*`` channels on
+        the predictions outlet, ``embedding`` in the JSONL log).
     """
 
     stream: str | None = None
@@ -54,6 +57,8 @@ class LiveConfig:
     stimuli: tuple[str, ...] | None = None
     wait: WaitConfig = WaitConfig()
     incremental: bool = True
+    top_k: int = 5
+    publish_embedding: bool = False
 
     def is_stimulus(self, marker: str) -> bool:
         return self.stimuli is None or any(fnmatch.fnmatchcase(marker, p) for p in self.stimuli)
@@ -61,3 +66,5 @@ class LiveConfig:
     def __post_init__(self) -> None:
         if self.mode not in ("continuous", "event"):
             raise ValueError(f"mode must be 'continuous' or 'event'; got {self.mode!r}")
+        if self.top_k < 1:
+            raise ValueError(f"top_k must be >= 1; got {self.top_k}")

@@ -35,6 +35,18 @@ block design it makes a block confound (neighbouring trials of one class share t
 (``bci-stream simulate``, :func:`bci_stream.simulate.phantom_pusher`) default to
 :data:`LIVE_SESSION` (1), a session no model trained on the phantom has seen, so live accuracy is
 out-of-sample.
+
+**Semantic space** (``semantic=True``; off by default, and the default phantom's random draws are
+untouched by it). Every image gets a latent embedding, CLIP-like: class centroids are random unit vectors
+in R^``embed_dim``, an image's embedding is ``normalise(centroid + class_spread * noise / sqrt(embed_dim))``
+(images of a class cluster, classes spread), :attr:`Phantom.embeddings` ``(n_classes, images_per_class,
+embed_dim)``. The image's component loadings are a fixed linear map of its embedding,
+``a = W @ e`` with ``W`` ``(n_components, embed_dim)`` (signed; scaled so that the loadings' RMS matches
+the class-coded phantom's ``U(0, 1)`` loadings, 1/sqrt(3)). A class never seen in training is therefore
+still decodable: its images drive the EEG through the same ``W``. A trainer gets the image embeddings
+(what CLIP would give for the picture, :meth:`Phantom.image_embedding`), never ``W`` nor the templates;
+:meth:`Phantom.retrieval_oracle` (the matched filter among candidate embeddings, knowing ``W``) is the
+zero-shot ceiling. The semantic parts come from their own random stream (``[seed, 777]``).
 """
 
 from __future__ import annotations
@@ -73,6 +85,11 @@ TRAINING_SESSION = 0  # what Phantom.trials() records (the data every phantom mo
 LIVE_SESSION = 1  # the default of every live stream: new to any model trained on the phantom
 
 
+def _unit(x: np.ndarray) -> np.ndarray:
+    """Rows of ``x`` scaled to unit length (last axis)."""
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
 def session_seed(seed: int, subject: int, session: int, stream: int) -> list[int]:
     """Seed entropy of one random stream of a subject's session (``stream``: 7 stimuli, 8 noise).
 
@@ -108,6 +125,11 @@ class PhantomConfig:
     trial_length : seconds per epoch in :meth:`Phantom.trials` (0.5, as EEG-ImageNet).
     teacher_alignment : ρ in [0, 1], alignment of the soft labels' class similarity with the true one.
     drift_uv, drift_tau : slow drift amplitude (std, µV; 0: none) and time constant (s).
+    semantic : give every image a latent embedding that drives its evoked response (see
+        :class:`Phantom`, "Semantic space"); False (default): the class-coded phantom, unchanged.
+    embed_dim : dimension of the semantic embeddings.
+    class_spread : within-class spread of the image embeddings: each is
+        ``normalise(centroid + class_spread * noise / sqrt(embed_dim))`` (0: every image at its centroid).
     """
 
     n_channels: int = 128
@@ -134,6 +156,9 @@ class PhantomConfig:
     teacher_alignment: float = 0.3
     drift_uv: float = 0.0
     drift_tau: float = 5.0
+    semantic: bool = False
+    embed_dim: int = 64
+    class_spread: float = 0.6
 
 
 @dataclass
@@ -186,6 +211,8 @@ class Phantom:
         self.image_loadings = self.loadings[:, None, :] * np.clip(
             1 + c.image_spread * rng.standard_normal((c.n_classes, c.images_per_class, c.n_components)), 0, None
         )
+        if c.semantic:  # drawn from a stream of its own: the draws above and below stay the class-coded phantom's
+            self._make_semantic_space()
         occipital = np.exp(-((pos - np.array([0.0, -0.105, 0.02])) ** 2).sum(-1) / (2 * 0.05**2))
         self.occipital = occipital  # (n_ch,) weight of posterior sources
         self.common_erp = c.common_erp_uv * occipital[:, None] * (
@@ -203,6 +230,57 @@ class Phantom:
         self._alpha_a = np.array([1.0, -2 * r * np.cos(w), r * r])
         self._alpha_b = np.array([np.sqrt((1 - r * r) * (1 + r * r - 2 * r * r * np.cos(2 * w)) / (1 + r * r)) * 1.0])
         self._alpha_b = self._alpha_b / self._alpha_gain()
+
+    # --- the semantic space --------------------------------------------------------------
+    def _make_semantic_space(self) -> None:
+        """Embeddings per image, the map ``W`` and the loadings it implies (see "Semantic space" above)."""
+        c = self.config
+        if c.embed_dim < 1 or c.class_spread < 0:
+            raise ValueError(f"embed_dim must be >= 1 and class_spread >= 0; got {c.embed_dim}, {c.class_spread}")
+        rng = np.random.default_rng([c.seed, 777])
+        centroids = _unit(rng.standard_normal((c.n_classes, c.embed_dim)))
+        noise = rng.standard_normal((c.n_classes, c.images_per_class, c.embed_dim)) / np.sqrt(c.embed_dim)
+        self.embeddings = _unit(centroids[:, None, :] + c.class_spread * noise).astype(np.float32)
+        # a = W e with W_kj ~ N(0, 1/3): E[a_k^2] = 1/3 for a unit e, the class-coded phantom's E[U(0,1)^2]
+        self.embedding_map = rng.standard_normal((c.n_components, c.embed_dim)) / np.sqrt(3.0)
+        self.image_loadings = self.embedding_loadings(self.embeddings)
+        self.loadings = self.embedding_loadings(self.class_embeddings)  # class means: W is linear
+
+    @property
+    def embedding_space(self) -> str:
+        """The identity of the semantic space (a card, a gallery index and a renderer must agree on it)."""
+        self._need_semantic()
+        return f"phantom:seed={self.config.seed},dim={self.config.embed_dim}"
+
+    @property
+    def class_embeddings(self) -> np.ndarray:
+        """Mean image embedding of each class, ``(n_classes, embed_dim)`` float32, NOT renormalised: ``W``
+        of it is the class-mean loading (the oracle's template). Normalise it for cosine retrieval."""
+        self._need_semantic()
+        return self.embeddings.mean(axis=1)
+
+    def embedding_loadings(self, embeddings: np.ndarray) -> np.ndarray:
+        """Component loadings ``W @ e`` of embeddings ``(..., embed_dim)`` → ``(..., n_components)``."""
+        self._need_semantic()
+        return np.asarray(embeddings, np.float64) @ self.embedding_map.T
+
+    def image_embedding(self, image_id: str) -> np.ndarray:
+        """The embedding ``(embed_dim,)`` of an image id ``"<synset>_<image>"`` (what an image teacher sees)."""
+        self._need_semantic()
+        synset, _, image = image_id.rpartition("_")
+        return self.embeddings[self.class_ids.index(synset), int(image)]
+
+    def embeddings_by_image_id(self) -> tuple[list[str], np.ndarray]:
+        """Every image's id and embedding: ``(ids, (n_classes * images_per_class, embed_dim) float32)``."""
+        self._need_semantic()
+        c = self.config
+        ids = [f"{self.class_ids[k]}_{i}" for k in range(c.n_classes) for i in range(c.images_per_class)]
+        return ids, self.embeddings.reshape(-1, c.embed_dim)
+
+    def _need_semantic(self) -> None:
+        if not self.config.semantic:
+            raise ValueError("this phantom has no semantic space; build it with PhantomConfig(semantic=True) "
+                             "(data spec phantom:semantic=1)")
 
     # --- pieces of the signal -------------------------------------------------------------
     def _alpha_gain(self) -> float:
@@ -313,7 +391,8 @@ class Phantom:
             tmin=0.0,
             source=f"phantom:subjects={c.n_subjects},classes={c.n_classes},seed={c.seed},snr={c.snr:g}"
                    + (f",session={session}" if session != TRAINING_SESSION else "")
-                   + (f",drift_uv={c.drift_uv:g}" if c.drift_uv else ""),
+                   + (f",drift_uv={c.drift_uv:g}" if c.drift_uv else "")
+                   + (f",semantic=1,embed_dim={c.embed_dim},class_spread={c.class_spread:g}" if c.semantic else ""),
             sessions=np.full(len(labels), session),
         )
         trials.soft_labels = self.soft_labels(trials.labels)
@@ -392,9 +471,22 @@ class Phantom:
         chol = np.linalg.cholesky(cov + 1e-9 * acov[0] * np.eye(n_times))
         return projector, np.linalg.inv(chol).T  # x @ inv(L).T whitens each row
 
+    def retrieval_oracle(self, trials: Trials, candidates: np.ndarray, subject_agnostic: bool = False) -> np.ndarray:
+        """The zero-shot ceiling: posterior over ``k`` candidate embeddings ``(k, embed_dim)`` (e.g. the held-out
+        classes' :attr:`class_embeddings`), ``(n_trials, k)``.
+
+        :meth:`oracle_probabilities` with templates ``W @ candidate``: besides what a student has (the EEG
+        and the candidates' embeddings) it knows the map ``W`` from embeddings to the evoked response, the
+        spatio-temporal components, the noise model and (unless ``subject_agnostic``) each subject's gain
+        and latency. A student has to learn the EEG → embedding map from training classes only.
+        """
+        return self.oracle_probabilities(trials, subject_agnostic=subject_agnostic,
+                                         loadings=self.embedding_loadings(candidates))
+
     def oracle_probabilities(self, trials: Trials, n_shifts: int = 9, subject_agnostic: bool = False,
-                             n_gains: int = 5, n_amps: int = 5) -> np.ndarray:
-        """Posterior class probabilities from the true generative model, shape ``(n_trials, n_classes)``.
+                             n_gains: int = 5, n_amps: int = 5, loadings: np.ndarray | None = None) -> np.ndarray:
+        """Posterior class probabilities from the true generative model, shape ``(n_trials, n_classes)``
+        (``(n_trials, k)`` for ``loadings`` of ``k`` candidates, ``(k, n_components)``; default: the classes').
 
         The matched filter with the true class templates under the true noise model: alpha and mains
         projected out with their known spatial maps (:meth:`noise_spatial_maps`), the 1/f background
@@ -415,6 +507,8 @@ class Phantom:
         if start < 0 or start + n_times > self.n_evoked:
             raise ValueError("trials extend outside the phantom's epoch")
         projector, white_t = (m.astype(np.float32) for m in self._whitener(n_times))
+        loadings = self.loadings if loadings is None else np.asarray(loadings)
+        n_candidates = len(loadings)
 
         def whiten(x: np.ndarray) -> np.ndarray:  # (..., n_ch, n_times) -> flattened whitened
             y = np.einsum("ij,...jt->...it", projector, x) @ white_t
@@ -438,20 +532,20 @@ class Phantom:
         log_w = np.log(weights / weights.sum())
         gain_list = np.outer(prior_gains, amps).ravel()  # gains relative to the templates below
         log_gain_w = (np.log(np.full(len(prior_gains), 1 / len(prior_gains)))[:, None] + log_amp_w[None]).ravel()
-        log_post = np.full((len(trials), c.n_classes), -np.inf)
+        log_post = np.full((len(trials), n_candidates), -np.inf)
         for s, idx in groups.items():
             if len(idx) == 0:
                 continue
             x = whiten(trials.eeg[idx])  # (n, ch*t)
             # templates at the subject's gain and latency, or at gain 1 and latency 0 scaled by each prior gain
             gain, latency = (1.0, 0.0) if s is None else (self.subjects[s].gain, self.subjects[s].latency)
-            templates = np.stack([whiten(self.evoked_at(self.loadings[k], gain, latency + sh)[:, start : start + n_times])
-                                  for k in range(c.n_classes) for sh in shifts])  # (classes * shifts, ch * t)
-            dots = (x @ templates.T).reshape(len(idx), c.n_classes, len(shifts))
-            energy = 0.5 * (templates.astype(np.float64) ** 2).sum(1).reshape(c.n_classes, len(shifts))
+            templates = np.stack([whiten(self.evoked_at(loadings[k], gain, latency + sh)[:, start : start + n_times])
+                                  for k in range(n_candidates) for sh in shifts])  # (candidates * shifts, ch * t)
+            dots = (x @ templates.T).reshape(len(idx), n_candidates, len(shifts))
+            energy = 0.5 * (templates.astype(np.float64) ** 2).sum(1).reshape(n_candidates, len(shifts))
             ll = np.stack([g * dots - g * g * energy[None] for g in gain_list], axis=-1)  # (n, classes, shifts, gains)
             ll = ll + log_w[None, None, :, None] + log_gain_w[None, None, None, :]
-            log_post[idx] = logsumexp(ll.reshape(len(idx), c.n_classes, -1), axis=2)
+            log_post[idx] = logsumexp(ll.reshape(len(idx), n_candidates, -1), axis=2)
         return softmax(log_post, axis=1)
 
     # --- continuous stream ------------------------------------------------------------------

@@ -13,9 +13,13 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pylsl
+
+if TYPE_CHECKING:
+    from bci_stream.retrieval import Retrieval
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +41,9 @@ class Prediction:
         it names none) and whether the top class is it.
     ood_rms, ood_bias : the out-of-distribution monitor's running RMS and mean of the features'
         z-scores (in distribution about 1 and 0; see :mod:`bci_stream.ood`).
+    retrieval : an embedding model's decision: the nearest gallery images
+        (:class:`bci_stream.retrieval.Retrieval`; None for classifiers). ``probabilities`` and ``top5``
+        are then over the gallery's classes (:class:`bci_stream.retrieval.Retriever`).
     """
 
     t_lsl: float
@@ -51,8 +58,12 @@ class Prediction:
     truth: int | None = None  # event mode: the class the marker shows (None: unknown)
     hit: bool | None = None  # event mode: top-1 == truth
     extra: dict = field(default_factory=dict)
+    retrieval: Retrieval | None = None
 
     def to_record(self, class_names: list[str]) -> dict:
+        """The JSONL decision record. A retrieval decision writes its ``topk_*`` fields and the class
+        probabilities of its top-5 classes only (``top5_probabilities``; a gallery may hold
+        thousands of classes), and ``truth_name`` beside ``truth``."""
         record = {
             "t_lsl": self.t_lsl,
             "t_emitted": self.t_emitted,
@@ -60,14 +71,20 @@ class Prediction:
             "latency_ms": round(self.latency_ms, 4),
             "top5": self.top5,
             "top5_names": [class_names[i] for i in self.top5],
-            "probabilities": [round(float(p), 6) for p in self.probabilities],
             "ood_rms": round(self.ood_rms, 3) if np.isfinite(self.ood_rms) else None,
             "ood_bias": round(self.ood_bias, 3) if np.isfinite(self.ood_bias) else None,
         }
+        if self.retrieval is None:
+            record["probabilities"] = [round(float(p), 6) for p in self.probabilities]
+        else:
+            record["top5_probabilities"] = [round(float(self.probabilities[i]), 6) for i in self.top5]
+            record.update(self.retrieval.to_record())
         if self.marker is not None:
             record["marker"] = self.marker
             record["truth"] = self.truth
             record["hit"] = self.hit
+            if self.retrieval is not None:
+                record["truth_name"] = class_names[self.truth] if self.truth is not None else None
         record.update(self.extra)
         return record
 

@@ -51,6 +51,7 @@ class SharedState:
     gaps: list[tuple[float, float]] = field(default_factory=list)  # (t_lost, seconds down)
     probabilities: np.ndarray | None = None
     top5: list[int] = field(default_factory=list)
+    retrieval: dict | None = None  # embedding models: the last decision's {rows, ids, labels, similarities}
     features: np.ndarray | None = None  # (n_channels, n_freqs, n_frames) of the last window
     latencies: deque = field(default_factory=lambda: deque(maxlen=1000))
     markers: deque = field(default_factory=lambda: deque(maxlen=50))  # (t_lsl, text)
@@ -70,14 +71,18 @@ class SharedState:
 
     def record_decision(self, probabilities: np.ndarray, top5: list[int], latency_ms: float, lost_samples: int,
                         ood: tuple[float, float, str], features: np.ndarray,
-                        accuracy: tuple[dict, list] | None = None) -> None:
+                        accuracy: tuple[dict, list] | None = None, retrieval=None) -> None:
         """One decision, under the lock (the decoding loop's only write per decision): its
         probabilities, latency, the lost-sample count, the OOD monitor ``(rms, bias, warning)``, the
-        features (copied into a buffer kept here: no allocation per decision) and, in event mode,
-        the running accuracy ``(summary, recent)``."""
+        features (copied into a buffer kept here: no allocation per decision), in event mode the
+        running accuracy ``(summary, recent)``, and an embedding model's nearest images
+        (a :class:`bci_stream.retrieval.Retrieval`, kept as rows, ids, labels and similarities)."""
         with self.lock:
             self.n_decisions += 1
             self.probabilities, self.top5 = probabilities, top5
+            if retrieval is not None:
+                self.retrieval = {"rows": retrieval.rows, "ids": retrieval.ids, "labels": retrieval.labels,
+                                  "similarities": retrieval.similarities}
             self.latencies.append(latency_ms)
             self.lost_samples = lost_samples
             self.ood_rms, self.ood_bias, self.ood_warning = ood

@@ -8,6 +8,9 @@
 - ``by-run`` / ``by-session``: whole runs / sessions (of any class) held out for validation and test.
 - ``time-blocked``: within each recording, the last 20 % of each class's trials (in time order) test,
   the 20 % before them validation: contiguous blocks, stratified by class, never interleaved neighbours.
+- ``by-class``: whole classes held out (zero-shot, for embedding models): :data:`BY_CLASS_TEST` classes test,
+  :func:`by_class_val_count` classes validation, the rest train, drawn by ``seed``; every trial of a held-out
+  class (all subjects, all images) is in its part, so test classes are never seen in training.
 - ``loso-<s>``: leave subject ``s`` out.
 - ``shuffled``: the ``auto`` split with training labels permuted (must land near chance).
 - ``auto``: by-image when the trials name several images per class; else by-session or by-run when
@@ -24,7 +27,8 @@ from bci_stream.trials import Trials
 
 Split = dict[str, np.ndarray]
 PARTS = ("train", "val", "test")
-NAMES = ("auto", "by-image", "by-block", "by-run", "by-session", "time-blocked", "shuffled", "loso-<subject>")
+NAMES = ("auto", "by-image", "by-class", "by-block", "by-run", "by-session", "time-blocked", "shuffled", "loso-<subject>")
+BY_CLASS_TEST = 10  # held-out classes of the by-class split (the issue's 10-way zero-shot)
 
 
 class SplitError(ValueError):
@@ -87,6 +91,32 @@ def by_image(trials: Trials, seed: int = 0, fractions: tuple[float, float] = (0.
             role[img] = "test" if i < n_test else "val" if i < n_test + n_val else "train"
     r = np.array([role[i] for i in trials.image_ids])
     return {name: np.flatnonzero(r == name) for name in PARTS}
+
+
+def by_class_val_count(n_classes: int) -> int:
+    """Validation classes of the by-class split: an eighth of the classes, at least 2."""
+    return max(2, n_classes // 8)
+
+
+def by_class(trials: Trials, seed: int = 0, n_test: int = BY_CLASS_TEST, n_val: int | None = None) -> Split:
+    """Hold out whole classes: ``n_test`` test classes, ``n_val`` (default :func:`by_class_val_count`)
+    validation classes, the rest training; a seeded permutation of the classes present, so the same seed
+    holds out the same classes on every machine. Needs at least ``n_test + n_val + 2`` classes."""
+    present = np.unique(trials.labels)
+    n_val = by_class_val_count(len(present)) if n_val is None else n_val
+    if len(present) < n_test + n_val + 2:
+        raise SplitError(f"by-class split holds out {n_test} test and {n_val} validation classes and needs 2 more to "
+                         f"train on; these trials have {len(present)} classes")
+    order = np.random.default_rng([seed, 31]).permutation(present)
+    role = np.full(len(trials), "train", dtype="<U5")
+    role[np.isin(trials.labels, order[:n_test])] = "test"
+    role[np.isin(trials.labels, order[n_test : n_test + n_val])] = "val"
+    return {name: np.flatnonzero(role == name) for name in PARTS}
+
+
+def held_out_classes(trials: Trials, split: Split, part: str = "test") -> np.ndarray:
+    """Class indices of ``part`` that no training trial has (sorted): the zero-shot classes."""
+    return np.setdiff1d(trials.labels[split[part]], trials.labels[split["train"]])
 
 
 def _purge_shared_images(trials: Trials, role: np.ndarray) -> np.ndarray:
@@ -192,7 +222,7 @@ def leave_subject_out(trials: Trials, subject: int, seed: int = 0) -> Split:
 
 def check_split_name(name: str) -> None:
     """Raise :class:`SplitError` for a name no split has (before any data is loaded)."""
-    fixed = ("auto", "by-image", "by-block", "by-run", "by-session", "time-blocked", "shuffled")
+    fixed = ("auto", "by-image", "by-class", "by-block", "by-run", "by-session", "time-blocked", "shuffled")
     if name not in fixed and not (name.startswith("loso-") and name[5:].lstrip("-").isdigit()):
         raise SplitError(f"unknown split {name!r}; use {', '.join(NAMES)}")
 
@@ -202,6 +232,8 @@ def _make(trials: Trials, name: str, seed: int) -> Split:
         return by_image(trials, seed)
     if name == "by-block":
         return by_block(trials, seed)
+    if name == "by-class":
+        return by_class(trials, seed)
     if name in ("by-run", "by-session"):
         return by_group(trials, name.split("-", 1)[1], seed)
     if name == "time-blocked":
@@ -235,13 +267,18 @@ def split_problem(trials: Trials, split: Split, name: str) -> str:
     for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
         if np.intersect1d(split[a], split[b]).size:
             return f"{a} and {b} share trials"
+    if name == "by-class":  # zero-shot: the parts must share no class at all
+        for a, b in (("train", "test"), ("train", "val"), ("val", "test")):
+            shared = np.intersect1d(trials.labels[split[a]], trials.labels[split[b]])
+            if shared.size:
+                return f"{a} and {b} share class {trials.class_names[shared[0]]!r}"
     if names_images(trials):
         for a, b in (("train", "test"), ("train", "val"), ("val", "test")):
             shared = np.intersect1d(trials.image_ids[split[a]], trials.image_ids[split[b]])
             if shared.size:
                 return f"{a} and {b} share {shared.size} image(s) (e.g. {shared[0]!r})"
     missing = np.setdiff1d(trials.labels[split["test"]], trials.labels[split["train"]])
-    if missing.size:
+    if missing.size and name != "by-class":
         return f"test classes {[trials.class_names[k] for k in missing[:3]]} have no training trials"
     return ""
 

@@ -70,3 +70,48 @@ def tiny_model(tmp_path_factory, tiny_phantom_config) -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def semantic_phantom(tiny_phantom_config):
+    """The tiny phantom with a semantic space (16-d image embeddings driving the evoked response)."""
+    from dataclasses import replace
+
+    from bci_stream.phantom import Phantom
+
+    return Phantom(replace(tiny_phantom_config, semantic=True, embed_dim=16))
+
+
+def export_embedding_student(card, path: Path, seed: int = 0) -> Path:
+    """An untrained linear embedding student (features -> D) exported with ``card`` through the real
+    export path (``write_onnx(WithL2Norm(...))``, parity-checked)."""
+    import torch
+
+    from offline_training.export import WithL2Norm, write_onnx
+
+    torch.manual_seed(seed)
+    n_ch, n_rows, n_cols = card.feature_shape()
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(n_ch * n_rows * n_cols, card.n_outputs))
+    out, _ = write_onnx(WithL2Norm(net), card, path)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_embedding_model(tmp_path_factory, semantic_phantom) -> Path:
+    """A tiny embedding model for the tiny phantom's stream (16 channels at 1 kHz), in the semantic
+    phantom's space, exported with its card."""
+    from bci_stream.model_card import ModelCard
+
+    card = ModelCard(sfreq=1000.0, ch_names=list(semantic_phantom.ch_names), class_ids=[], class_names=[],
+                     output_kind="embedding", training_data="untrained (tests)",
+                     embedding={"dim": int(semantic_phantom.embeddings.shape[-1]),
+                                "space": semantic_phantom.embedding_space, "normalisation": "l2", "logit_scale": 20.0})
+    return export_embedding_student(card, tmp_path_factory.mktemp("embedding") / "embedding.onnx")
+
+
+@pytest.fixture(scope="session")
+def phantom_gallery_file(tmp_path_factory, semantic_phantom) -> Path:
+    """The semantic phantom's gallery index, written once."""
+    from bci_stream.gallery import phantom_gallery, save_gallery
+
+    return save_gallery(phantom_gallery(semantic_phantom, thumb=32), tmp_path_factory.mktemp("gallery") / "idx.safetensors")

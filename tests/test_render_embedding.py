@@ -6,12 +6,12 @@ import json
 import os
 import threading
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
 from dummy_pipelines import build_tiny_unclip_pipeline
 
+from bci_stream.gallery import GalleryIndex
 from bci_stream.model_card import ModelCard
 from bci_stream.render import RenderConfig, RendererError, RenderWorker
 from bci_stream.render.embedding_diffusion import (
@@ -45,20 +45,13 @@ def unit(seed: int) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
-@dataclass(frozen=True)
-class IndexLike:
-    """The fields of a gallery index (bci_stream.gallery.GalleryIndex) the retrieval fallback reads."""
-
-    ids: list
-    labels: list
-    thumbnails: np.ndarray | None
-
-
-def three_colour_index(side: int = 16) -> IndexLike:
-    thumbnails = np.zeros((3, side, side, 3), np.uint8)
+def three_colour_index(side: int = 16, thumbnails: bool = True) -> GalleryIndex:
+    """Three gallery rows with red, green and blue thumbnails (the second without a label)."""
+    pictures = np.zeros((3, side, side, 3), np.uint8)
     for row in range(3):
-        thumbnails[row, ..., row] = 255  # red, green, blue
-    return IndexLike(["n02389026_1", "n03888257_4", "n03584829_2"], ["sorrel", "", "iron"], thumbnails)
+        pictures[row, ..., row] = 255
+    return GalleryIndex(embeddings=np.eye(3, DIM, dtype=np.float32), ids=["n02389026_1", "n03888257_4", "n03584829_2"],
+                        labels=["sorrel", "", "iron"], space=SPACE, thumbnails=pictures if thumbnails else None)
 
 
 def wait_for(condition, seconds: float = 60.0) -> None:
@@ -122,7 +115,7 @@ def test_retrieval_shows_the_rows_thumbnail_or_a_card_naming_it():
     green = retrieval.render_embedding(unit(0), 1)
     assert green.shape == (24, 24, 3) and green[..., 1].min() == 255 and green[..., 0].max() == 0
     assert retrieval.name_of(0) == "sorrel" and retrieval.name_of(1) == "n03888257_4"  # no label: the image id
-    no_pictures = RetrievalRenderer.from_gallery(IndexLike(index.ids, index.labels, None), size=24)
+    no_pictures = RetrievalRenderer.from_gallery(three_colour_index(thumbnails=False), size=24)
     drawn = no_pictures.render_embedding(unit(0), 2)
     assert drawn.shape == (24, 24, 3) and len(np.unique(drawn.reshape(-1, 3), axis=0)) > 1  # "iron" on a card
 
@@ -312,3 +305,37 @@ def test_live_cli_options_pick_the_unclip_defaults_for_embedding_diffusion():
     assert (given.diffusion_model, given.embedding_steps, given.embedding_space) == ("/x/unclip", 8, SPACE)
     text = config("--renderer", "diffusion")
     assert (text.diffusion_model, text.steps) == (RenderConfig.diffusion_model, RenderConfig.steps)
+
+
+def test_a_live_session_renders_its_decoded_embedding_through_unclip(tiny_embedding_model, phantom_gallery_file,
+                                                                     semantic_phantom, tmp_path):
+    """The whole path: a LiveSession of an embedding model decides by retrieval, offers the decision
+    to the worker (``submit``), which draws the decoded embedding seeded by the top-1 retrieved row."""
+    from test_loop import CollectingOutlet, ScriptedSource
+
+    from bci_stream.decoder import Decoder
+    from bci_stream.gallery import load_gallery
+    from bci_stream.live import LiveConfig, LiveSession, make_renderer
+    from bci_stream.retrieval import Retriever
+
+    space, dim = semantic_phantom.embedding_space, semantic_phantom.embeddings.shape[-1]
+    folder = build_tiny_unclip_pipeline(tmp_path / "unclip16", embed_dim=dim)
+    config = unclip_config(folder, embedding_space=space, in_process=True)
+    decoder = Decoder(tiny_embedding_model, providers="cpu")
+    gallery = load_gallery(phantom_gallery_file)
+    source, outlet = ScriptedSource(decoder.card.n_channels), CollectingOutlet()
+    session = LiveSession(decoder, LiveConfig(), source=source, outlet=outlet,
+                          retriever=Retriever(gallery, k=3, logit_scale=decoder.card.embedding_spec().logit_scale))
+    session.renderer = make_renderer(config, decoder.card, session.state, session.classes, session.gallery)
+    try:
+        source.feed(1000)
+        session.step()
+        decision = outlet.decisions[-1].retrieval
+        wait_for(lambda: session.state.image is not None)
+        image = session.state.image
+        assert session.state.renderer_error == "" and image.kind == "embedding-diffusion"
+        assert image.class_index == int(decision.rows[0]) and image.class_name == decision.labels[0]
+        expected = EmbeddingDiffusionRenderer(config).render_embedding(decision.embedding, int(decision.rows[0]))
+        np.testing.assert_array_equal(image.image, expected)
+    finally:
+        session.close()

@@ -14,6 +14,7 @@ EPILOG = """examples:
   bci-stream live --model my_model.onnx --stream "actiCHamp-12345" --log session.jsonl
   bci-stream live --model my_model.onnx --mode event --markers PsychoPyMarkers --stimuli 'stim_*' --headless
   bci-stream --local live --model demo --headless --seconds 20   # beside `simulate`
+  bci-stream live --model embedding.onnx --gallery-index idx.safetensors --top-k 5   # retrieval (embedding models)
 """
 
 
@@ -30,6 +31,13 @@ def add_parser(sub, parents) -> None:
                                    "predictions go to an LSL outlet, the JSONL log and the viewer.")
     p.add_argument("--model", required=True, type=model_path,
                    help="ONNX model with a bci-stream model card ('demo': the shipped demo model)")
+    p.add_argument("--gallery-index", default=None, metavar="IDX",
+                   help="embedding models: the gallery index their decisions are retrieved from (`bci-stream index`), "
+                        "in the model's embedding space")
+    p.add_argument("--top-k", type=positive_int, default=live.top_k,
+                   help="embedding models: nearest gallery images per decision (LSL, JSONL, viewer)")
+    p.add_argument("--publish-embedding", action="store_true",
+                   help="embedding models: also publish the decoded embedding (emb_* channels, JSONL 'embedding')")
     p.add_argument("--stream", default=live.stream,
                    help="EEG stream name (default: the first stream of type EEG that fits the model)")
     p.add_argument("--markers", default=live.markers,
@@ -109,10 +117,11 @@ def run(args) -> int:
     config = LiveConfig(stream=args.stream, markers=args.markers, mode=args.mode, hop=args.hop,
                         smoothing=args.smoothing, log_path=Path(args.log) if args.log else None,
                         resolve_timeout=args.resolve_timeout, outlet_name=args.outlet_name,
-                        assume_unit=args.assume_unit, wait=WaitConfig(args.wait),
+                        assume_unit=args.assume_unit, wait=WaitConfig(args.wait), top_k=args.top_k,
+                        publish_embedding=args.publish_embedding,
                         stimuli=tuple(p.strip() for p in args.stimuli.split(",") if p.strip()) if args.stimuli else None)
     spec = LiveSpec(model=args.model, providers=args.providers, smoothing=args.smoothing, live=config,
-                    render=render_config(args), seconds=args.seconds)
+                    render=render_config(args), seconds=args.seconds, gallery_index=args.gallery_index)
     if args.headless:
         summary = _live_headless(spec, args.print_every)
     else:  # the viewer here, decoding in a child process (Qt's painting would hold up its GIL)
@@ -145,12 +154,15 @@ def _live_headless(spec, print_every: int) -> dict:
     printer = HeadlessPrinter([], every=print_every)
     session = build_session(spec, listeners=[printer])
     decoder = session.decoder
-    printer.class_names, printer.ood_warning = list(decoder.card.class_names), lambda: decoder.ood.warning
+    printer.class_names, printer.ood_warning = list(session.class_names), lambda: decoder.ood.warning
     printer.accuracy = session.accuracy
     stop_on_signals(session.stop)  # also ends a wait for the stream
     try:
         session.start()
-        print(f"decoding with {spec.model} on {decoder.provider} ({spec.live.mode}, {decoder.card.n_classes} classes, "
+        r = session.retriever
+        output = (f"{decoder.card.n_classes} classes" if r is None else
+                  f"{decoder.card.n_outputs}-d embedding -> top-{r.k} of {r.gallery.size} images, {r.n_classes} classes")
+        print(f"decoding with {spec.model} on {decoder.provider} ({spec.live.mode}, {output}, "
               f"window {decoder.card.window_length:g} s, hop {session.hop / decoder.card.sfreq * 1000:g} ms)", flush=True)
         print(describe_session(session.describe()), flush=True)
         session.run(seconds=spec.seconds)
@@ -172,8 +184,13 @@ def describe_session(d: dict) -> str:
         others = f"; also seen: {', '.join(m['others'])}" if m["others"] else ""
         lines.append(f"  markers: {m['name']!r} (host {m['host']}; {m['why']}{others})")
     lines.append(f"  preprocessing: {d['model']['preprocessing']}")
+    if d.get("gallery"):
+        g = d["gallery"]
+        lines.append(f"  gallery: {g['path']} ({g['images']} images, {g['classes']} classes, space {g['space']}, "
+                     f"sha256 {g['sha256'][:12]}…)")
     if d["outlet"]:
-        lines.append(f"  predictions: LSL {d['outlet']['name']!r} (source_id {d['outlet']['source_id']!r})")
+        topk = f" + {d['outlet']['name'] + '-topk'!r} (top-k ids as JSON)" if d.get("gallery") else ""
+        lines.append(f"  predictions: LSL {d['outlet']['name']!r} (source_id {d['outlet']['source_id']!r}){topk}")
     return "\n".join(lines)
 
 
@@ -202,6 +219,10 @@ class HeadlessPrinter:
             marker = f"  marker {p.marker}" if p.marker else ""
             line = (f"#{self.n:6d} sample {p.window_end_sample:9d}  {self.class_names[top]:>20s} "
                     f"{p.probabilities[top]:.2f}  latency {p.latency_ms:6.2f} ms{ood}{marker}")
+        if p.retrieval is not None:
+            r = p.retrieval
+            line += "  | nearest: " + ", ".join(f"{i} ({lab}) {s:.2f}" for i, lab, s in
+                                               zip(r.ids[:3], r.labels[:3], r.similarities[:3]))
         print(line, flush=True)
         if self.warned != self.ood_warning():
             self.warned = self.ood_warning()

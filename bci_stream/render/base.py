@@ -8,7 +8,7 @@ renderer says ``draws_embeddings = True``). Both return an ``(H, W, 3)`` uint8 p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 class RendererError(RuntimeError):
@@ -74,6 +74,13 @@ class RenderConfig:
     noise_level: int = 0
     embedding_norm: float = 0.0
     min_similarity: float = -1.0
+
+    def with_kind(self, kind: str) -> RenderConfig:
+        """These settings for renderer ``kind`` (the viewer's renderer switch); a pipeline left at one
+        diffusion kind's default becomes the other's (SD-Turbo cannot draw from an embedding)."""
+        defaults = {"diffusion": RenderConfig.diffusion_model, "embedding-diffusion": UNCLIP_MODEL}
+        model = defaults[kind] if kind in defaults and self.diffusion_model in defaults.values() else self.diffusion_model
+        return replace(self, kind=kind, diffusion_model=model)
 
 
 UNCLIP_MODEL = "stabilityai/stable-diffusion-2-1-unclip"  # the default "embedding-diffusion" pipeline

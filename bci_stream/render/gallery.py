@@ -49,11 +49,11 @@ class GalleryRenderer:
             turn = self._turn.get(class_index, 0)
             self._turn[class_index] = turn + 1
             with Image.open(files[turn % len(files)]) as im:
-                return np.asarray(_fit(im.convert("RGB"), self.size))
+                return np.asarray(fit_square(im.convert("RGB"), self.size))
         return card(class_name, class_index, self.size)
 
 
-def _fit(image: Image.Image, size: int) -> Image.Image:
+def fit_square(image: Image.Image, size: int) -> Image.Image:
     """Centre-crop to a square and resize to ``size``."""
     w, h = image.size
     side = min(w, h)

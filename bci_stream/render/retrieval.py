@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image
 
-from bci_stream.render.gallery import _fit, card
+from bci_stream.render.gallery import card, fit_square
 
 
 class RetrievalRenderer:
@@ -50,4 +50,4 @@ class RetrievalRenderer:
         if thumbnail is None:
             return card(self.name_of(row), row, self.size)
         image = Image.fromarray(np.ascontiguousarray(thumbnail, dtype=np.uint8)).convert("RGB")
-        return np.asarray(image if image.size == (self.size, self.size) else _fit(image, self.size))
+        return np.asarray(image if image.size == (self.size, self.size) else fit_square(image, self.size))

@@ -67,12 +67,15 @@ class RenderWorker:
 
     # --- decoding side (never blocks) -------------------------------------------------------
     def submit(self, prediction) -> bool:
-        """Offer a decision; True if it took the slot (it may still be replaced before rendering)."""
+        """Offer a decision; True if it took the slot (it may still be replaced before rendering). An
+        embedding model's decision (its ``retrieval``: :class:`bci_stream.retrieval.Retrieval`) goes on
+        as :meth:`submit_embedding` of its decoded embedding and top-1 retrieved row."""
+        retrieval = getattr(prediction, "retrieval", None)
+        if retrieval is not None:
+            return self.submit_embedding(retrieval.embedding, int(retrieval.rows[0]), float(retrieval.similarities[0]),
+                                         prediction.t_lsl, prediction.marker, prediction.extra.get("t_marker"))
         top = prediction.top5[0]
         if prediction.probabilities[top] < self.config.min_confidence:
-            return False
-        now = time.monotonic()
-        if top == self._last_class and (self.config.interval <= 0 or now - self._last_time < self.config.interval):
             return False
         return self._offer(top, None, prediction.t_lsl, prediction.marker, prediction.extra.get("t_marker"))
 

@@ -19,7 +19,7 @@ def run_viewer_with_decoding_process(spec: LiveSpec, screenshot: str | None = No
     decoding = DecodingProcess(spec)
     window = MainWindow(decoding.state, decoding.card.ch_names, decoding.card.sfreq, ring=decoding.traces,
                         session=decoding, renderer_factory=decoding.switch_renderer,
-                        class_ids=list(decoding.card.class_ids), card=decoding.card)
+                        class_ids=list(decoding.class_ids), card=decoding.card, gallery=decoding.gallery)
     signal.signal(signal.SIGINT, lambda *_: window.close())  # Ctrl+C: close the window, stop the session
     show_until_done(app, window, lambda: decoding.running, spec.seconds, screenshot)
     decoding.stop()

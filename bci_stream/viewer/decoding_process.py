@@ -152,15 +152,21 @@ class DecodingProcess:
     """
 
     def __init__(self, spec: LiveSpec, start_timeout: float = 120.0):
+        from bci_stream.gallery import load_gallery
         from bci_stream.model_card import ModelCard
 
         self.card = ModelCard.from_onnx(spec.model)
+        # an embedding model's gallery, here too: the viewer draws its thumbnails (mapped from the file,
+        # read as they are shown); its classes are the decisions' classes
+        self.gallery = load_gallery(spec.gallery_index) if spec.gallery_index else None
+        self.class_ids, class_names = (self.gallery.classes()[:2] if self.gallery is not None
+                                       else (list(self.card.class_ids), list(self.card.class_names)))
         context = mp.get_context("spawn")
         self._conn, child_end = context.Pipe()
         self.process = context.Process(target=_decode, args=(spec, child_end), name="bci-stream-decoder", daemon=True)
         self.process.start()
         child_end.close()
-        self.state = MirroredState(list(self.card.class_names))
+        self.state = MirroredState(list(class_names))
         self.state.renderer_kind = spec.render.kind if spec.render is not None else "none"
         self.traces = MirroredTraces(self._conn)
         self.summary: dict | None = None

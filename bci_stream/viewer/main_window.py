@@ -59,10 +59,13 @@ class _TimedLabel(QtWidgets.QLabel):
 class MainWindow(QtWidgets.QMainWindow):
     """Viewer of a live session: ``state`` and ``ring`` are a :class:`~bci_stream.viewer.decoding_process.DecodingProcess`'s mirrors (or a
     :class:`~bci_stream.live.LiveSession`'s own, or bare ones in tests); ``session`` takes the
-    recording and stop commands; ``card`` (optional) gives the spectrogram's axes in Hz and ms."""
+    recording and stop commands; ``card`` (optional) gives the spectrogram's axes in Hz and ms;
+    ``gallery`` (an embedding model's :class:`~bci_stream.gallery.GalleryIndex`) adds the row of
+    retrieved thumbnails above the class bars."""
 
     def __init__(self, state: SharedState, ch_names: list[str], sfreq: float, ring=None, session=None,
-                 renderer_factory=None, fps: float = 30.0, class_ids: list[str] | None = None, card=None):
+                 renderer_factory=None, fps: float = 30.0, class_ids: list[str] | None = None, card=None,
+                 gallery=None):
         super().__init__()
         self.card = card if card is not None else getattr(session, "card", None)
         self.class_ids = list(class_ids or (self.card.class_ids if self.card is not None else []))
@@ -94,7 +97,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.filter_box.addItems(list(DISPLAY_FILTERS))
         self.filter_box.currentTextChanged.connect(self._set_filter)
         self.renderer_box = QtWidgets.QComboBox()
-        self.renderer_box.addItems(["gallery", "diffusion", "none"])
+        self.renderer_box.addItems(["gallery", "diffusion", "embedding-diffusion", "none"])
         self.renderer_box.setCurrentText(state.renderer_kind.split(" ")[0] if state.renderer_kind else "none")
         self.renderer_box.textActivated.connect(self._pick_renderer)
         self.record_button = QtWidgets.QPushButton("Start recording log")
@@ -161,7 +164,20 @@ class MainWindow(QtWidgets.QMainWindow):
         self.chance_line = pg.InfiniteLine(pos=1.0 / n_classes, angle=90, pen=pg.mkPen("#e0a030", style=QtCore.Qt.PenStyle.DashLine),
                                            label="chance", labelOpts={"position": 0.95, "color": "#e0a030"})
         self.bars_plot.addItem(self.chance_line)
-        grid.addWidget(self.bars_plot, 1, 1)
+        self.retrieval_strip = None
+        if gallery is not None:  # an embedding model: its nearest images, then its gallery classes' bars
+            from bci_stream.viewer.retrieval_strip import RetrievalStrip
+
+            self.retrieval_strip = RetrievalStrip(gallery)
+            self.bars_plot.setTitle("top-5 gallery classes (sum of their images' retrieval scores)")
+            right = QtWidgets.QWidget()
+            rcol = QtWidgets.QVBoxLayout(right)
+            rcol.setContentsMargins(0, 0, 0, 0)
+            rcol.addWidget(self.retrieval_strip)
+            rcol.addWidget(self.bars_plot, 1)
+            grid.addWidget(right, 1, 1)
+        else:
+            grid.addWidget(self.bars_plot, 1, 1)
 
         # rendered picture
         panel = QtWidgets.QWidget()
@@ -271,6 +287,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self._refresh_traces(snap)
         self._refresh_spectrogram(snap)
         self._refresh_bars(snap)
+        if self.retrieval_strip is not None:
+            recent = snap.get("event_recent") or []
+            hit = recent[-1][3] if recent and snap.get("event_accuracy", {}).get("n") else None
+            self.retrieval_strip.show_retrieval(snap.get("retrieval"), hit)
         self._refresh_history(snap)
         self._refresh_events(snap)
         self._refresh_image(snap)

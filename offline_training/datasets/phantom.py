@@ -9,16 +9,26 @@ _KEYS = {"subjects": "n_subjects", "classes": "n_classes", "channels": "n_channe
          "seed": "seed", "snr": "snr", "sfreq": "sfreq"}
 
 
+def _parse_bool(key: str, value) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in ("1", "0", "true", "false", "yes", "no"):
+        raise ValueError(f"phantom option {key}={value!r}: use 1 or 0")
+    return text in ("1", "true", "yes")
+
+
 def phantom_config(**options) -> PhantomConfig:
     """PhantomConfig from spec options (``subjects``, ``classes``, ``channels``, ``images``, ``seed``,
-    ``snr``, ``sfreq``, or any :class:`PhantomConfig` field name)."""
+    ``snr``, ``sfreq``, ``semantic`` (1/0), or any :class:`PhantomConfig` field name, e.g. ``embed_dim``)."""
     fields = PhantomConfig.__dataclass_fields__
     kwargs = {}
     for key, value in options.items():
         name = _KEYS.get(key, key)
         if name not in fields:
             raise ValueError(f"unknown phantom option {key!r}; known: {sorted(_KEYS)}")
-        kwargs[name] = type(fields[name].default)(value)
+        kwargs[name] = _parse_bool(key, value) if isinstance(fields[name].default, bool) \
+            else type(fields[name].default)(value)
     return PhantomConfig(**kwargs)
 
 
