@@ -339,3 +339,14 @@ def test_a_live_session_renders_its_decoded_embedding_through_unclip(tiny_embedd
         np.testing.assert_array_equal(image.image, expected)
     finally:
         session.close()
+
+
+def test_switching_kinds_swaps_a_default_pipeline_but_keeps_a_chosen_one():
+    from bci_stream.render.base import UNCLIP_MODEL
+
+    text = RenderConfig(kind="diffusion", steps=2)
+    assert text.with_kind("embedding-diffusion").diffusion_model == UNCLIP_MODEL
+    assert text.with_kind("embedding-diffusion").with_kind("diffusion") == text
+    chosen = RenderConfig(kind="embedding-diffusion", diffusion_model="/models/unclip")
+    assert chosen.with_kind("diffusion").diffusion_model == "/models/unclip"
+    assert chosen.with_kind("gallery").kind == "gallery"
