@@ -23,7 +23,7 @@ import pylsl
 from threadpoolctl import threadpool_limits
 
 from bci_stream.decoder import Decoder
-from bci_stream.gallery import GalleryError, check_gallery_fits_card, file_sha256, load_gallery
+from bci_stream.gallery import GalleryError, GalleryIndex, check_gallery_fits_card, file_sha256, load_gallery
 from bci_stream.live_config import LiveConfig
 from bci_stream.markers import MarkerSource
 from bci_stream.preprocessing import CausalPreprocessor, Preprocessing, check_against_card
@@ -98,7 +98,7 @@ def build_session(spec: LiveSpec, state: SharedState | None = None,
         retriever = open_retriever(spec.gallery_index, decoder.card, spec.live)
     session = LiveSession(decoder, spec.live, state=state, listeners=listeners, source=source, retriever=retriever)
     if spec.render is not None:
-        session.renderer = make_renderer(spec.render, decoder.card, session.state, session.classes)
+        session.renderer = make_renderer(spec.render, decoder.card, session.state, session.classes, session.gallery)
     return session
 
 
@@ -112,13 +112,23 @@ def open_retriever(gallery_index: str | Path, card, config: LiveConfig) -> Retri
                      gallery_sha256=file_sha256(gallery_index))
 
 
-def make_renderer(config: RenderConfig, card, state: SharedState, classes: tuple[list[str], list[str]] | None = None):
+def make_renderer(config: RenderConfig, card, state: SharedState, classes: tuple[list[str], list[str]] | None = None,
+                  gallery: GalleryIndex | None = None):
     """A started render worker for ``config`` (see :mod:`bci_stream.render`); ``classes`` ``(ids,
-    names)`` are the decision's classes (default: the card's; an embedding model's are its gallery's)."""
+    names)`` are the decision's classes (default: the card's; an embedding model's are its gallery's).
+    An embedding model's worker also gets the card's embedding space (an "embedding-diffusion"
+    renderer refuses another) and the ``gallery``, whose thumbnail of the top-1 retrieved image is
+    shown without such a renderer or when it fails."""
     from bci_stream.render import RenderWorker
 
     ids, names = classes if classes is not None else (card.class_ids, card.class_names)
-    return RenderWorker(config, list(names), state, list(ids)).start()
+    if not card.is_embedding:
+        return RenderWorker(config, list(names), state, list(ids)).start()
+    from bci_stream.render.retrieval import RetrievalRenderer
+
+    retrieval = RetrievalRenderer.from_gallery(gallery, config.size) if gallery is not None else None
+    return RenderWorker(config, list(names), state, list(ids), retrieval=retrieval,
+                        decoder_space=card.embedding_spec().space).start()
 
 
 class Source(Protocol):
@@ -175,6 +185,7 @@ class LiveSession:
             check_gallery_fits_card(retriever.gallery, card)
         self.decoder, self.config, self.card, self.renderer = decoder, config, card, renderer
         self.retriever = retriever
+        self.gallery = retriever.gallery if retriever is not None else None  # the renderer's thumbnails
         self.classes = (list(retriever.class_ids), list(retriever.class_names)) if retriever is not None else \
             (list(card.class_ids), list(card.class_names))  # (ids, names) the decisions are in
         self.class_names = self.classes[1]
@@ -295,16 +306,15 @@ class LiveSession:
         self.state.update(message=f"recording to {path}" if path else "recording stopped")
 
     def switch_renderer(self, kind: str) -> None:
-        """Replace the renderer by one of ``kind`` ("gallery", "diffusion", "none"), keeping its settings."""
-        from dataclasses import replace
-
+        """Replace the renderer by one of ``kind`` ("gallery", "diffusion", "embedding-diffusion", "none"),
+        keeping its settings."""
         old, self.renderer = self.renderer, None
         if old is not None:
             old.stop()
         self.state.update(renderer_error="", renderer_kind=kind)
         if kind != "none":
             base = old.config if old is not None else RenderConfig()
-            self.renderer = make_renderer(replace(base, kind=kind), self.card, self.state, self.classes)
+            self.renderer = make_renderer(base.with_kind(kind), self.card, self.state, self.classes, self.gallery)
 
     def close(self) -> None:
         self.source.close()

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Renderer throughput: images/s and latency of the diffusion renderer's pipeline call.
+"""Renderer throughput: images/s and latency of the diffusion renderers' pipeline calls.
 
     python tools/bench_render.py --model PATH_OR_HUB_ID      # a real pipeline (local folder / cache)
     python tools/bench_render.py --random sd-turbo            # SD-Turbo's architecture, random weights (GPU)
@@ -7,7 +7,15 @@
     python tools/bench_render.py --random sd-turbo --tiny-vae --through-renderer \
         --decoder demo                      # the live path, and decoding beside it
 
-Target (ARCHITECTURE.md): >= 30 images/s at 512 x 512, 1 step, on one H100.
+The embedding-conditioned renderer (unCLIP, ``--renderer embedding-diffusion``), measured beside the
+text-prompt renderer in the same run (``--text-baseline``: SD-Turbo's architecture, or the tiny one):
+
+    python tools/bench_render.py --random unclip --json unclip.json      # SD 2.1 unCLIP's architecture (GPU)
+    python tools/bench_render.py --random unclip-small                   # its ViT-L/14 variant
+    python tools/bench_render.py --model PATH_OR_HUB_ID --kind embedding --embedding-steps 20
+    python tools/bench_render.py --random unclip-tiny --repeats 3        # CPU smoke figure
+
+Target (ARCHITECTURE.md): >= 30 images/s at 512 x 512, 1 step, on one H100 (text prompt, SD-Turbo).
 """
 
 from __future__ import annotations
@@ -27,12 +35,27 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # dummy_pipelines: random-weight pipelines live with the tests (diffusers' way)
 
 
+EMBEDDING_RANDOM = ("unclip-tiny", "unclip", "unclip-small")
+
+
 def main() -> int:
+    from bci_stream.render.base import RenderConfig
+
+    render = RenderConfig()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None)
-    parser.add_argument("--random", choices=["tiny", "sd-turbo"], default=None)
+    parser.add_argument("--kind", choices=["text", "embedding"], default=None,
+                        help="what --model is: a text-to-image pipeline, or an unCLIP (embedding) pipeline")
+    parser.add_argument("--random", choices=["tiny", "sd-turbo", *EMBEDDING_RANDOM], default=None)
+    parser.add_argument("--text-baseline", default=None, metavar="tiny|sd-turbo|none|PATH",
+                        help="with an embedding renderer: the text-prompt renderer measured beside it (default: tiny "
+                             "beside unclip-tiny, else sd-turbo)")
     parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--steps", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=1, help="text-prompt renderer's denoising steps")
+    parser.add_argument("--embedding-steps", type=int, default=render.embedding_steps,
+                        help="embedding renderer's denoising steps")
+    parser.add_argument("--guidance", type=float, default=render.embedding_guidance,
+                        help="embedding renderer's classifier-free guidance (> 1 doubles the UNet batch)")
     parser.add_argument("--batch", type=int, default=1, help="prompts per pipeline call")
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--device", default="auto")
@@ -40,7 +63,7 @@ def main() -> int:
     parser.add_argument("--tiny-vae", action="store_true",
                         help="decode with a TAESD-architecture AutoencoderTiny (random weights with --random)")
     parser.add_argument("--through-renderer", action="store_true",
-                        help="save the pipeline, load it back with load_text2image and time DiffusionRenderer.render "
+                        help="save the pipeline, load it back with the renderer's loader and time its render "
                              "(seeded generator, PIL output: what the live renderer does)")
     parser.add_argument("--decoder", default=None,
                         help="an ONNX model: time Decoder.classify alone and while the RenderWorker renders")
@@ -50,6 +73,34 @@ def main() -> int:
     import torch
 
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    device_name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
+    if args.random in EMBEDDING_RANDOM or args.kind == "embedding":
+        baseline = args.text_baseline or ("tiny" if args.random == "unclip-tiny" else "sd-turbo")
+        result = {"device": device_name, "embedding": embedding_figures(args, device)}
+        if baseline != "none":
+            text_args = argparse.Namespace(**{**vars(args), "through_renderer": False, "decoder": None})
+            text_args.random, text_args.model = (baseline, None) if baseline in ("tiny", "sd-turbo") else (None, baseline)
+            result["text"] = text_figures(text_args, device)[0]
+        for name in ("text", "embedding"):
+            if name in result:
+                r = result[name]
+                print(f"{name:>9}: {r['pipeline']} {r['steps']} step(s): {r['images_per_s']:.2f} pictures/s, "
+                      f"p50 {r['latency_ms_p50']:.1f} ms, p95 {r['latency_ms_p95']:.1f} ms")
+    else:
+        result, config, renderer = text_figures(args, device)
+        result["device"] = device_name
+        if args.decoder:
+            result["decoding"] = decoding_beside_renderer(args.decoder, config, renderer)
+    print(json.dumps(result, indent=1))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1))
+    return 0
+
+
+def text_figures(args, device: str):
+    """The text-prompt renderer's figures ``(result, RenderConfig or None, DiffusionRenderer or None)``."""
+    import torch
+
     if args.random == "sd-turbo":
         from dummy_pipelines import sd_turbo_sized_pipeline
 
@@ -91,18 +142,63 @@ def main() -> int:
 
     times = time_calls(once, args.repeats)
     batch = 1 if renderer is not None else args.batch
-    result = {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu", "pipeline": args.random or args.model,
+    result = {"renderer": "diffusion (text prompt)", "pipeline": args.random or args.model,
               "vae": "AutoencoderTiny (TAESD)" if args.tiny_vae else "AutoencoderKL",
               "path": "DiffusionRenderer.render" if renderer is not None else "pipeline call",
-              "size": args.size, "steps": args.steps, "batch": batch,
+              "size": args.size, "steps": args.steps, "guidance": 0.0, "batch": batch,
               "latency_ms_p50": float(np.median(times) * 1e3), "latency_ms_p95": float(np.percentile(times, 95) * 1e3),
               "images_per_s": float(batch / np.median(times))}
-    if args.decoder:
-        result["decoding"] = decoding_beside_renderer(args.decoder, config, renderer)
-    print(json.dumps(result, indent=1))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1))
-    return 0
+    return result, config, renderer
+
+
+def embedding_figures(args, device: str) -> dict:
+    """The embedding-conditioned renderer's figures: ``EmbeddingDiffusionRenderer.render_embedding`` of a
+    random unit vector (the live renderer's work: scaling, seeded generator, empty-prompt embeddings
+    computed once, unCLIP pipeline, PIL output), on an in-memory pipeline or, with
+    ``--through-renderer``, one saved and loaded back by the renderer's own loader."""
+    import torch
+
+    from bci_stream.render.base import RenderConfig
+    from bci_stream.render.embedding_diffusion import EmbeddingDiffusionRenderer, load_unclip
+
+    if args.random in ("unclip", "unclip-small"):
+        from dummy_pipelines import unclip_sized_pipeline
+
+        pipe = unclip_sized_pipeline(device, small=args.random == "unclip-small")
+        source = args.random
+    else:
+        source = args.model
+        if args.random == "unclip-tiny" or source is None:
+            from dummy_pipelines import build_tiny_unclip_pipeline
+
+            source = str(build_tiny_unclip_pipeline(Path(tempfile.mkdtemp()) / "tiny-unclip"))
+        pipe, device = load_unclip(source, device)
+    if args.tiny_vae and args.random:
+        from diffusers import AutoencoderTiny
+
+        pipe.vae = AutoencoderTiny().to(device, pipe.unet.dtype)  # TAESD's architecture, random weights
+    pipe.set_progress_bar_config(disable=True)
+    config = RenderConfig(kind="embedding-diffusion", diffusion_model=str(source), size=args.size,
+                          embedding_steps=args.embedding_steps, embedding_guidance=args.guidance, device=device,
+                          compile=args.compile, embedding_space="bench (not checked)")
+    if args.through_renderer:
+        folder = Path(tempfile.mkdtemp()) / "unclip"
+        pipe.save_pretrained(folder)
+        from dataclasses import replace
+
+        renderer = EmbeddingDiffusionRenderer(replace(config, diffusion_model=str(folder)))
+    else:
+        if args.compile:
+            pipe.unet = torch.compile(pipe.unet, mode="reduce-overhead", fullgraph=True)
+        renderer = EmbeddingDiffusionRenderer(config, pipe=pipe)
+    vector = np.random.default_rng(0).standard_normal(renderer.dim).astype(np.float32)
+    times = time_calls(lambda: renderer.render_embedding(vector, 0), args.repeats)
+    return {"renderer": "embedding-diffusion (unCLIP)", "pipeline": args.random or args.model,
+            "vae": "AutoencoderTiny (TAESD)" if args.tiny_vae else "AutoencoderKL",
+            "path": "EmbeddingDiffusionRenderer.render_embedding", "loaded_through_renderer": args.through_renderer,
+            "size": args.size, "steps": args.embedding_steps, "guidance": args.guidance, "embedding_dim": renderer.dim,
+            "latency_ms_p50": float(np.median(times) * 1e3), "latency_ms_p95": float(np.percentile(times, 95) * 1e3),
+            "images_per_s": float(1 / np.median(times))}
 
 
 def time_calls(fn, repeats: int, warm_up: int = 3) -> np.ndarray:

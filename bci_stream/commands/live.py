@@ -20,7 +20,7 @@ EPILOG = """examples:
 
 def add_parser(sub, parents) -> None:
     from bci_stream.live_config import LiveConfig
-    from bci_stream.render.base import RenderConfig
+    from bci_stream.render.base import RENDER_KINDS, UNCLIP_MODEL, RenderConfig
     from bci_stream.wait import WAIT_MODES
 
     live, render = LiveConfig(), RenderConfig()
@@ -64,13 +64,20 @@ def add_parser(sub, parents) -> None:
                    help="the unit of the stream's samples (V, mV, uV, nV, a.u.) when it declares none or a wrong one")
     p.add_argument("--outlet-name", default=live.outlet_name,
                    help="name of the predictions LSL outlet (its source id adds host, input stream and model hash)")
-    p.add_argument("--renderer", choices=["none", "gallery", "diffusion"], default=render.kind,
-                   help="pictures of the decoded class")
+    p.add_argument("--renderer", choices=RENDER_KINDS, default=render.kind,
+                   help="pictures of the decision (embedding-diffusion: an embedding model's decoded embedding "
+                        "through an unCLIP pipeline in the card's embedding space; else the top-1 retrieved image)")
     p.add_argument("--gallery", default=render.gallery_dir,
                    help="folder of exemplar images per class (<synset or name>/*.jpg; default: a drawn card)")
-    p.add_argument("--diffusion-model", default=render.diffusion_model,
-                   help="diffusers folder or hub id (must be in the local cache: no network at run time)")
-    p.add_argument("--steps", type=positive_int, default=render.steps, help="diffusion denoising steps")
+    p.add_argument("--diffusion-model", default=None,
+                   help="diffusers folder or hub id (must be in the local cache: no network at run time); when not "
+                        f"given: {render.diffusion_model}, or {UNCLIP_MODEL} for embedding-diffusion")
+    p.add_argument("--embedding-space", default=render.embedding_space, metavar="SPACE",
+                   help="embedding-diffusion: the space of the pipeline's image encoder, e.g. "
+                        "open_clip:ViT-H-14/laion2b_s32b_b79k; when not given: derived from the pipeline")
+    p.add_argument("--steps", type=positive_int, default=None,
+                   help=f"diffusion denoising steps; when not given: {render.steps}, or {render.embedding_steps} for "
+                        "embedding-diffusion")
     p.add_argument("--image-size", type=positive_int, default=render.size, help="rendered picture side, pixels")
     p.add_argument("--taesd", default=render.taesd,
                    help="folder of a TAESD tiny autoencoder (e.g. madebyollin/taesd): faster decoding")
@@ -89,10 +96,16 @@ def render_config(args):
     if args.renderer == "none":
         return None
     from bci_stream.render import RenderConfig
+    from bci_stream.render.base import UNCLIP_MODEL
 
-    return RenderConfig(kind=args.renderer, gallery_dir=args.gallery, diffusion_model=args.diffusion_model,
-                        steps=args.steps, size=args.image_size, taesd=args.taesd, img2img_strength=args.img2img,
-                        compile=args.compile_renderer, in_process=args.renderer_in_process)
+    default = RenderConfig()
+    unclip = args.renderer == "embedding-diffusion"
+    return RenderConfig(kind=args.renderer, gallery_dir=args.gallery,
+                        diffusion_model=args.diffusion_model or (UNCLIP_MODEL if unclip else default.diffusion_model),
+                        steps=args.steps or default.steps, embedding_steps=args.steps or default.embedding_steps,
+                        embedding_space=args.embedding_space, size=args.image_size, taesd=args.taesd,
+                        img2img_strength=args.img2img, compile=args.compile_renderer,
+                        in_process=args.renderer_in_process)
 
 
 def run(args) -> int:

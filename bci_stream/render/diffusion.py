@@ -32,8 +32,18 @@ def load_text2image(model: str, device: str = "auto", taesd: str | None = None, 
     """``AutoPipelineForText2Image`` from a folder or a cached hub id, on ``device`` (fp16 on CUDA);
     ``compile_unet``: the UNet through ``torch.compile`` with CUDA graphs (CUDA only: 1-step renders are
     bound by kernel launches; 40 -> 14-20 ms at 512 x 512 with TAESD on an H100)."""
-    import torch
     from diffusers import AutoPipelineForText2Image
+
+    return load_pipeline(AutoPipelineForText2Image, model, device, taesd, compile_unet)
+
+
+def load_pipeline(pipeline_class, model: str, device: str = "auto", taesd: str | None = None,
+                  compile_unet: bool = False):
+    """``pipeline_class.from_pretrained`` of a folder or a cached hub id, offline, on ``device`` (fp16 on
+    CUDA), optionally with a TAESD decoder and a compiled UNet; returns ``(pipe, device)``. A model that
+    cannot be loaded raises :class:`RendererError` saying how to get it (the one home of that message,
+    for the text-prompt and the embedding-conditioned renderers)."""
+    import torch
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -47,7 +57,7 @@ def load_text2image(model: str, device: str = "auto", taesd: str | None = None, 
         )
     source = str(local) if is_folder else model
     try:
-        pipe = AutoPipelineForText2Image.from_pretrained(source, dtype=dtype, local_files_only=True)
+        pipe = pipeline_class.from_pretrained(source, dtype=dtype, local_files_only=True)
     except Exception as err:
         first = (str(err).splitlines() or [""])[0]
         if is_folder:

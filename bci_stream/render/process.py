@@ -19,13 +19,24 @@ from bci_stream.render.base import RenderConfig, RendererError
 log = logging.getLogger(__name__)
 
 
-def _serve(config: RenderConfig, conn) -> None:
-    """Child process: build the diffusion renderer, then answer ``(index, name)`` with pictures."""
-    try:
-        from bci_stream.render.diffusion import DiffusionRenderer
+def build_in_process(config: RenderConfig, decoder_space: str | None = None):
+    """The pipeline renderer of ``config.kind`` in this process: ``DiffusionRenderer`` ("diffusion") or
+    ``EmbeddingDiffusionRenderer`` ("embedding-diffusion", checked against ``decoder_space``)."""
+    if config.kind == "embedding-diffusion":
+        from bci_stream.render.embedding_diffusion import EmbeddingDiffusionRenderer
 
-        renderer = DiffusionRenderer(config)
-    except Exception as err:  # missing weights, no CUDA: the parent reports it and falls back
+        return EmbeddingDiffusionRenderer(config, decoder_space=decoder_space)
+    from bci_stream.render.diffusion import DiffusionRenderer
+
+    return DiffusionRenderer(config)
+
+
+def _serve(config: RenderConfig, decoder_space: str | None, conn) -> None:
+    """Child process: build the renderer, then answer ``(method, args)`` jobs (``render(index, name)``
+    or ``render_embedding(embedding, row)``) with pictures."""
+    try:
+        renderer = build_in_process(config, decoder_space)
+    except Exception as err:  # missing weights, no CUDA, space mismatch: the parent reports it and falls back
         conn.send(("error", _describe(err)))
         return
     conn.send(("ready", f"{renderer.kind} on {renderer.device}"))
@@ -36,8 +47,9 @@ def _serve(config: RenderConfig, conn) -> None:
             return
         if job is None:
             return
+        method, args = job
         try:
-            conn.send(("image", renderer.render(*job)))
+            conn.send(("image", getattr(renderer, method)(*args)))
         except Exception as err:  # CUDA OOM, pipeline error
             conn.send(("error", _describe(err)))
 
@@ -49,20 +61,24 @@ def _describe(err: Exception) -> str:
 
 
 class ProcessRenderer:
-    """The :class:`~bci_stream.render.diffusion.DiffusionRenderer` of ``config``, run in a child process.
+    """The renderer :func:`build_in_process` builds for ``config``, run in a child process: the
+    :class:`~bci_stream.render.diffusion.DiffusionRenderer` ("diffusion") or the
+    :class:`~bci_stream.render.embedding_diffusion.EmbeddingDiffusionRenderer` ("embedding-diffusion",
+    which refuses a ``decoder_space`` other than its pipeline's).
 
     Raises :class:`RendererError` at construction if the child cannot build it (the child's own
-    message), and from :meth:`render` if rendering fails or the child has died.
+    message), and from :meth:`render` / :meth:`render_embedding` if rendering fails or the child has died.
     """
 
-    kind = "diffusion"
-
-    def __init__(self, config: RenderConfig, start_timeout: float = 900.0, render_timeout: float = 120.0):
+    def __init__(self, config: RenderConfig, start_timeout: float = 900.0, render_timeout: float = 120.0,
+                 decoder_space: str | None = None):
+        self.kind = config.kind
+        self.draws_embeddings = config.kind == "embedding-diffusion"
         self.render_timeout = render_timeout
         context = mp.get_context("spawn")  # never fork a process that holds CUDA or LSL threads
         self._conn, child_end = context.Pipe()
-        self.process = context.Process(target=_serve, args=(config, child_end), name="bci-stream-renderer",
-                                       daemon=True)
+        self.process = context.Process(target=_serve, args=(config, decoder_space, child_end),
+                                       name="bci-stream-renderer", daemon=True)
         self.process.start()
         child_end.close()
         status, payload = self._receive(start_timeout)
@@ -74,8 +90,15 @@ class ProcessRenderer:
 
     def render(self, class_index: int, class_name: str) -> np.ndarray:
         """An ``(H, W, 3)`` uint8 picture of the class, rendered in the child."""
+        return self._ask("render", (class_index, class_name))
+
+    def render_embedding(self, embedding: np.ndarray, row: int) -> np.ndarray:
+        """An ``(H, W, 3)`` uint8 picture of the decoded ``embedding`` (D,), rendered in the child."""
+        return self._ask("render_embedding", (np.asarray(embedding, dtype=np.float32), int(row)))
+
+    def _ask(self, method: str, args: tuple) -> np.ndarray:
         try:
-            self._conn.send((class_index, class_name))
+            self._conn.send((method, args))
         except (BrokenPipeError, OSError) as err:
             raise RendererError(self._ended()) from err
         status, payload = self._receive(self.render_timeout)

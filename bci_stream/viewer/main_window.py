@@ -97,7 +97,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.filter_box.addItems(list(DISPLAY_FILTERS))
         self.filter_box.currentTextChanged.connect(self._set_filter)
         self.renderer_box = QtWidgets.QComboBox()
-        self.renderer_box.addItems(["gallery", "diffusion", "none"])
+        self.renderer_box.addItems(["gallery", "diffusion", "embedding-diffusion", "none"])
         self.renderer_box.setCurrentText(state.renderer_kind.split(" ")[0] if state.renderer_kind else "none")
         self.renderer_box.textActivated.connect(self._pick_renderer)
         self.record_button = QtWidgets.QPushButton("Start recording log")
