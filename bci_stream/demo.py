@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     name = f"bci-stream-demo-{uuid.uuid4().hex[:6]}"
     env = dict(os.environ, LSLAPICFG=str(config_path))
     stream = ["--classes", str(card.n_classes or 40)]
-    if card.is_embedding:  # the semantic phantom of the card's space "phantom:seed=<s>,dim=<d>"
+    if card.is_embedding:  # the semantic phantom of the card's space "phantom:seed=<s>,dim=<d>,classes=<n>,..."
         space = card.embedding_spec().space
         if not space.startswith("phantom:") or not args.gallery_index:
             print(f"the demo streams the phantom: an embedding model must be in a phantom space (this one: {space}) "
@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         fields = dict(item.split("=") for item in space.split(":", 1)[1].split(","))
         stream += ["--semantic", "--seed", fields["seed"], "--embed-dim", fields["dim"]]
+        if "classes" in fields:
+            stream[1] = fields["classes"]
     simulator = subprocess.Popen(
         [sys.executable, "-m", "bci_stream.cli", "simulate", "--channels", str(card.n_channels), "--sfreq",
          str(card.sfreq), *stream, "--name", name, "--counter"], env=env)

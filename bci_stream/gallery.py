@@ -8,7 +8,8 @@ built once (``bci-stream index``) and holds, per image (row):
 - ``thumbnails`` ``(N, h, w, 3)`` uint8 (tensor, optional) for the viewer;
 - ``ids`` (the image id: ``"<synset>_<n>"`` or the file stem) and ``labels`` (the class or concept
   name, "" if unknown), JSON lists in the metadata;
-- ``space`` (``"open_clip:<model>/<tag or weights file name>"`` or ``"phantom:seed=<s>,dim=<d>"``)
+- ``space`` (``"open_clip:<model>/<tag or weights file name>"`` or
+  ``"phantom:seed=<s>,dim=<d>,classes=<n>,images=<m>,spread=<x>"``)
   and ``checkpoint_sha256`` (of the image model's weights file; "" for a hub tag or the phantom).
 
 File layout (safetensors: tensors and string metadata, never a pickle)::

@@ -250,7 +250,9 @@ class Phantom:
     def embedding_space(self) -> str:
         """The identity of the semantic space (a card, a gallery index and a renderer must agree on it)."""
         self._need_semantic()
-        return f"phantom:seed={self.config.seed},dim={self.config.embed_dim}"
+        c = self.config  # everything the embeddings' values depend on
+        return (f"phantom:seed={c.seed},dim={c.embed_dim},classes={c.n_classes},images={c.images_per_class},"
+                f"spread={c.class_spread:g}")
 
     @property
     def class_embeddings(self) -> np.ndarray:

@@ -235,9 +235,9 @@ def cmd_evaluate(args) -> None:
 
 def _evaluate_embedding(args, run_dir: Path, info: dict, split: dict) -> None:
     """Re-test an embedding run by retrieval on its saved split (``evaluation.json``/``evaluation.md``)."""
+    from offline_training.contrastive import unit_rows
     from offline_training.evaluate import report_markdown
     from offline_training.zero_shot import print_zero_shot, test_embedding_run
-    from offline_training.contrastive import unit_rows
 
     data = args.data or info["data"]
     targets = _image_embeddings(data, args.embeddings)

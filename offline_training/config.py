@@ -7,7 +7,6 @@ from dataclasses import asdict, dataclass, field
 from bci_stream.features import ErpConfig, SpectrogramConfig
 from offline_training.student_registry import canonical, student_spec
 
-
 OBJECTIVES = ("classes", "embedding")
 CANDIDATES = ("class", "image")  # zero-shot retrieval among held-out classes' mean embeddings, or images
 

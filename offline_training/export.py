@@ -97,8 +97,6 @@ def export_onnx(run_dir: str | Path, out: str | Path, hop: float = 0.02, sweep: 
     Runs the parity check: ONNX Runtime vs torch on random inputs of batch 1 and 3; raises if the
     max abs difference exceeds :data:`PARITY_TOLERANCE`. Returns ``(path, max_abs_diff)``.
     """
-    import onnx
-    import onnxruntime as ort
 
     model, _, config, _ = load_model(run_dir)
     if feature_kind(config) == "raw":

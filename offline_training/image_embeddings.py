@@ -21,7 +21,7 @@ class ImageEmbeddings:
     ----------
     ids : image ids, one per row (``Trials.image_ids`` values).
     embeddings : float32 ``(n_images, dim)``, unit rows.
-    space : the embedding space, ``"open_clip:<model>/<pretrained>"`` or ``"phantom:seed=<s>,dim=<d>"``
+    space : the embedding space, ``"open_clip:<model>/<pretrained>"`` or ``"phantom:seed=<s>,dim=<d>,classes=<n>,images=<m>,spread=<x>"``
         (a card, a gallery index and a renderer must agree on it).
     checkpoint_sha256 : sha256 of the image model's weights file ("" for a hub tag or the phantom).
     """

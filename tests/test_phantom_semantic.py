@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bci_stream.cli import build_parser
-from bci_stream.phantom import Phantom, PhantomConfig
+from bci_stream.phantom import Phantom
 from offline_training.datasets import load_trials
 
 
@@ -37,7 +37,8 @@ def test_embeddings_are_unit_vectors_clustered_by_class_and_drive_the_loadings(p
     c = ph.config
     assert ph.embeddings.shape == (c.n_classes, c.images_per_class, c.embed_dim) and ph.embeddings.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(ph.embeddings, axis=-1), 1, rtol=1e-5)
-    assert ph.embedding_space == f"phantom:seed={c.seed},dim={c.embed_dim}"
+    assert ph.embedding_space == (f"phantom:seed={c.seed},dim={c.embed_dim},classes={c.n_classes},"
+                                  f"images={c.images_per_class},spread={c.class_spread:g}")
     flat = ph.embeddings.reshape(-1, c.embed_dim)
     same = np.repeat(np.arange(c.n_classes), c.images_per_class)
     sim = flat @ flat.T

@@ -80,7 +80,7 @@ def test_fit_evaluate_export_round_trip_beats_chance_zero_shot(tmp_path, capsys)
     card = ModelCard.from_onnx(tmp_path / "m.onnx")
     spec_ = card.embedding_spec()
     assert card.is_embedding and card.n_outputs == spec_.dim == 16
-    assert spec_.space == "phantom:seed=4,dim=16" and spec_.normalisation == "l2" and spec_.logit_scale > 1
+    assert spec_.space.startswith("phantom:seed=4,dim=16,classes=") and spec_.normalisation == "l2" and spec_.logit_scale > 1
     assert card.split == "by-class" and card.evaluation["k"] == 10 and "top1_ci" in card.evaluation
     session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
     assert session.get_outputs()[0].name == "embedding"

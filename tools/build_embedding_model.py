@@ -2,7 +2,7 @@
 """An embedding model for the semantic phantom, before (or beside) ``bci-train fit --objective embedding``.
 
 Two kinds, both exported through the real path (``write_onnx(WithL2Norm(...))``, parity-checked, with an
-embedding card in the phantom's space ``phantom:seed=<seed>,dim=<dim>``):
+embedding card in the phantom's space ``phantom:seed=<seed>,dim=<dim>,classes=<n>,images=<m>,spread=<x>``):
 
 - ``--kind ridge`` (default): a linear map from the erp features to the image embeddings, fitted in closed
   form (ridge) on one phantom subject's training session; prints its retrieval top-1 on held-out images

@@ -43,7 +43,7 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--blocks", action="store_true", help="block design (every image of a class in a row)")
     p.add_argument("--semantic", action="store_true",
                    help="the semantic phantom: each image's latent embedding drives its evoked response (for "
-                        "embedding models; space 'phantom:seed=<seed>,dim=<embed-dim>')")
+                        "embedding models; the space is printed: a model's card and gallery index must name it)")
     p.add_argument("--embed-dim", type=positive_int, default=phantom.embed_dim,
                    help="dimension of the semantic embeddings (with --semantic)")
     p.add_argument("--verbose-stream", action="store_true", help="print a line per second streamed")
@@ -51,7 +51,7 @@ def add_parser(sub, parents) -> None:
 
 
 def run(args) -> int:
-    from bci_stream.phantom import TRAINING_SESSION, PhantomConfig
+    from bci_stream.phantom import TRAINING_SESSION, Phantom, PhantomConfig
     from bci_stream.simulate import OutletConfig, phantom_pusher
 
     config = PhantomConfig(n_channels=args.channels, sfreq=args.sfreq, n_classes=args.classes, seed=args.seed,
@@ -62,7 +62,7 @@ def run(args) -> int:
     seen = ("the TRAINING session: a model trained on the phantom has seen these trials, so its accuracy here is "
             "not out-of-sample" if args.session == TRAINING_SESSION else
             f"a new recording session (models trained on the phantom saw training session {TRAINING_SESSION} only)")
-    semantic = f" in the semantic space 'phantom:seed={args.seed},dim={args.embed_dim}'" if args.semantic else ""
+    semantic = f" in the semantic space '{Phantom(config).embedding_space}'" if args.semantic else ""
     print(f"streaming phantom: {args.channels} ch @ {args.sfreq:g} Hz as LSL '{args.name}' (+ '{args.name}-markers'), "
           f"{args.classes} classes{semantic}, a stimulus every {args.isi:g} s{', SAMPLE_INDEX channel' if args.counter else ''}, "
           f"subject {args.subject}, session {args.session}: {seen}. Ctrl-C stops.", flush=True)
