@@ -41,6 +41,14 @@ def test_info_prints_the_card(capsys, tiny_model):
     assert bci_stream(["info", str(tiny_model)]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["sfreq"] == 1000.0 and shown["split"] == "by-image" and "input shape" in shown
+    assert shown["output"].startswith("probabilities over")
+
+
+def test_info_says_an_embedding_model_decides_by_retrieval(capsys, tiny_embedding_model):
+    assert bci_stream(["info", str(tiny_embedding_model)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["output_kind"] == "embedding" and "gallery index" in shown["output"]
+    assert shown["embedding"]["space"] in shown["output"]
 
 
 def test_live_refuses_a_model_without_card(tmp_path, capsys):

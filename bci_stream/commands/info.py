@@ -30,6 +30,13 @@ def summary(card, full: bool = False) -> dict:
     out["channels"] = f"{card.n_channels}: {', '.join(card.ch_names[:shown])}{more(shown, card.n_channels)}"
     shown = 6 if not full else card.n_classes
     out["classes"] = f"{card.n_classes}: {', '.join(card.class_names[:shown])}{more(shown, card.n_classes)}"
+    if card.is_embedding:
+        spec = card.embedding_spec()
+        out["classes"] = "of the training data, " + out["classes"]
+        out["output"] = (f"a {spec.dim}-d unit embedding in the space {spec.space}: decisions are the nearest images "
+                         "of a gallery index in that space (bci-stream live --gallery-index; bci-stream index)")
+    else:
+        out["output"] = f"probabilities over {card.n_classes} classes"
     out["input shape"] = card.feature_shape()
     out["features"] = card.features().describe()
     out["stream must be"] = (f"{card.input_sfreq:g} Hz, samples in {card.signal_unit} "
