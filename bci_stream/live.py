@@ -160,6 +160,8 @@ class _Outage:
 
     t_lost: float  # LSL time the loss was noticed
     last_sample_t: float | None  # LSL stamp of the last sample before it
+    lost_before: int = 0  # the source's lost_samples when it began
+    reconnected: bool = False  # the inlet was opened again (the source's counter says what the gap cost)
 
 
 class LiveSession:
@@ -327,6 +329,7 @@ class LiveSession:
             st = self.state
             self.jsonl.event("session_end", decisions=st.n_decisions, withheld=st.n_withheld,
                              skipped_backlog=st.n_skipped, lost_samples=self.source.lost_samples,
+                             gap_samples=getattr(self.source, "gap_samples", None),
                              gaps=len(st.gaps), seconds_down=round(sum(d for _, d in st.gaps), 3),
                              event_accuracy=self.accuracy.summary() if self.config.mode == "event" else None)
             self.jsonl.close()
@@ -483,7 +486,8 @@ class LiveSession:
         at once, silent for seconds) is one gap of the right length, not several short ones.
         """
         if self._outage is None:
-            self._outage = _Outage(t_lost=pylsl.local_clock(), last_sample_t=self._last_sample_t)
+            self._outage = _Outage(t_lost=pylsl.local_clock(), last_sample_t=self._last_sample_t,
+                                   lost_before=self.source.lost_samples)
             log.warning("stream lost: %s; waiting for it to return", err)
             self.state.update(stream_status="lost", message=str(err))
             if self.jsonl:
@@ -500,7 +504,8 @@ class LiveSession:
         if getattr(self.source, "inlet", None) is not None:
             return  # silent but still connected: keep reading it (a stalled sender may catch up)
         while not self._stop.is_set() and not self._past_deadline():
-            if self.source.connect(timeout=1.0):  # liblsl answers a resolve after ~0.5 s
+            if self.source.connect(timeout=1.0):  # the source keeps looking between attempts: no delay added
+                self._outage.reconnected = True
                 self.state.update(stream_status="reconnected", message="stream reconnected; waiting for data")
                 return
 
@@ -512,11 +517,27 @@ class LiveSession:
         start = outage.last_sample_t if outage.last_sample_t is not None else outage.t_lost
         down = max(0.0, pylsl.local_clock() - start)
         data_gap = None if outage.last_sample_t is None else round(first_t - outage.last_sample_t, 4)
+        missing = self._missing_samples(outage)
         log.warning("stream back: %.2f s without data", down)
         self.state.add_gap(start, down)
         if self.jsonl:
             self.jsonl.event("stream_restored", seconds_down=round(down, 3), data_gap_seconds=data_gap,
-                             t_last_sample=outage.last_sample_t, t_first_sample=first_t, resume_sample=self.ring.count)
+                             missing_samples=missing, t_last_sample=outage.last_sample_t, t_first_sample=first_t,
+                             resume_sample=self.ring.count)
+
+    def _missing_samples(self, outage: _Outage) -> int | None:
+        """Samples the source counted over ``outage`` that never arrived (its counter channel; None
+        without one): 0 for a sender that stalled and caught up, the outage and the reconnection's
+        samples for an outlet that went away."""
+        if not getattr(self.source, "has_counter", False):
+            return None
+        missing = self.source.lost_samples - outage.lost_before
+        if outage.reconnected:
+            across = getattr(self.source, "last_gap_samples", None)
+            if across is None:  # the counter started again: what the gap cost is unknown
+                return None
+            missing += across
+        return missing
 
 
 def _bad_window(window: np.ndarray, ch_names: list[str]) -> str:

@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 
 _DTYPES = {pylsl.cf_float32: np.float32, pylsl.cf_double64: np.float64, pylsl.cf_int8: np.int8,
            pylsl.cf_int16: np.int16, pylsl.cf_int32: np.int32, pylsl.cf_int64: np.int64}
-RESOLVE_POLL = 0.05  # seconds between looks at the background resolver: Ctrl-C and stop() act this soon
+RESOLVE_POLL = 0.01  # seconds between looks at the background resolver: Ctrl-C and stop() act this soon, and a
+# stream that came back is opened this soon after liblsl lists it
 
 
 class StreamMismatchError(ValueError):
@@ -72,28 +73,42 @@ def _predicate(name: str | None, stream_type: str, source_id: str | None = None)
     return " or ".join(f"type='{t}'" for t in spellings)
 
 
-def find_streams(name: str | None, stream_type: str, timeout: float, stop: threading.Event | None = None,
-                 source_id: str | None = None, gather: float = 0.0) -> list[pylsl.StreamInfo]:
-    """Streams matching (source id, else name, else type), waiting up to ``timeout`` s (< 0: forever).
+class StreamFinder:
+    """A liblsl ``ContinuousResolver`` for one predicate (source id, else name, else type), polled.
 
     liblsl's blocking resolve cannot be interrupted (a ``--resolve-timeout -1`` wait ignored Ctrl-C);
-    a ``ContinuousResolver`` searches in liblsl's background thread while this loop looks at its
-    results every 50 ms, so Ctrl-C and ``stop`` act at once. Once one stream is found, waits ``gather``
-    s more to collect the others (to choose among several). Streams that just closed can still be
-    listed for a few seconds: callers open them with a timeout.
+    the resolver searches in liblsl's background thread while :meth:`wait` looks at its results every
+    ``RESOLVE_POLL`` s, so Ctrl-C and ``stop`` act at once. Kept alive across the attempts to find a
+    lost stream again, it notices the stream one resolve wave after it returns (the wave's period is
+    liblsl's ``[tuning]``: see :mod:`bci_stream.lsl_config`); made anew for each attempt, every
+    attempt would start from an empty list.
     """
-    resolver = pylsl.ContinuousResolver(pred=_predicate(name, stream_type, source_id), forget_after=2.0)
-    deadline = None if timeout < 0 else time.monotonic() + timeout
-    while True:
-        found = resolver.results()
-        if found:
-            if gather > 0:
-                time.sleep(gather)
-                found = resolver.results() or found
-            return list(found)
-        if (stop is not None and stop.is_set()) or (deadline is not None and time.monotonic() >= deadline):
-            return []
-        time.sleep(RESOLVE_POLL)
+
+    def __init__(self, name: str | None, stream_type: str, source_id: str | None = None):
+        self.resolver = pylsl.ContinuousResolver(pred=_predicate(name, stream_type, source_id), forget_after=2.0)
+
+    def wait(self, timeout: float, stop: threading.Event | None = None, gather: float = 0.0) -> list[pylsl.StreamInfo]:
+        """Streams found, waiting up to ``timeout`` s (< 0: forever; [] when ``stop`` is set). Once one
+        is found, waits ``gather`` s more to collect the others (to choose among several). Streams
+        that just closed can still be listed for a few seconds: callers open them with a timeout."""
+        deadline = None if timeout < 0 else time.monotonic() + timeout
+        while True:
+            found = self.resolver.results()
+            if found:
+                if gather > 0:
+                    time.sleep(gather)
+                    found = self.resolver.results() or found
+                return list(found)
+            if (stop is not None and stop.is_set()) or (deadline is not None and time.monotonic() >= deadline):
+                return []
+            time.sleep(RESOLVE_POLL)
+
+
+def find_streams(name: str | None, stream_type: str, timeout: float, stop: threading.Event | None = None,
+                 source_id: str | None = None, gather: float = 0.0) -> list[pylsl.StreamInfo]:
+    """Streams matching (source id, else name, else type), waiting up to ``timeout`` s (< 0: forever);
+    one :class:`StreamFinder` for one wait (see there)."""
+    return StreamFinder(name, stream_type, source_id).wait(timeout, stop, gather)
 
 
 def resolve(name: str | None, stream_type: str, timeout: float) -> pylsl.StreamInfo | None:
@@ -169,7 +184,14 @@ class LSLSource:
     ``pull(timeout)`` returns the model's channels ``(n_samples, n_channels)`` float32 in the model's
     unit and their LSL timestamps (clock-corrected to this machine), or raises :class:`StreamLostError`.
     After the first connection the source stays with that stream (its source id, else its name),
-    so a reconnection never moves to another device's stream.
+    so a reconnection never moves to another device's stream, and one resolver keeps looking for it
+    until it is back (:class:`StreamFinder`).
+
+    With a counter channel (``counter_channel``, e.g. ``SAMPLE_INDEX``): ``lost_samples`` counts the
+    samples missing while connected (never expected), ``gap_samples`` those the source counted while
+    the connection was down (the cost of an outage and of the reconnection), ``last_gap_samples``
+    the latter for the latest reconnection (None before the first chunk after it, or when the
+    counter started again, e.g. the device restarted).
     """
 
     def __init__(self, ch_names: list[str], sfreq: float, config: SourceConfig = SourceConfig(),
@@ -181,13 +203,17 @@ class LSLSource:
         self.inlet: pylsl.StreamInlet | None = None
         self.info: pylsl.StreamInfo | None = None
         self.lost_samples = 0
+        self.gap_samples = 0
+        self.last_gap_samples: int | None = None
         self.clock: ClockCorrection | None = None
         self.rejected: list[tuple[str, str]] = []  # (stream name, why it does not fit) at the first connection
         self.candidates: list[str] = []  # names of the other streams that fit
         self.unit_note = ""  # how samples are converted, e.g. "V -> uV (x 1e+06)"
         self.stop_event = threading.Event()  # set to abandon a wait for the stream
         self._locked: tuple[str, str] | None = None  # (name, source_id) once connected
-        self._next_counter: int | None = None
+        self._next_counter: int | None = None  # None: the next chunk is a connection's first
+        self._counter_before: int | None = None  # the counter's next value after the last sample received
+        self._finder: StreamFinder | None = None  # looking for the locked stream again, kept across attempts
         self._idle_since: float | None = None
         self.stalled = False  # silent for lost_after, inlet still open
         self._scale: np.ndarray | float = 1.0
@@ -204,7 +230,11 @@ class LSLSource:
         timeout = cfg.resolve_timeout if timeout is None else timeout
         name, source_id = self._locked if self._locked else (cfg.name, None)
         gather = 1.0 if (self._locked is None and cfg.name is None) else 0.0  # choose among all EEG streams
-        found = find_streams(name, cfg.stream_type, timeout, self.stop_event, source_id=source_id, gather=gather)
+        if self._locked:  # one resolver for every attempt: it lists the stream one resolve wave after it returns
+            self._finder = self._finder or StreamFinder(name, cfg.stream_type, source_id)
+            found = self._finder.wait(timeout, self.stop_event)
+        else:
+            found = find_streams(name, cfg.stream_type, timeout, self.stop_event, source_id=source_id, gather=gather)
         if not found:
             return False
         # a stale answer from an outlet that just closed makes info() wait its whole timeout:
@@ -246,6 +276,11 @@ class LSLSource:
             self.candidates = [f.name() for _, f in fitting[1:]]
             self._locked = (full.name(), full.source_id())
         self.inlet, self.info = inlet, full
+        self._finder = None  # its background thread stops: nothing to look for until the next loss
+        if self._next_counter is not None:  # else no sample came on the last connection: the one before counts
+            self._counter_before = self._next_counter
+        self._next_counter = None
+        self.last_gap_samples = None
         self._idle_since = None
         self.stalled = False
         log.info("connected to %r (%d ch @ %g Hz, source_id %r)", full.name(), full.channel_count(),
@@ -300,10 +335,17 @@ class LSLSource:
             return float(factors[0]), note + (f" (x {factors[0]:g})" if factors[0] != 1 else "")
         return factors, note + " (per channel)"
 
+    @property
+    def has_counter(self) -> bool:
+        """True when the connected stream has the counter channel (lost samples are counted)."""
+        return getattr(self, "_counter", None) is not None
+
     def close(self) -> None:
+        """Close the inlet; the counter's next value is kept, so the first sample after a reconnection
+        tells how many samples the source counted meanwhile."""
         close_inlet(self.inlet)
         self.inlet = None
-        self._next_counter = None
+        self._finder = None  # made again by the next connect(), if there is one
 
     # --- data -----------------------------------------------------------------------------
     def pull(self, timeout: float) -> tuple[np.ndarray, np.ndarray]:
@@ -348,8 +390,18 @@ class LSLSource:
 
     def _count_lost(self, counter: np.ndarray) -> None:
         values = counter.astype(np.int64)
-        if self._next_counter is not None and values[0] > self._next_counter:
+        if self._next_counter is None:  # a connection's first chunk: what the source counted while we were away
+            self._count_gap(int(values[0]))
+        elif values[0] > self._next_counter:
             self.lost_samples += int(values[0] - self._next_counter)
         steps = np.diff(values)
         self.lost_samples += int(np.clip(steps - 1, 0, None).sum())
         self._next_counter = int(values[-1]) + 1
+
+    def _count_gap(self, first: int) -> None:
+        """Samples between the last connection's last sample and this one's first (``first``, the counter)."""
+        if self._counter_before is None:  # the first connection
+            return
+        missing = first - self._counter_before
+        self.last_gap_samples = missing if missing >= 0 else None  # a counter that started again says nothing
+        self.gap_samples += max(missing, 0)

@@ -1,5 +1,6 @@
-"""Faults of the live loop: a stalled sender is one gap of the right length, a wait for a stream that
-never comes ends at once on stop/Ctrl-C, a decision that is not finite is withheld."""
+"""Faults of the live loop: a stalled sender is one gap of the right length, so is a source killed and
+restarted, a wait for a stream that never comes ends at once on stop/Ctrl-C, a decision that is not
+finite is withheld."""
 
 import json
 import os
@@ -33,7 +34,7 @@ def test_a_stalled_sender_is_one_gap_of_its_real_length(tiny_model, tiny_phantom
         return stream.read(n)[0], []
 
     pusher = PacedPusher(read, tiny_phantom_config.n_channels, 1000.0,
-                         OutletConfig(name=stream_name, source_id=stream_name), phantom.ch_names)
+                         OutletConfig(name=stream_name, source_id=stream_name, counter=True), phantom.ch_names)
     session = LiveSession(Decoder(tiny_model, providers="cpu"),
                           LiveConfig(stream=stream_name, log_path=tmp_path / "s.jsonl", lost_after=0.5))
     session.start()
@@ -51,10 +52,72 @@ def test_a_stalled_sender_is_one_gap_of_its_real_length(tiny_model, tiny_phantom
     assert lost[0]["t_last_sample"] is not None
     assert abs(restored[0]["seconds_down"] - 3.1) < 0.2, restored[0]
     assert abs(restored[0]["data_gap_seconds"]) < 0.05  # the inlet stayed open: the catch-up arrived whole
+    assert restored[0]["missing_samples"] == 0  # ... as its counter says
     end = records[-1]
     assert end["event"] == "session_end" and end["gaps"] == 1 and abs(end["seconds_down"] - 3.1) < 0.2
     resumed = [r for r in records[records.index(restored[0]):] if "probabilities" in r]
     assert len(resumed) > 10
+
+
+def _source_process(name: str, card, counter_origin: float = 0.0) -> subprocess.Popen:
+    """The soak's phantom source (tools/soak.py) in a process of its own; from ``counter_origin`` (a
+    wall time) its counter goes on as if it had counted since then."""
+    return subprocess.Popen([sys.executable, str(ROOT / "tools" / "soak.py"), "--source", "--name", name,
+                             "--channels", str(card.n_channels), "--sfreq", f"{card.input_sfreq:g}", "--classes",
+                             str(card.n_classes), "--counter-origin", f"{counter_origin:.6f}"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+
+
+def _first_sample(source: subprocess.Popen) -> float:
+    """Wall time the source process pushed its first sample."""
+    line = source.stdout.readline()
+    assert line.startswith("first-sample"), line
+    return float(line.split()[1])
+
+
+def test_a_killed_and_restarted_source_is_one_gap_of_its_real_absence(tiny_model, stream_name, tmp_path):
+    """The amplifier's process dies (SIGKILL: its outlet vanishes without a goodbye) and a new one with
+    the same source id starts ~1 s later. The gap logged is the real absence (the kill to the new
+    process's first sample): the decoder found the new outlet within a resolve wave, so the samples
+    it sent meanwhile were not lost too; the counter (going on across the restart) agrees."""
+    decoder = Decoder(tiny_model, providers="cpu")
+    card = decoder.card
+    first = _source_process(stream_name, card)
+    second = None
+    try:
+        origin = _first_sample(first)
+        session = LiveSession(decoder, LiveConfig(stream=stream_name, log_path=tmp_path / "k.jsonl"))
+        session.start()
+        runner = threading.Thread(target=session.run, kwargs={"seconds": 30.0})
+        runner.start()
+        time.sleep(1.0)
+        killed = time.time()
+        first.kill()
+        first.wait()
+        time.sleep(1.0)
+        second = _source_process(stream_name, card, counter_origin=origin)
+        absence = _first_sample(second) - killed
+        deadline = time.monotonic() + 10.0
+        while not session.state.gaps and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        session.stop()
+        runner.join(timeout=10)
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    records = [json.loads(line) for line in (tmp_path / "k.jsonl").read_text().splitlines()]
+    restored = [r for r in records if r.get("event") == "stream_restored"]
+    assert len(restored) == 1, [r.get("event") for r in records if r.get("event")]
+    assert abs(restored[0]["seconds_down"] - absence) < 0.1, (restored[0], absence)
+    missing_s = restored[0]["missing_samples"] / card.input_sfreq  # the absence and the reconnection
+    assert absence - 0.02 < missing_s < absence + 0.1, (restored[0], absence)
+    end = records[-1]
+    assert end["event"] == "session_end" and end["lost_samples"] == 0
+    assert end["gap_samples"] == restored[0]["missing_samples"]
 
 
 def test_stop_ends_an_endless_wait_for_a_stream_at_once():

@@ -4,7 +4,7 @@
 Three processes, as in real use: a phantom **source** (128 ch x 1 kHz by default, a float64
 ``SAMPLE_INDEX`` counter that starts just below 2**24 so the run crosses it), **``bci-stream live
 --headless --log``** with the demo model, and this driver, which injects faults once per cycle
-(10 minutes, or the whole run when shorter):
+(``--cycle``, 10 minutes by default, or the whole run when shorter):
 
     at 15 % NaN burst (0.2 s on 3 channels)        at 50 % log disk full for 8 s (RLIMIT_FSIZE)
     at 25 % short stall (0.5 s, then a burst)      at 60 % long stall (3 s: a gap)
@@ -16,7 +16,20 @@ logged gaps against the injected outages, RSS of the live process at start and e
 p50/p99 per slice (10-minute slices; sixths of a shorter run). Prints the figures, writes JSON.
 
     python tools/soak.py --minutes 60 --json soak.json
+    python tools/soak.py --minutes 6 --cycle 180 --json soak.json      # two of each fault, 6 minutes
     python tools/soak.py --minutes 1 --channels 16 --model tiny.onnx   # what the slow test runs
+
+Each outage is judged (``ok``) against what the live decoder promises:
+- a source killed and restarted: one gap logged, within ``GAP_TOLERANCE_S`` of the real absence (from
+  the kill to the new process's first sample). The counter carries on across the restart as if the
+  source had kept counting (its first value comes from the wall time since the first source's first
+  sample), so the gap's ``missing_samples`` (the live log's, from the counter) are the absence plus
+  the reconnection, in samples.
+- a stall of at least ``lost_after`` (the live default, 1 s): one gap of the stall's length, and
+  ``missing_samples`` 0 (the outlet stayed open: every sample arrives, late).
+- a shorter stall: no gap at all. It is a delivery delay, not a data gap: the stream only counts as
+  lost after ``lost_after`` s of silence, and every sample arrives (late, in a burst), which the
+  counter checks: the run's ``lost_samples`` (samples missing while connected) stays 0.
 
 The "disk full" fault lowers the live process's file-size limit (``prlimit``) to just past its
 log's current size, then lifts it: the same ``EFBIG``/``ENOSPC`` path as a full disk, without a
@@ -48,7 +61,9 @@ sys.path.insert(0, str(ROOT / "tests"))  # dummy_pipelines: random-weight pipeli
 from bci_stream.resources import DEMO_MODEL  # noqa: E402
 
 COUNTER_START = 2**24 - 20_000  # crosses 2**24 (float32's last exact integer) 20 s into the run at 1 kHz
-CYCLE_S = 600.0
+CYCLE_S = 600.0  # faults: one of each per cycle (--cycle)
+SLICE_S = 600.0  # latency percentiles per 10-minute slice (the issue's "last 10 minutes vs the first")
+GAP_TOLERANCE_S = 0.1  # a logged gap within this of the injected outage
 
 
 @dataclass(frozen=True)
@@ -60,9 +75,9 @@ class Fault:
     seconds: float
 
 
-def schedule(total: float, renderer: bool) -> list[Fault]:
-    """The faults of a run of ``total`` seconds: one of each per cycle (see the module docstring)."""
-    cycle = min(CYCLE_S, total)
+def schedule(total: float, renderer: bool, cycle: float = CYCLE_S) -> list[Fault]:
+    """The faults of a run of ``total`` seconds: one of each per ``cycle`` s (see the module docstring)."""
+    cycle = min(cycle, total)
     plan = [("nan", 0.15, 0.2), ("stall", 0.25, 0.5), ("kill_source", 0.35, 2.0), ("disk_full", 0.50, 8.0),
             ("stall", 0.60, 3.0), ("nan", 0.70, 0.2)] + ([("kill_renderer", 0.80, 0.0)] if renderer else [])
     faults = []
@@ -73,8 +88,10 @@ def schedule(total: float, renderer: bool) -> list[Fault]:
 
 # --- the source process ---------------------------------------------------------------------------------
 def run_source(args) -> int:
-    """Child: stream the phantom with a counter from ``--start-sample``; faults arrive on stdin as
-    ``nan SECONDS`` (NaN on 3 channels) and ``stall SECONDS`` (push nothing, then the backlog at once)."""
+    """Child: stream the phantom with a counter from ``--start-sample`` (plus the samples since the wall
+    time ``--counter-origin``, when given: a restarted source counts on as if it had never stopped);
+    faults arrive on stdin as ``nan SECONDS`` (NaN on 3 channels) and ``stall SECONDS`` (push nothing,
+    then the backlog at once). Prints ``first-sample WALL_TIME`` at its first sample."""
     from bci_stream.phantom import Phantom, PhantomConfig
     from bci_stream.simulate import OutletConfig, PacedPusher
 
@@ -95,12 +112,13 @@ def run_source(args) -> int:
 
     outlet = OutletConfig(name=args.name, source_id=args.name, chunk=0.01, counter=True)
     pusher = PacedPusher(read, args.channels, args.sfreq, outlet, phantom.ch_names)
-    pusher.sent = args.start_sample  # the counter carries on across restarts, as an amplifier's would
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     threading.Thread(target=commands, daemon=True).start()
-    t0, first = time.perf_counter(), args.start_sample
+    t0, now = time.perf_counter(), time.time()
+    since = round((now - args.counter_origin) * args.sfreq) if args.counter_origin else 0
+    first = pusher.sent = args.start_sample + since  # the counter carries on across restarts, as an amplifier's would
     pusher.push_once()
-    print("first-sample", flush=True)  # the driver times the real outage of a restart from this
+    print(f"first-sample {now:.6f}", flush=True)  # the driver times the real outage of a restart from this
     while True:
         stalled = until["stall"] - time.monotonic()
         if stalled > 0:  # the driver hangs; its samples arrive late, in a burst
@@ -124,27 +142,28 @@ class Driver:
         self.source: subprocess.Popen | None = None
         self.live: subprocess.Popen | None = None
         self.t0: float | None = None  # wall time the live loop started
-        self.source_started: tuple[float, int] = (0.0, 0)  # (wall time, first counter value) of the source
+        self.counter_origin = 0.0  # wall time of the first source's first sample (counter value COUNTER_START)
         self.rss: list[tuple[float, float]] = []  # (seconds since t0, MiB)
         self.injected: list[dict] = []
         self.live_output: list[str] = []
 
-    def start_source(self, start_sample: int) -> None:
-        self.source_started = (time.time(), start_sample)
+    def start_source(self) -> None:
+        """A source process; after the first, its counter goes on from the first one's (``counter_origin``)."""
         self.source = subprocess.Popen(
             [sys.executable, __file__, "--source", "--name", self.name, "--channels", str(self.args.channels),
-             "--sfreq", str(self.sfreq), "--classes", str(self.classes), "--start-sample", str(start_sample)],
+             "--sfreq", str(self.sfreq), "--classes", str(self.classes), "--start-sample", str(COUNTER_START),
+             "--counter-origin", f"{self.counter_origin:.6f}"],
             env=self.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
     def wait_first_sample(self, timeout: float = 60.0) -> float:
-        """Wall time the (re)started source pushed its first sample."""
+        """Wall time the (re)started source pushed its first sample (as the source read it)."""
         line = [None]
         reader = threading.Thread(target=lambda: line.__setitem__(0, self.source.stdout.readline()), daemon=True)
         reader.start()
         reader.join(timeout)
         if not line[0] or not line[0].startswith("first-sample"):
             raise SystemExit("the phantom source did not start")
-        return time.time()
+        return float(line[0].split()[1])
 
     def run(self) -> dict:
         from bci_stream.lsl_config import use_loopback
@@ -157,9 +176,9 @@ class Driver:
         if card.n_channels != self.args.channels:
             raise SystemExit(f"--channels {self.args.channels} but the model needs {card.n_channels}")
         total = self.args.minutes * 60.0
-        faults = schedule(total, self.args.renderer == "tiny")
-        self.start_source(COUNTER_START)
-        self.wait_first_sample()
+        faults = schedule(total, self.args.renderer == "tiny", self.args.cycle)
+        self.start_source()
+        self.counter_origin = self.wait_first_sample()
         live_cmd = [sys.executable, "-m", "bci_stream.cli", "live", "--model", str(self.args.model), "--stream",
                     self.name, "--headless", "--log", str(self.log_path), "--seconds", f"{total:g}",
                     "--print-every", "1000000", "--providers", "cpu", "--resolve-timeout", "20"]
@@ -193,11 +212,6 @@ class Driver:
         folder = build_tiny_pipeline(self.workdir / "tiny-sd")
         return ["--renderer", "diffusion", "--diffusion-model", str(folder), "--image-size", "64"]
 
-    def restart_source(self) -> None:
-        """A new source process whose counter continues as if the old one had kept counting."""
-        started, first = self.source_started
-        self.start_source(first + int(round((time.time() - started) * self.sfreq)))
-
     def _read_live(self, started: threading.Event) -> None:
         for line in self.live.stdout:
             self.live_output.append(line.rstrip())
@@ -215,7 +229,7 @@ class Driver:
             self.source.kill()  # SIGKILL: the outlet vanishes without a goodbye
             self.source.wait()
             time.sleep(fault.seconds)
-            self.restart_source()
+            self.start_source()  # its counter goes on as if the old one had kept counting
             # the real outage: from the kill to the new process's first sample (it starts in ~1 s)
             record["seconds"] = round(self.wait_first_sample() - killed, 3)
         elif fault.kind == "disk_full":
@@ -257,6 +271,7 @@ class Driver:
     def report(self, total: float) -> dict:
         text = self.log_path.read_text() if self.log_path.exists() else ""
         records = [json.loads(line) for line in text.splitlines() if line.strip()]
+        summary_line = next((line for line in reversed(self.live_output) if "decisions," in line), "")
         decisions = [r for r in records if "probabilities" in r]
         events = [r for r in records if "event" in r]
         withheld = [r for r in events if r["event"] == "withheld"]
@@ -265,7 +280,7 @@ class Driver:
         end = next((r for r in events if r["event"] == "session_end"), {})
         start = next((r for r in events if r["event"] == "session_start"), {})
         t_start = start.get("t", decisions[0]["t_emitted"] if decisions else 0.0)
-        n_slices = int(round(total / CYCLE_S)) if total >= 2 * CYCLE_S else 6
+        n_slices = int(round(total / SLICE_S)) if total >= 2 * SLICE_S else 6
         edges = np.linspace(0, total, n_slices + 1)
         t_rel = np.array([d["t_emitted"] - t_start for d in decisions])
         lat = np.array([d["latency_ms"] for d in decisions])
@@ -274,29 +289,29 @@ class Driver:
             sel = lat[(t_rel >= lo) & (t_rel < hi)]
             slices.append({"from_s": round(float(lo), 1), "to_s": round(float(hi), 1), "decisions": int(sel.size),
                            "p50_ms": _pct(sel, 50), "p99_ms": _pct(sel, 99)})
+        lost_samples = end.get("lost_samples", _summary_figure(summary_line, "lost samples"))
         outages = [f for f in self.injected if f["kind"] in ("kill_source", "stall")]
-        gaps = [{"t_s": round(r["t"] - t_start, 3), "seconds_down": r.get("seconds_down")} for r in restored]
-        for outage in outages:  # the logged gap(s) that began during or just after the outage
-            near = [g for g in gaps if outage["at"] - 0.5 <= g["t_s"] <= outage["at"] + outage["seconds"] + 5]
-            outage["logged_gaps"] = [g["seconds_down"] for g in near]
-            outage["logged_total_s"] = round(sum(g["seconds_down"] or 0 for g in near), 3)
-            outage["error_s"] = round(outage["logged_total_s"] - outage["seconds"], 3) if near else None
+        gaps = [{"t_s": round(r["t"] - t_start, 3), "seconds_down": r.get("seconds_down"),
+                 "missing_samples": r.get("missing_samples")} for r in restored]
+        for outage in outages:
+            judge_outage(outage, gaps, lost_samples, self.sfreq)
         nan_bursts = [f for f in self.injected if f["kind"] == "nan"]
         card_window = 0.44 + 0.02  # windows that overlap a burst: (burst + window) / hop
         rss = [m for t, m in self.rss if t >= 5.0] or [m for _, m in self.rss]
-        summary_line = next((line for line in reversed(self.live_output) if "decisions," in line), "")
         return {
             "config": {"minutes": self.args.minutes, "model": str(self.args.model), "channels": self.args.channels,
                        "renderer": self.args.renderer, "counter_start": COUNTER_START, "cpus": os.cpu_count()},
             "decisions": len(decisions),
             "decisions_expected": int(total / 0.02),
-            "lost_samples": end.get("lost_samples", _summary_figure(summary_line, "lost samples")),
+            "lost_samples": lost_samples,
+            "gap_samples": end.get("gap_samples"),
             "counter_last": int(COUNTER_START + total * self.sfreq),
             "withheld": len(withheld),
             "withheld_expected_about": int(len(nan_bursts) * (0.2 + card_window) / 0.02),
             "stream_lost_events": len(lost),
             "gaps": gaps,
             "outages": outages,
+            "outages_ok": all(o["ok"] for o in outages),
             "faults": self.injected,
             "log_events": sorted({r["event"] for r in events}),
             "log_records_dropped": sum(r.get("dropped", 0) for r in events if r["event"] == "log_records_dropped"),
@@ -309,6 +324,33 @@ class Driver:
             "live_summary": summary_line,
             "live_stderr_tail": [line for line in self.live_output if "error" in line.lower()][-5:],
         }
+
+
+def judge_outage(outage: dict, gaps: list[dict], lost_samples: int | None, sfreq: float) -> None:
+    """Add to ``outage`` (an injected kill or stall) the gaps the live log shows for it and whether
+    they are right (``ok``; see the module docstring). ``gaps``: the ``stream_restored`` records
+    (``t_s`` since the session start, ``seconds_down``, ``missing_samples``); ``lost_samples``: the
+    run's samples missing while connected (counter)."""
+    from bci_stream.live_config import LiveConfig
+
+    near = [g for g in gaps if outage["at"] - 0.5 <= g["t_s"] <= outage["at"] + outage["seconds"] + 5]
+    outage["logged_gaps"] = [g["seconds_down"] for g in near]
+    outage["logged_total_s"] = round(sum(g["seconds_down"] or 0 for g in near), 3)
+    outage["error_s"] = round(outage["logged_total_s"] - outage["seconds"], 3) if near else None
+    missing = [g["missing_samples"] for g in near]
+    outage["missing_samples"] = sum(missing) if near and None not in missing else None
+    outage["missing_s"] = round(outage["missing_samples"] / sfreq, 3) if outage["missing_samples"] is not None else None
+    outage["gap_expected"] = outage["kind"] == "kill_source" or outage["seconds"] >= LiveConfig.lost_after
+    if not outage["gap_expected"]:  # a delivery delay: no gap, and the counter saw every sample arrive
+        outage["ok"] = not near and lost_samples == 0
+        outage["why"] = (f"shorter than lost_after ({LiveConfig.lost_after:g} s): not a data gap; "
+                         f"counter: {lost_samples} samples missing while connected over the run")
+        return
+    right_length = len(near) == 1 and abs(outage["error_s"]) <= GAP_TOLERANCE_S
+    if outage["kind"] == "stall":  # the outlet stayed open: every sample arrives, late
+        outage["ok"] = right_length and outage["missing_samples"] == 0
+    else:
+        outage["ok"] = right_length
 
 
 def _summary_figure(line: str, name: str) -> int | None:
@@ -341,8 +383,11 @@ def print_report(r: dict) -> None:
           f"lost samples {r['lost_samples']} (counter crossed 2**24 at {COUNTER_START} + 20 s), "
           f"withheld {r['withheld']} (about {r['withheld_expected_about']} for the NaN bursts)")
     for o in r["outages"]:
-        print(f"  {o['kind']:12s} at {o['at']:7.1f} s for {o['seconds']:.1f} s -> logged gaps {o['logged_gaps']} "
-              f"(total {o['logged_total_s']} s, error {o['error_s']} s)")
+        print(f"  {o['kind']:12s} at {o['at']:7.1f} s for {o['seconds']:.3f} s -> logged gaps {o['logged_gaps']} "
+              f"(error {o['error_s']} s, counter: {o['missing_samples']} samples missing) "
+              f"{'ok' if o['ok'] else 'WRONG'}{' (no gap expected: ' + o['why'] + ')' if not o['gap_expected'] else ''}")
+    print(f"every outage logged right (within {GAP_TOLERANCE_S} s): {r['outages_ok']}; samples missing across "
+          f"gaps (counter) {r['gap_samples']}")
     rss = r["rss_mib"]
     if rss["start"] is not None:
         print(f"RSS {rss['start']:.1f} -> {rss['end']:.1f} MiB (growth {rss['growth']:+.1f} MiB)")
@@ -358,6 +403,8 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=positive_float, default=60.0)
+    parser.add_argument("--cycle", type=positive_float, default=CYCLE_S,
+                        help="seconds per fault cycle (one of each fault per cycle)")
     parser.add_argument("--model", type=Path, default=DEMO_MODEL)
     parser.add_argument("--channels", type=positive_int, default=128)
     parser.add_argument("--renderer", choices=["none", "tiny"], default="none",
@@ -369,6 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sfreq", type=float, default=1000.0, help=argparse.SUPPRESS)
     parser.add_argument("--classes", type=int, default=40, help=argparse.SUPPRESS)
     parser.add_argument("--start-sample", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--counter-origin", type=float, default=0.0, help=argparse.SUPPRESS)
     parser.add_argument("--events", default="[]", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.source:
