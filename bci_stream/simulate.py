@@ -66,7 +66,10 @@ def make_marker_outlet(config: OutletConfig) -> pylsl.StreamOutlet:
 
 class PacedPusher:
     """Pushes ``(n_channels, n)`` blocks in real time: each chunk leaves when its last sample is due,
-    stamped with the local LSL clock at the push (as an amplifier driver stamps on receipt).
+    stamped with the time it was due (as an amplifier with its own clock stamps it). In :meth:`run`
+    each chunk is read (generated) before it is due and pushed the moment it is: an amplifier's
+    samples exist when they are due, so the generator's compute time never shows as latency in the
+    receiver.
 
     ``read(n) -> (data (n_ch, n) float32, markers [(absolute_sample, text)])`` supplies the data.
     """
@@ -86,21 +89,32 @@ class PacedPusher:
         self.sent = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._ready: tuple[int, list] | None = None  # (samples, markers) of the chunk read ahead into _buf
         # float64 with a counter (the outlet is cf_double64 then): sample numbers stay exact past 2**24
         self._buf = np.empty((self.chunk_samples, n_channels + int(config.counter)),
                              np.float64 if config.counter else np.float32)
 
-    def push_once(self, t0_lsl: float | None = None) -> bool:
-        """Read and push one chunk now; False when the source is exhausted. Its last sample is stamped
-        with the time it was due on a schedule that started at LSL time ``t0_lsl`` (default: now)."""
+    def read_ahead(self) -> None:
+        """Read the next chunk into the push buffer now (if not read yet): :meth:`push_once` then only
+        pushes it."""
+        if self._ready is not None:
+            return
         data, markers = self.read(self.chunk_samples)
         n = data.shape[1]
+        self._buf[:n, : self.n_channels] = data.T
+        if self.config.counter:
+            self._buf[:n, -1] = np.arange(self.sent, self.sent + n, dtype=np.float64)
+        self._ready = (n, markers)
+
+    def push_once(self, t0_lsl: float | None = None) -> bool:
+        """Push the next chunk now (read first unless :meth:`read_ahead` did); False when the source is
+        exhausted. Its last sample is stamped with the time it was due on a schedule that started at
+        LSL time ``t0_lsl`` (default: now)."""
+        self.read_ahead()
+        (n, markers), self._ready = self._ready, None
         if n == 0:
             return False
         buf = self._buf[:n]
-        buf[:, : self.n_channels] = data.T
-        if self.config.counter:
-            buf[:, -1] = np.arange(self.sent, self.sent + n, dtype=np.float64)
         period = 1.0 / (self.sfreq * self.speed)  # real seconds between samples at this speed
         stamp = pylsl.local_clock() if t0_lsl is None else t0_lsl + (self.sent + n) * period
         if self.speed == 1.0:
@@ -125,6 +139,7 @@ class PacedPusher:
         rate = self.sfreq * self.speed
         limit = None if duration is None else int(round(duration * self.sfreq))
         while not self._stop.is_set() and (limit is None or self.sent < limit):
+            self.read_ahead()  # generate before the chunk is due, push when it is
             due = (self.sent + self.chunk_samples) / rate
             delay = t0 + due - time.perf_counter()
             if delay > 0:

@@ -61,6 +61,8 @@ def push(names: list[str], model: str, seconds: float) -> None:
     k = 0
     while time.perf_counter() - t0 < seconds:
         k += 1
+        for p in pushers:
+            p.read_ahead()  # every stream's chunk ready before it is due (PacedPusher.run does the same)
         delay = t0 + k * chunk - time.perf_counter()
         if delay > 0:
             time.sleep(delay)

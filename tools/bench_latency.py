@@ -20,6 +20,8 @@ the top-k gallery images, :mod:`bci_stream.retrieval`) on the same stream right 
 mode's run, and prints its p99 over the classifier's (issue 14's budget: x1.5). Build a same-network
 twin of the demo classifier with ``tools/build_embedding_model.py --kind twin``.
 
+``--breakdown`` times each decision's stages (:class:`StageClock`): where the latency goes.
+
     python tools/bench_latency.py --seconds 600 --json latency.json
     python tools/bench_latency.py --seconds 60 --no-baseline --model-b twin.onnx --gallery-index gallery.safetensors
     python tools/bench_latency.py --seconds 60 --waits block,poll,prewarm,spin --full-features --old /work/old
@@ -62,8 +64,56 @@ def summarise(latencies: list[float], seconds: float) -> dict:
             "drift_window": "first vs last minute" if seconds > 120 else "first vs last tenth"}
 
 
+STAGES = ("LSL transport + wake-up", "preprocessing, ring buffer, loop", "features (+ normalisation, OOD)",
+          "ONNX Runtime", "decision to outlet (top-5, Prediction, push)")
+
+
+class StageClock:
+    """Where each decision's latency goes: the live session's pieces wrapped on the instance (this tool
+    only; the live code has no timers). Per decision, on the LSL clock: the stamp of the window's last
+    sample, the return of the pull that brought it, the start of ``Decoder.classify``, the start and end
+    of the ONNX Runtime call, and the time the decision was stamped for the outlet. ``stages()`` gives
+    the five differences (:data:`STAGES`, ms; they add up to the latency)."""
+
+    def __init__(self, session) -> None:
+        clock = pylsl.local_clock
+        self.rows: list[tuple[float, ...]] = []
+        self._t = {"pull": np.nan, "classify": np.nan, "ort0": np.nan, "ort1": np.nan}
+        t = self._t
+
+        def timed(fn, before: str | None = None, after: str | None = None, only_if_data: bool = False):
+            def wrapper(*args, **kwargs):
+                if before:
+                    t[before] = clock()
+                out = fn(*args, **kwargs)
+                if after and (not only_if_data or len(out[1])):
+                    t[after] = clock()
+                return out
+            return wrapper
+
+        session.waiter.pull = timed(session.waiter.pull, after="pull", only_if_data=True)
+        session.decoder.classify = timed(session.decoder.classify, before="classify")
+        ort = session.decoder.session
+        ort.run_with_iobinding = timed(ort.run_with_iobinding, before="ort0", after="ort1")
+        ort.run = timed(ort.run, before="ort0", after="ort1")
+        session.listeners.append(self._decided)
+
+    def _decided(self, p) -> None:
+        t = self._t
+        self.rows.append((p.t_lsl, t["pull"], t["classify"], t["ort0"], t["ort1"], p.t_emitted))
+
+    def stages(self) -> dict:
+        """Median and p99 (ms) of each stage over the decisions (:data:`STAGES`)."""
+        rows = np.asarray(self.rows)
+        if len(rows) == 0:
+            return {}
+        parts = np.diff(rows, axis=1) * 1e3  # (n_decisions, 5)
+        return {name: {"p50_ms": float(np.nanpercentile(parts[:, i], 50)),
+                       "p99_ms": float(np.nanpercentile(parts[:, i], 99))} for i, name in enumerate(STAGES)}
+
+
 def run_ours(model: Path, stream: str, seconds: float, hop: float, threads: int, wait: str = "block",
-             incremental: bool = True, gallery_index: str | None = None) -> dict:
+             incremental: bool = True, gallery_index: str | None = None, breakdown: bool = False) -> dict:
     from bci_stream.decoder import Decoder
     from bci_stream.live import LiveConfig, LiveSession, open_retriever
     from bci_stream.wait import WaitConfig
@@ -73,6 +123,7 @@ def run_ours(model: Path, stream: str, seconds: float, hop: float, threads: int,
     config = LiveConfig(stream=stream, hop=hop, outlet_name=f"bench-{uuid.uuid4().hex[:6]}", wait=WaitConfig(wait))
     retriever = open_retriever(gallery_index, decoder.card, config) if gallery_index else None
     session = LiveSession(decoder, config, listeners=[lambda p: latencies.append(p.latency_ms)], retriever=retriever)
+    stage_clock = StageClock(session) if breakdown else None
     session.start()
     cpu0, wall0 = time.process_time(), time.perf_counter()
     session.run(seconds=seconds)
@@ -83,6 +134,8 @@ def run_ours(model: Path, stream: str, seconds: float, hop: float, threads: int,
     out.update(lost_samples=session.source.lost_samples, cpu_percent=cpu, provider=decoder.provider,
                withheld=session.state.n_withheld, gaps=len(session.state.gaps), wait=wait, incremental=incremental,
                skipped=session.state.n_skipped, late_polls=session.waiter.n_late)
+    if stage_clock is not None:
+        out["stages"] = stage_clock.stages()
     return out
 
 
@@ -171,6 +224,9 @@ def main() -> int:
                         "print its p99 over the classifier's (needs --gallery-index)")
     parser.add_argument("--gallery-index", help="the --model-b embedding model's gallery index")
     parser.add_argument("--no-baseline", action="store_true", help="skip the do-it-yourself baseline")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="time each decision's stages (transport + wake-up, loop, features, ONNX Runtime, "
+                             "outlet) in every run of this checkout's decoder; adds about a microsecond per stage")
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
 
@@ -209,7 +265,8 @@ def main() -> int:
         results: dict = {"config": vars(args), "runs": {}}
         runs = results["runs"]
         for wait in waits:
-            runs[f"wait={wait}"] = run_ours(model, name, args.seconds, args.hop, args.threads, wait=wait)
+            runs[f"wait={wait}"] = run_ours(model, name, args.seconds, args.hop, args.threads, wait=wait,
+                                            breakdown=args.breakdown)
             print_row(f"bci-stream, incremental spectrogram, wait {wait}", runs[f"wait={wait}"])
             if args.model_b and wait == waits[0]:  # right after the classifier's run, on the same stream
                 runs["model-b"] = run_ours(Path(args.model_b), name, args.seconds, args.hop, args.threads, wait=wait,
@@ -222,7 +279,8 @@ def main() -> int:
                 print(f"embedding / classifier: p50 x{results['p50_embedding_vs_classifier']:.2f}, "
                       f"p99 x{results['p99_embedding_vs_classifier']:.2f} (budget: p99 x1.5)")
         if args.full_features:
-            runs["full-features"] = run_ours(model, name, args.seconds, args.hop, args.threads, incremental=False)
+            runs["full-features"] = run_ours(model, name, args.seconds, args.hop, args.threads, incremental=False,
+                                             breakdown=args.breakdown)
             print_row("bci-stream, every spectrogram in full, wait block", runs["full-features"])
         if args.old:
             runs["old"] = run_other_checkout(Path(args.old), model, name, args.seconds, args.hop, args.threads)
@@ -258,6 +316,8 @@ def print_row(label: str, r: dict) -> None:
     extra = f", lost samples {r['lost_samples']}" if "lost_samples" in r else ""
     print(f"{label}:\n  n={r['n']}  p50 {r['p50_ms']:.2f} ms  p95 {r['p95_ms']:.2f}  p99 {r['p99_ms']:.2f}  "
           f"max {r['max_ms']:.2f}  drift {r['drift_ms']:+.3f} ms ({r['drift_window']})  CPU {r['cpu_percent']:.0f}%{extra}")
+    for stage, figures in r.get("stages", {}).items():
+        print(f"    {stage:<48} p50 {figures['p50_ms']:.3f} ms  p99 {figures['p99_ms']:.3f} ms")
 
 
 if __name__ == "__main__":
