@@ -187,3 +187,22 @@ def test_clock_correction_takes_the_median_of_recent_estimates():
     offsets = [clock.update() for _ in range(4)]
     assert max(offsets) < 0.0031  # the 5 ms outlier never becomes the offset
     assert abs(offsets[-1] - 0.0010) < 1e-4
+
+
+def test_one_shot_resolve_finds_another_process_stream_under_the_loopback_config():
+    """The loopback config's fast resolve waves must not break liblsl's one-shot resolve, which lab
+    tools (LabRecorder, pylsl.resolve_byprop in a client) use: with 5-ms minimum round trips it never
+    listed another process's EEG stream."""
+    import subprocess
+    import sys
+    import uuid
+
+    name = f"oneshot-{uuid.uuid4().hex[:8]}"
+    sim = subprocess.Popen([sys.executable, "-m", "bci_stream.cli", "simulate", "--channels", "8", "--name", name,
+                            "--duration", "20"], stdout=subprocess.DEVNULL)
+    try:
+        found = pylsl.resolve_byprop("name", name, timeout=10)
+        assert [info.name() for info in found] == [name]
+    finally:
+        sim.terminate()
+        sim.wait(timeout=10)

@@ -218,6 +218,10 @@ def main() -> int:
                         help="also run with every window's spectrogram computed in full (wait block)")
     parser.add_argument("--old", default=None, help="also run another checkout's decoder (a worktree of the 'before' "
                                                     "commit) on the same stream")
+    parser.add_argument("--old-model", default=None,
+                        help="the model the --old checkout decodes (default: --model); an older checkout may not "
+                             "read a newer card: give it its own demo model, e.g. OLD/models/demo/model.onnx, and "
+                             "the same file as --reference-model for the same model on this checkout")
     parser.add_argument("--reference-model", help="also run bci-stream with this model (e.g. the previous demo "
                         "model) on the same stream and print the p99 ratio model / reference")
     parser.add_argument("--model-b", help="also run this embedding model (retrieval decisions) on the same stream and "
@@ -283,12 +287,14 @@ def main() -> int:
                                              breakdown=args.breakdown)
             print_row("bci-stream, every spectrogram in full, wait block", runs["full-features"])
         if args.old:
-            runs["old"] = run_other_checkout(Path(args.old), model, name, args.seconds, args.hop, args.threads)
-            print_row(f"bci-stream as in {args.old} (before)", runs["old"])
+            old_model = Path(args.old_model or model)
+            runs["old"] = run_other_checkout(Path(args.old), old_model, name, args.seconds, args.hop, args.threads)
+            print_row(f"bci-stream as in {args.old} (before), model {old_model}", runs["old"])
         results["ours"] = runs[f"wait={waits[0]}"]  # the first wait mode (block by default), as earlier JSON had it
         if args.reference_model:
             reference = ModelCard.from_onnx(args.reference_model)
-            results["reference"] = run_ours(Path(args.reference_model), name, args.seconds, args.hop, args.threads)
+            results["reference"] = run_ours(Path(args.reference_model), name, args.seconds, args.hop, args.threads,
+                                            breakdown=args.breakdown)
             print_row(f"bci-stream with the reference model {args.reference_model} ({reference.features().describe()})",
                       results["reference"])
             results["p99_vs_reference"] = results["ours"]["p99_ms"] / results["reference"]["p99_ms"]
