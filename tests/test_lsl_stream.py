@@ -191,18 +191,23 @@ def test_clock_correction_takes_the_median_of_recent_estimates():
 
 def test_one_shot_resolve_finds_another_process_stream_under_the_loopback_config():
     """The loopback config's fast resolve waves must not break liblsl's one-shot resolve, which lab
-    tools (LabRecorder, pylsl.resolve_byprop in a client) use: with 5-ms minimum round trips it never
-    listed another process's EEG stream."""
+    tools (LabRecorder, pylsl.resolve_byprop in a client) and our benchmarks use: with 5-ms minimum
+    round trips no process listed another process's EEG stream, with 20 ms two of four processes
+    resolving at once did not. Four streams, four processes resolving one each at the same time."""
     import subprocess
     import sys
     import uuid
 
-    name = f"oneshot-{uuid.uuid4().hex[:8]}"
-    sim = subprocess.Popen([sys.executable, "-m", "bci_stream.cli", "simulate", "--channels", "8", "--name", name,
-                            "--duration", "20"], stdout=subprocess.DEVNULL)
+    names = [f"oneshot-{uuid.uuid4().hex[:8]}" for _ in range(4)]
+    sims = [subprocess.Popen([sys.executable, "-m", "bci_stream.cli", "simulate", "--channels", "4", "--name", name,
+                              "--duration", "30"], stdout=subprocess.DEVNULL) for name in names]
+    code = "import pylsl, sys; print(len(pylsl.resolve_byprop('name', sys.argv[1], timeout=10)))"
     try:
-        found = pylsl.resolve_byprop("name", name, timeout=10)
-        assert [info.name() for info in found] == [name]
+        resolvers = [subprocess.Popen([sys.executable, "-c", code, name], stdout=subprocess.PIPE, text=True)
+                     for name in names]
+        found = [int(r.communicate(timeout=60)[0].strip() or 0) for r in resolvers]
+        assert found == [1, 1, 1, 1]
     finally:
-        sim.terminate()
-        sim.wait(timeout=10)
+        for sim in sims:
+            sim.terminate()
+            sim.wait(timeout=10)
