@@ -77,10 +77,11 @@ def decode(name: str, model: str, seconds: float, wait: str) -> None:
     import bci_stream.lsl_config
 
     bci_stream.lsl_config.use_loopback = lambda *a, **k: None  # keep the inherited session (bench_latency sets one)
-    import pylsl
     from bench_latency import run_ours
 
-    if not pylsl.resolve_byprop("name", name, timeout=60):
+    from bci_stream.source import find_streams  # a continuous resolver: many processes resolving at once
+
+    if not find_streams(name, "EEG", timeout=60):
         raise SystemExit(f"no stream {name!r}")
 
     print("RESULT" + json.dumps(run_ours(Path(model), name, seconds, 0.02, 1, wait=wait)), flush=True)

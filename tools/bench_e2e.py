@@ -41,6 +41,7 @@ import pylsl  # noqa: E402
 
 from bci_stream.lsl_config import use_loopback  # noqa: E402
 from bci_stream.resources import DEMO_MODEL  # noqa: E402
+from bci_stream.source import find_streams  # noqa: E402
 
 
 class Reader(threading.Thread):
@@ -48,7 +49,7 @@ class Reader(threading.Thread):
 
     def __init__(self, name: str, timeout: float = 20.0):
         super().__init__(daemon=True)
-        found = pylsl.resolve_byprop("name", name, timeout=timeout)
+        found = find_streams(name, "", timeout=timeout)  # by name; a continuous resolver
         if not found:
             raise RuntimeError(f"no LSL stream {name!r}")
         self.inlet = pylsl.StreamInlet(found[0], max_buflen=10)
@@ -104,7 +105,7 @@ def main() -> int:
                            stdout=subprocess.DEVNULL)
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
     try:
-        if not pylsl.resolve_byprop("name", name, timeout=60):  # the phantom takes a while to build its headset
+        if not find_streams(name, "EEG", timeout=60):  # the phantom takes a while to build its headset
             raise RuntimeError("the phantom did not start streaming within 60 s")
         # 1. the app: decoding process (event mode, renderer) and the viewer here
         # interval: render every decision, even of the class shown last (a picture per stimulus to time)
