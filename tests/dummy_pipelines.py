@@ -24,20 +24,12 @@ def write_tokenizer_files(folder: Path) -> tuple[Path, Path]:
     return vocab_file, merges_file
 
 
-def build_tiny_pipeline(folder: str | Path) -> Path:
-    """Write a ~6 MB text-to-image pipeline (UNet (32, 64), 2-block VAE, 2-layer CLIP text encoder,
-    Euler scheduler as SD-Turbo uses) to ``folder``."""
-    import torch
-    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
+def tiny_vae_and_text_encoder(folder: Path):
+    """The tiny pipelines' shared parts: a 2-block VAE, the character-level tokenizer (its files under
+    ``folder/_tok``) and a 2-layer CLIP text encoder, random weights."""
+    from diffusers import AutoencoderKL
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=4,
-                                out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-                                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32,
-                                norm_num_groups=32)
     vae = AutoencoderKL(block_out_channels=[32, 64], in_channels=3, out_channels=3,
                         down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
                         up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"], latent_channels=4, norm_num_groups=32)
@@ -48,6 +40,42 @@ def build_tiny_pipeline(folder: str | Path) -> Path:
     text_encoder = CLIPTextModel(CLIPTextConfig(bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=32,
                                                 intermediate_size=37, num_attention_heads=4, num_hidden_layers=2,
                                                 vocab_size=len(tokenizer), projection_dim=32))
+    return vae, tokenizer, text_encoder
+
+
+def sd2_vae_and_text_encoder():
+    """SD 2.x's VAE and OpenCLIP-H text encoder architectures (random weights) with the character-level
+    tokenizer: the parts the SD-Turbo- and unCLIP-sized pipelines share."""
+    import tempfile
+
+    from diffusers import AutoencoderKL
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4,
+                        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4)
+    with tempfile.TemporaryDirectory() as tmp:
+        vocab, merges = write_tokenizer_files(Path(tmp))
+        tokenizer = CLIPTokenizer(str(vocab), str(merges), model_max_length=77)
+    text_encoder = CLIPTextModel(CLIPTextConfig(hidden_size=1024, intermediate_size=4096, num_attention_heads=16,
+                                                num_hidden_layers=23, vocab_size=len(tokenizer), bos_token_id=0,
+                                                eos_token_id=1, pad_token_id=1, hidden_act="gelu", projection_dim=1024))
+    return vae, tokenizer, text_encoder
+
+
+def build_tiny_pipeline(folder: str | Path) -> Path:
+    """Write a ~6 MB text-to-image pipeline (UNet (32, 64), 2-block VAE, 2-layer CLIP text encoder,
+    Euler scheduler as SD-Turbo uses) to ``folder``."""
+    import torch
+    from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=4,
+                                out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32,
+                                norm_num_groups=32)
+    vae, tokenizer, text_encoder = tiny_vae_and_text_encoder(folder)
     scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                                        timestep_spacing="trailing")
     pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
@@ -60,11 +88,9 @@ def build_tiny_pipeline(folder: str | Path) -> Path:
 def sd_turbo_sized_pipeline(device: str = "cuda", dtype=None):
     """An in-memory pipeline with SD-Turbo's architecture (SD 2.1 UNet, 4-block VAE, a 23-layer 1024-wide
     text encoder) and random weights: for speed measurements only, it draws noise."""
-    import tempfile
 
     import torch
-    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
 
     dtype = dtype or (torch.float16 if device == "cuda" else torch.float32)
     unet = UNet2DConditionModel(
@@ -72,14 +98,7 @@ def sd_turbo_sized_pipeline(device: str = "cuda", dtype=None):
         attention_head_dim=(5, 10, 20, 20), use_linear_projection=True,
         down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
         up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"))
-    vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4,
-                        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4)
-    with tempfile.TemporaryDirectory() as tmp:
-        vocab, merges = write_tokenizer_files(Path(tmp))
-        tokenizer = CLIPTokenizer(str(vocab), str(merges), model_max_length=77)
-    text_encoder = CLIPTextModel(CLIPTextConfig(hidden_size=1024, intermediate_size=4096, num_attention_heads=16,
-                                                num_hidden_layers=23, vocab_size=len(tokenizer), bos_token_id=0,
-                                                eos_token_id=1, pad_token_id=1, hidden_act="gelu", projection_dim=1024))
+    vae, tokenizer, text_encoder = sd2_vae_and_text_encoder()
     scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                                        timestep_spacing="trailing")
     pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
@@ -113,11 +132,8 @@ def build_tiny_unclip_pipeline(folder: str | Path, embed_dim: int = 32) -> Path:
     class embedding (``projection``) takes the noised embedding and its noise-level embedding, a
     2-block VAE, a 2-layer text encoder on :func:`write_tokenizer_files`)."""
     import torch
-    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from diffusers import UNet2DConditionModel
     from transformers import (
-        CLIPTextConfig,
-        CLIPTextModel,
-        CLIPTokenizer,
         CLIPVisionConfig,
         CLIPVisionModelWithProjection,
     )
@@ -134,16 +150,7 @@ def build_tiny_unclip_pipeline(folder: str | Path, embed_dim: int = 32) -> Path:
                                 attention_head_dim=(2, 4), class_embed_type="projection",
                                 projection_class_embeddings_input_dim=embed_dim * 2, cross_attention_dim=32,
                                 layers_per_block=1, upcast_attention=True, use_linear_projection=True)
-    vae = AutoencoderKL(block_out_channels=[32, 64], in_channels=3, out_channels=3,
-                        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
-                        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"], latent_channels=4, norm_num_groups=32)
-    tok_dir = folder / "_tok"
-    tok_dir.mkdir(exist_ok=True)
-    vocab, merges = write_tokenizer_files(tok_dir)
-    tokenizer = CLIPTokenizer(str(vocab), str(merges), model_max_length=77)
-    text_encoder = CLIPTextModel(CLIPTextConfig(bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=32,
-                                                intermediate_size=37, num_attention_heads=4, num_hidden_layers=2,
-                                                vocab_size=len(tokenizer), projection_dim=32))
+    vae, tokenizer, text_encoder = tiny_vae_and_text_encoder(folder)
     pipe = _unclip_pipeline(unet, vae, text_encoder, tokenizer, image_encoder, embed_dim, image_size=32)
     pipe.save_pretrained(folder)
     return folder
@@ -154,14 +161,10 @@ def unclip_sized_pipeline(device: str = "cuda", dtype=None, small: bool = False)
     (UNet of SD 2.1 with a ``projection`` class embedding of the 1024-d noised embedding + its 1024-d
     noise-level embedding; OpenCLIP ViT-H/14 image encoder; 23-layer 1024-wide text encoder; 4-block
     VAE); ``small``: the "-small" variant (CLIP ViT-L/14, 768-d). For speed measurements only."""
-    import tempfile
 
     import torch
-    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from diffusers import UNet2DConditionModel
     from transformers import (
-        CLIPTextConfig,
-        CLIPTextModel,
-        CLIPTokenizer,
         CLIPVisionConfig,
         CLIPVisionModelWithProjection,
     )
@@ -179,13 +182,6 @@ def unclip_sized_pipeline(device: str = "cuda", dtype=None, small: bool = False)
         projection_class_embeddings_input_dim=embed_dim * 2,
         down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
         up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"))
-    vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4,
-                        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4)
-    with tempfile.TemporaryDirectory() as tmp:
-        vocab, merges = write_tokenizer_files(Path(tmp))
-        tokenizer = CLIPTokenizer(str(vocab), str(merges), model_max_length=77)
-    text_encoder = CLIPTextModel(CLIPTextConfig(hidden_size=1024, intermediate_size=4096, num_attention_heads=16,
-                                                num_hidden_layers=23, vocab_size=len(tokenizer), bos_token_id=0,
-                                                eos_token_id=1, pad_token_id=1, hidden_act="gelu", projection_dim=1024))
+    vae, tokenizer, text_encoder = sd2_vae_and_text_encoder()
     pipe = _unclip_pipeline(unet, vae, text_encoder, tokenizer, image_encoder, embed_dim, image_size=224)
     return pipe.to(device, dtype)
