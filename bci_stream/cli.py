@@ -79,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     def work() -> int:
         if args.local or args.lsl_session:
             _keep_lsl_local(args.lsl_session)
+        if args.command == "live":  # a decoder: it finds a returning stream fastest (over our loopback config)
+            from bci_stream.lsl_config import fast_resolve_in_this_process
+
+            fast_resolve_in_this_process()
         return args.func(args)
 
     return run_reporting_errors("bci-stream", args.command, args.verbose, work)

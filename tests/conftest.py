@@ -14,9 +14,10 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from bci_stream.lsl_config import use_loopback  # noqa: E402
+from bci_stream.lsl_config import fast_resolve_in_this_process, use_loopback  # noqa: E402
 
 use_loopback()  # a session of this test run's own; its config folder is removed at exit
+fast_resolve_in_this_process()  # this process decodes (as `bci-stream live` does); subprocesses keep the session's
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -25,7 +25,18 @@ def test_one_minute_soak_survives_every_fault(tmp_path):
     assert {"stream_lost", "stream_restored", "withheld", "session_end"} <= set(r["log_events"])
     kill = next(o for o in r["outages"] if o["kind"] == "kill_source")
     assert kill["logged_gaps"], "the killed source's outage was logged"
-    # each outage logged at its real length (0.1 s), the short stall as no gap, the long one with no sample missing
-    assert r["outages_ok"], [(o["kind"], o["seconds"], o["logged_gaps"], o["missing_samples"]) for o in r["outages"]]
+    # each outage one gap whose logged length is the data really missing (the counter's samples), found again
+    # soon after the source returned; the ±0.1 s accuracy is the 60-minute soak's figure (tests never time)
+    outages = [(o["kind"], o["seconds"], o["logged_gaps"], o["missing_samples"]) for o in r["outages"]]
+    for o in r["outages"]:
+        if o["kind"] == "kill_source":
+            assert len(o["logged_gaps"]) == 1, outages
+            assert abs(o["logged_gaps"][0] - o["missing_samples"] / 1000.0) < 0.05, outages
+            assert o["seconds"] - 0.05 < o["logged_gaps"][0] < o["seconds"] + 0.5, outages
+        elif o["kind"] == "stall" and o["seconds"] >= 1.0:
+            assert len(o["logged_gaps"]) == 1 and o["missing_samples"] == 0, outages
+            assert abs(o["logged_gaps"][0] - o["seconds"]) < 0.1, outages
+        elif o["kind"] == "stall":
+            assert o["logged_gaps"] == [], outages
     assert r["rss_mib"]["growth"] < 40
     assert all(s["decisions"] > 0 for s in r["slices"])

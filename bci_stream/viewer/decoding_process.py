@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 def _decode(spec: LiveSpec, conn) -> None:
     """Child process: run the session; publish snapshots and obey commands on a second thread."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the viewer, which stops us in order
+    from bci_stream.lsl_config import fast_resolve_in_this_process
+
+    fast_resolve_in_this_process()  # the decoder finds a returning stream fastest (over our loopback config)
     state = SharedState()
     try:
         session = build_session(spec, state)
