@@ -35,7 +35,7 @@ level = -1
 # never reached us). On loopback an answer takes well under a millisecond: the session's processes get
 # a wave every ~110 ms, a decoding process (fast_resolve_in_this_process) one every ~20 ms; each attempt
 # listens MaxRTT s for answers, kept short so that a long outage holds a handful of sockets, not hundreds. On a network, put these keys (with RTTs that
-# fit it) in your own lsl_api.cfg: docs/notes/issue11r.md.
+# fit it) in your own lsl_api.cfg: the README, "Faults".
 LOOPBACK_TUNING = {  # every process of the session: one-shot resolves (lab tools, pylsl.resolve_byprop) must work
     "ContinuousResolveInterval": 0.01,
     "MulticastMinRTT": 0.05,  # 0.005 broke one-shot resolves (pylsl.resolve_byprop never saw another process's
