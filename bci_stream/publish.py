@@ -96,6 +96,16 @@ def top_k(probabilities: np.ndarray, k: int = 5) -> list[int]:
     return [int(i) for i in part[np.argsort(-probabilities[part])]]
 
 
+def predictions_info(name: str, source_id: str, labels: list[str]) -> pylsl.StreamInfo:
+    """The ``StreamInfo`` of a predictions outlet: type ``Predictions``, double, irregular rate, one
+    channel per label (``desc/channels/channel/label``)."""
+    info = pylsl.StreamInfo(name, "Predictions", len(labels), pylsl.IRREGULAR_RATE, pylsl.cf_double64, source_id)
+    channels = info.desc().append_child("channels")
+    for label in labels:
+        channels.append_child("channel").append_child_value("label", label)
+    return info
+
+
 class PredictionOutlet:
     """LSL outlet: one channel per class (labels = class names), then ``top1..top5`` (class indices),
     ``window_end_sample``, ``latency_ms``, ``t_emitted``; each sample stamped with ``t_lsl``."""
@@ -105,11 +115,7 @@ class PredictionOutlet:
     def __init__(self, class_names: list[str], name: str = "bci-stream-predictions", source_id: str | None = None):
         self.n_classes = len(class_names)
         self.source_id = source_id or f"{name}-outlet"
-        info = pylsl.StreamInfo(name, "Predictions", self.n_classes + len(self.EXTRA), pylsl.IRREGULAR_RATE,
-                                pylsl.cf_double64, self.source_id)
-        channels = info.desc().append_child("channels")
-        for label in list(class_names) + self.EXTRA:
-            channels.append_child("channel").append_child_value("label", label)
+        info = predictions_info(name, self.source_id, list(class_names) + self.EXTRA)
         self.outlet = pylsl.StreamOutlet(info)
         self._sample = np.zeros(info.channel_count(), np.float64)
 

@@ -29,7 +29,7 @@ import numpy as np
 import pylsl
 
 from bci_stream.gallery import GalleryIndex
-from bci_stream.publish import Prediction
+from bci_stream.publish import Prediction, predictions_info
 
 MAX_IDS_IN_DESC = 4096  # rows; the ids of larger galleries are in the index file (a stream's info stays small)
 TAIL = ["window_end_sample", "latency_ms", "t_emitted"]
@@ -51,11 +51,7 @@ class RetrievalOutlet:
         self.dim = gallery.dim if publish_embedding else 0
         self.source_id = source_id or f"{name}-outlet"
         labels = retrieval_channel_labels(k, self.dim or None)
-        info = pylsl.StreamInfo(name, "Predictions", len(labels), pylsl.IRREGULAR_RATE, pylsl.cf_double64,
-                                self.source_id)
-        channels = info.desc().append_child("channels")
-        for label in labels:
-            channels.append_child("channel").append_child_value("label", label)
+        info = predictions_info(name, self.source_id, labels)
         desc = info.desc().append_child("retrieval")
         for key, value in (("space", gallery.space), ("checkpoint_sha256", gallery.checkpoint_sha256),
                            ("gallery_file", str(gallery_file)), ("gallery_sha256", gallery_sha256),

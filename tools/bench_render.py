@@ -97,28 +97,37 @@ def main() -> int:
     return 0
 
 
-def text_figures(args, device: str):
-    """The text-prompt renderer's figures ``(result, RenderConfig or None, DiffusionRenderer or None)``."""
-    import torch
-
-    if args.random == "sd-turbo":
-        from dummy_pipelines import sd_turbo_sized_pipeline
-
-        pipe = sd_turbo_sized_pipeline(device)
+def bench_pipeline(args, device: str, sized, build_tiny, tiny_random: str, load):
+    """``(pipeline, source, device)`` for one renderer: ``sized(device)`` (an architecture with random
+    weights, no files) when given; else ``--model``, or the tiny pipeline (``build_tiny(folder)``, for
+    ``--random tiny_random`` or no model) loaded back by the app's ``load(source, device)``. With
+    ``--tiny-vae`` and random weights, TAESD's architecture decodes; no progress bars."""
+    if sized is not None:
+        pipe, source = sized(device), args.random
     else:
-        from bci_stream.render.diffusion import load_text2image
-
         source = args.model
-        if args.random == "tiny" or source is None:
-            from dummy_pipelines import build_tiny_pipeline
-
-            source = str(build_tiny_pipeline(Path(tempfile.mkdtemp()) / "tiny"))
-        pipe, device = load_text2image(source, device)
+        if args.random == tiny_random or source is None:
+            source = str(build_tiny(Path(tempfile.mkdtemp()) / tiny_random))
+        pipe, device = load(source, device)
     if args.tiny_vae and args.random:
         from diffusers import AutoencoderTiny
 
         pipe.vae = AutoencoderTiny().to(device, pipe.unet.dtype)  # TAESD's architecture, random weights
     pipe.set_progress_bar_config(disable=True)
+    return pipe, source, device
+
+
+def text_figures(args, device: str):
+    """The text-prompt renderer's figures ``(result, RenderConfig or None, DiffusionRenderer or None)``."""
+    import dummy_pipelines
+    import torch
+
+    from bci_stream.render.diffusion import load_text2image
+
+    pipe, _, device = bench_pipeline(args, device, sized=dummy_pipelines.sd_turbo_sized_pipeline if
+                                     args.random == "sd-turbo" else None,
+                                     build_tiny=dummy_pipelines.build_tiny_pipeline, tiny_random="tiny",
+                                     load=load_text2image)
     renderer = config = None
     if args.through_renderer:
         from bci_stream.render.diffusion import DiffusionRenderer
@@ -156,28 +165,17 @@ def embedding_figures(args, device: str) -> dict:
     random unit vector (the live renderer's work: scaling, seeded generator, empty-prompt embeddings
     computed once, unCLIP pipeline, PIL output), on an in-memory pipeline or, with
     ``--through-renderer``, one saved and loaded back by the renderer's own loader."""
+    import dummy_pipelines
     import torch
 
     from bci_stream.render.base import RenderConfig
     from bci_stream.render.embedding_diffusion import EmbeddingDiffusionRenderer, load_unclip
 
+    sized = None
     if args.random in ("unclip", "unclip-small"):
-        from dummy_pipelines import unclip_sized_pipeline
-
-        pipe = unclip_sized_pipeline(device, small=args.random == "unclip-small")
-        source = args.random
-    else:
-        source = args.model
-        if args.random == "unclip-tiny" or source is None:
-            from dummy_pipelines import build_tiny_unclip_pipeline
-
-            source = str(build_tiny_unclip_pipeline(Path(tempfile.mkdtemp()) / "tiny-unclip"))
-        pipe, device = load_unclip(source, device)
-    if args.tiny_vae and args.random:
-        from diffusers import AutoencoderTiny
-
-        pipe.vae = AutoencoderTiny().to(device, pipe.unet.dtype)  # TAESD's architecture, random weights
-    pipe.set_progress_bar_config(disable=True)
+        sized = lambda dev: dummy_pipelines.unclip_sized_pipeline(dev, small=args.random == "unclip-small")  # noqa: E731
+    pipe, source, device = bench_pipeline(args, device, sized=sized, build_tiny=dummy_pipelines.build_tiny_unclip_pipeline,
+                                          tiny_random="unclip-tiny", load=load_unclip)
     config = RenderConfig(kind="embedding-diffusion", diffusion_model=str(source), size=args.size,
                           embedding_steps=args.embedding_steps, embedding_guidance=args.guidance, device=device,
                           compile=args.compile, embedding_space="bench (not checked)")
