@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint demo-model bench clean
+.PHONY: venv demo test check-kernels lint demo-model bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -21,6 +21,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	QT_QPA_PLATFORM=$${QT_QPA_PLATFORM:-offscreen} $(BIN)/python -m pytest -q -ra
+
+# The numerical tests under every OpenBLAS kernel this CPU runs (Haswell, Zen, SkylakeX with AVX-512).
+check-kernels: $(STAMP)
+	$(BIN)/python tools/check_blas_kernels.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check bci_stream offline_training tools tests

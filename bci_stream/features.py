@@ -502,8 +502,12 @@ def erp_batch(x: np.ndarray, config: ErpConfig = ErpConfig(), out: np.ndarray | 
     lead = np.shape(x)[:-1]
     if out is None:
         out = np.empty(lead + (1, m.shape[1]), np.float32)
-    x = np.asarray(x, dtype=np.float32)
-    np.matmul(x, m, out=out[..., 0, :])  # one matrix product; no temporaries for a float32 window
+    # C order whatever the caller holds (the live ring gives a transposed view): BLAS picks its kernel
+    # and summation order by memory layout, so only the same layout gives the same bits on every CPU
+    # (SkylakeX's kernel differs from Haswell's/Zen's in the last bits between layouts). Offline
+    # trials and live windows thus take the very same BLAS call: train/serve parity to the bit.
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    np.matmul(x, m, out=out[..., 0, :])  # one matrix product
     return out
 
 
