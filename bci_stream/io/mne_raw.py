@@ -75,10 +75,10 @@ def _read_cnt(path: Path):
             continue
         try:
             return reader(str(path), preload=True, verbose="error")
-        except ImportError as err:
-            errors.append(f"{name}: {err}".splitlines()[0])
         except Exception as err:
-            errors.append(f"{name}: {type(err).__name__}: {err}".splitlines()[0])
+            text = "needs the antio package" if "antio" in str(err) else \
+                (f"{type(err).__name__}: {err}".splitlines()[0].rstrip(": ") or type(err).__name__)
+            errors.append(f"{name}: {text}")
     raise RecordingError(f"{path}: neither Neuroscan nor ANT Neuro CNT ({'; '.join(errors)[:300]}); "
                          "export it to EDF/FIF, or install antio for ANT files")
 
