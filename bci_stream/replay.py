@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from bci_stream.io import Recording
+from bci_stream.io import Recording, RecordingError, read_recording
 from bci_stream.simulate import OutletConfig, PacedPusher
 
 
@@ -44,3 +46,26 @@ def recording_pusher(recording: Recording, outlet: OutletConfig, speed: float = 
     unit = "microvolts" if recording.unit == "uV" else recording.unit
     return PacedPusher(reader.read, len(recording.ch_names), recording.sfreq, outlet, recording.ch_names,
                        speed=speed, unit=unit)
+
+
+REPLAY_KINDS = ("xdf", "mne", "csv", "fif", "edf", "bdf", "vhdr", "set", "recording", "eegimagenet")
+
+
+def read_replay_spec(spec: str, **options) -> tuple[Path, Recording]:
+    """The recording a replay names: ``[KIND:]FILE[,key=value,...]``, the trainer's data-spec form for
+    one file (a file that exists is taken whole, :mod:`bci_stream.io.paths`); ``key=value`` options go
+    to the file's reader (``eeg_stream=``, ``marker_stream=``, ``unit=`` for XDF, ``events=``,
+    ``event_id=``, ``events_from=`` for MNE files, ``event_id=``, ``sfreq=`` for CSV...).
+    ``options``: more reader options (from command-line flags); the spec's win."""
+    from bci_stream.io.paths import split_path_options
+
+    rest = spec
+    kind, colon, tail = spec.partition(":")
+    if colon and kind.lower() in REPLAY_KINDS and not Path(spec.split(",")[0]).exists():
+        rest = tail
+    path, spec_options = split_path_options(rest)
+    if path is None:
+        raise RecordingError(f"{spec!r} names no file; write FILE[,key=value,...]")
+    if Path(path).is_dir():
+        raise RecordingError(f"{path} is a folder; replay streams one recording: name a file in it")
+    return Path(path), read_recording(path, **(options | spec_options))

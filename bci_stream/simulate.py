@@ -94,12 +94,16 @@ class PacedPusher:
         self._buf = np.empty((self.chunk_samples, n_channels + int(config.counter)),
                              np.float64 if config.counter else np.float32)
 
-    def read_ahead(self) -> None:
+    def read_ahead(self, limit: int | None = None) -> None:
         """Read the next chunk into the push buffer now (if not read yet): :meth:`push_once` then only
-        pushes it."""
+        pushes it. ``limit``: samples in all; the chunk is cut there (empty once it is reached)."""
         if self._ready is not None:
             return
-        data, markers = self.read(self.chunk_samples)
+        wanted = self.chunk_samples if limit is None else max(0, min(self.chunk_samples, limit - self.sent))
+        if wanted == 0:
+            self._ready = (0, [])
+            return
+        data, markers = self.read(wanted)
         n = data.shape[1]
         self._buf[:n, : self.n_channels] = data.T
         if self.config.counter:
@@ -139,8 +143,11 @@ class PacedPusher:
         rate = self.sfreq * self.speed
         limit = None if duration is None else int(round(duration * self.sfreq))
         while not self._stop.is_set() and (limit is None or self.sent < limit):
-            self.read_ahead()  # generate before the chunk is due, push when it is
-            due = (self.sent + self.chunk_samples) / rate
+            self.read_ahead(limit)  # generate before the chunk is due, push when it is
+            n = self._ready[0]
+            if n == 0:  # the source ended: no wait for a chunk that will never come
+                break
+            due = (self.sent + n) / rate  # a short last chunk is due when its own last sample is
             delay = t0 + due - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)

@@ -97,6 +97,8 @@ def test_bad_files_fail_safely_with_clear_errors(tmp_path):
     with pytest.raises(RecordingError, match="MNE cannot read"):
         read_recording(tmp_path / "junk.edf")
     with pytest.raises(RecordingError, match="unknown recording format"):
+        read_recording(_touch(tmp_path / "a.txt"))
+    with pytest.raises(RecordingError, match="0 data rows"):
         read_recording(_touch(tmp_path / "a.csv"))
     with pytest.raises(RecordingError, match="no recording"):
         read_recording(tmp_path / "missing.fif")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from bci_stream.cli_types import positive_float, positive_int
 from bci_stream.commands._common import LINGER_SECONDS, HelpFormatter, stop_on_signals
@@ -11,6 +10,9 @@ from bci_stream.commands._common import LINGER_SECONDS, HelpFormatter, stop_on_s
 EPILOG = """examples:
   bci-stream --local --lsl-session lab replay sub-01.xdf --name replay --loop
   bci-stream --local --lsl-session lab replay eeglab_data.set --event-field position --speed 8 --wait-for-consumer 60
+  bci-stream --local replay 'subject01/record-[2012.07.06-19.02.16]_raw.fif,event_id=1:rest;2:13Hz;3:21Hz;4:17Hz'
+  bci-stream --local replay 'N170/subject1/session1/data_2017-09-13-15.30.01.csv,event_id=1:house;2:face'
+  bci-stream --local replay minimal.xdf,marker_stream=Triggers,unit=uV
 """
 
 
@@ -22,7 +24,12 @@ def add_parser(sub, parents) -> None:
                        parents=parents, formatter_class=HelpFormatter, epilog=EPILOG,
                        description="Stream a recording as an LSL EEG stream '<name>' and its markers as "
                                    "'<name>-markers', every sample stamped at its due time (any --speed).")
-    p.add_argument("file", help="the recording (.xdf, .fif, .edf, .bdf, .vhdr, .set, .gdf, .cnt, EEG-ImageNet .pth)")
+    p.add_argument("file", metavar="FILE[,key=value...]",
+                   help="the recording (.xdf, .fif, .edf, .bdf, .vhdr, .set, .gdf, .cnt, .csv, EEG-ImageNet .pth), "
+                        "then its reader's options as in a bci-train data spec: eeg_stream=, marker_stream=, "
+                        "unit= (XDF); events=, event_id=1:rest;2:13Hz, events_from= (MNE: an X-eve.fif next "
+                        "to X_raw.fif is read by itself); event_id=, sfreq=, eeg=A;B (CSV). A file that "
+                        "exists is taken whole, whatever its name holds")
     p.add_argument("--name", default=None, help="LSL stream name (default: the file name)")
     p.add_argument("--source-id", default=None, help="LSL source id (default: replay-<name>)")
     p.add_argument("--loop", action="store_true", help="start again at the end (sample numbers keep counting)")
@@ -41,18 +48,15 @@ def add_parser(sub, parents) -> None:
 
 
 def run(args) -> int:
-    from bci_stream.io import read_recording
-    from bci_stream.replay import recording_pusher
+    from bci_stream.replay import read_replay_spec, recording_pusher
     from bci_stream.simulate import OutletConfig
 
-    kwargs = {"subject": args.subject} if args.subject is not None and args.file.endswith(".pth") else {}
-    if args.event_field:
-        kwargs["event_field"] = args.event_field
-    rec = read_recording(args.file, **kwargs)
-    name = args.name or Path(args.file).stem
+    kwargs = {"subject": args.subject, "event_field": args.event_field}
+    path, rec = read_replay_spec(args.file, **{k: v for k, v in kwargs.items() if v is not None})
+    name = args.name or path.stem
     outlet = OutletConfig(name=name, source_id=args.source_id or f"replay-{name}", chunk=args.chunk, counter=args.counter)
     pusher = recording_pusher(rec, outlet, speed=args.speed, loop=args.loop)
-    print(f"replaying {args.file}: {len(rec.ch_names)} ch @ {rec.sfreq:g} Hz, {rec.duration:.1f} s, "
+    print(f"replaying {path}: {len(rec.ch_names)} ch @ {rec.sfreq:g} Hz, {rec.duration:.1f} s, "
           f"{len(rec.events)} markers, as LSL '{name}' (+ '{name}-markers') at {args.speed:g}x"
           f"{', looping' if args.loop else ''}. Ctrl-C stops.", flush=True)
     stop_on_signals(pusher.stop)

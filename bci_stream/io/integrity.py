@@ -104,3 +104,63 @@ def _skip(f, n: int) -> int:
     end = f.seek(0, 2)
     f.seek(min(here + n, end))
     return min(n, end - here)
+
+
+_BV_WIDTH = {"INT_16": 2, "UINT_16": 2, "INT_32": 4, "IEEE_FLOAT_32": 4, "IEEE_FLOAT_64": 8}
+
+
+def check_brainvision_complete(path: str | Path) -> None:
+    """Raise unless a BrainVision recording's binary ``.eeg`` holds every sample it should.
+
+    The ``.eeg`` holds ``NumberOfChannels`` x ``width`` bytes per sample; a file ending inside a
+    sample, holding fewer samples than ``DataPoints`` (when the header gives it), or fewer than the
+    last marker's position in the ``.vmrk`` was cut short. (A cut after the last marker at a sample
+    boundary, in a header without ``DataPoints``, leaves no trace.)
+    """
+    path = Path(path)
+    try:
+        header = _ini(path.read_text(encoding="utf-8", errors="replace"))
+        common = header.get("common infos", {})
+        if common.get("dataformat", "BINARY").upper() != "BINARY":
+            return
+        n_ch = int(common["numberofchannels"])
+        width = _BV_WIDTH.get(header.get("binary infos", {}).get("binaryformat", "").upper())
+        data_file = path.with_name(common["datafile"])
+    except (KeyError, ValueError, OSError):
+        return  # not a header we can parse: leave it to MNE, which names the problem
+    if width is None or not data_file.is_file():
+        return
+    size = data_file.stat().st_size
+    frame = n_ch * width
+    have = size // frame
+    if size % frame:
+        raise RecordingError(f"{data_file}: truncated inside sample {have + 1} ({size} bytes is not a whole number of "
+                             f"{n_ch}-channel samples); the file was cut short: copy or export it again")
+    expected = int(common.get("datapoints", 0) or 0)
+    if expected and have < expected:
+        raise RecordingError(f"{data_file}: truncated: the header says {expected} samples, the file holds {have}; "
+                             "the file was cut short: copy or export it again")
+    marker_file = path.with_name(common.get("markerfile", "")) if common.get("markerfile") else None
+    if marker_file is not None and marker_file.is_file():
+        markers = _ini(marker_file.read_text(encoding="utf-8", errors="replace")).get("marker infos", {})
+        positions = []
+        for value in markers.values():
+            fields = value.split(",")
+            if len(fields) > 2 and fields[2].strip().isdigit():
+                positions.append(int(fields[2]))  # 1-based sample
+        if positions and max(positions) > have:
+            late = sum(p > have for p in positions)
+            raise RecordingError(f"{data_file}: truncated: the file holds {have} samples but {late} of "
+                                 f"{len(positions)} markers in {marker_file.name} come later (up to sample "
+                                 f"{max(positions)}); the file was cut short: copy or export it again")
+
+
+def _ini(text: str) -> dict[str, dict[str, str]]:
+    """Sections of a BrainVision header/marker file (an INI dialect: a title line, ``;`` comments),
+    section and key names lower case."""
+    import configparser
+
+    parser = configparser.ConfigParser(interpolation=None, strict=False, allow_no_value=True,
+                                       comment_prefixes=(";",), inline_comment_prefixes=None)
+    parser.read_string("[title]\n" + text)
+    return {name.lower(): {k: v or "" for k, v in parser[name].items()} for name in parser.sections()}

@@ -10,11 +10,9 @@ import numpy as np
 
 from bci_stream.io.integrity import check_xdf_complete
 from bci_stream.io.recording import Recording, RecordingError
+from bci_stream.units import ARBITRARY, UNIT_OPTIONS, UnitError, conversion_factor, normalise_unit
 
 log = logging.getLogger(__name__)
-
-_TO_MICROVOLTS = {"v": 1e6, "volts": 1e6, "mv": 1e3, "millivolts": 1e3, "uv": 1.0, "µv": 1.0, "microvolts": 1.0}
-
 
 def _text(value) -> str:
     return value[0] if isinstance(value, list) and value else (value or "")
@@ -37,7 +35,7 @@ def _channel_labels(stream: dict) -> tuple[list[str], list[str], list[str]]:
 
 
 def read_xdf(path: str | Path, eeg_stream: str | None = None, marker_stream: str | None = None,
-             channels: str = "eeg") -> Recording:
+             channels: str = "eeg", unit: str | None = None) -> Recording:
     """Read the EEG and marker streams of an XDF file.
 
     Parameters
@@ -49,11 +47,16 @@ def read_xdf(path: str | Path, eeg_stream: str | None = None, marker_stream: str
         string streams, e.g. control messages, are not stimuli).
     channels : "eeg" keeps the channels of type EEG (and those with no declared type); "all" keeps
         every channel, with a warning naming the non-EEG ones.
+    unit : the unit of every channel, overriding the header (for a header without units, or a
+        wrong one): V, mV, uV, nV or a.u.
 
     Returns
     -------
-    :class:`Recording` in microvolts (per-channel units from the header: V, mV or µV); marker
-    times become the index of the nearest EEG sample.
+    :class:`Recording` in microvolts, each channel converted from its header unit by
+    :func:`bci_stream.units.conversion_factor` (the live inlet's table: V, mV, µV/μV/uV, nV,
+    mne-lsl's exponent codes "0", "-6"...); a missing or unknown unit is refused, as live, unless
+    ``unit=`` is given. All-"a.u." data stay as they are (unit "a.u."). Marker times become the
+    index of the nearest EEG sample.
     """
     import pyxdf
 
@@ -97,7 +100,7 @@ def read_xdf(path: str | Path, eeg_stream: str | None = None, marker_stream: str
             raise RecordingError(f"{path}: stream {name(eeg)!r} has no channel of type EEG; pass channels=all")
         log.info("%s: dropped non-EEG channels %s", path, [labels[i] for i in other])
         labels, units, data = [labels[i] for i in keep], [units[i] for i in keep], data[keep]
-    scale = np.array([_TO_MICROVOLTS.get(u.lower(), 1.0) for u in units])[:, None]
+    out_unit, scale = _microvolt_scale(path, name(eeg), labels, units, unit)
     sfreq = float(_text(eeg["info"]["nominal_srate"]))
     if sfreq <= 0:
         sfreq = float(eeg["info"].get("effective_srate") or 0)
@@ -120,4 +123,24 @@ def read_xdf(path: str | Path, eeg_stream: str | None = None, marker_stream: str
             if i < len(times):
                 events.append((int(i), str(value[0])))
     return Recording(data=(data * scale).astype(np.float32), sfreq=sfreq, ch_names=labels, events=events,
-                     unit="uV", source=str(path))
+                     unit=out_unit, source=str(path))
+
+
+def _microvolt_scale(path, stream: str, labels: list[str], units: list[str],
+                     override: str | None) -> tuple[str, np.ndarray]:
+    """``(unit of the Recording, per-channel factor (n, 1))`` converting each channel to µV."""
+    if override is not None:
+        if normalise_unit(override) is None:
+            raise RecordingError(f"unit={override!r} is not one of {UNIT_OPTIONS}")
+        units = [override] * len(labels)
+    found = [normalise_unit(u) for u in units]
+    if all(u == ARBITRARY for u in found):
+        return ARBITRARY, np.ones((len(labels), 1))
+    factors = []
+    for label, text in zip(labels, units):
+        try:
+            factors.append(conversion_factor(text, "uV"))
+        except UnitError as err:
+            raise RecordingError(f"{path}: stream {stream!r} channel {label!r}: {err}; give the unit in the spec "
+                                 f"(e.g. unit=uV; for replay FILE,unit=uV)") from None
+    return "uV", np.array(factors)[:, None]

@@ -3,8 +3,11 @@
 A data SPEC names a loader and its arguments, e.g. ``phantom:subjects=6,classes=40,seed=0``,
 ``eegimagenet:/data/eeg_5_95_std.pth,splits=/data/block_splits_by_image_all.pth``,
 ``xdf:/data/sub-01.xdf,tmin=0,tmax=0.5,mapping=classes.tsv``, ``mne:/data/sub-*/run*.fif,classes=auto``,
-``bids:/data/bids,task=images``, ``things:/data/sub-01``. Several specs load as one set of trials
-(their class sets merged by class id).
+``csv:/data/N170/subject1,event_id=1:house;2:face,tmin=-0.1,tmax=0.6`` (Muse / eeg-notebooks CSV),
+``mne:/data/ssvep_exo,event_id=1:rest;2:13Hz;3:21Hz;4:17Hz,tmin=1,tmax=4`` (FIF + ``-eve.fif``
+sidecars), ``bids:/data/bids,task=images``, ``things:/data/sub-01``. A path that exists is taken
+literally (see :func:`parse_spec`). Several specs load as one set of trials (their class sets
+merged by class id).
 """
 
 from __future__ import annotations
@@ -17,26 +20,29 @@ import numpy as np
 from bci_stream.io import Recording, RecordingError
 from bci_stream.trials import Trials
 
-KINDS = ("phantom", "eegimagenet", "xdf", "mne", "bids", "things")
-_RECORDING_KINDS = ("xdf", "mne", "fif", "edf", "bdf", "vhdr", "set", "recording")
+KINDS = ("phantom", "eegimagenet", "xdf", "mne", "csv", "bids", "things")
+_RECORDING_KINDS = ("xdf", "mne", "csv", "fif", "edf", "bdf", "vhdr", "set", "recording")
 SPEC_SEPARATOR = " + "  # several specs in one ``Trials.source``
 
 
 def parse_spec(spec: str) -> tuple[str, str | None, dict[str, str]]:
-    """``"kind:PATH,key=value,..."`` → (kind, path or None, options). The first item without ``=`` is the path."""
+    """``"kind:PATH,key=value,..."`` → (kind, path or None, options).
+
+    The path is the longest prefix of ``PATH,key=value,...`` (cut at a ``,``) that exists as a file
+    or folder, taken whole: a file named ``record-[2012.07.06-19.02.16]_raw.fif`` or a folder
+    ``run=1,a;b`` opens as itself. When none exists, the first item without ``=`` is the path (a glob
+    such as ``/data/sub-*/*.fif``, or ``;``-separated files). A path that exists is never globbed;
+    ``glob=PATTERN`` picks files under a folder path (:mod:`bci_stream.io.paths`).
+    """
     kind, colon, rest = spec.partition(":")
     if not colon and kind.strip().lower() not in KINDS:
         raise ValueError(f"data spec {spec!r} has no kind; write KIND:PATH with KIND one of {', '.join(KINDS)}")
-    path, options = None, {}
-    for item in filter(None, rest.split(",")):
-        key, eq, value = item.partition("=")
-        if eq:
-            options[key.strip()] = value.strip()
-        elif path is None:
-            path = item
-        else:
-            raise ValueError(f"data spec {spec!r}: more than one path ({path!r}, {item!r}); "
-                             "separate files with ';' or give several --data specs")
+    from bci_stream.io.paths import split_path_options
+
+    try:
+        path, options = split_path_options(rest)
+    except RecordingError as err:
+        raise ValueError(str(err)) from None
     return kind.strip().lower(), path, options
 
 
@@ -76,7 +82,7 @@ def _load(spec: str, progress: bool, preprocessing) -> Trials:
         from offline_training.datasets.phantom import load_phantom
 
         return _epochwise(load_phantom(progress=progress, **opts), preprocessing)
-    if path is None:
+    if path is None and not (kind in _RECORDING_KINDS and "glob" in opts):
         raise ValueError(f"data spec {spec!r} needs a path, e.g. {kind}:/data/file")
     if kind == "eegimagenet":
         from offline_training.datasets.eegimagenet import load_eegimagenet_trials
