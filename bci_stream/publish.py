@@ -96,26 +96,66 @@ def top_k(probabilities: np.ndarray, k: int = 5) -> list[int]:
     return [int(i) for i in part[np.argsort(-probabilities[part])]]
 
 
-def predictions_info(name: str, source_id: str, labels: list[str]) -> pylsl.StreamInfo:
+def predictions_info(name: str, source_id: str, labels: list[str], model: dict | None = None,
+                     n_classes: int | None = None) -> pylsl.StreamInfo:
     """The ``StreamInfo`` of a predictions outlet: type ``Predictions``, double, irregular rate, one
-    channel per label (``desc/channels/channel/label``)."""
+    channel per label, described as the XDF meta-data conventions do (``desc/channels/channel`` with
+    ``label``, ``unit``, ``type``). The first ``n_classes`` channels are probabilities (unit
+    "probability"), the rest :data:`PredictionOutlet.EXTRA`. ``model`` (:func:`model_desc`) adds
+    ``desc/model`` (name, file, hashes, output kind) and ``desc/classes/class`` (index, id, name)."""
+    from bci_stream.stream_meta import add_channels
+
     info = pylsl.StreamInfo(name, "Predictions", len(labels), pylsl.IRREGULAR_RATE, pylsl.cf_double64, source_id)
-    channels = info.desc().append_child("channels")
-    for label in labels:
-        channels.append_child("channel").append_child_value("label", label)
+    n_classes = len(labels) if n_classes is None else n_classes
+    units = ["probability"] * n_classes + [EXTRA_UNITS.get(label, "") for label in labels[n_classes:]]
+    types = ["Probability"] * n_classes + [EXTRA_TYPES.get(label, "Misc") for label in labels[n_classes:]]
+    add_channels(info.desc(), labels, units, types)
+    if model:
+        node = info.desc().append_child("model")
+        for key in ("name", "file", "sha256", "card_sha256", "output_kind", "card_format", "student", "training_data"):
+            node.append_child_value(key, str(model.get(key, "")))
+        classes = info.desc().append_child("classes")
+        for i, (cid, cname) in enumerate(zip(model.get("class_ids", []), model.get("class_names", []))):
+            c = classes.append_child("class")
+            c.append_child_value("index", str(i))
+            c.append_child_value("id", str(cid))
+            c.append_child_value("name", str(cname))
     return info
+
+
+#: units and types of the outlet's non-probability channels (``desc/channels/channel``)
+EXTRA_UNITS = {**{f"top{i}": "index" for i in range(1, 6)}, "window_end_sample": "samples", "latency_ms": "ms",
+               "t_emitted": "s"}
+EXTRA_TYPES = {**{f"top{i}": "ClassIndex" for i in range(1, 6)}, "window_end_sample": "SampleIndex",
+               "latency_ms": "Latency", "t_emitted": "Timestamp"}
+
+
+def model_desc(card, model_path: str | Path = "", model_sha256: str = "") -> dict:
+    """What a predictions outlet says about its model: ``name`` (the file's stem), ``file``, ``sha256``
+    (of the ONNX file), ``card_sha256`` (of the card's JSON: two files with one card decide alike),
+    ``output_kind``, ``card_format``, ``student``, ``training_data``, ``class_ids``, ``class_names``."""
+    import hashlib
+
+    return {"name": Path(model_path).stem if model_path else "", "file": str(model_path), "sha256": model_sha256,
+            "card_sha256": hashlib.sha256(card.to_json().encode()).hexdigest(), "output_kind": card.output_kind,
+            "card_format": card.format_version, "student": card.architecture.get("student", ""),
+            "training_data": card.training_data, "class_ids": list(card.class_ids),
+            "class_names": list(card.class_names)}
 
 
 class PredictionOutlet:
     """LSL outlet: one channel per class (labels = class names), then ``top1..top5`` (class indices),
-    ``window_end_sample``, ``latency_ms``, ``t_emitted``; each sample stamped with ``t_lsl``."""
+    ``window_end_sample``, ``latency_ms``, ``t_emitted``; each sample stamped with ``t_lsl``.
+    ``model`` (:func:`model_desc`) goes into the stream's ``desc`` (:func:`predictions_info`)."""
 
     EXTRA = ["top1", "top2", "top3", "top4", "top5", "window_end_sample", "latency_ms", "t_emitted"]
 
-    def __init__(self, class_names: list[str], name: str = "bci-stream-predictions", source_id: str | None = None):
+    def __init__(self, class_names: list[str], name: str = "bci-stream-predictions", source_id: str | None = None,
+                 model: dict | None = None):
         self.n_classes = len(class_names)
         self.source_id = source_id or f"{name}-outlet"
-        info = predictions_info(name, self.source_id, list(class_names) + self.EXTRA)
+        info = predictions_info(name, self.source_id, list(class_names) + self.EXTRA, model=model,
+                                n_classes=self.n_classes)
         self.outlet = pylsl.StreamOutlet(info)
         self._sample = np.zeros(info.channel_count(), np.float64)
 
