@@ -167,6 +167,25 @@ class Decoder:
         if self.rolling is not None:
             self.rolling.reset()
 
+    def check_stream(self, info) -> list[str]:
+        """Compare an input stream's ``desc/reference`` and ``desc/filtering`` (XDF meta-data conventions,
+        :mod:`bci_stream.stream_meta`) with the card; each contradiction is logged as a warning and returned
+        (empty: none, or the stream describes neither)."""
+        from bci_stream.stream_meta import contradictions, read_stream_filtering
+
+        if not hasattr(info, "desc"):  # a test's stand-in source: no LSL description
+            return []
+        found = contradictions(self.card, read_stream_filtering(info))
+        for line in found:
+            log.warning("stream %r: %s", info.name(), line)
+        return found
+
+    def model_desc(self) -> dict:
+        """The model as a predictions outlet describes it (:func:`bci_stream.publish.model_desc`)."""
+        from bci_stream.publish import model_desc
+
+        return model_desc(self.card, self.model_path, self.model_sha256)
+
     @property
     def last_features(self) -> np.ndarray:
         """The normalised features of the last classified window, ``(n_channels, n_rows, n_columns)``

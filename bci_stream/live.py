@@ -239,6 +239,7 @@ class LiveSession:
             )
         info = self.source.info
         self.state.update(stream_status="connected", stream_name=info.name())
+        self.decoder.check_stream(info)  # desc/reference, desc/filtering vs the card: warnings only
         if self.want_markers and self.markers is None:
             self.markers = MarkerSource(cfg.markers, eeg=info)
             if not self.markers.connect(timeout=2.0):
@@ -258,7 +259,8 @@ class LiveSession:
                                               source_id=source_id, publish_embedding=cfg.publish_embedding,
                                               gallery_file=r.gallery_file, gallery_sha256=r.gallery_sha256)
             else:
-                self.outlet = PredictionOutlet(self.card.class_names, name=cfg.outlet_name, source_id=source_id)
+                self.outlet = PredictionOutlet(self.card.class_names, name=cfg.outlet_name, source_id=source_id,
+                                               model=self.decoder.model_desc())
         self._started = True
         if self.jsonl:
             self.jsonl.event("session_start", **self.describe())
