@@ -1,4 +1,4 @@
-"""The 40 EEG-ImageNet classes: label index -> ImageNet synset -> readable name.
+"""The 40 classes of Spampinato et al. 2017 ImageNet-EEG (PerceiveLab): label index -> ImageNet synset -> readable name.
 
 Order as in the perceivelab / BrainVis code (the labels stored in the ``.pth`` files index this list).
 """
@@ -21,7 +21,7 @@ class ClassInfo:
 
 @lru_cache(maxsize=1)
 def eegimagenet_classes() -> tuple[ClassInfo, ...]:
-    """The 40 EEG-ImageNet classes in label order."""
+    """The 40 ImageNet-EEG classes in label order."""
     text = resources.files("bci_stream.data").joinpath("eegimagenet_classes.tsv").read_text()
     rows = [line.split("\t") for line in text.strip().splitlines()[1:]]
     classes = tuple(ClassInfo(int(i), s, n) for i, s, n in rows)
@@ -30,10 +30,10 @@ def eegimagenet_classes() -> tuple[ClassInfo, ...]:
 
 
 def class_names(n: int = 40) -> list[str]:
-    """Readable names of the first ``n`` EEG-ImageNet classes."""
+    """Readable names of the first ``n`` ImageNet-EEG classes."""
     return [c.name for c in eegimagenet_classes()[:n]]
 
 
 def class_synsets(n: int = 40) -> list[str]:
-    """ImageNet synset ids of the first ``n`` EEG-ImageNet classes."""
+    """ImageNet synset ids of the first ``n`` ImageNet-EEG classes."""
     return [c.synset for c in eegimagenet_classes()[:n]]

@@ -150,8 +150,8 @@ def list_images(root: str | Path) -> tuple[list[Path], list[str], list[str]]:
     """The images under ``root`` (recursively, sorted) with an id and a label each: ``(paths, ids, labels)``.
 
     - label: the first folder under ``root`` (``root/<concept>/...``: THINGS, ImageNet); for a file
-      directly in ``root`` named ``<prefix>_<n>`` (EEG-ImageNet's ``<synset>_<n>.JPEG``), the prefix,
-      or its class name when it is an EEG-ImageNet synset; else the file stem.
+      directly in ``root`` named ``<prefix>_<n>`` (ImageNet-EEG's ``<synset>_<n>.JPEG``), the prefix,
+      or its class name when it is an ImageNet-EEG synset; else the file stem.
     - id: the file stem (the stimulus id markers use); the path under ``root`` without its suffix
       when two files share a stem.
     """

@@ -108,7 +108,7 @@ class PhantomConfig:
     Attributes
     ----------
     n_channels, sfreq : cap size (standard 10-5 names) and sampling rate, Hz.
-    n_classes : classes (the first ``n_classes`` EEG-ImageNet classes).
+    n_classes : classes (the first ``n_classes`` ImageNet-EEG classes).
     images_per_class : distinct stimulus images per class.
     n_subjects : subjects (1-based ids), each with its own gain and latency.
     seed : every random draw derives from it.
@@ -122,7 +122,7 @@ class PhantomConfig:
     subject_latency : subject latency offsets, uniform in +-subject_latency seconds.
     image_spread : relative image-to-image spread of the class loadings.
     n_components : class-coding spatio-temporal components.
-    trial_length : seconds per epoch in :meth:`Phantom.trials` (0.5, as EEG-ImageNet).
+    trial_length : seconds per epoch in :meth:`Phantom.trials` (0.5, as ImageNet-EEG).
     teacher_alignment : ρ in [0, 1], alignment of the soft labels' class similarity with the true one.
     drift_uv, drift_tau : slow drift amplitude (std, µV; 0: none) and time constant (s).
     semantic : give every image a latent embedding that drives its evoked response (see
@@ -345,7 +345,7 @@ class Phantom:
     # --- the dataset ------------------------------------------------------------------------
     def trials(self, subjects: list[int] | None = None, progress: bool = False,
                session: int = TRAINING_SESSION) -> Trials:
-        """Every subject sees every image once, in class blocks, back to back (as EEG-ImageNet).
+        """Every subject sees every image once, in class blocks, back to back (as ImageNet-EEG).
 
         The epochs are cut from each subject's continuous :class:`PhantomStream` at its stimulus
         markers, so the dataset and the live stream are one signal model. Returns :class:`Trials`

@@ -31,7 +31,7 @@ class Trials:
     sessions : int64, shape ``(n_trials,)``: recording session (default all 0), for by-session splits.
     dropped : trials the loader left out, by reason (e.g. ``{"markers without a class (rt)": 74}``).
     unit : what the samples are in, taken from the data: "uV", "V", or "a.u." for data that were
-        standardised before we saw them (EEG-ImageNet's public release).
+        standardised before we saw them (ImageNet-EEG's public release).
     preprocessing : :meth:`bci_stream.preprocessing.Preprocessing.to_dict` of what was applied to
         the samples (causally) after loading; empty when nothing was.
     """

@@ -2,7 +2,7 @@
 
 Looked up in this order: the card's ``marker_classes`` (marker text -> class id, written by the
 trainer for markers that the rules below do not resolve, e.g. a lab's mapping file), a marker
-that is a class id or class name, and an ImageNet-style image id ``<synset>_<n>`` (EEG-ImageNet,
+that is a class id or class name, and an ImageNet-style image id ``<synset>_<n>`` (ImageNet-EEG,
 the phantom). A marker of none of these (a response, a block start) is not scored.
 """
 

@@ -2,7 +2,7 @@
 
 LSL drivers write a channel's unit in ``desc/channels/channel/unit`` as text ("microvolts", "uV",
 "µV", "mV", "V"...); mne-lsl writes MNE's ``unit_mul`` exponent instead ("0" for volts, "-6" for
-microvolts). Pre-standardised data (EEG-ImageNet's z-scored release) are in arbitrary units,
+microvolts). Pre-standardised data (ImageNet-EEG's z-scored release) are in arbitrary units,
 "a.u.", which match only a model trained on "a.u.".
 """
 

@@ -454,7 +454,7 @@ TEACHER_DEFAULTS = {"model": "ViT-B-32", "pretrained": "laion2b_s34b_b79k", "bat
 DATA_SPECS = """data SPECs (--data takes one or several; they load as one set of trials):
   phantom:subjects=6,classes=40,channels=128,images=50,seed=0,snr=1   the phantom headset
       (semantic=1,embed_dim=64: images' embeddings drive the EEG, for --objective embedding)
-  eegimagenet:PATH.pth[,splits=SPLITS.pth,split=0,subject=N]           EEG-ImageNet's release
+  eegimagenet:PATH.pth[,splits=SPLITS.pth,split=0,subject=N]           ImageNet-EEG's release
   mne:PATH[,tmin=0,tmax=0.5,mapping=FILE|classes=auto,markers=GLOB,event_field=F,subject=,session=,run=]
       any file MNE reads (FIF, EDF, BDF, BrainVision, EEGLAB .set, GDF, CNT); PATH may be a glob
   xdf:PATH[,same keys as mne]                                          LabRecorder files

@@ -2,7 +2,7 @@
 
 - :func:`drift_probe`: logistic regression on each trial's per-channel mean and linear slope (what
   survives of sub-1 Hz activity in a half-second window). On a clean design it sits at chance; in a block
-  design (EEG-ImageNet: every image of a class in one run) slow drift is shared by the trials of a
+  design (ImageNet-EEG: every image of a class in one run) slow drift is shared by the trials of a
   block, and this probe decodes the class from it: a block confound (Li et al., TPAMI 2020).
 - :func:`shuffled_within` permutes labels inside each part of a split (the shuffled-label control):
   never across parts, so no test label leaks into training and model selection sees no true label.

@@ -1,6 +1,6 @@
 """Train/validation/test splits, each named, because every accuracy must say which split it is on.
 
-- ``by-image``: test images never seen in training (the EEG-ImageNet ``block_splits_by_image`` files,
+- ``by-image``: test images never seen in training (the ImageNet-EEG ``block_splits_by_image`` files,
   or 80/10/10 of each class's images). Needs at least 3 distinct images per class.
 - ``by-block``: per class, whole recording blocks/runs held out (Li et al. 2020's control for block
   designs); when images recur across blocks (THINGS-EEG2 shows each in every session), the held-out
@@ -202,7 +202,7 @@ def time_blocked(trials: Trials, fractions: tuple[float, float] = (0.2, 0.2)) ->
 
 def leave_subject_out(trials: Trials, subject: int, seed: int = 0) -> Split:
     """Test on ``subject``; validation is 10 % of the other subjects' trials. When every subject saw the
-    same images (the phantom, EEG-ImageNet), it is crossed with the by-image split: the subject's held-out
+    same images (the phantom, ImageNet-EEG), it is crossed with the by-image split: the subject's held-out
     images test, the other subjects' training images train, so no test image was ever trained on."""
     test = np.flatnonzero(trials.subjects == subject)
     if len(test) == 0:

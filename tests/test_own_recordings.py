@@ -60,7 +60,7 @@ def test_a_mapping_file_defines_the_lab_s_own_classes(tmp_path):
     auto = load_trials(f"mne:{tmp_path / 'run_raw.fif'},classes=auto,markers=stim/*")
     assert auto.class_ids == ["stim/A", "stim/B", "stim/C"] and (auto.labels == trials.labels).all()
     with pytest.raises(RecordingError, match="none of its .* markers maps to a class"):
-        load_trials(f"mne:{tmp_path / 'run_raw.fif'}")  # default: EEG-ImageNet classes, which these are not
+        load_trials(f"mne:{tmp_path / 'run_raw.fif'}")  # default: ImageNet-EEG classes, which these are not
 
 
 def test_several_recordings_by_glob_take_runs_from_file_names_and_split_by_run(tmp_path):

@@ -103,7 +103,7 @@ def test_bad_files_fail_safely_with_clear_errors(tmp_path):
     with pytest.raises(RecordingError, match="no recording"):
         read_recording(tmp_path / "missing.fif")
     torch.save({"something": 1}, tmp_path / "other.pth")
-    with pytest.raises(RecordingError, match="not an EEG-ImageNet file"):
+    with pytest.raises(RecordingError, match="not an ImageNet-EEG file"):
         load_eegimagenet(tmp_path / "other.pth")
 
 

@@ -88,7 +88,7 @@ def test_every_user_error_is_one_line_with_rc_2(tmp_path, capsys):
         "missing mapping file": (["fit", "--data", f"mne:{fif},mapping={tmp_path / 'none.tsv'}", "--out",
                                   str(tmp_path / "a")], "no mapping file at"),
         "unmapped markers": (["fit", "--data", f"mne:{fif}", "--out", str(tmp_path / "a"), "--no-kd"],
-                             "maps to a class of the EEG-ImageNet classes"),
+                             "maps to a class of the ImageNet-EEG classes"),
         "hostile file": (["fit", "--data", f"eegimagenet:{_evil_pth(tmp_path / 'evil.pth')}", "--out",
                           str(tmp_path / "a")], "refused to load"),
         "empty split": (["fit", "--data", f"mne:{fif},classes=auto", "--out", str(tmp_path / "a"), "--no-kd",

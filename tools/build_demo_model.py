@@ -4,7 +4,7 @@
 The best student of the students table (``tools/bench_students.py``, chosen there by validation top-1:
 braindecode's Deep4Net on the erp features, on hard labels, since the phantom's teacher at its default
 alignment rho = 0.3 did not help) trained on the phantom headset (128 channels at 1 kHz, the 40
-EEG-ImageNet classes, 6 subjects x 50 images), evaluated by image against the phantom's full oracle,
+ImageNet-EEG classes, 6 subjects x 50 images), evaluated by image against the phantom's full oracle,
 exported with its model card. Writes ``bci_stream/data/demo/report.md`` (with the continuous-mode
 accuracy on a live session), ``metrics.json`` and ``confusion.png``.
 

@@ -13,7 +13,7 @@ EPILOG = """examples:
   bci-stream index --phantom --seed 0 --embed-dim 64 --out phantom-gallery.safetensors
 
 labels: the first folder under DIR (DIR/<concept>/*.jpg); for files directly in DIR named <synset>_<n>
-(EEG-ImageNet), the synset's class name; else the file stem. ids: the file stem (as stimulus markers name it).
+(ImageNet-EEG), the synset's class name; else the file stem. ids: the file stem (as stimulus markers name it).
 """
 
 PHANTOM_THUMB = 64  # px: the phantom's thumbnails are drawn cards

@@ -25,7 +25,7 @@ def add_parser(sub, parents) -> None:
                        description="Stream a recording as an LSL EEG stream '<name>' and its markers as "
                                    "'<name>-markers', every sample stamped at its due time (any --speed).")
     p.add_argument("file", metavar="FILE[,key=value...]",
-                   help="the recording (.xdf, .fif, .edf, .bdf, .vhdr, .set, .gdf, .cnt, .csv, EEG-ImageNet .pth), "
+                   help="the recording (.xdf, .fif, .edf, .bdf, .vhdr, .set, .gdf, .cnt, .csv, ImageNet-EEG .pth), "
                         "then its reader's options as in a bci-train data spec: eeg_stream=, marker_stream=, "
                         "unit= (XDF); events=, event_id=1:rest;2:13Hz, events_from= (MNE: an X-eve.fif next "
                         "to X_raw.fif is read by itself); event_id=, sfreq=, eeg=A;B (CSV). A file that "
@@ -38,7 +38,7 @@ def add_parser(sub, parents) -> None:
                    help="seconds of recording to stream (default: all of it)")
     p.add_argument("--chunk", type=positive_float, default=outlet.chunk, help="seconds per pushed chunk")
     p.add_argument("--counter", action="store_true", help="append a SAMPLE_INDEX channel (lost-sample counting)")
-    p.add_argument("--subject", type=positive_int, default=None, help="EEG-ImageNet .pth: one subject's trials")
+    p.add_argument("--subject", type=positive_int, default=None, help="ImageNet-EEG .pth: one subject's trials")
     p.add_argument("--wait-for-consumer", type=positive_float, default=None, metavar="SECONDS",
                    help="start streaming only once a consumer has connected (or after SECONDS): no marker is "
                         "missed by a decoder that starts after the replay")

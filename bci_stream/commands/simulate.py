@@ -7,7 +7,7 @@ import time
 from bci_stream.cli_types import int_range, non_negative_int, positive_float, positive_int
 from bci_stream.commands._common import LINGER_SECONDS, HelpFormatter, stop_on_signals
 
-N_PHANTOM_CLASSES = 40  # the EEG-ImageNet classes the phantom can show (bci_stream/data/eegimagenet_classes.tsv)
+N_PHANTOM_CLASSES = 40  # the ImageNet-EEG classes the phantom can show (bci_stream/data/eegimagenet_classes.tsv)
 
 EPILOG = """examples:
   bci-stream --local simulate --counter                      # 128 ch @ 1 kHz, a stimulus every 0.5 s
@@ -27,7 +27,7 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--channels", type=positive_int, default=phantom.n_channels, help="EEG channels (10-5 names)")
     p.add_argument("--sfreq", type=positive_float, default=phantom.sfreq, help="sampling rate, Hz")
     p.add_argument("--classes", type=int_range(1, N_PHANTOM_CLASSES), default=phantom.n_classes,
-                   help="stimulus classes (the first N EEG-ImageNet classes)")
+                   help="stimulus classes (the first N ImageNet-EEG classes)")
     p.add_argument("--isi", type=positive_float, default=0.5, help="seconds between stimuli")
     p.add_argument("--seed", type=non_negative_int, default=phantom.seed, help="the headset (templates, subjects)")
     p.add_argument("--subject", type=int_range(1, phantom.n_subjects), default=1, help="which phantom subject")

@@ -1,4 +1,4 @@
-"""Readers for recorded EEG: XDF, anything MNE reads, and EEG-ImageNet ``.pth`` files."""
+"""Readers for recorded EEG: XDF, anything MNE reads, and ImageNet-EEG ``.pth`` files."""
 
 from bci_stream.io.read import read_recording
 from bci_stream.io.recording import Recording, RecordingError

@@ -1,4 +1,8 @@
-"""EEG-ImageNet (Spampinato et al. 2017, PerceiveLab) ``.pth`` files, read safely.
+"""Spampinato et al. 2017 ImageNet-EEG (PerceiveLab) ``.pth`` files, read safely.
+
+Not to be confused with Zhu et al.'s 2024 "EEG-ImageNet" (16 subjects, 4,000 images), a different data set.
+The 2017 set was recorded in class blocks; Li et al. (TPAMI 2020) showed block-design decoders fall to
+chance on interleaved designs (see the controls in :mod:`offline_training.controls`).
 
 A file is a ``torch.save``d dict: ``dataset`` = list of ``{'eeg': float tensor (128, T) at 1 kHz,
 'image': int, 'label': int 0-39, 'subject': int 1-6}``, ``labels`` = the 40 synsets and
@@ -21,13 +25,13 @@ N_CHANNELS = 128
 
 
 def default_channel_names(n: int = N_CHANNELS) -> list[str]:
-    """EEG-ImageNet files carry no channel names (a 128-channel actiCAP): ``E001``..``E128``."""
+    """ImageNet-EEG files carry no channel names (a 128-channel actiCAP): ``E001``..``E128``."""
     return [f"E{i + 1:03d}" for i in range(n)]
 
 
 @dataclass
 class EEGImageNetFile:
-    """The parsed content of an EEG-ImageNet file.
+    """The parsed content of an ImageNet-EEG file.
 
     Attributes
     ----------
@@ -80,15 +84,15 @@ def _first_line(err: Exception) -> str:
 
 
 def load_eegimagenet(path: str | Path) -> EEGImageNetFile:
-    """Parse an EEG-ImageNet ``.pth`` file; errors name the missing or malformed part."""
+    """Parse an ImageNet-EEG ``.pth`` file; errors name the missing or malformed part."""
     content = safe_torch_load(path)
     if not isinstance(content, dict) or "dataset" not in content:
-        raise RecordingError(f"{path}: not an EEG-ImageNet file (expected a dict with 'dataset', 'labels', 'images')")
+        raise RecordingError(f"{path}: not an ImageNet-EEG file (expected a dict with 'dataset', 'labels', 'images')")
     for key in ("dataset", "labels", "images"):
         if key not in content:
-            raise RecordingError(f"{path}: EEG-ImageNet file has no {key!r} entry")
+            raise RecordingError(f"{path}: ImageNet-EEG file has no {key!r} entry")
         if not isinstance(content[key], (list, tuple)):
-            raise RecordingError(f"{path}: EEG-ImageNet {key!r} is a {type(content[key]).__name__}; expected a list")
+            raise RecordingError(f"{path}: ImageNet-EEG {key!r} is a {type(content[key]).__name__}; expected a list")
     eeg, labels, images, subjects = [], [], [], []
     for i, item in enumerate(content["dataset"]):
         try:
@@ -103,7 +107,7 @@ def load_eegimagenet(path: str | Path) -> EEGImageNetFile:
             raise RecordingError(f"{path}: trial {i} eeg has shape {tuple(x.shape)}; expected (channels, time)")
         eeg.append(x)
     if not eeg:
-        raise RecordingError(f"{path}: EEG-ImageNet file holds no trials")
+        raise RecordingError(f"{path}: ImageNet-EEG file holds no trials")
     n_ch = {x.shape[0] for x in eeg}
     if len(n_ch) != 1:
         raise RecordingError(f"{path}: trials have differing channel counts {sorted(n_ch)}")

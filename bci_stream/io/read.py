@@ -30,7 +30,7 @@ def reader_for(path: str | Path):
     if suffix == ".pth":
         from bci_stream.io.eegimagenet import read_eegimagenet_continuous
 
-        return "EEG-ImageNet", read_eegimagenet_continuous
+        return "ImageNet-EEG", read_eegimagenet_continuous
     raise RecordingError(
         f"{path.name}: unknown recording format {suffix!r}; expected .xdf, .csv, .pth or one of {sorted(MNE_SUFFIXES)}"
     )
@@ -46,7 +46,7 @@ def read_recording(path: str | Path, **kwargs) -> Recording:
     """Read an EEG recording with markers; the format follows the file name.
 
     ``.xdf`` (LabRecorder; pyxdf), ``.fif .edf .bdf .vhdr .set .gdf .cnt`` (MNE), ``.csv``
-    (timestamped CSV, e.g. Muse / eeg-notebooks), ``.pth`` (EEG-ImageNet, trials laid end to end).
+    (timestamped CSV, e.g. Muse / eeg-notebooks), ``.pth`` (ImageNet-EEG, trials laid end to end).
     Keyword arguments go to the format's reader; ``None`` values are left out, and an option that
     reader does not take is refused naming those it does.
     """

@@ -14,7 +14,7 @@ SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 class GalleryRenderer:
     """Picks the class's images from ``folder`` in turn.
 
-    A class's images are ``folder/<synset or name>/*`` or ``folder/<synset>_*.*`` (the EEG-ImageNet
+    A class's images are ``folder/<synset or name>/*`` or ``folder/<synset>_*.*`` (the ImageNet-EEG
     stimulus naming). Without a folder, or with no image for the class, draws a card.
     """
 

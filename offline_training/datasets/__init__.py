@@ -59,7 +59,7 @@ def load_trials(spec: str | Sequence[str], progress: bool = True, preprocessing=
     ``preprocessing`` (a :class:`bci_stream.preprocessing.Preprocessing`, optional) is applied as the live
     decoder applies it: to each continuous recording from its first sample, before epoching
     (recordings, BIDS); to each trial from its first sample for trial-only datasets (phantom,
-    EEG-ImageNet, THINGS-EEG2). What was applied is recorded in ``trials.preprocessing``.
+    ImageNet-EEG, THINGS-EEG2). What was applied is recorded in ``trials.preprocessing``.
     """
     specs = split_specs(spec)
     if not specs:

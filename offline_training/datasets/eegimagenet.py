@@ -1,4 +1,4 @@
-"""EEG-ImageNet (Spampinato et al. 2017) as Trials, with the official by-image splits.
+"""Spampinato et al. 2017 ImageNet-EEG (PerceiveLab) as Trials, with the official by-image splits.
 
 Keeps trials with 450 <= T <= 600 samples (as the seed lineage does) that also hold the 460 samples
 used (so 450 <= T < 460 is dropped too); every dropped trial is counted by reason in ``Trials.dropped``.
@@ -20,7 +20,7 @@ from bci_stream.trials import Trials
 
 def load_eegimagenet_trials(path: str, splits: str | None = None, split: str = "0", subject: str | None = None,
                             min_len: str = "450", max_len: str = "600", length: str = "460") -> Trials:
-    """Trials of an EEG-ImageNet file.
+    """Trials of an ImageNet-EEG file.
 
     Parameters
     ----------

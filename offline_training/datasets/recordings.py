@@ -5,12 +5,12 @@ Which markers are trials, and of which class, is decided by one of:
 - a **mapping file** ``mapping=FILE``: TSV/CSV rows ``marker<TAB>class_id[<TAB>class_name]`` (``#``
   comments and a ``marker ...`` header row are skipped) or JSON ``{marker: class_id}`` /
   ``{marker: [class_id, class_name]}``. The classes are the mapping's, in file order. A class id
-  that is an EEG-ImageNet synset or class name gets that class's synset and name.
+  that is an ImageNet-EEG synset or class name gets that class's synset and name.
 - ``classes=auto``: every distinct marker (optionally only those matching ``markers=GLOB``) is a
   class, in sorted order.
 - ``event_id=1:rest;2:13Hz`` (without ``mapping``/``classes``): the named codes are the classes, in
   that order (the markers are renamed first, so a mapping file may use the names);
-- the default, ``classes=eegimagenet``: the 40 EEG-ImageNet classes; a marker is a class name, a
+- the default, ``classes=eegimagenet``: the 40 ImageNet-EEG classes; a marker is a class name, a
   synset, or an image name with a synset prefix (``n02389026_3437`` → ``n02389026``).
 
 Every recording keeps its identity (subject, session, run) in the Trials (see
@@ -52,7 +52,7 @@ Preprocess = Callable[[Recording], Recording]
 class ClassSet:
     """The classes a model will output and how a marker maps to one of them.
 
-    ``mapping``: marker → class index (exact markers); ``None`` for EEG-ImageNet lookup by name,
+    ``mapping``: marker → class index (exact markers); ``None`` for ImageNet-EEG lookup by name,
     synset or synset prefix.
     """
 
@@ -78,7 +78,7 @@ def _eegimagenet_lookup() -> dict[str, int]:
 
 def eegimagenet_class_set() -> ClassSet:
     classes = eegimagenet_classes()
-    return ClassSet(tuple(c.synset for c in classes), tuple(c.name for c in classes), None, "EEG-ImageNet classes")
+    return ClassSet(tuple(c.synset for c in classes), tuple(c.name for c in classes), None, "ImageNet-EEG classes")
 
 
 def read_marker_map(path: str | Path) -> list[tuple[str, str, str]]:
@@ -118,7 +118,7 @@ def read_marker_map(path: str | Path) -> list[tuple[str, str, str]]:
 
 
 def mapping_class_set(path: str | Path) -> ClassSet:
-    """Classes from a mapping file, in file order (EEG-ImageNet synsets/names resolved to both)."""
+    """Classes from a mapping file, in file order (ImageNet-EEG synsets/names resolved to both)."""
     by_key = {c.synset: c for c in eegimagenet_classes()} | {c.name: c for c in eegimagenet_classes()}
     ids: list[str] = []
     names: list[str] = []
