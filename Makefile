@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test check-kernels lint demo-model bench clean
+.PHONY: venv demo test check-kernels lint demo-model bench docs docs-screenshot clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -36,5 +36,21 @@ bench: $(STAMP)
 	$(BIN)/python tools/bench_latency.py --seconds 60
 	$(BIN)/python tools/bench_features.py
 
+# The documentation site (Sphinx + MyST + numpydoc + sphinx-gallery; the examples run): docs/_build/html.
+# Warnings are errors, then every public class and function must be in the API reference.
+docs: $(STAMP)
+	@$(BIN)/python -c "import sphinx, numpydoc, sphinx_gallery, myst_parser, pydata_sphinx_theme" 2>/dev/null || \
+		$(BIN)/python -m pip install -q -e '.[docs]'
+	rm -rf docs/generated docs/auto_examples
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
+	$(BIN)/python tools/check_api_docs.py docs/_build/html
+
+# docs/site_front_page.png: the site's front page in headless Chromium (apt-get install chromium)
+docs-screenshot:
+	d=$$(mktemp -d) && chromium --headless --no-sandbox --disable-gpu --disable-background-networking \
+		--disable-component-update --disable-sync --no-first-run --user-data-dir=$$d --hide-scrollbars \
+		--window-size=1400,1000 --screenshot=$(CURDIR)/docs/site_front_page.png \
+		file://$(CURDIR)/docs/_build/html/index.html; rm -rf $$d
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info docs/_build docs/generated docs/auto_examples

@@ -34,9 +34,10 @@ class EmbeddingSpec:
     Attributes
     ----------
     dim : embedding dimension.
-    space : the image embedding model whose space this is, ``"open_clip:<model>/<pretrained tag or
-        file name>"`` or ``"phantom:seed=<seed>,dim=<dim>,classes=<n>,images=<m>,spread=<x>"``; a gallery index or an image-conditioned
-        renderer must be in the same space.
+    space : the image embedding model whose space this is,
+        ``"open_clip:<model>/<pretrained tag or file name>"`` or
+        ``"phantom:seed=<seed>,dim=<dim>,classes=<n>,images=<m>,spread=<x>"``; a gallery index or an
+        image-conditioned renderer must be in the same space.
     checkpoint_sha256 : sha256 of the image model's weights file ("" for a hub tag or the phantom).
     normalisation : "l2" (unit vectors; cosine similarity = dot product).
     logit_scale : inverse temperature learnt by InfoNCE (scores = softmax(logit_scale * similarity)).

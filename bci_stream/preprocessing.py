@@ -1,6 +1,6 @@
 """Preprocessing: the causal signal chain a model was trained behind, carried in its model card.
 
-One implementation, run by the trainer and by the live decoder alike:
+One implementation, run by the trainer and by the live decoder alike::
 
     samples (n_times, n_channels) in the card's unit
       -> re-reference (none | average of the model's channels | mean of named model channels)

@@ -1,11 +1,13 @@
 """A run folder's checkpoint files: safetensors for tensors, JSON for everything else.
 
-| file | what |
-|---|---|
-| ``checkpoint.safetensors`` | the last epoch's weights |
-| ``optimizer.safetensors`` | AdamW moments and the RNG states (CPU, and CUDA when training there) |
-| ``train_state.json`` | epoch, best epoch, history, the LR scheduler's ``state_dict`` (and AMP's grad scaler) |
-| ``model.safetensors`` | the best weights (``model.*``) and the normalisation (``norm.mean``, ``norm.std``) |
+::
+
+    | file | what |
+    |---|---|
+    | ``checkpoint.safetensors`` | the last epoch's weights |
+    | ``optimizer.safetensors`` | AdamW moments and the RNG states (CPU, and CUDA when training there) |
+    | ``train_state.json`` | epoch, best epoch, history, the LR scheduler's ``state_dict`` (and AMP's grad scaler) |
+    | ``model.safetensors`` | the best weights (``model.*``) and the normalisation (``norm.mean``, ``norm.std``) |
 
 A resumed run restores all of it, so it continues exactly where it stopped (the scheduler from its own
 state, never by stepping it again: that would warn "lr_scheduler.step() before optimizer.step()").

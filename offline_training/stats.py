@@ -4,6 +4,7 @@
   pooling over seeds sums the discordant counts (each seed's test trials are the same trials).
 - :func:`paired_differences`: per-subject (or per-seed) differences of top-1 with a t interval and the
   two-sided paired t-test p-value, plus the sign-flip (exact permutation) p-value for few pairs.
+
 Accuracies themselves carry Wilson intervals (:func:`offline_training.evaluate.wilson_interval`).
 """
 

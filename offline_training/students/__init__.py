@@ -1,11 +1,13 @@
 """Students: models that know nothing about files or training loops (braindecode style), one per file,
 and the registry that names them and the features each one reads.
 
-| name | model | features |
-|---|---|---|
-| ``seed`` (alias ``cnn``) | :class:`SpectrogramCNN`, the seed's CNN on STFT magnitudes | spectrogram, magnitude |
-| ``phase`` | :class:`PhaseSTFTNet`, ShallowNet's order on the complex STFT | spectrogram, complex, bins <= 60 Hz |
-| ``eegnet`` / ``shallow`` / ``deep4`` | braindecode's EEGNet / ShallowFBCSPNet / Deep4Net | erp |
+::
+
+    | name | model | features |
+    |---|---|---|
+    | ``seed`` (alias ``cnn``) | :class:`SpectrogramCNN`, the seed's CNN on STFT magnitudes | spectrogram, magnitude |
+    | ``phase`` | :class:`PhaseSTFTNet`, ShallowNet's order on the complex STFT | spectrogram, complex, bins <= 60 Hz |
+    | ``eegnet`` / ``shallow`` / ``deep4`` | braindecode's EEGNet / ShallowFBCSPNet / Deep4Net | erp |
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from offline_training.students.lstm import EEGLSTM
 from offline_training.students.phase_stft import PhaseSTFTNet
 from offline_training.students.seed_cnn import SpectrogramCNN
 
-__all__ = ["STUDENTS", "StudentSpec", "build_student", "build_from_card_architecture", "student_spec",
+__all__ = ["STUDENTS", "StudentSpec", "build_student", "build_from_card_architecture", "student_spec", "student_args", "student_class",
            "SpectrogramCNN", "PhaseSTFTNet", "BraindecodeStudent", "EEGLSTM"]
 
 

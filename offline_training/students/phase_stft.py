@@ -15,7 +15,7 @@ from torch import nn
 
 
 class PhaseSTFTNet(nn.Module):
-    """Complex spatial filter → complex temporal filter → |·|² → mean pool → log → linear.
+    """Complex spatial filter → complex temporal filter → ``|·|²`` → mean pool → log → linear.
 
     Parameters
     ----------
