@@ -452,7 +452,7 @@ class LiveSession:
             self.renderer.submit(p)
         if marker is not None:  # after the decision is out: scoring is bookkeeping, not latency
             p.truth = self.truth.class_of(marker)
-            p.hit = self.accuracy.add(marker, p.truth, p.top5)
+            p.hit = self.accuracy.add(marker, p.truth, p.top5, probs)
         if self.jsonl:
             self.jsonl.prediction(p)
         warning = ood.warning

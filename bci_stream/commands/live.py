@@ -9,6 +9,7 @@ from pathlib import Path
 from bci_stream.cli_types import float_range, positive_float, positive_int, wait_seconds
 from bci_stream.commands._common import EXIT_LOG_FAILED, HelpFormatter, stop_on_signals
 from bci_stream.resources import has_display, model_path
+from bci_stream.truth import accuracy_text
 
 EPILOG = """examples:
   bci-stream live --model my_model.onnx --stream "actiCHamp-12345" --log session.jsonl
@@ -138,10 +139,8 @@ def run(args) -> int:
           + (f"\nWARNING at the end: {summary['ood_warning']}" if summary["ood_warning"] else ""))
     accuracy = summary.get("event_accuracy") or {}
     if accuracy.get("n"):
-        lo, hi = accuracy["top1_ci"]
-        print(f"event mode: {accuracy['n']} stimuli scored, top-1 {accuracy['top1']:.3f} [95 % CI {lo:.3f}, {hi:.3f}], "
-              f"top-5 {accuracy['top5']:.3f}, chance {accuracy['chance_top1']:.3f}, "
-              f"p = {accuracy['p_top1_vs_chance']:.2g} (one-sided binomial vs chance)")
+        print(f"event mode: {accuracy['n']} stimuli scored, {accuracy_text(accuracy)} "
+              "(95 % CIs; p: one-sided binomial vs chance)")
     if summary.get("log_error"):  # decoding went on, but the record of it is incomplete
         print(f"bci-stream live: error: {summary['log_error']}", file=sys.stderr)
         return EXIT_LOG_FAILED

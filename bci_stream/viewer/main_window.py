@@ -18,6 +18,7 @@ import pyqtgraph as pg
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from bci_stream.state import SharedState
+from bci_stream.truth import accuracy_text as scoring_text
 from bci_stream.viewer.display import (
     DISPLAY_FILTERS,
     DisplayFilter,
@@ -454,11 +455,7 @@ def accuracy_text(accuracy: dict) -> str:
     """The event-mode accuracy line the viewer shows (from ``RunningAccuracy.summary()``)."""
     if not accuracy.get("n"):
         return "event mode: no stimulus scored yet" if accuracy else "continuous mode (no stimulus scoring)"
-    lo, hi = accuracy["top1_ci"]
-    p = accuracy["p_top1_vs_chance"]
-    return (f"event mode: {accuracy['n']} stimuli, top-1 {accuracy['top1']:.3f} [95 % CI {lo:.3f}, {hi:.3f}], "
-            f"top-5 {accuracy['top5']:.3f}, chance {accuracy['chance_top1']:.3f}, "
-            f"p {'< 0.001' if p < 1e-3 else f'= {p:.3f}'}")
+    return f"event mode: {accuracy['n']} stimuli, {scoring_text(accuracy)} (95 % CIs)"
 
 
 class RingTraces:
