@@ -21,11 +21,18 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from bci_stream.io.safe_write import write_text, write_with
+
 CHECKPOINT, OPTIMIZER, STATE, MODEL = "checkpoint.safetensors", "optimizer.safetensors", "train_state.json", "model.safetensors"
 
 
 def _cpu(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+
+
+def _save(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """``tensors`` to a safetensors file, through :mod:`bci_stream.io.safe_write` (a full disk is one line)."""
+    write_with(path, lambda tmp: save_file(tensors, tmp))
 
 
 def has_checkpoint(run_dir: Path) -> bool:
@@ -36,18 +43,18 @@ def save_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer: torch.opti
                     scheduler: torch.optim.lr_scheduler.LRScheduler, state: dict,
                     scaler: torch.amp.GradScaler | None = None) -> None:
     """Write the three checkpoint files (``state``: JSON-able epoch, best epoch, history...)."""
-    save_file(_cpu(model.state_dict()), run_dir / CHECKPOINT)
+    _save(_cpu(model.state_dict()), run_dir / CHECKPOINT)
     tensors = {"rng.torch": torch.get_rng_state()}
     if any(p.is_cuda for p in model.parameters()):
         tensors["rng.cuda"] = torch.cuda.get_rng_state()
     for i, s in optimizer.state_dict()["state"].items():
         for key, value in s.items():
             tensors[f"{i}.{key}"] = torch.as_tensor(value)
-    save_file(_cpu(tensors), run_dir / OPTIMIZER)
+    _save(_cpu(tensors), run_dir / OPTIMIZER)
     extra = {"scheduler": scheduler.state_dict()}
     if scaler is not None and scaler.is_enabled():
         extra["grad_scaler"] = scaler.state_dict()
-    (run_dir / STATE).write_text(json.dumps({**state, **extra}))
+    write_text(run_dir / STATE, json.dumps({**state, **extra}))
 
 
 def load_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
@@ -96,7 +103,7 @@ def save_model(run_dir: Path, model: torch.nn.Module, mean: np.ndarray, std: np.
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     tensors["norm.mean"] = torch.from_numpy(mean)
     tensors["norm.std"] = torch.from_numpy(std)
-    save_file(_cpu(tensors), run_dir / MODEL)
+    _save(_cpu(tensors), run_dir / MODEL)
 
 
 def load_model_tensors(run_dir: Path) -> tuple[dict[str, torch.Tensor], np.ndarray, np.ndarray]:

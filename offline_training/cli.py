@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bci_stream.io.safe_write import check_writable_folder, check_writable_target, write_text
 from bci_stream.features import SPECTROGRAM_MODES, ErpConfig, SpectrogramConfig
 from bci_stream.trials import Trials
 from offline_training.config import TrainConfig
@@ -127,6 +128,7 @@ def cmd_embed_images(args) -> None:
     from bci_stream.gallery import GalleryIndex, save_gallery
     from bci_stream.image_embedder import ImageEmbedder, list_images
 
+    check_writable_target(args.out)  # a device, FIFO or read-only folder is said before the embedding work
     paths, ids, labels = list_images(args.dir)
     if not paths:
         raise ValueError(f"no images (.jpg, .jpeg, .png, .bmp, .webp) under {args.dir}")
@@ -142,6 +144,7 @@ def cmd_embed_images(args) -> None:
 def cmd_teacher(args) -> None:
     from offline_training.teacher import TeacherConfig, compute_soft_labels
 
+    check_writable_target(args.out)
     trials = _load(args)
     config = TeacherConfig(model=args.model, pretrained=args.pretrained, model_config=args.model_config,
                            batch_size=args.batch_size)
@@ -156,6 +159,7 @@ def cmd_fit(args) -> None:
 
     check_split_name(args.split)
     resolve_device(args.device)  # a missing GPU is said before any work
+    check_writable_folder(args.out)  # and a run folder that cannot be written
     if args.objective == "embedding":
         return _fit_embedding(args)
     trials = _load(args, preprocessing=_preprocessing(args))
@@ -221,13 +225,13 @@ def cmd_evaluate(args) -> None:
                          "evaluate on the data the run was trained on")
     probs = test_probabilities(run_dir, trials, test)
     metrics = evaluate(probs, trials.labels[test], trials.subjects[test], split["name"])
-    (run_dir / "evaluation.json").write_text(json.dumps(metrics, indent=1))
+    write_text(run_dir / "evaluation.json", json.dumps(metrics, indent=1))
     confusion_png(probs, trials.labels[test], trials.class_names, run_dir / "evaluation_confusion.png",
                   f"test split '{split['name']}' — top-1 {metrics['top1']:.3f} (n={len(test)})")
     from offline_training.distill import TrainConfig as _TC
 
     extra = run_info(trials, _TC.from_dict(info["train_config"]), split["name"], split.get("reason", "saved split"))
-    (run_dir / "evaluation.md").write_text(report_markdown([(info["train_config"]["student"], metrics)], trials.source,
+    write_text(run_dir / "evaluation.md", report_markdown([(info["train_config"]["student"], metrics)], trials.source,
                                                            run_info=extra))
     _print_metrics(metrics)
     print(f"wrote {run_dir}/evaluation.md, evaluation.json, evaluation_confusion.png")
@@ -255,9 +259,9 @@ def _evaluate_embedding(args, run_dir: Path, info: dict, split: dict) -> None:
                                        unit_rows(targets.for_trials(trials.image_ids)), split.get("candidates", "class"),
                                        oracle)
     oracle_row = metrics.pop("oracle", None)
-    (run_dir / "evaluation.json").write_text(json.dumps(metrics, indent=1))
+    write_text(run_dir / "evaluation.json", json.dumps(metrics, indent=1))
     rows = [(info["train_config"]["student"], metrics)] + ([("oracle", oracle_row)] if oracle_row else [])
-    (run_dir / "evaluation.md").write_text(report_markdown(rows, trials.source))
+    write_text(run_dir / "evaluation.md", report_markdown(rows, trials.source))
     print_zero_shot(metrics)
     print(f"wrote {run_dir}/evaluation.md, evaluation.json")
 
@@ -273,6 +277,7 @@ def cmd_export(args) -> None:
         print(f"best trial {sweep['trial']} of {sweep['trials']} ({sweep['metric']} {sweep['value']:.4f}, "
               f"subject {sweep['subject']}, seed {sweep['seed']})")
     out = args.out or str(Path(args.run_dir) / "model.onnx")
+    check_writable_target(out)
     path, diff = export_onnx(run_dir, out, hop=args.hop, sweep=sweep)
     print(f"exported {path} ({path.stat().st_size / 1e6:.2f} MB, parity {diff:.1e})")
 
@@ -326,6 +331,8 @@ def cmd_run(args) -> None:
 
     check_split_name(args.split)
     resolve_device(args.device)  # a missing GPU is said before any work
+    check_writable_folder(args.out)  # and a run folder or a model path that cannot be written
+    check_writable_target(args.export or Path(args.out) / "model.onnx")
     trials = _load(args, preprocessing=_preprocessing(args))
     config = _fitted_config(args, trials)
     soft, teacher = _soft_labels(trials, args.teacher, not args.no_kd, required=False)

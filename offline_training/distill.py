@@ -39,6 +39,7 @@ from offline_training.checkpoints import (
     save_checkpoint,
     save_model,
 )
+from bci_stream.io.safe_write import write_text
 from offline_training.config import TrainConfig, feature_kind  # noqa: F401 - re-exported: its old home
 from offline_training.contrastive import embedding_loss, validate_retrieval
 from offline_training.device import amp_dtype, autocast, describe, resolve_device, to_device
@@ -454,7 +455,7 @@ def fit(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_d
         "marker_classes": unresolved_markers(*_distinct_markers(trials), list(trials.class_ids), list(trials.class_names)),
         "preprocessing": trials.preprocessing,
     }
-    (run_dir / "run.json").write_text(json.dumps(info, indent=1))
+    write_text(run_dir / "run.json", json.dumps(info, indent=1))
     return info
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import cohen_kappa_score, confusion_matrix, f1_score
 
+from bci_stream.io.safe_write import write_with
 from bci_stream.stats import chance_p_value, wilson_interval  # noqa: F401 - one home, used here and live
 
 TOP_K = (1, 3, 5)
@@ -92,7 +93,7 @@ def confusion_png(probabilities: np.ndarray, labels: np.ndarray, class_names: li
     bar.ax.text(1.5, 1.0 / max(n, 1), " chance", color="red", va="center", fontsize=7, transform=bar.ax.transData)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=110)
+    write_with(path, lambda tmp: fig.savefig(tmp, dpi=110))
     plt.close(fig)
     return path
 
@@ -121,7 +122,7 @@ def learning_curve_png(history: list[dict], path: str | Path, title: str, chance
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=100)
+    write_with(path, lambda tmp: fig.savefig(tmp, dpi=100))
     plt.close(fig)
     return path
 

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bci_stream.io.safe_write import write_text
 from bci_stream.trials import Trials
 from offline_training.sweep_space import SweepSpace, config_id, load_space, train_config
 
@@ -188,7 +189,7 @@ def fit_trial(params: dict, context: TrialContext, trial_id: str,
     info = json.loads((run_dir / "run.json").read_text())
     info.update(subject=None if params["subject"] == "all" else int(params["subject"]),
                 sweep={"dir": str(Path(context.sweep_dir).resolve()), "trial": trial_id, "config_id": config_id(params)})
-    (run_dir / "run.json").write_text(json.dumps(info, indent=1))
+    write_text(run_dir / "run.json", json.dumps(info, indent=1))
     return info["history"][-1], metrics
 
 
@@ -357,7 +358,7 @@ def run_sweep(config: SweepConfig, resume: bool = False, verbose: bool = False) 
 
     sweep_dir.mkdir(parents=True, exist_ok=True)
     if not resume:
-        (sweep_dir / MANIFEST).write_text(json.dumps(config.to_dict(), indent=1))
+        write_text(sweep_dir / MANIFEST, json.dumps(config.to_dict(), indent=1))
 
     try:
         from ray import tune
@@ -446,7 +447,7 @@ def write_summary(rows: list[dict], config: SweepConfig, sweep_dir: Path, wall_s
             "configurations": config.configurations, "subjects": list(config.space.subjects),
             "seeds": list(config.space.seeds), "scheduler": config.scheduler, "metric": config.space.metric,
             "mode": config.space.mode, "wall_s": wall_s}
-    (sweep_dir / "sweep.md").write_text(summary_markdown(rows, meta))
+    write_text(sweep_dir / "sweep.md", summary_markdown(rows, meta))
 
 
 def best_run(sweep_dir: str | Path) -> tuple[Path, dict]:

@@ -8,6 +8,7 @@ to select.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from bci_stream.io.safe_write import write_text
 from offline_training.sweep_space import PARAMS, describe
 
 STATUSES = ("done", "stopped early", "failed", "unfinished")
@@ -81,11 +83,12 @@ def configurations(rows: list[dict], metric: str) -> dict[tuple, dict]:
 def write_csv(rows: list[dict], path: Path) -> None:
     """One row per trial: :data:`FIXED_COLUMNS` then the sampled parameters."""
     names = [p for p in PARAMS if any(p in r["params"] for r in rows)]
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow([*FIXED_COLUMNS, *names])
-        for r in rows:
-            w.writerow([_cell(r.get(c)) for c in FIXED_COLUMNS] + [_cell(r["params"].get(p)) for p in names])
+    f = io.StringIO(newline="")
+    w = csv.writer(f)
+    w.writerow([*FIXED_COLUMNS, *names])
+    for r in rows:
+        w.writerow([_cell(r.get(c)) for c in FIXED_COLUMNS] + [_cell(r["params"].get(p)) for p in names])
+    write_text(path, f.getvalue())
 
 
 def read_csv(path: Path) -> list[dict]:
