@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -30,6 +31,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from bci_stream.features import Features
+from bci_stream.io.safe_write import write_text
 from bci_stream.trials import Trials
 from bci_stream.truth import unresolved_markers
 from offline_training.checkpoints import (
@@ -39,7 +41,6 @@ from offline_training.checkpoints import (
     save_checkpoint,
     save_model,
 )
-from bci_stream.io.safe_write import write_text
 from offline_training.config import TrainConfig, feature_kind  # noqa: F401 - re-exported: its old home
 from offline_training.contrastive import embedding_loss, validate_retrieval
 from offline_training.device import amp_dtype, autocast, describe, resolve_device, to_device
@@ -312,6 +313,20 @@ def record_epoch(run_dir: Path, state: dict, row: dict, model: torch.nn.Module, 
     save_checkpoint(run_dir, model, optimizer, scheduler, state, scaler)
 
 
+class TrainingDiverged(RuntimeError):
+    """The training or validation loss went NaN or infinite: the run stops (no model is worth saving)."""
+
+
+def check_finite(row: dict, config: TrainConfig) -> None:
+    """Stop with one line when an epoch's loss is not finite (the data were finite: the loader drops
+    trials with NaN or infinite samples, so the cause is the optimisation)."""
+    bad = [k for k in ("train_loss", "val_loss") if not math.isfinite(row[k])]
+    if bad:
+        raise TrainingDiverged(f"training diverged at epoch {row['epoch']}: {' and '.join(bad)} "
+                               f"{' / '.join(str(row[k]) for k in bad)}; lower the learning rate (--lr, now "
+                               f"{config.lr:g}), or check the data for extreme values")
+
+
 class EpochProgress:
     """Training progress: a tqdm bar on a terminal; in a log file or a pipe one plain line per epoch (no
     carriage returns), e.g. ``seed+KD epoch 3/40: train_loss 1.234 val_loss 1.456 val_top1 0.312 (2.1 s)``."""
@@ -423,6 +438,7 @@ def fit(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_d
                 val_loss, val_acc = evaluate_epoch(model, data, labels, split["val"])
             row = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss, "val_top1": val_acc,
                    "seconds": round(time.perf_counter() - t0, 4), "train_seconds": round(train_seconds, 4)}
+            check_finite(row, config)
             record_epoch(run_dir, state, row, model, optimizer, scheduler, scaler, data)
             if on_epoch is not None:
                 on_epoch(dict(row))
@@ -435,6 +451,9 @@ def fit(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_d
         bar.close()
     finally:
         data.release()
+    if state["best_epoch"] < 1:  # e.g. resumed past the last epoch of a run that never saved a model
+        raise RuntimeError(f"{run_dir}: no epoch produced a model (epochs run: {state['epoch']}); "
+                           "train again without --resume, or with more --epochs")
 
     # 5. run.json
     info = {

@@ -54,6 +54,9 @@ def load_trials(spec: str | Sequence[str], progress: bool = True, preprocessing=
     decoder applies it: to each continuous recording from its first sample, before epoching
     (recordings, BIDS); to each trial from its first sample for trial-only datasets (phantom,
     EEG-ImageNet, THINGS-EEG2). What was applied is recorded in ``trials.preprocessing``.
+
+    Trials holding a NaN or an infinite sample are left out and counted in ``trials.dropped``
+    (:meth:`~bci_stream.trials.Trials.without_non_finite`).
     """
     specs = split_specs(spec)
     if not specs:
@@ -66,7 +69,7 @@ def load_trials(spec: str | Sequence[str], progress: bool = True, preprocessing=
     trials = parts[0] if len(parts) == 1 else concat_trials(parts)
     if preprocessing is not None:
         trials.preprocessing = preprocessing.to_dict()
-    return trials
+    return trials.without_non_finite()  # after the filters, which carry a NaN on to later samples
 
 
 def _load(spec: str, progress: bool, preprocessing) -> Trials:
