@@ -39,6 +39,14 @@ def has_checkpoint(run_dir: Path) -> bool:
     return (run_dir / STATE).exists()
 
 
+def checkpoint_identity(run_dir: Path) -> dict | None:
+    """The data and student the checkpoint in ``run_dir`` was trained with (None: not recorded)."""
+    try:
+        return json.loads((run_dir / STATE).read_text()).get("identity")
+    except (OSError, ValueError):
+        return None
+
+
 def save_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     scheduler: torch.optim.lr_scheduler.LRScheduler, state: dict,
                     scaler: torch.amp.GradScaler | None = None) -> None:
@@ -63,7 +71,12 @@ def load_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer: torch.opti
     """Restore weights, AdamW moments, RNG states, scheduler (and grad scaler) from ``run_dir``; returns the
     training state saved with them (epoch, best epoch, history)."""
     state = json.loads((run_dir / STATE).read_text())
-    model.load_state_dict(load_file(run_dir / CHECKPOINT))
+    try:
+        model.load_state_dict(load_file(run_dir / CHECKPOINT))
+    except RuntimeError as err:  # torch lists every mismatching tensor over many lines
+        first = next((line.strip() for line in str(err).splitlines()[1:] if line.strip()), str(err))
+        raise ValueError(f"--resume: the checkpoint in {run_dir} is of another model ({first[:160]}); resume "
+                         "with the data and options it was started with, or give a new --out") from None
     tensors = load_file(run_dir / OPTIMIZER)
     torch.set_rng_state(tensors.pop("rng.torch"))
     cuda_rng = tensors.pop("rng.cuda", None)

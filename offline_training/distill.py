@@ -35,6 +35,7 @@ from bci_stream.io.safe_write import write_text
 from bci_stream.trials import Trials
 from bci_stream.truth import unresolved_markers
 from offline_training.checkpoints import (
+    checkpoint_identity,
     has_checkpoint,
     load_checkpoint,
     load_model_tensors,
@@ -313,6 +314,30 @@ def record_epoch(run_dir: Path, state: dict, row: dict, model: torch.nn.Module, 
     save_checkpoint(run_dir, model, optimizer, scheduler, state, scaler)
 
 
+def run_identity(trials: Trials, config: TrainConfig, student_args: dict) -> dict:
+    """What a checkpoint must share with the run that resumes it: the data, the student and its shape."""
+    return {"data": trials.source, "student": config.student, "objective": config.objective,
+            "student_args": json.loads(json.dumps(student_args, default=str))}
+
+
+def check_same_run(run_dir: Path, identity: dict) -> None:
+    """``--resume`` continues the same run: refuse, in one line, a checkpoint of other data or another
+    student (torch would say ``size mismatch`` over many lines)."""
+    saved = checkpoint_identity(run_dir)
+    if saved is None:
+        return  # a checkpoint from before identities were saved: load_checkpoint still says a mismatch
+    for key, what in (("data", "on other data"), ("student", "of another student"),
+                      ("objective", "of another objective"), ("student_args", "of another model shape")):
+        if saved.get(key) != identity[key]:
+            had, has = saved.get(key), identity[key]
+            if key == "student_args":
+                diff = sorted(k for k in set(had or {}) | set(has) if (had or {}).get(k) != has.get(k))
+                had = ", ".join(f"{k}={(had or {}).get(k)}" for k in diff)
+                has = ", ".join(f"{k}={has.get(k)}" for k in diff)
+            raise ValueError(f"--resume: {run_dir} holds a run {what} ({had}; this run: {has}); "
+                             "resume it with the options it was started with, or give a new --out")
+
+
 class TrainingDiverged(RuntimeError):
     """The training or validation loss went NaN or infinite: the run stops (no model is worth saving)."""
 
@@ -412,9 +437,13 @@ def fit(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_d
         model, args = build_model(config, data, targets.shape[1] if embedding else trials.n_classes, device)
         optimizer, scheduler = build_optimizer(model, config)
         scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
-        state = {"epoch": 0, "best_val_loss": float("inf"), "best_epoch": -1, "stale": 0, "history": []}
+        identity = run_identity(trials, config, args)
+        state = {"epoch": 0, "best_val_loss": float("inf"), "best_epoch": -1, "stale": 0, "history": [],
+                 "identity": identity}
         if resume and has_checkpoint(run_dir):
+            check_same_run(run_dir, identity)
             state = load_checkpoint(run_dir, model, optimizer, scheduler, scaler)
+            state.setdefault("identity", identity)
             log.info("resumed %s at epoch %d", run_dir, state["epoch"])
 
         # 4. epochs
