@@ -56,9 +56,17 @@ def evaluate(probabilities: np.ndarray, labels: np.ndarray, subjects: np.ndarray
     out["per_subject"] = per
     out["n_subjects"] = len(per)
     keys = ("top1", "top3", "top5", "macro_f1", "kappa")
-    out["subject_mean"] = {k: float(np.nanmean([p[k] for p in per.values()])) for k in keys}
-    out["subject_std"] = {k: float(np.nanstd([p[k] for p in per.values()])) for k in keys} if len(per) > 1 else None
+    out["subject_mean"] = {k: _defined(np.mean, [p[k] for p in per.values()]) for k in keys}
+    out["subject_std"] = {k: _defined(np.std, [p[k] for p in per.values()]) for k in keys} if len(per) > 1 else None
     return out
+
+
+def _defined(stat, values: list[float]) -> float:
+    """``stat`` of the defined (finite) values; NaN when none is (kappa is undefined for a subject whose
+    test trials are all of one class) — without numpy's "Mean of empty slice" warning."""
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    return float(stat(finite)) if finite.size else float("nan")
 
 
 def confusion_png(probabilities: np.ndarray, labels: np.ndarray, class_names: list[str], path: str | Path,

@@ -45,7 +45,10 @@ def run(args) -> int:
     from bci_stream.replay import recording_pusher
     from bci_stream.simulate import OutletConfig
 
-    kwargs = {"subject": args.subject} if args.subject is not None and args.file.endswith(".pth") else {}
+    if args.subject is not None and not args.file.lower().endswith(".pth"):
+        raise ValueError(f"--subject picks one subject's trials of an EEG-ImageNet .pth file; {args.file} is one "
+                         "recording: drop --subject")
+    kwargs = {"subject": args.subject} if args.subject is not None else {}
     if args.event_field:
         kwargs["event_field"] = args.event_field
     rec = read_recording(args.file, **kwargs)
