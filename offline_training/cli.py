@@ -10,11 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from bci_stream.io.safe_write import check_writable_folder, check_writable_target, write_text
 from bci_stream.features import SPECTROGRAM_MODES, ErpConfig, SpectrogramConfig
+from bci_stream.io.safe_write import check_writable_folder, check_writable_target, write_text
 from bci_stream.trials import Trials
 from offline_training.config import TrainConfig
 from offline_training.datasets import load_trials, parse_spec, split_specs
+from offline_training.soft_labels import soft_labels_for
 
 
 def _phantom_for(spec: str | list[str]):
@@ -48,27 +49,6 @@ def _image_embeddings(spec, cache: str | None):
         return from_phantom(phantom)
     raise ValueError("the embedding objective needs image embeddings: pass --embeddings CACHE (from `bci-train "
                      "embed-images`), or train on the semantic phantom (phantom:...,semantic=1)")
-
-
-def _soft_labels(trials: Trials, teacher_cache: str | None, kd: bool,
-                 required: bool = True) -> tuple[np.ndarray | None, str]:
-    """Teacher probabilities per trial and the teacher's name; ``(None, "")`` without KD, or when no
-    teacher exists and ``required`` is False (``run`` then trains on hard labels and says so)."""
-    if not kd:
-        return None, ""
-    if teacher_cache:
-        from offline_training.teacher import load_soft_labels
-
-        cache = load_soft_labels(teacher_cache)
-        if cache.class_names and cache.class_names != list(trials.class_names):
-            raise ValueError(f"teacher cache {teacher_cache} was made for other classes; rerun `bci-train teacher`")
-        return cache.for_trials(trials.image_ids), cache.teacher
-    if trials.soft_labels is not None:
-        return trials.soft_labels, "phantom class-similarity (no images; stand-in for a CLIP teacher)"
-    if not required:
-        print("no teacher (no --teacher cache and no stimulus images): training on hard labels, no KD")
-        return None, ""
-    raise ValueError("KD needs soft labels: run `bci-train teacher` and pass --teacher CACHE, or use --no-kd")
 
 
 def _train_config(args) -> TrainConfig:
@@ -164,7 +144,7 @@ def cmd_fit(args) -> None:
         return _fit_embedding(args)
     trials = _load(args, preprocessing=_preprocessing(args))
     config = _fitted_config(args, trials)
-    soft, teacher = _soft_labels(trials, args.teacher, config.kd)
+    soft, teacher = soft_labels_for(trials, args.teacher, config.kd)
     metrics = train_and_test(trials, args.split, config, args.out, soft, teacher, oracle=_oracle_for(args.data),
                              resume=args.resume)
     _print_metrics(metrics)
@@ -335,7 +315,7 @@ def cmd_run(args) -> None:
     check_writable_target(args.export or Path(args.out) / "model.onnx")
     trials = _load(args, preprocessing=_preprocessing(args))
     config = _fitted_config(args, trials)
-    soft, teacher = _soft_labels(trials, args.teacher, not args.no_kd, required=False)
+    soft, teacher = soft_labels_for(trials, args.teacher, not args.no_kd, required=False)
     compare(trials, args.out, config, soft, teacher, oracle=_oracle_for(args.data),
             controls=not args.no_controls, lstm=not args.no_baselines, split=args.split)
     print((Path(args.out) / "report.md").read_text())

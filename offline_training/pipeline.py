@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from bci_stream.features import ErpConfig
-from bci_stream.trials import Trials
 from bci_stream.io.safe_write import write_text, write_with
+from bci_stream.trials import Trials
 from offline_training.baselines import fit_power_logreg, predict_power_logreg
 from offline_training.distill import TrainConfig, fit, load_model, model_inputs, predict
 from offline_training.evaluate import confusion_png, evaluate, learning_curve_png, report_markdown

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bci_stream.io.safe_write import write_text, write_with
 from bci_stream.trials import Trials
 from offline_training.config import CANDIDATES, TrainConfig
-from bci_stream.io.safe_write import write_text, write_with
 from offline_training.contrastive import class_candidates, embed, retrieval_probabilities, unit_rows
 from offline_training.evaluate import confusion_png, evaluate, learning_curve_png, report_markdown
 from offline_training.image_embeddings import ImageEmbeddings

@@ -12,7 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bci_stream.io.safe_write import WriteTargetError, check_writable_target, write_bytes, write_text, write_with
+from bci_stream.io.safe_write import (
+    WriteTargetError,
+    check_writable_target,
+    write_bytes,
+    write_text,
+    write_with,
+)
 
 INDEX = ["index", "--phantom", "--seed", "0", "--embed-dim", "8", "--classes", "4", "--images", "3"]
 
