@@ -178,10 +178,10 @@ class JsonlLog:
         self.on_error = on_error
         from bci_stream.io.safe_write import WriteTargetError, check_writable_target
 
-        try:  # appended to in place (never renamed), so a device or FIFO is refused here: a FIFO would block
-            check_writable_target(self.path)
+        try:  # appended to in place (never renamed): a FIFO would block the open, a folder cannot be opened
+            check_writable_target(self.path, create=True, append=True)
         except WriteTargetError as err:
-            raise LogOpenError(str(err)) from None
+            raise LogOpenError(f"cannot write the session log: {err}") from None
         try:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as err:

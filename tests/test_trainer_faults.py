@@ -101,7 +101,7 @@ def test_a_recording_spec_s_bad_key_or_value_is_one_line_naming_the_key(tmp_path
 
 
 @pytest.mark.parametrize("spec, message", [
-    ("phantom:clases=4", "unknown key 'clases' (did you mean 'classes'?)"),
+    ("phantom:clases=4", "unknown phantom option 'clases' (did you mean 'classes'?)"),
     ("phantom:subjects=x", "subjects='x' is not an integer"),
     ("things:/nowhere,averag=1", "unknown key 'averag' (did you mean 'average'?)"),
     ("eegimagenet:/nowhere.pth,subjet=1", "unknown key 'subjet' (did you mean 'subject'?)"),

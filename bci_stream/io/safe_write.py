@@ -43,10 +43,14 @@ def _real(path: Path) -> Path:
     return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
-def check_writable_target(path: str | Path, create: bool = False) -> Path:
+def check_writable_target(path: str | Path, create: bool = False, append: bool = False) -> Path:
     """Refuse a ``path`` that exists and is not a regular file, or whose folder cannot be written (or
     made); ``create``: make that folder. Returns the path to write (a symlink's target). Commands call
-    it before long work, so that a bad ``--out`` is said at once."""
+    it before long work, so that a bad ``--out`` is said at once.
+
+    ``append``: for a file appended to in place (the JSONL session log), which never replaces what the
+    path names: a character device (``/dev/null``, ``/dev/full``) is accepted; a FIFO (whose open would
+    block until a reader came), a socket, a block device or a folder is still refused."""
     path = _real(Path(path))
     try:
         mode = os.stat(path).st_mode
@@ -54,7 +58,7 @@ def check_writable_target(path: str | Path, create: bool = False) -> Path:
         mode = None
     except OSError as err:
         raise _error(path, err) from None
-    if mode is not None and not stat.S_ISREG(mode):
+    if mode is not None and not stat.S_ISREG(mode) and not (append and stat.S_ISCHR(mode)):
         raise WriteTargetError(f"refusing to write {path}: it is {_kind(mode)}, not a regular file; "
                                "give a new file path or an existing regular file")
     check_writable_folder(path.parent, create)

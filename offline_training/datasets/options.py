@@ -50,12 +50,12 @@ def reader_keys() -> frozenset[str]:
     return frozenset(keys)
 
 
-def unknown_key_message(where: str, key: str, known: Iterable[str]) -> str:
-    """``<where>: unknown key 'subjet' (did you mean 'subject'?); known: ...``."""
+def unknown_key_message(key: str, known: Iterable[str], where: str = "", noun: str = "key") -> str:
+    """``<where>: unknown <noun> 'subjet' (did you mean 'subject'?); known: ...``."""
     known = sorted(set(known))
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"{where}: unknown key {key!r}{hint}; known: {', '.join(known)}"
+    return f"{where + ': ' if where else ''}unknown {noun} {key!r}{hint}; known: {', '.join(known)}"
 
 
 def check_keys(spec: str, loader: Callable, options: dict[str, str],
@@ -71,7 +71,7 @@ def check_keys(spec: str, loader: Callable, options: dict[str, str],
     extra = set(more()) if more is not None else set()
     for key in unknown:
         if key not in extra:
-            raise ValueError(unknown_key_message(f"data spec {spec!r}", key, own | extra))
+            raise ValueError(unknown_key_message(key, own | extra, where=f"data spec {spec!r}"))
 
 
 _NOT_A_NUMBER = re.compile(r"(?:could not convert string to float|invalid literal for int\(\) with base \d+): "

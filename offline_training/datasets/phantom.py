@@ -29,7 +29,7 @@ def phantom_config(**options) -> PhantomConfig:
         name = _KEYS.get(key, key)
         if name not in fields:
             known = set(_KEYS) | (set(fields) - set(_KEYS.values()))
-            raise ValueError(unknown_key_message("phantom option", key, known))
+            raise ValueError(unknown_key_message(key, known, noun="phantom option"))
         kwargs[name] = _parse_bool(key, value) if isinstance(fields[name].default, bool) \
             else type(fields[name].default)(value)
     return PhantomConfig(**kwargs)
