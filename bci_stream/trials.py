@@ -108,15 +108,14 @@ class Trials:
         """These trials less those holding a NaN or an infinite sample (one NaN poisons the normalisation
         of every trial), counted in ``dropped`` by reason; ``splits`` keep their trials (renumbered).
         Raises ``ValueError`` when no trial is left. Checked ``chunk`` trials at a time (bounded memory)."""
-        nan = np.zeros(len(self), bool)
-        inf = np.zeros(len(self), bool)
-        for i in range(0, len(self), chunk):
-            block = self.eeg[i : i + chunk]
-            nan[i : i + chunk] = np.isnan(block).any(axis=(1, 2))
-            inf[i : i + chunk] = np.isinf(block).any(axis=(1, 2))
-        inf &= ~nan
-        if not (nan.any() or inf.any()):
+        bad = np.zeros(len(self), bool)
+        for i in range(0, len(self), chunk):  # one pass over the data; the rare bad trials get a second look
+            bad[i : i + chunk] = ~np.isfinite(self.eeg[i : i + chunk]).all(axis=(1, 2))
+        if not bad.any():
             return self
+        nan = np.zeros(len(self), bool)
+        nan[bad] = np.isnan(self.eeg[bad]).any(axis=(1, 2))
+        inf = bad & ~nan
         keep = ~(nan | inf)
         if not keep.any():
             raise ValueError(f"{self.source}: every trial holds NaN or infinite samples ({int(nan.sum())} NaN, "
