@@ -176,8 +176,13 @@ class JsonlLog:
         self.path = Path(path)
         self.class_names = class_names
         self.on_error = on_error
+        from bci_stream.io.safe_write import WriteTargetError, check_writable_target
+
+        try:  # appended to in place (never renamed): a FIFO would block the open, a folder cannot be opened
+            check_writable_target(self.path, create=True, append=True)
+        except WriteTargetError as err:
+            raise LogOpenError(f"cannot write the session log: {err}") from None
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as err:
             raise LogOpenError(f"cannot write the session log {self.path}: {err.strerror or err}; "

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import cohen_kappa_score, confusion_matrix, f1_score
 
+from bci_stream.io.safe_write import write_with
 from bci_stream.stats import chance_p_value, wilson_interval  # noqa: F401 - one home, used here and live
 
 TOP_K = (1, 3, 5)
@@ -55,9 +56,17 @@ def evaluate(probabilities: np.ndarray, labels: np.ndarray, subjects: np.ndarray
     out["per_subject"] = per
     out["n_subjects"] = len(per)
     keys = ("top1", "top3", "top5", "macro_f1", "kappa")
-    out["subject_mean"] = {k: float(np.nanmean([p[k] for p in per.values()])) for k in keys}
-    out["subject_std"] = {k: float(np.nanstd([p[k] for p in per.values()])) for k in keys} if len(per) > 1 else None
+    out["subject_mean"] = {k: _defined(np.mean, [p[k] for p in per.values()]) for k in keys}
+    out["subject_std"] = {k: _defined(np.std, [p[k] for p in per.values()]) for k in keys} if len(per) > 1 else None
     return out
+
+
+def _defined(stat, values: list[float]) -> float:
+    """``stat`` of the defined (finite) values; NaN when none is (kappa is undefined for a subject whose
+    test trials are all of one class) — without numpy's "Mean of empty slice" warning."""
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    return float(stat(finite)) if finite.size else float("nan")
 
 
 def confusion_png(probabilities: np.ndarray, labels: np.ndarray, class_names: list[str], path: str | Path,
@@ -92,7 +101,7 @@ def confusion_png(probabilities: np.ndarray, labels: np.ndarray, class_names: li
     bar.ax.text(1.5, 1.0 / max(n, 1), " chance", color="red", va="center", fontsize=7, transform=bar.ax.transData)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=110)
+    write_with(path, lambda tmp: fig.savefig(tmp, dpi=110))
     plt.close(fig)
     return path
 
@@ -121,7 +130,7 @@ def learning_curve_png(history: list[dict], path: str | Path, title: str, chance
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=100)
+    write_with(path, lambda tmp: fig.savefig(tmp, dpi=100))
     plt.close(fig)
     return path
 

@@ -276,8 +276,15 @@ class MainWindow(QtWidgets.QMainWindow):
             self.record_button.setText("Start recording log")
 
     def save_screenshot(self, path: str | Path | None = None) -> Path:
+        from bci_stream.io.safe_write import write_with
+
         path = Path(path or f"bci-stream-{time.strftime('%Y%m%d-%H%M%S')}.png")
-        self.grab().save(str(path))
+
+        def save(tmp: Path) -> None:
+            if not self.grab().save(str(tmp), "PNG"):
+                raise OSError(f"Qt could not write a PNG to {path}")
+
+        write_with(path, save)
         self.state.update(message=f"saved {path}")
         return path
 
