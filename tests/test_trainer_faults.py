@@ -91,7 +91,7 @@ def test_a_training_run_whose_loss_goes_non_finite_stops_in_one_line(tmp_path, c
     ("classes=auto,subjet=1", "unknown key 'subjet' (did you mean 'subject'?)"),
     ("clases=auto", "unknown key 'clases' (did you mean 'classes'?)"),
     ("classes=auto,tmin=abc", "tmin='abc' is not a number"),
-    ("classes=auto,eeg_stream=EEG", "key 'eeg_stream' does not apply to this file"),
+    ("classes=auto,eeg_stream=EEG", "eeg_stream= does not apply to MNE files (their options: "),
 ])
 def test_a_recording_spec_s_bad_key_or_value_is_one_line_naming_the_key(tmp_path, capsys, options, message):
     fif = _fif(tmp_path / "x_raw.fif")
