@@ -63,14 +63,27 @@ class SourceConfig:
     assume_unit: str | None = None
 
 
+def xpath_literal(value: str) -> str:
+    """``value`` as an XPath 1.0 string literal (liblsl queries are XPath 1.0, which has no escapes):
+    in ``'...'`` unless it holds a ``'``, then in ``"..."``; one holding both is a ``concat()`` of
+    pieces that each fit one kind of quote."""
+    if "'" not in value:
+        return f"'{value}'"
+    if '"' not in value:
+        return f'"{value}"'
+    pieces = [f"'{part}'" for part in value.split("'")]
+    return "concat(" + ", \"'\", ".join(pieces) + ")"
+
+
 def _predicate(name: str | None, stream_type: str, source_id: str | None = None) -> str:
-    """liblsl XPath predicate: by source id, else name, else type (any letter case of it)."""
+    """liblsl XPath predicate: by source id, else name, else type (any letter case of it); every
+    value quoted by :func:`xpath_literal`, so a name like ``O'Brien`` is a query, not a syntax error."""
     if source_id:
-        return f"source_id='{source_id}'"
+        return f"source_id={xpath_literal(source_id)}"
     if name:
-        return f"name='{name}'"
+        return f"name={xpath_literal(name)}"
     spellings = sorted({stream_type, stream_type.upper(), stream_type.lower(), stream_type.capitalize()})
-    return " or ".join(f"type='{t}'" for t in spellings)
+    return " or ".join(f"type={xpath_literal(t)}" for t in spellings)
 
 
 class StreamFinder:

@@ -211,3 +211,24 @@ def test_one_shot_resolve_finds_another_process_stream_under_the_loopback_config
         for sim in sims:
             sim.terminate()
             sim.wait(timeout=10)
+
+
+@pytest.mark.parametrize("odd", ["O'Brien séance [1]_raw", 'say "hi" to O\'Brien'])
+def test_a_stream_name_with_quotes_is_found_by_name_source_id_and_its_markers(odd, stream_name):
+    """liblsl queries are XPath 1.0: a name holding ' (or both quotes) is quoted, not a syntax error."""
+    from bci_stream.markers import MarkerSource
+    from bci_stream.source import StreamFinder
+
+    name = f"{odd} {stream_name}"
+    outlet = _custom_outlet(name, ["O1"])  # its source id is the name too
+    marker_info = pylsl.StreamInfo(f"{name}-markers", "Markers", 1, pylsl.IRREGULAR_RATE, pylsl.cf_string, "")
+    markers_outlet = pylsl.StreamOutlet(marker_info)
+    source = LSLSource(["O1"], 1000.0, SourceConfig(name=name, resolve_timeout=5))
+    assert source.connect() and source.info.name() == name
+    found = StreamFinder(None, "EEG", source_id=name).wait(5)  # how a lost stream is looked for again
+    assert [f.source_id() for f in found] == [name]
+    markers = MarkerSource(None, eeg=source.info)
+    assert markers.connect(timeout=5) and markers.info.name() == f"{name}-markers"
+    markers.close()
+    source.close()
+    del outlet, markers_outlet
