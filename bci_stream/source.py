@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -208,8 +209,9 @@ class LSLSource:
     """
 
     def __init__(self, ch_names: list[str], sfreq: float, config: SourceConfig = SourceConfig(),
-                 counter_channel: str = "SAMPLE_INDEX"):
+                 counter_channel: str = "SAMPLE_INDEX", clock: Callable[[], float] = pylsl.local_clock):
         self.ch_names = list(ch_names)
+        self.clock_now = clock  # LSL seconds; how long the stream has been silent is measured on it (tests script it)
         self.sfreq = sfreq
         self.config = config
         self.counter_channel = counter_channel
@@ -378,7 +380,7 @@ class LSLSource:
         except LostError as err:
             self.close()
             raise StreamLostError(f"stream {self.info.name()!r} closed") from err
-        now = pylsl.local_clock()
+        now = self.clock_now()
         n = len(stamps)
         if n == 0:
             if self._idle_since is None:
