@@ -8,7 +8,9 @@ decision through a non-blocking latest-wins slot and the viewer polls :class:`Sh
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
+import os
 import socket
 import sys
 import threading
@@ -145,13 +147,22 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
-def outlet_source_id(outlet_name: str, stream: pylsl.StreamInfo | None, model_sha256: str) -> str:
-    """Source id of the predictions outlet: this host, the input stream's source id (or name) and
-    the model's hash, so two decoders on one network never share one and a restarted decoder of
-    the same stream and model gets its old id back (LSL recovery reconnects its consumers)."""
+_OUTLETS_MADE = itertools.count(1)  # predictions outlets made by this process (the instance part of their source id)
+
+
+def outlet_source_id(outlet_name: str, stream: pylsl.StreamInfo | None, model_sha256: str,
+                     instance: str | None = None) -> str:
+    """Source id of the predictions outlet: ``<name>@<host>:<key>:<instance>``, where ``key`` hashes
+    this host, the input stream's source id (or name), the model's hash and the outlet name (what
+    the decoder decodes; consumers may match on the prefix up to it) and ``instance`` is this
+    decoder's own (default: process id and a per-process count), so two decoders of the same stream
+    and model, in one process or two, never share one. A restarted decoder is a new instance: its
+    consumers find it again by name (or by the prefix), not by LSL's source-id recovery."""
     given = (stream.source_id() or stream.name()) if stream is not None else "?"
-    key = hashlib.sha1(f"{socket.gethostname()}|{given}|{model_sha256}|{outlet_name}".encode()).hexdigest()[:16]
-    return f"{outlet_name}@{socket.gethostname()}:{key}"
+    host = socket.gethostname()
+    key = hashlib.sha1(f"{host}|{given}|{model_sha256}|{outlet_name}".encode()).hexdigest()[:16]
+    instance = instance or f"{os.getpid()}-{next(_OUTLETS_MADE)}"
+    return f"{outlet_name}@{host}:{key}:{instance}"
 
 
 @dataclass

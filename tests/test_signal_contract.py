@@ -294,6 +294,31 @@ def test_two_sessions_publish_distinguishable_outlets(tiny_model, bandpass_model
     pusher.close()
 
 
+def test_two_decoders_of_one_stream_and_model_publish_one_name_and_two_source_ids(tiny_model, tiny_phantom_config,
+                                                                                   stream_name):
+    """Two sessions on the same stream with the same model: the outlet name is the documented one,
+    the source ids differ (the README: two decoders never share one), and LSL lists both."""
+    rec = phantom_recording(tiny_phantom_config, seconds=2.0)
+    outlet_name = unique_name("preds")
+    sessions = [LiveSession(Decoder(tiny_model, providers="cpu"), LiveConfig(stream=stream_name, outlet_name=outlet_name))
+                for _ in range(2)]
+    pusher = recording_pusher(rec, OutletConfig(name=stream_name, source_id=stream_name))
+    try:
+        for s in sessions:
+            s.start()
+        ids = [s.outlet.source_id for s in sessions]
+        assert ids[0] != ids[1]
+        prefix = ids[0].rsplit(":", 1)[0]  # what they decode: the same host, stream, model and name
+        assert ids[1].rsplit(":", 1)[0] == prefix and prefix.startswith(f"{outlet_name}@")
+        found = pylsl.resolve_byprop("name", outlet_name, minimum=2, timeout=5)
+        assert sorted(f.source_id() for f in found) == sorted(ids)
+        assert {f.name() for f in found} == {outlet_name}
+    finally:
+        for s in sessions:
+            s.close()
+        pusher.close()
+
+
 def test_replay_at_speed_4_puts_every_marker_on_its_sample(stream_name):
     n = 6000
     data = np.zeros((2, n), np.float32)
