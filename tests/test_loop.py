@@ -1,6 +1,8 @@
 """The live loop's scheduling without LSL (timeflux-style: set the input, call step(), look at the
 output): hop spacing, backlog skipping, event-locked onsets, recovery. Milliseconds, no sleeps."""
 
+import json
+
 import numpy as np
 import pylsl
 import pytest
@@ -28,6 +30,12 @@ class ScriptedSource:
         self.sent += gap
         data = np.random.default_rng(self.sent).standard_normal((n, self.n_channels)).astype(np.float32) * 10
         self.queue.append((data, self.t0 + (self.sent + np.arange(n)) / self.sfreq))
+        self.sent += n
+
+    def feed_array(self, data: np.ndarray) -> None:
+        """Queue these samples ``(n, n_channels)``, right after the previous ones."""
+        n = len(data)
+        self.queue.append((np.asarray(data, np.float32), self.t0 + (self.sent + np.arange(n)) / self.sfreq))
         self.sent += n
 
     def lose(self) -> None:
@@ -293,3 +301,28 @@ def test_the_loop_predicts_the_next_due_time_from_the_stamps_and_forgets_it_afte
     source.lose()
     session.step()
     assert session._due is None and session.waiter.last_stamp is None
+
+
+def test_an_out_of_distribution_episode_is_one_warning_then_one_cleared(decoder, tiny_phantom_config, tmp_path,
+                                                                         caplog):
+    """Phantom EEG, then 2 s of it x 30 (the figures move every decision: each used to be a new
+    warning), then the phantom again: one ``ood_warning`` record and log line, one ``ood_cleared``."""
+    from bci_stream.phantom import Phantom
+
+    stream = Phantom(tiny_phantom_config).new_stream(subject=1, seed=5)
+    session, source, outlet, _ = session_for(decoder, log_path=tmp_path / "ood.jsonl")
+    seen = []
+    for second, scale in enumerate([1, 1, 30, 30, 1, 1, 1, 1]):
+        for _ in range(50):
+            source.feed_array(stream.read(20)[0].T * scale)
+            with caplog.at_level("WARNING", logger="bci_stream.live"):
+                session.step()
+            seen.append(decoder.ood.warning)
+    session.close()
+    records = [json.loads(line) for line in (tmp_path / "ood.jsonl").read_text().splitlines()]
+    events = [r["event"] for r in records if r.get("event", "").startswith("ood")]
+    assert events == ["ood_warning", "ood_cleared"], events
+    assert len({w for w in seen if w}) == 1  # one message for the whole episode
+    assert seen[-1] == "" and seen[99] == ""  # in distribution before and after it
+    lines = [r.getMessage() for r in caplog.records if r.name == "bci_stream.live"]
+    assert len(lines) == 2 and "far outside" in lines[0] and "back within" in lines[1], lines
