@@ -373,6 +373,8 @@ class LiveSession:
             if self._outage is not None:
                 self._data_resumed(float(stamps[0]))
             samples, stamps = self.preprocessor.process_stamped(samples, stamps)
+            if self.preprocessor.restarted:
+                self._filters_restarted(self.preprocessor.restarted, self.ring.count)
             self.ring.write(samples, stamps)
             if len(stamps):
                 self._last_sample_t = float(stamps[-1])
@@ -479,6 +481,17 @@ class LiveSession:
                            retrieval=retrieval)
         for listener in self.listeners:
             listener(p)
+
+    def _filters_restarted(self, channels: tuple[int, ...], ring_count: int) -> None:
+        """Non-finite samples on ``channels`` (indices) were kept out of the filter state and their
+        filters started again at the next finite sample (:class:`CausalPreprocessor`): say so once."""
+        names = [self.card.ch_names[i] for i in channels]
+        text = f"{', '.join(names[:6])}{' ...' if len(names) > 6 else ''}"
+        log.warning("non-finite samples on %d channel(s) (%s): their filters started again at the next finite sample",
+                    len(names), text)
+        self.state.update(message=f"filters restarted after non-finite samples on {text}")
+        if self.jsonl:
+            self.jsonl.event("filter_reset", reason="non-finite samples", channels=names, chunk_start_sample=ring_count)
 
     def _marker_changes(self) -> None:
         """Report the marker stream going away or coming back (reconnection runs in the background)."""

@@ -326,3 +326,37 @@ def test_an_out_of_distribution_episode_is_one_warning_then_one_cleared(decoder,
     assert seen[-1] == "" and seen[99] == ""  # in distribution before and after it
     lines = [r.getMessage() for r in caplog.records if r.name == "bci_stream.live"]
     assert len(lines) == 2 and "far outside" in lines[0] and "back within" in lines[1], lines
+
+
+def test_a_nan_burst_into_a_filtered_model_withholds_its_windows_then_decisions_flow_again(tiny_model, tmp_path,
+                                                                                           tiny_phantom_config):
+    """A 2-s NaN burst on one channel into a model with a band-pass in its card: the windows holding
+    NaN are withheld, the filter restarts at the first finite sample (logged once) and every later
+    window is decided (the filter state used to stay NaN: every later window withheld)."""
+    from model_variants import with_bandpass
+
+    from bci_stream.phantom import Phantom
+
+    decoder = Decoder(with_bandpass(tiny_model, tmp_path / "bandpass.onnx"), providers="cpu")
+    assert decoder.card.preprocessing_spec().filters  # the live loop runs the filter
+    stream = Phantom(tiny_phantom_config).new_stream(subject=1, seed=5)
+    session, source, outlet, _ = session_for(decoder, log_path=tmp_path / "nan.jsonl")
+    burst = range(1000, 3000)  # samples
+    for i in range(0, 6000, 20):
+        chunk = stream.read(20)[0].T.copy()
+        rows = [r for r in range(20) if i + r in burst]
+        chunk[rows, 3] = np.nan
+        source.feed_array(chunk)
+        session.step()
+    session.close()
+    records = [json.loads(line) for line in (tmp_path / "nan.jsonl").read_text().splitlines()]
+    withheld = [r["window_end_sample"] for r in records if r.get("event") == "withheld"]
+    decided = ends(outlet)
+    window = decoder.card.window_samples
+    assert withheld and all(burst.start < end <= burst.stop + window for end in withheld)  # only windows with NaN
+    assert all("non-finite" in r["reason"] for r in records if r.get("event") == "withheld")
+    after = [end for end in decided if end > burst.stop + window]  # clean windows after the burst
+    assert len(after) == (6000 - (burst.stop + window)) // session.hop  # every one decided
+    resets = [r for r in records if r.get("event") == "filter_reset"]
+    assert len(resets) == 1 and resets[0]["channels"] == [decoder.card.ch_names[3]]
+    assert all(np.isfinite(p.probabilities).all() for p in outlet.decisions)
