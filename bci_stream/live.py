@@ -228,6 +228,7 @@ class LiveSession:
         self._next_end: int | None = None
         self._outage: _Outage | None = None
         self._started = False
+        self.closed = False
         self.truth = retriever.truth(card.marker_classes) if retriever is not None else MarkerTruth.for_card(card)
         self.accuracy = RunningAccuracy(len(self.class_names))  # event mode: decisions scored against their stimulus
         self._last_sample_t: float | None = None
@@ -330,13 +331,20 @@ class LiveSession:
             self.renderer = make_renderer(base.with_kind(kind), self.card, self.state, self.classes, self.gallery)
 
     def close(self) -> None:
+        """Close the inlets, the renderer and the log (``session_end`` once the session had started; a
+        log that got no record is removed: :class:`JsonlLog`). Once only."""
+        if self.closed:
+            return
+        self.closed = True
         self.source.close()
         if self.markers is not None:
             self.markers.close()
         if self.renderer is not None:
             self.renderer.stop()
         self.state.update(stream_status="stopped")
-        if self.jsonl:
+        if self.jsonl and not self._started:
+            self.jsonl.close()
+        elif self.jsonl:
             st = self.state
             self.jsonl.event("session_end", decisions=st.n_decisions, withheld=st.n_withheld,
                              skipped_backlog=st.n_skipped, lost_samples=self.source.lost_samples,
