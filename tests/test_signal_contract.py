@@ -1,9 +1,11 @@
 """The train -> live contract on real LSL streams over loopback: units, preprocessing, markers,
 stream choice, distinguishable outlets, replay timing."""
 
+import json
 import threading
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pylsl
@@ -152,6 +154,40 @@ def test_stream_without_a_unit_is_refused_unless_the_unit_is_assumed(stream_name
     with pytest.raises(StreamMismatchError, match="a.u. cannot be converted to uV"):
         LSLSource(["O1", "O2"], 1000.0, SourceConfig(name=stream_name, resolve_timeout=5, assume_unit="a.u.")).connect()
     del outlet
+
+
+def test_a_model_in_arbitrary_units_is_advised_the_only_unit_that_works(stream_name, tiny_model, tmp_path, capsys):
+    """A model trained on standardised data (a.u.): a stream without a unit, or in microvolts, is
+    refused with advice naming --assume-unit a.u. (not V/mV/uV/nV, which cannot convert), which then
+    works; ``info`` says the same."""
+    from bci_stream.cli import main as bci_stream
+    from bci_stream.model_card import ModelCard
+
+    for declared in (None, "microvolts"):
+        name = f"{stream_name}-{declared}"
+        info = pylsl.StreamInfo(name, "EEG", 2, 1000.0, pylsl.cf_float32, name)
+        channels = info.desc().append_child("channels")
+        for label in ("O1", "O2"):
+            ch = channels.append_child("channel")
+            ch.append_child_value("label", label)
+            if declared:
+                ch.append_child_value("unit", declared)
+        outlet = pylsl.StreamOutlet(info)  # noqa: F841 - on the network while the source looks
+        with pytest.raises(StreamMismatchError) as refused:
+            LSLSource(["O1", "O2"], 1000.0, SourceConfig(name=name, resolve_timeout=5, unit="a.u.")).connect()
+        message = str(refused.value)
+        assert "--assume-unit a.u." in message and "(V, mV, uV, nV)" not in message, message
+        source = LSLSource(["O1", "O2"], 1000.0, SourceConfig(name=name, resolve_timeout=5, unit="a.u.",
+                                                             assume_unit="a.u."))
+        assert source.connect() and source.unit_note == "a.u. -> a.u."
+        source.close()
+        del outlet
+    model = tmp_path / "au.onnx"
+    model.write_bytes(Path(tiny_model).read_bytes())
+    replace(ModelCard.from_onnx(model), signal_unit="a.u.").save_into_onnx(model)
+    assert bci_stream(["info", str(model)]) == 0
+    shown = json.loads(capsys.readouterr().out)["stream must be"]
+    assert "--assume-unit a.u." in shown and "are converted" not in shown, shown
 
 
 @pytest.mark.parametrize("fmt, dtype", [(pylsl.cf_int8, np.int8), (pylsl.cf_int16, np.int16),
