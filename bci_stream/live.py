@@ -181,14 +181,17 @@ class LiveSession:
     ``renderer`` (optional) needs ``submit(prediction)`` that never blocks; every callable in
     ``listeners`` is called with each :class:`Prediction` on the loop thread (keep them quick).
     An embedding model needs a ``retriever`` (its decisions are retrieval from a gallery index,
-    :mod:`bci_stream.retrieval`); its classes are then the gallery's.
+    :mod:`bci_stream.retrieval`); its classes are then the gallery's. ``clock`` (default
+    ``pylsl.local_clock``) is the session's time: latencies, the run's deadline and outage lengths.
     """
 
     def __init__(self, decoder: Decoder, config: LiveConfig | None = None, renderer=None,
                  state: SharedState | None = None, listeners: list[Callable[[Prediction], None]] | None = None,
                  source: Source | None = None, markers: MarkerSource | None = None,
-                 outlet: PredictionOutlet | RetrievalOutlet | None = None, retriever: Retriever | None = None):
+                 outlet: PredictionOutlet | RetrievalOutlet | None = None, retriever: Retriever | None = None,
+                 clock: Callable[[], float] = pylsl.local_clock):
         card = decoder.card
+        self.clock = clock  # LSL seconds: deadlines, emission times, outages (tests script it)
         config = config or LiveConfig()
         if card.is_embedding and retriever is None:
             raise GalleryError(f"{decoder.model_path.name} is an embedding model ({card.embedding_spec().space}): its "
@@ -358,7 +361,7 @@ class LiveSession:
         """Loop until :meth:`stop` or ``seconds`` elapse (LSL clock). Connects first if needed."""
         if not self._started:
             self.start()
-        self._deadline = None if seconds is None else pylsl.local_clock() + seconds
+        self._deadline = None if seconds is None else self.clock() + seconds
         try:
             with decoding_priority():
                 while not self._stop.is_set() and not self._past_deadline():
@@ -367,7 +370,7 @@ class LiveSession:
             self.close()
 
     def _past_deadline(self) -> bool:
-        return self._deadline is not None and pylsl.local_clock() >= self._deadline
+        return self._deadline is not None and self.clock() >= self._deadline
 
     # --- one turn of the loop -----------------------------------------------------------------
     def step(self, timeout: float = 0.05) -> None:
@@ -462,7 +465,7 @@ class LiveSession:
         else:
             top5 = top_k(probs, 5)
         t_lsl = float(times[-1])
-        t_emitted = pylsl.local_clock()
+        t_emitted = self.clock()
         ood = self.decoder.ood
         p = Prediction(t_lsl=t_lsl, t_emitted=t_emitted, probabilities=probs, top5=top5,
                        window_end_sample=end, latency_ms=(t_emitted - t_lsl) * 1e3, marker=marker,
@@ -518,7 +521,7 @@ class LiveSession:
         at once, silent for seconds) is one gap of the right length, not several short ones.
         """
         if self._outage is None:
-            self._outage = _Outage(t_lost=pylsl.local_clock(), last_sample_t=self._last_sample_t,
+            self._outage = _Outage(t_lost=self.clock(), last_sample_t=self._last_sample_t,
                                    lost_before=self.source.lost_samples)
             log.warning("stream lost: %s; waiting for it to return", err)
             self.state.update(stream_status="lost", message=str(err))
@@ -547,7 +550,7 @@ class LiveSession:
         # silence as the decoder lived it: from the last sample's stamp (its arrival, on this clock) to
         # now; the data themselves may have no gap at all when the sender caught up after a stall
         start = outage.last_sample_t if outage.last_sample_t is not None else outage.t_lost
-        down = max(0.0, pylsl.local_clock() - start)
+        down = max(0.0, self.clock() - start)
         data_gap = None if outage.last_sample_t is None else round(first_t - outage.last_sample_t, 4)
         missing = self._missing_samples(outage)
         log.warning("stream back: %.2f s without data", down)

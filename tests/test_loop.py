@@ -360,3 +360,24 @@ def test_a_nan_burst_into_a_filtered_model_withholds_its_windows_then_decisions_
     resets = [r for r in records if r.get("event") == "filter_reset"]
     assert len(resets) == 1 and resets[0]["channels"] == [decoder.card.ch_names[3]]
     assert all(np.isfinite(p.probabilities).all() for p in outlet.decisions)
+
+
+def test_latency_and_the_outage_length_are_measured_on_the_sessions_clock(decoder):
+    """A scripted clock: each chunk 'arrives' 2 ms after its last sample, so every latency is 2 ms;
+    the stream is lost, and data resume 1.5 s of clock after the last sample: the gap is 1.5 s."""
+    now = {"t": 0.0}
+    source, outlet = ScriptedSource(decoder.card.n_channels), CollectingOutlet()
+    session = LiveSession(decoder, LiveConfig(), source=source, outlet=outlet, clock=lambda: now["t"])
+    for _ in range(30):
+        source.feed(20)
+        now["t"] = source.t0 + (source.sent - 1) / source.sfreq + 0.002
+        session.step()
+    assert outlet.decisions and all(p.latency_ms == pytest.approx(2.0, abs=1e-6) for p in outlet.decisions)
+    last = source.t0 + (source.sent - 1) / source.sfreq
+    source.lose()
+    session.step()
+    assert not session.state.gaps  # open until data flow again
+    source.feed(20, gap=1500)
+    now["t"] = last + 1.5
+    session.step()
+    assert session.state.gaps == [(last, pytest.approx(1.5, abs=1e-9))]
