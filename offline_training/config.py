@@ -19,7 +19,7 @@ class TrainConfig:
 
     Attributes
     ----------
-    student : "seed" (alias "cnn": the seed's CNN on |STFT|), "phase" (complex STFT), "eegnet",
+    student : "ccanet" (default: CCA spectrum + time course, works on SSVEP and ERPs), "seed" (alias "cnn": the seed's CNN on |STFT|), "phase" (complex STFT), "eegnet",
         "shallow" or "deep4" (braindecode, erp features); see :mod:`offline_training.students`.
     features : "spectrogram", "erp" or "auto" (the student's own, :func:`feature_kind`).
     kd : distil from the teacher's soft labels (False: hard labels only).
@@ -46,7 +46,7 @@ class TrainConfig:
     mse_weight : embedding objective: weight of the mean squared distance added to InfoNCE (0: none).
     """
 
-    student: str = "seed"
+    student: str = "ccanet"
     features: str = "auto"
     kd: bool = True
     alpha: float = 0.5
