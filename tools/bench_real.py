@@ -112,6 +112,9 @@ def markdown(results: dict) -> str:
             bal = f"{row['mean']['balanced_accuracy']:.3f} | " if metric == "auc" else ""
             lines.append(f"| {label} | {row['kind']} | {_fmt(row, metric)} | {per} | {bal}{d} | {row['seconds']:.0f} |")
         lines.append("")
+    missing = [SETS[k][0] for k in SETS if k not in results]
+    if missing:
+        lines += [f"Not measured in this run: {'; '.join(missing)} (`--sets {' '.join(k for k in SETS if k not in results)}`).", ""]
     return "\n".join(lines)
 
 
@@ -156,6 +159,15 @@ def write_readme(section: str, readme: Path) -> None:
     readme.write_text(text)
 
 
+def read_results(path: Path) -> dict:
+    """Earlier results (JSON turns the per-subject keys into strings: back to ints)."""
+    results = json.loads(path.read_text()) if path.exists() else {}
+    for res in results.values():
+        for row in res["rows"].values():
+            row["per_subject"] = {int(k): v for k, v in row["per_subject"].items()}
+    return results
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
@@ -166,7 +178,7 @@ def main() -> None:
     if not REAL.is_dir():
         raise SystemExit(f"no real data at {REAL}: see the project's ../shared/data/real/README.md")
     out = Path(args.out)
-    results = json.loads(out.read_text()) if out.exists() else {}
+    results = read_results(out)
     for name in args.sets:
         results[name] = bench(name, args.students)
         out.write_text(json.dumps(results, indent=1))
