@@ -326,8 +326,12 @@ def cmd_run(args) -> None:
 def _print_metrics(metrics: dict) -> None:
     lo, hi = metrics["top1_ci"]
     line = f"test split '{metrics['split']}': top-1 {metrics['top1']:.3f} [95 % CI {lo:.2f}-{hi:.2f}], " \
-           f"p = {metrics['top1_p']:.2g} vs chance {metrics['chance_top1']:.3f}; top-3 {metrics['top3']:.3f}, " \
-           f"top-5 {metrics['top5']:.3f} (n={metrics['n']})"
+           f"p = {metrics['top1_p']:.2g} vs chance {metrics['chance_top1']:.3f}; " \
+           + "".join(f"top-{k} {metrics[f'top{k}']:.3f}, " for k in (3, 5) if metrics.get(f"top{k}") is not None) \
+           + f"(n={metrics['n']})"
+    if metrics.get("auc") is not None:
+        line += f"; ROC AUC {metrics['auc']:.3f} [95 % CI {metrics['auc_ci'][0]:.2f}-{metrics['auc_ci'][1]:.2f}], " \
+                f"balanced accuracy {metrics['balanced_accuracy']:.3f}"
     if "oracle_top1" in metrics:
         line += f"; oracle top-1 {metrics['oracle_top1']:.3f}"
     print(line)
@@ -346,8 +350,8 @@ def _add_training_args(p: argparse.ArgumentParser) -> None:
                         "by-class | by-run | by-session | by-block | time-blocked | shuffled | loso-<subject> "
                         "(default: %(default)s)")
     p.add_argument("--teacher", help="soft-label cache from `bci-train teacher` (the phantom brings its own)")
-    p.add_argument("--student", default=d.student, choices=["seed", "cnn", "phase", "eegnet", "shallow", "deep4"],
-                   help="seed (alias cnn): the seed's CNN on |STFT|; phase: ShallowNet's order on the complex "
+    p.add_argument("--student", default="ccanet", choices=["ccanet", "seed", "cnn", "phase", "eegnet", "shallow", "deep4"],
+                   help="ccanet: CCA spectrum + time course with an LDA-initialised read-out (works on SSVEP, ERPs and the phantom); seed (alias cnn): the seed's CNN on |STFT|; phase: ShallowNet's order on the complex "
                         "STFT; eegnet | shallow | deep4: braindecode models on the erp features "
                         "(default: %(default)s)")
     p.add_argument("--features", default=d.features, choices=["auto", "spectrogram", "erp"],
@@ -516,7 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--average-train", action="store_true", help="average each training image's repetitions")
     p.add_argument("--window", type=float, nargs=2, default=list(r.window), metavar=("START", "STOP"),
                    help="seconds from stimulus onset the model sees (default %(default)s)")
-    p.add_argument("--student", default="eegnet", choices=["seed", "phase", "eegnet", "shallow", "deep4"],
+    p.add_argument("--student", default="eegnet", choices=["ccanet", "seed", "phase", "eegnet", "shallow", "deep4"],
                    help="the EEG encoder (default %(default)s)")
     d = TrainConfig()
     for flag, value, what in (("--epochs", d.epochs, int), ("--patience", d.patience, int),

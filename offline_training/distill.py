@@ -445,6 +445,9 @@ def fit(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_d
             state = load_checkpoint(run_dir, model, optimizer, scheduler, scaler)
             state.setdefault("identity", identity)
             log.info("resumed %s at epoch %d", run_dir, state["epoch"])
+        elif hasattr(model, "init_readout") and not embedding:  # CCANet: closed-form read-out first
+            train = split["train"]
+            model.init_readout(np.asarray(data.x[train][..., data.pad : data.pad + data.width]), labels[train])
 
         # 4. epochs
         y = torch.from_numpy(labels.astype(np.int64)).to(device)

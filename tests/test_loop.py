@@ -312,7 +312,7 @@ def test_an_out_of_distribution_episode_is_one_warning_then_one_cleared(decoder,
     stream = Phantom(tiny_phantom_config).new_stream(subject=1, seed=5)
     session, source, outlet, _ = session_for(decoder, log_path=tmp_path / "ood.jsonl")
     seen = []
-    for second, scale in enumerate([1, 1, 30, 30, 1, 1, 1, 1]):
+    for scale in [1, 1, 30, 30, 1, 1, 1, 1]:
         for _ in range(50):
             source.feed_array(stream.read(20)[0].T * scale)
             with caplog.at_level("WARNING", logger="bci_stream.live"):

@@ -1,6 +1,5 @@
 """The simulator and the live source on real LSL streams over loopback."""
 
-import threading
 import time
 
 import numpy as np
