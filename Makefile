@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test check-kernels lint demo-model bench docs docs-screenshot clean
+.PHONY: venv demo demo-phantom test check-kernels lint demo-model bench docs docs-screenshot clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -16,7 +16,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# a real Muse recording (faces vs houses, shipped) decoded live; `make demo-phantom` for the phantom headset
 demo: $(STAMP)
+	$(BIN)/python -m bci_stream.demo --real
+
+demo-phantom: $(STAMP)
 	$(BIN)/python -m bci_stream.demo
 
 test: $(STAMP)

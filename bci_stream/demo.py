@@ -1,9 +1,15 @@
-"""``make demo``: the phantom headset streaming over LSL, decoded live by the shipped demo model.
+"""``make demo``: a real recording (or the phantom headset) streamed over LSL and decoded live.
+
+``--real`` (what ``make demo`` runs): a real Muse recording of a person looking at faces and houses
+(eeg-notebooks' N170 subject 1, BSD-3-Clause, shipped in the package), replayed as published, decoded
+in event mode by a model trained on that subject's OTHER recordings, each decision scored against the
+picture that was really shown. Without ``--real``: the phantom headset and the phantom demo model.
 
 Opens the viewer when a display is available, else prints decisions (headless). Everything stays
 on this machine (liblsl is configured for loopback). The phantom streams a new recording session
 (``bci_stream.phantom.LIVE_SESSION``), not the training data: the accuracy shown is out-of-sample.
 
+    python -m bci_stream.demo --real [--seconds 60] [--headless]
     python -m bci_stream.demo [--seconds 30] [--headless] [--renderer gallery|diffusion|none]
 """
 
@@ -20,7 +26,7 @@ from pathlib import Path
 from bci_stream.lsl_config import use_loopback
 from bci_stream.phantom import LIVE_SESSION, TRAINING_SESSION
 from bci_stream.resources import DEMO_MODEL as DEMO_MODEL_FILE
-from bci_stream.resources import has_display
+from bci_stream.resources import REAL_DEMO_EVENTS, REAL_DEMO_MODEL, REAL_DEMO_RECORDING, has_display
 
 DEMO_MODEL = DEMO_MODEL_FILE
 
@@ -29,9 +35,12 @@ DEMO_MODEL = DEMO_MODEL_FILE
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=None, help="stop after this long (headless default: 20)")
+    parser.add_argument("--real", action="store_true",
+                        help="a real faces-vs-houses recording (Muse, shipped) instead of the phantom")
+    parser.add_argument("--seconds", type=float, default=None,
+                        help="stop after this long (headless default: 20; --real: 60)")
     parser.add_argument("--headless", action="store_true", help="print decisions instead of opening the viewer")
-    parser.add_argument("--model", default=str(DEMO_MODEL))
+    parser.add_argument("--model", default=None, help="the ONNX model (default: the demo's)")
     parser.add_argument("--gallery-index", default=None,
                         help="an embedding model's gallery index (the phantom's: `bci-stream index --phantom`); the "
                              "phantom then streams its semantic space")
@@ -42,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="event: one decision per stimulus, scored against what was shown (running accuracy "
                              "with its CI); continuous: a decision every 20 ms")
     args = parser.parse_args(argv)
+    if args.real:
+        return real_demo(args)
+    args.model = args.model or str(DEMO_MODEL)
 
     if not Path(args.model).exists():
         print(f"no demo model at {args.model}; rebuild it with `make demo-model`", file=sys.stderr)
@@ -92,6 +104,45 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         simulator.terminate()
         simulator.wait(timeout=10)
+
+
+def real_demo(args) -> int:
+    """Replay the shipped real recording over LSL and decode it live in event mode."""
+    model = Path(args.model or REAL_DEMO_MODEL)
+    if not model.exists() or not REAL_DEMO_RECORDING.exists():
+        print(f"the real demo needs {model} and {REAL_DEMO_RECORDING}; rebuild them with "
+              "`python tools/build_real_demo_model.py`", file=sys.stderr)
+        return 2
+    from bci_stream.model_card import ModelCard
+
+    card = ModelCard.from_onnx(model)
+    headless = args.headless or not has_display()
+    seconds = args.seconds if args.seconds is not None else (60.0 if headless else None)
+    env = dict(os.environ, LSLAPICFG=str(use_loopback()))
+    name = f"bci-stream-real-demo-{uuid.uuid4().hex[:6]}"
+    replay = subprocess.Popen([sys.executable, "-m", "bci_stream.cli", "replay",
+                               f"{REAL_DEMO_RECORDING},event_id={REAL_DEMO_EVENTS}", "--name", name, "--counter"], env=env)
+    auc = card.evaluation.get("roc_auc")
+    print(f"demo: a REAL recording: eeg-notebooks' Muse headband, subject 1 looking at faces and houses "
+          f"({REAL_DEMO_RECORDING.name}, BSD-3-Clause), replayed at its own pace as '{name}' -> {model.name} "
+          f"({', '.join(card.class_names)}; {card.architecture.get('student', 'a student')} trained on the subject's other recordings"
+          + (f", ROC AUC {auc:.2f} there" if isinstance(auc, float) else "") + ").\n"
+          "demo: each decision is one picture, decided 0.6 s after it appeared and scored against what was shown: "
+          "single-trial EEG from a 4-electrode consumer headset, so expect well above chance (0.5), far from 1.",
+          flush=True)
+    time.sleep(1.5)
+    from bci_stream.cli import main as bci_stream
+
+    live = ["live", "--model", str(model), "--stream", name, "--markers", f"{name}-markers", "--mode", "event",
+            "--renderer", "none" if headless else args.renderer]
+    live += ["--seconds", str(seconds)] if seconds is not None else []
+    live += ["--headless"] if headless else []
+    live += ["--screenshot", args.screenshot] if args.screenshot else []
+    try:
+        return bci_stream(live)
+    finally:
+        replay.terminate()
+        replay.wait(timeout=10)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 import traceback
+import warnings
 from collections.abc import Callable
 
 EXIT_USAGE = 2  # a user error: bad file, model, stream, data or option (argparse uses 2 too)
@@ -26,8 +27,31 @@ def error_line(err: BaseException, limit: int = 400) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def one_line_warnings(prog: str, verbose: bool = False) -> None:
+    """Python warnings (numpy's, torch's, pyxdf's ``UserWarning``s...) as one line each on stderr,
+    ``<prog>: warning: <message>``, each message once; ``verbose`` adds the category and where it was
+    raised. (Python's own format is two lines with a source path and the source line.)"""
+    seen: set[str] = set()
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        text = " ".join(str(message).split())
+        if text in seen:
+            return
+        seen.add(text)
+        where = f" ({category.__name__} at {filename}:{lineno})" if verbose else ""
+        try:
+            print(f"{prog}: warning: {text[:300]}{where}", file=sys.stderr if file is None else file, flush=True)
+        except (OSError, ValueError):  # a closed stderr: nowhere to say it
+            pass
+
+    warnings.showwarning = show
+
+
 def run_reporting_errors(prog: str, command: str, verbose: bool, work: Callable[[], int | None]) -> int:
-    """``work()``'s exit code (None counts as 0), or the error policy's when it raises."""
+    """``work()``'s exit code (None counts as 0), or the error policy's when it raises. Warnings are
+    one line each meanwhile (:func:`one_line_warnings`)."""
+    previous = warnings.showwarning
+    one_line_warnings(prog, verbose)
     try:
         return work() or 0
     except KeyboardInterrupt:
@@ -38,6 +62,8 @@ def run_reporting_errors(prog: str, command: str, verbose: bool, work: Callable[
     except Exception as err:  # noqa: BLE001 - anything else still gets one line, and -v its traceback
         _report(prog, command, verbose, err, hint=True)
         return EXIT_INTERNAL
+    finally:
+        warnings.showwarning = previous  # main() called in-process (tests) leaves the caller's as it was
 
 
 def _report(prog: str, command: str, verbose: bool, err: BaseException, hint: bool) -> None:

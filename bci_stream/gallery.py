@@ -178,15 +178,16 @@ def save_gallery(index: GalleryIndex, path: str | Path) -> Path:
     """Write ``index`` to ``path`` (one ``.safetensors`` file); returns the path."""
     from safetensors.numpy import save_file
 
+    from bci_stream.io.safe_write import write_with
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {"embeddings": np.ascontiguousarray(index.embeddings)}
     if index.thumbnails is not None:
         tensors["thumbnails"] = np.ascontiguousarray(index.thumbnails)
     metadata = {"format": GALLERY_FORMAT, "version": str(GALLERY_VERSION), "space": index.space,
                 "checkpoint_sha256": index.checkpoint_sha256, "ids": json.dumps(index.ids),
                 "labels": json.dumps(index.labels)}
-    save_file(tensors, str(path), metadata=metadata)
+    write_with(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
     return path
 
 

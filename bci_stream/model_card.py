@@ -256,9 +256,11 @@ class ModelCard:
         """Write this card into the ONNX file at ``path`` in place."""
         import onnx
 
+        from bci_stream.io.safe_write import write_with
+
         model = onnx.load(str(path))
         self.attach_to(model)
-        onnx.save(model, str(path))
+        write_with(path, lambda tmp: onnx.save(model, str(tmp)))
 
     @classmethod
     def from_metadata(cls, metadata: dict[str, str], source: str = "model") -> ModelCard:

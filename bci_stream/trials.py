@@ -104,6 +104,32 @@ class Trials:
             soft_labels=None if self.soft_labels is None else self.soft_labels[index],
         )
 
+    def without_non_finite(self, chunk: int = 256) -> Trials:
+        """These trials less those holding a NaN or an infinite sample (one NaN poisons the normalisation
+        of every trial), counted in ``dropped`` by reason; ``splits`` keep their trials (renumbered).
+        Raises ``ValueError`` when no trial is left. Checked ``chunk`` trials at a time (bounded memory)."""
+        bad = np.zeros(len(self), bool)
+        for i in range(0, len(self), chunk):  # one pass over the data; the rare bad trials get a second look
+            bad[i : i + chunk] = ~np.isfinite(self.eeg[i : i + chunk]).all(axis=(1, 2))
+        if not bad.any():
+            return self
+        nan = np.zeros(len(self), bool)
+        nan[bad] = np.isnan(self.eeg[bad]).any(axis=(1, 2))
+        inf = bad & ~nan
+        keep = ~(nan | inf)
+        if not keep.any():
+            raise ValueError(f"{self.source}: every trial holds NaN or infinite samples ({int(nan.sum())} NaN, "
+                             f"{int(inf.sum())} infinite); repair or re-export the recording")
+        dropped = dict(self.dropped)
+        for reason, mask in (("trials with NaN samples", nan), ("trials with infinite samples", inf)):
+            if mask.any():
+                dropped[reason] = dropped.get(reason, 0) + int(mask.sum())
+        new_index = np.cumsum(keep) - 1  # old trial i -> new index, where kept
+        splits = {name: {part: new_index[idx[keep[idx]]] for part, idx in
+                         ((part, np.asarray(idx, dtype=np.int64)) for part, idx in parts.items())}
+                  for name, parts in self.splits.items()}
+        return replace(self.subset(keep), splits=splits, dropped=dropped)
+
     def crop(self, start: int, stop: int) -> Trials:
         """Keep samples ``start:stop`` of each trial (``tmin`` moves accordingly)."""
         if not 0 <= start < stop <= self.eeg.shape[-1]:

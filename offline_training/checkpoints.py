@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from bci_stream.io.safe_write import write_text, write_with
+
 CHECKPOINT, OPTIMIZER, STATE, MODEL = "checkpoint.safetensors", "optimizer.safetensors", "train_state.json", "model.safetensors"
 
 
@@ -30,26 +32,39 @@ def _cpu(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
 
 
+def _save(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """``tensors`` to a safetensors file, through :mod:`bci_stream.io.safe_write` (a full disk is one line)."""
+    write_with(path, lambda tmp: save_file(tensors, tmp))
+
+
 def has_checkpoint(run_dir: Path) -> bool:
     return (run_dir / STATE).exists()
+
+
+def checkpoint_identity(run_dir: Path) -> dict | None:
+    """The data and student the checkpoint in ``run_dir`` was trained with (None: not recorded)."""
+    try:
+        return json.loads((run_dir / STATE).read_text()).get("identity")
+    except (OSError, ValueError):
+        return None
 
 
 def save_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     scheduler: torch.optim.lr_scheduler.LRScheduler, state: dict,
                     scaler: torch.amp.GradScaler | None = None) -> None:
     """Write the three checkpoint files (``state``: JSON-able epoch, best epoch, history...)."""
-    save_file(_cpu(model.state_dict()), run_dir / CHECKPOINT)
+    _save(_cpu(model.state_dict()), run_dir / CHECKPOINT)
     tensors = {"rng.torch": torch.get_rng_state()}
     if any(p.is_cuda for p in model.parameters()):
         tensors["rng.cuda"] = torch.cuda.get_rng_state()
     for i, s in optimizer.state_dict()["state"].items():
         for key, value in s.items():
             tensors[f"{i}.{key}"] = torch.as_tensor(value)
-    save_file(_cpu(tensors), run_dir / OPTIMIZER)
+    _save(_cpu(tensors), run_dir / OPTIMIZER)
     extra = {"scheduler": scheduler.state_dict()}
     if scaler is not None and scaler.is_enabled():
         extra["grad_scaler"] = scaler.state_dict()
-    (run_dir / STATE).write_text(json.dumps({**state, **extra}))
+    write_text(run_dir / STATE, json.dumps({**state, **extra}))
 
 
 def load_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
@@ -58,7 +73,12 @@ def load_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer: torch.opti
     """Restore weights, AdamW moments, RNG states, scheduler (and grad scaler) from ``run_dir``; returns the
     training state saved with them (epoch, best epoch, history)."""
     state = json.loads((run_dir / STATE).read_text())
-    model.load_state_dict(load_file(run_dir / CHECKPOINT))
+    try:
+        model.load_state_dict(load_file(run_dir / CHECKPOINT))
+    except RuntimeError as err:  # torch lists every mismatching tensor over many lines
+        first = next((line.strip() for line in str(err).splitlines()[1:] if line.strip()), str(err))
+        raise ValueError(f"--resume: the checkpoint in {run_dir} is of another model ({first[:160]}); resume "
+                         "with the data and options it was started with, or give a new --out") from None
     tensors = load_file(run_dir / OPTIMIZER)
     torch.set_rng_state(tensors.pop("rng.torch"))
     cuda_rng = tensors.pop("rng.cuda", None)
@@ -98,7 +118,7 @@ def save_model(run_dir: Path, model: torch.nn.Module, mean: np.ndarray, std: np.
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     tensors["norm.mean"] = torch.from_numpy(mean)
     tensors["norm.std"] = torch.from_numpy(std)
-    save_file(_cpu(tensors), run_dir / MODEL)
+    _save(_cpu(tensors), run_dir / MODEL)
 
 
 def load_model_tensors(run_dir: Path) -> tuple[dict[str, torch.Tensor], np.ndarray, np.ndarray]:

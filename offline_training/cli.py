@@ -11,9 +11,11 @@ from pathlib import Path
 import numpy as np
 
 from bci_stream.features import SPECTROGRAM_MODES, ErpConfig, SpectrogramConfig
+from bci_stream.io.safe_write import check_writable_folder, check_writable_target, write_text
 from bci_stream.trials import Trials
 from offline_training.config import TrainConfig
 from offline_training.datasets import load_trials, parse_spec, split_specs
+from offline_training.soft_labels import soft_labels_for
 
 
 def _phantom_for(spec: str | list[str]):
@@ -47,27 +49,6 @@ def _image_embeddings(spec, cache: str | None):
         return from_phantom(phantom)
     raise ValueError("the embedding objective needs image embeddings: pass --embeddings CACHE (from `bci-train "
                      "embed-images`), or train on the semantic phantom (phantom:...,semantic=1)")
-
-
-def _soft_labels(trials: Trials, teacher_cache: str | None, kd: bool,
-                 required: bool = True) -> tuple[np.ndarray | None, str]:
-    """Teacher probabilities per trial and the teacher's name; ``(None, "")`` without KD, or when no
-    teacher exists and ``required`` is False (``run`` then trains on hard labels and says so)."""
-    if not kd:
-        return None, ""
-    if teacher_cache:
-        from offline_training.teacher import load_soft_labels
-
-        cache = load_soft_labels(teacher_cache)
-        if cache.class_names and cache.class_names != list(trials.class_names):
-            raise ValueError(f"teacher cache {teacher_cache} was made for other classes; rerun `bci-train teacher`")
-        return cache.for_trials(trials.image_ids), cache.teacher
-    if trials.soft_labels is not None:
-        return trials.soft_labels, "phantom class-similarity (no images; stand-in for a CLIP teacher)"
-    if not required:
-        print("no teacher (no --teacher cache and no stimulus images): training on hard labels, no KD")
-        return None, ""
-    raise ValueError("KD needs soft labels: run `bci-train teacher` and pass --teacher CACHE, or use --no-kd")
 
 
 def _train_config(args) -> TrainConfig:
@@ -127,6 +108,7 @@ def cmd_embed_images(args) -> None:
     from bci_stream.gallery import GalleryIndex, save_gallery
     from bci_stream.image_embedder import ImageEmbedder, list_images
 
+    check_writable_target(args.out)  # a device, FIFO or read-only folder is said before the embedding work
     paths, ids, labels = list_images(args.dir)
     if not paths:
         raise ValueError(f"no images (.jpg, .jpeg, .png, .bmp, .webp) under {args.dir}")
@@ -142,6 +124,7 @@ def cmd_embed_images(args) -> None:
 def cmd_teacher(args) -> None:
     from offline_training.teacher import TeacherConfig, compute_soft_labels
 
+    check_writable_target(args.out)
     trials = _load(args)
     config = TeacherConfig(model=args.model, pretrained=args.pretrained, model_config=args.model_config,
                            batch_size=args.batch_size)
@@ -156,11 +139,12 @@ def cmd_fit(args) -> None:
 
     check_split_name(args.split)
     resolve_device(args.device)  # a missing GPU is said before any work
+    check_writable_folder(args.out)  # and a run folder that cannot be written
     if args.objective == "embedding":
         return _fit_embedding(args)
     trials = _load(args, preprocessing=_preprocessing(args))
     config = _fitted_config(args, trials)
-    soft, teacher = _soft_labels(trials, args.teacher, config.kd)
+    soft, teacher = soft_labels_for(trials, args.teacher, config.kd)
     metrics = train_and_test(trials, args.split, config, args.out, soft, teacher, oracle=_oracle_for(args.data),
                              resume=args.resume)
     _print_metrics(metrics)
@@ -221,13 +205,13 @@ def cmd_evaluate(args) -> None:
                          "evaluate on the data the run was trained on")
     probs = test_probabilities(run_dir, trials, test)
     metrics = evaluate(probs, trials.labels[test], trials.subjects[test], split["name"])
-    (run_dir / "evaluation.json").write_text(json.dumps(metrics, indent=1))
+    write_text(run_dir / "evaluation.json", json.dumps(metrics, indent=1))
     confusion_png(probs, trials.labels[test], trials.class_names, run_dir / "evaluation_confusion.png",
                   f"test split '{split['name']}' — top-1 {metrics['top1']:.3f} (n={len(test)})")
     from offline_training.distill import TrainConfig as _TC
 
     extra = run_info(trials, _TC.from_dict(info["train_config"]), split["name"], split.get("reason", "saved split"))
-    (run_dir / "evaluation.md").write_text(report_markdown([(info["train_config"]["student"], metrics)], trials.source,
+    write_text(run_dir / "evaluation.md", report_markdown([(info["train_config"]["student"], metrics)], trials.source,
                                                            run_info=extra))
     _print_metrics(metrics)
     print(f"wrote {run_dir}/evaluation.md, evaluation.json, evaluation_confusion.png")
@@ -255,9 +239,9 @@ def _evaluate_embedding(args, run_dir: Path, info: dict, split: dict) -> None:
                                        unit_rows(targets.for_trials(trials.image_ids)), split.get("candidates", "class"),
                                        oracle)
     oracle_row = metrics.pop("oracle", None)
-    (run_dir / "evaluation.json").write_text(json.dumps(metrics, indent=1))
+    write_text(run_dir / "evaluation.json", json.dumps(metrics, indent=1))
     rows = [(info["train_config"]["student"], metrics)] + ([("oracle", oracle_row)] if oracle_row else [])
-    (run_dir / "evaluation.md").write_text(report_markdown(rows, trials.source))
+    write_text(run_dir / "evaluation.md", report_markdown(rows, trials.source))
     print_zero_shot(metrics)
     print(f"wrote {run_dir}/evaluation.md, evaluation.json")
 
@@ -273,6 +257,7 @@ def cmd_export(args) -> None:
         print(f"best trial {sweep['trial']} of {sweep['trials']} ({sweep['metric']} {sweep['value']:.4f}, "
               f"subject {sweep['subject']}, seed {sweep['seed']})")
     out = args.out or str(Path(args.run_dir) / "model.onnx")
+    check_writable_target(out)
     path, diff = export_onnx(run_dir, out, hop=args.hop, sweep=sweep)
     print(f"exported {path} ({path.stat().st_size / 1e6:.2f} MB, parity {diff:.1e})")
 
@@ -326,9 +311,11 @@ def cmd_run(args) -> None:
 
     check_split_name(args.split)
     resolve_device(args.device)  # a missing GPU is said before any work
+    check_writable_folder(args.out)  # and a run folder or a model path that cannot be written
+    check_writable_target(args.export or Path(args.out) / "model.onnx")
     trials = _load(args, preprocessing=_preprocessing(args))
     config = _fitted_config(args, trials)
-    soft, teacher = _soft_labels(trials, args.teacher, not args.no_kd, required=False)
+    soft, teacher = soft_labels_for(trials, args.teacher, not args.no_kd, required=False)
     compare(trials, args.out, config, soft, teacher, oracle=_oracle_for(args.data),
             controls=not args.no_controls, lstm=not args.no_baselines, split=args.split)
     print((Path(args.out) / "report.md").read_text())
@@ -339,8 +326,12 @@ def cmd_run(args) -> None:
 def _print_metrics(metrics: dict) -> None:
     lo, hi = metrics["top1_ci"]
     line = f"test split '{metrics['split']}': top-1 {metrics['top1']:.3f} [95 % CI {lo:.2f}-{hi:.2f}], " \
-           f"p = {metrics['top1_p']:.2g} vs chance {metrics['chance_top1']:.3f}; top-3 {metrics['top3']:.3f}, " \
-           f"top-5 {metrics['top5']:.3f} (n={metrics['n']})"
+           f"p = {metrics['top1_p']:.2g} vs chance {metrics['chance_top1']:.3f}; " \
+           + "".join(f"top-{k} {metrics[f'top{k}']:.3f}, " for k in (3, 5) if metrics.get(f"top{k}") is not None) \
+           + f"(n={metrics['n']})"
+    if metrics.get("auc") is not None:
+        line += f"; ROC AUC {metrics['auc']:.3f} [95 % CI {metrics['auc_ci'][0]:.2f}-{metrics['auc_ci'][1]:.2f}], " \
+                f"balanced accuracy {metrics['balanced_accuracy']:.3f}"
     if "oracle_top1" in metrics:
         line += f"; oracle top-1 {metrics['oracle_top1']:.3f}"
     print(line)
@@ -359,8 +350,8 @@ def _add_training_args(p: argparse.ArgumentParser) -> None:
                         "by-class | by-run | by-session | by-block | time-blocked | shuffled | loso-<subject> "
                         "(default: %(default)s)")
     p.add_argument("--teacher", help="soft-label cache from `bci-train teacher` (the phantom brings its own)")
-    p.add_argument("--student", default=d.student, choices=["seed", "cnn", "phase", "eegnet", "shallow", "deep4"],
-                   help="seed (alias cnn): the seed's CNN on |STFT|; phase: ShallowNet's order on the complex "
+    p.add_argument("--student", default="ccanet", choices=["ccanet", "seed", "cnn", "phase", "eegnet", "shallow", "deep4"],
+                   help="ccanet: CCA spectrum + time course with an LDA-initialised read-out (works on SSVEP, ERPs and the phantom); seed (alias cnn): the seed's CNN on |STFT|; phase: ShallowNet's order on the complex "
                         "STFT; eegnet | shallow | deep4: braindecode models on the erp features "
                         "(default: %(default)s)")
     p.add_argument("--features", default=d.features, choices=["auto", "spectrogram", "erp"],
@@ -529,7 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--average-train", action="store_true", help="average each training image's repetitions")
     p.add_argument("--window", type=float, nargs=2, default=list(r.window), metavar=("START", "STOP"),
                    help="seconds from stimulus onset the model sees (default %(default)s)")
-    p.add_argument("--student", default="eegnet", choices=["seed", "phase", "eegnet", "shallow", "deep4"],
+    p.add_argument("--student", default="eegnet", choices=["ccanet", "seed", "phase", "eegnet", "shallow", "deep4"],
                    help="the EEG encoder (default %(default)s)")
     d = TrainConfig()
     for flag, value, what in (("--epochs", d.epochs, int), ("--patience", d.patience, int),

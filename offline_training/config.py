@@ -19,7 +19,7 @@ class TrainConfig:
 
     Attributes
     ----------
-    student : "seed" (alias "cnn": the seed's CNN on ``|STFT|``), "phase" (complex STFT), "eegnet",
+    student : "ccanet" (CCA spectrum + time course; `bci-train fit`'s default), "seed" (this class's default, kept for the phantom fixtures) (alias "cnn": the seed's CNN on ``|STFT|``), "phase" (complex STFT), "eegnet",
         "shallow" or "deep4" (braindecode, erp features); see :mod:`offline_training.students`.
     features : "spectrogram", "erp" or "auto" (the student's own, :func:`feature_kind`).
     kd : distil from the teacher's soft labels (False: hard labels only).

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -30,9 +31,11 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from bci_stream.features import Features
+from bci_stream.io.safe_write import write_text
 from bci_stream.trials import Trials
 from bci_stream.truth import unresolved_markers
 from offline_training.checkpoints import (
+    checkpoint_identity,
     has_checkpoint,
     load_checkpoint,
     load_model_tensors,
@@ -311,6 +314,44 @@ def record_epoch(run_dir: Path, state: dict, row: dict, model: torch.nn.Module, 
     save_checkpoint(run_dir, model, optimizer, scheduler, state, scaler)
 
 
+def run_identity(trials: Trials, config: TrainConfig, student_args: dict) -> dict:
+    """What a checkpoint must share with the run that resumes it: the data, the student and its shape."""
+    return {"data": trials.source, "student": config.student, "objective": config.objective,
+            "student_args": json.loads(json.dumps(student_args, default=str))}
+
+
+def check_same_run(run_dir: Path, identity: dict) -> None:
+    """``--resume`` continues the same run: refuse, in one line, a checkpoint of other data or another
+    student (torch would say ``size mismatch`` over many lines)."""
+    saved = checkpoint_identity(run_dir)
+    if saved is None:
+        return  # a checkpoint from before identities were saved: load_checkpoint still says a mismatch
+    for key, what in (("data", "on other data"), ("student", "of another student"),
+                      ("objective", "of another objective"), ("student_args", "of another model shape")):
+        if saved.get(key) != identity[key]:
+            had, has = saved.get(key), identity[key]
+            if key == "student_args":
+                diff = sorted(k for k in set(had or {}) | set(has) if (had or {}).get(k) != has.get(k))
+                had = ", ".join(f"{k}={(had or {}).get(k)}" for k in diff)
+                has = ", ".join(f"{k}={has.get(k)}" for k in diff)
+            raise ValueError(f"--resume: {run_dir} holds a run {what} ({had}; this run: {has}); "
+                             "resume it with the options it was started with, or give a new --out")
+
+
+class TrainingDiverged(RuntimeError):
+    """The training or validation loss went NaN or infinite: the run stops (no model is worth saving)."""
+
+
+def check_finite(row: dict, config: TrainConfig) -> None:
+    """Stop with one line when an epoch's loss is not finite (the data were finite: the loader drops
+    trials with NaN or infinite samples, so the cause is the optimisation)."""
+    bad = [k for k in ("train_loss", "val_loss") if not math.isfinite(row[k])]
+    if bad:
+        raise TrainingDiverged(f"training diverged at epoch {row['epoch']}: {' and '.join(bad)} "
+                               f"{' / '.join(str(row[k]) for k in bad)}; lower the learning rate (--lr, now "
+                               f"{config.lr:g}), or check the data for extreme values")
+
+
 class EpochProgress:
     """Training progress: a tqdm bar on a terminal; in a log file or a pipe one plain line per epoch (no
     carriage returns), e.g. ``seed+KD epoch 3/40: train_loss 1.234 val_loss 1.456 val_top1 0.312 (2.1 s)``."""
@@ -396,10 +437,17 @@ def fit(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_d
         model, args = build_model(config, data, targets.shape[1] if embedding else trials.n_classes, device)
         optimizer, scheduler = build_optimizer(model, config)
         scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
-        state = {"epoch": 0, "best_val_loss": float("inf"), "best_epoch": -1, "stale": 0, "history": []}
+        identity = run_identity(trials, config, args)
+        state = {"epoch": 0, "best_val_loss": float("inf"), "best_epoch": -1, "stale": 0, "history": [],
+                 "identity": identity}
         if resume and has_checkpoint(run_dir):
+            check_same_run(run_dir, identity)
             state = load_checkpoint(run_dir, model, optimizer, scheduler, scaler)
+            state.setdefault("identity", identity)
             log.info("resumed %s at epoch %d", run_dir, state["epoch"])
+        elif hasattr(model, "init_readout") and not embedding:  # CCANet: closed-form read-out first
+            train = split["train"]
+            model.init_readout(np.asarray(data.x[train][..., data.pad : data.pad + data.width]), labels[train])
 
         # 4. epochs
         y = torch.from_numpy(labels.astype(np.int64)).to(device)
@@ -422,6 +470,7 @@ def fit(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_d
                 val_loss, val_acc = evaluate_epoch(model, data, labels, split["val"])
             row = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss, "val_top1": val_acc,
                    "seconds": round(time.perf_counter() - t0, 4), "train_seconds": round(train_seconds, 4)}
+            check_finite(row, config)
             record_epoch(run_dir, state, row, model, optimizer, scheduler, scaler, data)
             if on_epoch is not None:
                 on_epoch(dict(row))
@@ -434,6 +483,9 @@ def fit(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_d
         bar.close()
     finally:
         data.release()
+    if state["best_epoch"] < 1:  # e.g. resumed past the last epoch of a run that never saved a model
+        raise RuntimeError(f"{run_dir}: no epoch produced a model (epochs run: {state['epoch']}); "
+                           "train again without --resume, or with more --epochs")
 
     # 5. run.json
     info = {
@@ -454,7 +506,7 @@ def fit(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_d
         "marker_classes": unresolved_markers(*_distinct_markers(trials), list(trials.class_ids), list(trials.class_names)),
         "preprocessing": trials.preprocessing,
     }
-    (run_dir / "run.json").write_text(json.dumps(info, indent=1))
+    write_text(run_dir / "run.json", json.dumps(info, indent=1))
     return info
 
 

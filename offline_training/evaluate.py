@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import cohen_kappa_score, confusion_matrix, f1_score
+from sklearn.metrics import balanced_accuracy_score, cohen_kappa_score, confusion_matrix, f1_score
 
-from bci_stream.stats import chance_p_value, wilson_interval  # noqa: F401 - one home, used here and live
+from bci_stream.io.safe_write import write_with
+from bci_stream.stats import chance_p_value, roc_auc_interval, wilson_interval  # one home, used here and live
 
 TOP_K = (1, 3, 5)
 
@@ -24,17 +25,24 @@ def top_k_accuracy(probabilities: np.ndarray, labels: np.ndarray, k: int) -> flo
 
 def scores(probabilities: np.ndarray, labels: np.ndarray) -> dict:
     """top1/top3/top5 with ``<key>_ci`` (Wilson 95 %) and ``<key>_p`` (binomial vs chance), macro_f1,
-    kappa and n for one set of predictions."""
+    kappa and n for one set of predictions; top-k with ``k >= n_classes`` is ``None`` (not a figure)."""
     pred = probabilities.argmax(1)
     n_classes = probabilities.shape[1]
     n = int(len(labels))
     out: dict = {}
     for k in TOP_K:
+        if k > 1 and k >= n_classes:  # top-k of k >= classes is 1 by construction: not a figure
+            out[f"top{k}"], out[f"top{k}_ci"], out[f"top{k}_p"] = None, None, None
+            continue
         acc = top_k_accuracy(probabilities, labels, k)
         hits = int(round(acc * n)) if n else 0
         out[f"top{k}"] = acc
         out[f"top{k}_ci"] = list(wilson_interval(hits, n))
         out[f"top{k}_p"] = chance_p_value(hits, n, min(1.0, k / n_classes))
+    if n_classes == 2:  # binary tasks: balanced accuracy and ROC AUC (class 1 positive) with a 95 % CI
+        auc, lo, hi = roc_auc_interval(labels, probabilities[:, 1])
+        out.update(balanced_accuracy=float(balanced_accuracy_score(labels, pred)) if n else float("nan"), auc=auc,
+                   auc_ci=[lo, hi])
     out.update(
         macro_f1=float(f1_score(labels, pred, average="macro", labels=np.arange(n_classes), zero_division=0)),
         kappa=float(cohen_kappa_score(labels, pred)) if len(np.unique(labels)) > 1 else float("nan"),
@@ -54,10 +62,18 @@ def evaluate(probabilities: np.ndarray, labels: np.ndarray, subjects: np.ndarray
     per = {int(s): scores(probabilities[subjects == s], labels[subjects == s]) for s in np.unique(subjects)}
     out["per_subject"] = per
     out["n_subjects"] = len(per)
-    keys = ("top1", "top3", "top5", "macro_f1", "kappa")
-    out["subject_mean"] = {k: float(np.nanmean([p[k] for p in per.values()])) for k in keys}
-    out["subject_std"] = {k: float(np.nanstd([p[k] for p in per.values()])) for k in keys} if len(per) > 1 else None
+    keys = tuple(k for k in ("top1", "top3", "top5", "macro_f1", "kappa") if out[k] is not None)
+    out["subject_mean"] = {k: _defined(np.mean, [p[k] for p in per.values()]) for k in keys}
+    out["subject_std"] = {k: _defined(np.std, [p[k] for p in per.values()]) for k in keys} if len(per) > 1 else None
     return out
+
+
+def _defined(stat, values: list[float]) -> float:
+    """``stat`` of the defined (finite) values; NaN when none is (kappa is undefined for a subject whose
+    test trials are all of one class) — without numpy's "Mean of empty slice" warning."""
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    return float(stat(finite)) if finite.size else float("nan")
 
 
 def confusion_png(probabilities: np.ndarray, labels: np.ndarray, class_names: list[str], path: str | Path,
@@ -92,7 +108,7 @@ def confusion_png(probabilities: np.ndarray, labels: np.ndarray, class_names: li
     bar.ax.text(1.5, 1.0 / max(n, 1), " chance", color="red", va="center", fontsize=7, transform=bar.ax.transData)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=110)
+    write_with(path, lambda tmp: fig.savefig(tmp, dpi=110))
     plt.close(fig)
     return path
 
@@ -121,7 +137,7 @@ def learning_curve_png(history: list[dict], path: str | Path, title: str, chance
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=100)
+    write_with(path, lambda tmp: fig.savefig(tmp, dpi=100))
     plt.close(fig)
     return path
 
@@ -159,6 +175,11 @@ def report_markdown(rows: list[tuple[str, dict]], data: str, notes: list[str] | 
     for name, m in rows:
         lines.append(f"| {name} | {m['split']} | {_ci(m, 'top1')} | {_p(m.get('top1_p'))} | {_ci(m, 'top3')} | "
                      f"{_ci(m, 'top5')} | {m['macro_f1']:.3f} | {m['kappa']:.3f} | {_per_subject(m, 'top1')} | {m['n']} |")
+    binary = [(name, m) for name, m in rows if m.get("auc") is not None]
+    if binary:
+        lines.append("\n| model | split | ROC AUC [95 % CI] | balanced accuracy |\n|---|---|---|---|")
+        lines += [f"| {name} | {m['split']} | {m['auc']:.3f} [{m['auc_ci'][0]:.2f}, {m['auc_ci'][1]:.2f}] | "
+                  f"{m['balanced_accuracy']:.3f} |" for name, m in binary]
     if rows:
         chance = rows[0][1]["chance_top1"]
         lines.append(f"\nPooled over test trials; 95 % CIs are Wilson score intervals; p is the one-sided exact "

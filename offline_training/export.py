@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from bci_stream.io.safe_write import atomic_path
 from bci_stream.model_card import ModelCard
 from bci_stream.preprocessing import Preprocessing
 from offline_training.distill import feature_kind, load_model
@@ -121,27 +122,27 @@ def write_onnx(wrapped: nn.Module, card: ModelCard, out: str | Path, doc: str = 
     wrapped = wrapped.eval()
     example = torch.randn(2, *card.feature_shape())
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     batch = torch.export.Dim("batch", min=1)
     output_name = "embedding" if card.is_embedding else "probabilities"
-    program = torch.onnx.export(wrapped, (example,), dynamo=True, input_names=[card.feature_kind],
-                                output_names=[output_name], dynamic_shapes={"x": {0: batch}},
-                                external_data=False, verbose=False)
-    program.save(str(out))
-    proto = onnx.load(str(out))
-    card.attach_to(proto)
-    proto.doc_string = doc or f"bci-stream model ({card.output_kind})"
-    onnx.save(proto, str(out))
+    with atomic_path(out) as tmp:  # out appears (or is replaced) only once the parity check has passed
+        program = torch.onnx.export(wrapped, (example,), dynamo=True, input_names=[card.feature_kind],
+                                    output_names=[output_name], dynamic_shapes={"x": {0: batch}},
+                                    external_data=False, verbose=False)
+        program.save(str(tmp))
+        proto = onnx.load(str(tmp))
+        card.attach_to(proto)
+        proto.doc_string = doc or f"bci-stream model ({card.output_kind})"
+        onnx.save(proto, str(tmp))
 
-    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    worst = 0.0
-    with torch.no_grad():
-        for n in (1, 3):
-            x = torch.randn(n, *card.feature_shape())
-            ref = wrapped(x).numpy()
-            got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
-            worst = max(worst, float(np.abs(ref - got).max()))
-    print(f"ONNX parity (ONNX Runtime vs torch, batch 1 and 3): max abs diff {worst:.2e}")
-    if worst > PARITY_TOLERANCE:
-        raise RuntimeError(f"exported model differs from torch by {worst:.2e} (> {PARITY_TOLERANCE})")
+        session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+        worst = 0.0
+        with torch.no_grad():
+            for n in (1, 3):
+                x = torch.randn(n, *card.feature_shape())
+                ref = wrapped(x).numpy()
+                got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+                worst = max(worst, float(np.abs(ref - got).max()))
+        print(f"ONNX parity (ONNX Runtime vs torch, batch 1 and 3): max abs diff {worst:.2e}")
+        if worst > PARITY_TOLERANCE:
+            raise RuntimeError(f"exported model differs from torch by {worst:.2e} (> {PARITY_TOLERANCE})")
     return out, worst

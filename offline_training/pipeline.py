@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from bci_stream.features import ErpConfig
+from bci_stream.io.safe_write import write_text, write_with
 from bci_stream.trials import Trials
 from offline_training.baselines import fit_power_logreg, predict_power_logreg
 from offline_training.distill import TrainConfig, fit, load_model, model_inputs, predict
@@ -128,7 +129,8 @@ ORACLE_ROW = {"full": "oracle, full (knows templates, noise model, each subject'
 
 def save_predictions(run_dir: Path, probs: np.ndarray, test: np.ndarray, labels: np.ndarray) -> None:
     """``predictions.npz``: test indices, labels and probabilities (for paired tests between runs)."""
-    np.savez_compressed(run_dir / "predictions.npz", test=test, labels=labels, probabilities=probs.astype(np.float32))
+    write_with(run_dir / "predictions.npz", lambda tmp: np.savez_compressed(
+        tmp, test=test, labels=labels, probabilities=probs.astype(np.float32)))
 
 
 def train_and_test(trials: Trials, split_name: str, config: TrainConfig, run_dir: str | Path,
@@ -151,7 +153,7 @@ def train_and_test(trials: Trials, split_name: str, config: TrainConfig, run_dir
     split_name, why = resolve_split(trials, split_name)
     split = make_split(trials, split_name, seed=config.seed)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "split.json").write_text(json.dumps({"name": split_name, "reason": why,
+    write_text(run_dir / "split.json", json.dumps({"name": split_name, "reason": why,
                                                     **{k: v.tolist() for k, v in split.items()}}))
     train_labels = shuffled_within(trials.labels, split, config.seed) if split_name == "shuffled" else None
     if split_name == "shuffled":  # the control trains on noise labels alone
@@ -165,7 +167,7 @@ def train_and_test(trials: Trials, split_name: str, config: TrainConfig, run_dir
                 split_reason=why, signal_unit=info.get("signal_unit", getattr(trials, "unit", "uV")),
                 preprocessing=info.get("preprocessing", getattr(trials, "preprocessing", None)),
                 dropped=trials.dropped, software=software_versions())
-    (run_dir / "run.json").write_text(json.dumps(info, indent=1))
+    write_text(run_dir / "run.json", json.dumps(info, indent=1))
     # 3. test
     test = split["test"]
     probs = test_probabilities(run_dir, trials, test)
@@ -181,14 +183,14 @@ def train_and_test(trials: Trials, split_name: str, config: TrainConfig, run_dir
         metrics["oracle_top1"], metrics["oracle_top5"], metrics["oracle_kind"] = om["top1"], om["top5"], kind
         rows.append((ORACLE_ROW[kind], om))
     # 4. write
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    write_text(run_dir / "metrics.json", json.dumps(metrics, indent=1))
     if len(rows) > 1:
         metrics = {**metrics, "oracle": rows[1][1]}
     confusion_png(probs, trials.labels[test], trials.class_names, run_dir / "confusion.png",
                   f"{label} — test split '{split_name}' — top-1 {metrics['top1']:.3f} (n={len(test)})")
     learning_curve_png(info["history"], run_dir / "learning_curve.png", f"{label} — split '{split_name}'",
                        chance=1 / trials.n_classes)
-    (run_dir / "report.md").write_text(report_markdown(rows, trials.source, run_info=run_info(trials, config, split_name, why)))
+    write_text(run_dir / "report.md", report_markdown(rows, trials.source, run_info=run_info(trials, config, split_name, why)))
     return metrics
 
 
@@ -329,7 +331,7 @@ def compare(trials: Trials, out_dir: str | Path, config: TrainConfig, soft_label
         if oracles:
             kind = oracle_kind(main)
             m.update(oracle_top1=oracles[kind]["top1"], oracle_top5=oracles[kind]["top5"], oracle_kind=kind)
-            (folder / "metrics.json").write_text(json.dumps(m, indent=1))
+            write_text(folder / "metrics.json", json.dumps(m, indent=1))
         rows.append((name, m))
         trained[name] = (folder, m, cfg)
     # 3. references
@@ -388,8 +390,8 @@ def compare(trials: Trials, out_dir: str | Path, config: TrainConfig, soft_label
              "decodes from per-channel trial means and slopes and must sit at chance unless the design has a "
              "block confound."]
     info = run_info(trials, best_cfg, main, why)
-    (out_dir / "report.md").write_text(report_markdown(rows, trials.source, notes, skipped, info))
-    (out_dir / "comparison.json").write_text(json.dumps(
+    write_text(out_dir / "report.md", report_markdown(rows, trials.source, notes, skipped, info))
+    write_text(out_dir / "comparison.json", json.dumps(
         {"split": main, "split_reason": why, "best": best_name, "best_folder": folder.name,
          "rows": [{"model": n, **m} for n, m in rows],
          "skipped": [{"what": n, "why": w} for n, w in skipped]}, indent=1))
@@ -402,4 +404,4 @@ def _adopt(folder: Path, out_dir: Path) -> None:
 
     for item in folder.iterdir():
         if item.is_file():
-            shutil.copy(item, out_dir / item.name)
+            write_with(out_dir / item.name, lambda tmp, item=item: shutil.copyfile(item, tmp))

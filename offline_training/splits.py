@@ -250,6 +250,7 @@ def _make(trials: Trials, name: str, seed: int) -> Split:
 def make_split(trials: Trials, name: str = "auto", seed: int = 0, check: bool = True) -> Split:
     """Split by name (see module docstring; ``auto`` and ``shuffled`` resolve first), checked with
     :func:`check_split` unless ``check=False``."""
+    check_classes(trials)
     resolved, _ = resolve_split(trials, name)
     if resolved == "shuffled":
         resolved, _ = resolve_split(trials, "auto")
@@ -259,11 +260,28 @@ def make_split(trials: Trials, name: str = "auto", seed: int = 0, check: bool = 
     return split
 
 
+def check_classes(trials: Trials) -> None:
+    """Refuse data with fewer than two classes present: a classifier of one class is always right, and its
+    p-value against "chance" (1.0) means nothing."""
+    present = np.unique(trials.labels)
+    if len(present) < 2:
+        what = f"one class ({trials.class_names[int(present[0])]!r}, {len(trials)} trials)" if len(present) else "no trials"
+        raise SplitError(f"the data hold {what}: training needs at least two classes; check the data SPEC's "
+                         "classes=/mapping=/markers= (which markers are classes)")
+
+
 def split_problem(trials: Trials, split: Split, name: str) -> str:
     """Why ``split`` cannot be trained and tested on ("" when it can)."""
     for part in PARTS:
         if len(split.get(part, ())) == 0:
             return f"its {part} part is empty"
+    for part in PARTS:
+        idx = np.asarray(split[part])
+        if idx.dtype.kind not in "iu" or idx.min() < 0 or idx.max() >= len(trials):
+            return f"its {part} part indexes trials outside 0..{len(trials) - 1} (e.g. {idx.max()}): a split of other data"
+    if name != "by-class" and len(np.unique(trials.labels[split["train"]])) < 2:
+        only = trials.class_names[int(trials.labels[split["train"][0]])]
+        return f"its train part holds one class ({only!r}): nothing to tell apart"
     for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
         if np.intersect1d(split[a], split[b]).size:
             return f"{a} and {b} share trials"

@@ -25,6 +25,7 @@ class StudentSpec:
 
 
 STUDENTS: dict[str, StudentSpec] = {
+    "ccanet": StudentSpec("erp", description="CCANet: CCA spectrum + time course, LDA-initialised read-out (default)"),
     "seed": StudentSpec("spectrogram", None, None, "seed CNN on |STFT| (Ferrante et al.)"),
     "phase": StudentSpec("spectrogram", "complex", 60.0, "phase-aware STFT net (spatial, temporal, square, pool)"),
     "eegnet": StudentSpec("erp", description="braindecode EEGNet on the low-passed ERP"),

@@ -36,8 +36,11 @@ from pathlib import Path
 
 import numpy as np
 
+from bci_stream.io.safe_write import write_text
 from bci_stream.trials import Trials
-from offline_training.sweep_space import SweepSpace, config_id, load_space, train_config
+from offline_training.soft_labels import soft_labels_for
+from offline_training.student_registry import STUDENTS
+from offline_training.sweep_space import SweepSpace, canonical_params, config_id, load_space, train_config
 
 log = logging.getLogger(__name__)
 
@@ -149,21 +152,6 @@ def subject_trials(trials: Trials, subject) -> Trials:
     return trials.subset(np.flatnonzero(keep))
 
 
-def _soft_labels(trials: Trials, teacher: str | None, kd: bool) -> tuple[np.ndarray | None, str]:
-    """Soft labels for KD: a teacher cache if given, else the loader's own. The twin of ``bci-train fit``'s
-    ``cli._soft_labels`` (which reports through the CLI); keep both in step."""
-    if not kd:
-        return None, ""
-    if teacher:
-        from offline_training.teacher import load_soft_labels
-
-        cache = load_soft_labels(teacher)
-        return cache.for_trials(trials.image_ids), cache.teacher
-    if trials.soft_labels is not None:
-        return trials.soft_labels, "phantom class-similarity (no images; stand-in for a CLIP teacher)"
-    raise ValueError("KD needs soft labels: pass --teacher CACHE (`bci-train teacher`) or set kd: false in the space")
-
-
 def fit_trial(params: dict, context: TrialContext, trial_id: str,
               report: Callable[[dict], None] | None = None) -> tuple[dict, dict]:
     """Train and test one configuration on one subject with one seed in ``SWEEP_DIR/<trial_id>``, the
@@ -177,7 +165,7 @@ def fit_trial(params: dict, context: TrialContext, trial_id: str,
     trials = subject_trials(cached_trials(context.data), params["subject"])
     config = replace(train_config(params, trials.sfreq, threads=max(1, int(context.threads))),
                      device=trial_device(context.gpus_per_trial))
-    soft, teacher = _soft_labels(trials, context.teacher, config.kd)
+    soft, teacher = soft_labels_for(trials, context.teacher, config.kd, without_kd="set kd: false in the space")
 
     def on_epoch(row: dict) -> None:
         if report is not None and row["epoch"] < config.epochs:
@@ -188,7 +176,7 @@ def fit_trial(params: dict, context: TrialContext, trial_id: str,
     info = json.loads((run_dir / "run.json").read_text())
     info.update(subject=None if params["subject"] == "all" else int(params["subject"]),
                 sweep={"dir": str(Path(context.sweep_dir).resolve()), "trial": trial_id, "config_id": config_id(params)})
-    (run_dir / "run.json").write_text(json.dumps(info, indent=1))
+    write_text(run_dir / "run.json", json.dumps(info, indent=1))
     return info["history"][-1], metrics
 
 
@@ -357,7 +345,7 @@ def run_sweep(config: SweepConfig, resume: bool = False, verbose: bool = False) 
 
     sweep_dir.mkdir(parents=True, exist_ok=True)
     if not resume:
-        (sweep_dir / MANIFEST).write_text(json.dumps(config.to_dict(), indent=1))
+        write_text(sweep_dir / MANIFEST, json.dumps(config.to_dict(), indent=1))
 
     try:
         from ray import tune
@@ -430,7 +418,7 @@ def collect_rows(sweep_dir: Path, metric: str) -> list[dict]:
             "best_epoch": best.get("epoch"), "val_loss": best.get("val_loss", float("nan")),
             "val_top1": best.get("val_top1", float("nan")), "test_top1": metrics.get("top1", float("nan")),
             "test_top5": metrics.get("top5", float("nan")), "run_dir": trial.trial_id,
-            "params": {k: v for k, v in params.items() if k not in ("subject", "seed")},
+            "params": canonical_params({k: v for k, v in params.items() if k not in ("subject", "seed")}),
         })
     return rows
 
@@ -446,12 +434,12 @@ def write_summary(rows: list[dict], config: SweepConfig, sweep_dir: Path, wall_s
             "configurations": config.configurations, "subjects": list(config.space.subjects),
             "seeds": list(config.space.seeds), "scheduler": config.scheduler, "metric": config.space.metric,
             "mode": config.space.mode, "wall_s": wall_s}
-    (sweep_dir / "sweep.md").write_text(summary_markdown(rows, meta))
+    write_text(sweep_dir / "sweep.md", summary_markdown(rows, meta))
 
 
 def best_run(sweep_dir: str | Path) -> tuple[Path, dict]:
-    """The run folder of a sweep's best finished CNN trial (on the sweep's validation metric) and the
-    ``sweep`` entry its card records: folder, trial, configuration, metric and value."""
+    """The run folder of a sweep's best finished trial of any student the live app runs (on the sweep's
+    validation metric) and the ``sweep`` entry its card records: folder, trial, configuration, metric and value."""
     from offline_training.sweep_report import (  # scipy.stats: slow
         best_trial,
         read_csv,
@@ -462,9 +450,10 @@ def best_run(sweep_dir: str | Path) -> tuple[Path, dict]:
     config = SweepConfig.from_dict(json.loads((sweep_dir / MANIFEST).read_text()))
     rows = read_csv(sweep_dir / "sweep.csv")
     metric = config.space.metric
-    best = best_trial(rows, metric, students=("cnn",))
+    best = best_trial(rows, metric, students=tuple(STUDENTS))  # every registered student exports
     if best is None:
-        raise SweepError(f"{sweep_dir}: no finished CNN trial to export (see sweep.md)")
+        raise SweepError(f"{sweep_dir}: no finished trial to export (see sweep.md; a sweep cut off early "
+                         f"continues with `bci-train sweep --out {sweep_dir} --resume`)")
     sweep = {"dir": str(sweep_dir), "trial": best["trial_id"], "config_id": best["config_id"], "metric": metric,
              "value": best[metric], "subject": best["subject"], "seed": best["seed"], "trials": len(rows),
              "data": config.data}

@@ -8,6 +8,7 @@ to select.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -15,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from offline_training.sweep_space import PARAMS, describe
+from bci_stream.io.safe_write import write_text
+from offline_training.sweep_space import PARAMS, canonical_params, describe, student_of
 
 STATUSES = ("done", "stopped early", "failed", "unfinished")
 FIXED_COLUMNS = ("trial_id", "status", "config_id", "subject", "seed", "epochs_run", "best_epoch", "val_loss",
@@ -56,9 +58,10 @@ def _better(metric: str):
 
 
 def best_trial(rows: list[dict], metric: str, students: tuple[str, ...] | None = None) -> dict | None:
-    """The finished trial with the best validation ``metric`` (optionally among ``students``)."""
+    """The finished trial with the best validation ``metric`` (optionally among ``students``, registry
+    names: ``seed``, ``phase``, ``eegnet``...)."""
     done = [r for r in rows if r["status"] == "done" and not _nan(r[metric])
-            and (students is None or r["params"].get("student", "cnn") in students)]
+            and (students is None or student_of(r["params"]) in students)]
     key = _better(metric)
     return min(done, key=lambda r: key(r[metric])) if done else None
 
@@ -81,11 +84,12 @@ def configurations(rows: list[dict], metric: str) -> dict[tuple, dict]:
 def write_csv(rows: list[dict], path: Path) -> None:
     """One row per trial: :data:`FIXED_COLUMNS` then the sampled parameters."""
     names = [p for p in PARAMS if any(p in r["params"] for r in rows)]
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow([*FIXED_COLUMNS, *names])
-        for r in rows:
-            w.writerow([_cell(r.get(c)) for c in FIXED_COLUMNS] + [_cell(r["params"].get(p)) for p in names])
+    f = io.StringIO(newline="")
+    w = csv.writer(f)
+    w.writerow([*FIXED_COLUMNS, *names])
+    for r in rows:
+        w.writerow([_cell(r.get(c)) for c in FIXED_COLUMNS] + [_cell(r["params"].get(p)) for p in names])
+    write_text(path, f.getvalue())
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -96,7 +100,7 @@ def read_csv(path: Path) -> list[dict]:
             row = {k: _parse(raw[k]) for k in FIXED_COLUMNS}
             row["status"], row["trial_id"], row["run_dir"] = raw["status"], raw["trial_id"], raw["run_dir"]
             row["config_id"] = raw["config_id"]
-            row["params"] = {k: _parse(v) for k, v in raw.items() if k not in FIXED_COLUMNS and v != ""}
+            row["params"] = canonical_params({k: _parse(v) for k, v in raw.items() if k not in FIXED_COLUMNS and v != ""})
             rows.append(row)
     return rows
 

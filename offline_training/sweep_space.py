@@ -8,7 +8,7 @@ A space file (``examples/sweep_small.yaml`` is one)::
     subjects: [1, 2]         # grid: every configuration runs on each subject's trials alone ("all": pooled)
     seeds: [0, 1]            # grid: ... and with each training seed
     params:
-      student: cnn                          # a constant
+      student: seed                         # a constant
       lr: {loguniform: [3.0e-4, 3.0e-3]}    # a distribution
       dropout: {uniform: [0.1, 0.5]}
       nperseg: {choice: [32, 40]}
@@ -187,6 +187,17 @@ def to_tune(space: SweepSpace) -> dict:
     return out
 
 
+def canonical_params(params: dict) -> dict:
+    """``params`` with the student under its registry name (``cnn`` → ``seed``: sweeps from before the
+    rename), for everything that reads a sweep's rows."""
+    return {**params, "student": canonical(str(params["student"]))} if "student" in params else dict(params)
+
+
+def student_of(params: dict) -> str:
+    """The student a trial trained (the training default when the space left it out)."""
+    return canonical(str(params.get("student", TrainConfig().student)))
+
+
 def config_id(params: dict) -> str:
     """A short stable name for a sampled configuration: the same for every subject and seed it ran on."""
     shared = {k: v for k, v in params.items() if k not in ("subject", "seed")}
@@ -194,7 +205,7 @@ def config_id(params: dict) -> str:
 
 
 def describe(params: dict) -> str:
-    """``cnn lr=1.2e-03 dropout=0.31 ...``: a configuration in one short line."""
+    """``seed lr=1.2e-03 dropout=0.31 ...``: a configuration in one short line."""
     parts = [str(params.get("student", TrainConfig().student))]
     for name, value in sorted(params.items()):
         if name in ("student", "subject", "seed"):

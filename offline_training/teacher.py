@@ -19,6 +19,8 @@ import torch
 from safetensors.numpy import load_file, save_file
 from tqdm.auto import tqdm
 
+from bci_stream.io.safe_write import write_with
+
 TEMPLATES = (
     "a photo of a {}.",
     "a blurry photo of a {}.",
@@ -142,10 +144,9 @@ def compute_soft_labels(image_ids: list[str], image_dir: str | Path, class_names
             probs = teacher.probabilities([Image.open(find_image(image_dir, i)) for i in batch])
             known.update(zip(batch, probs))
     ids = sorted(known)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    save_file({"probabilities": np.stack([known[i] for i in ids]).astype(np.float32)}, str(cache),
-              metadata={"image_ids": json.dumps(ids), "class_names": json.dumps(list(class_names)),
-                        "teacher": config.name})
+    tensors = {"probabilities": np.stack([known[i] for i in ids]).astype(np.float32)}
+    metadata = {"image_ids": json.dumps(ids), "class_names": json.dumps(list(class_names)), "teacher": config.name}
+    write_with(cache, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
     return cache
 
 

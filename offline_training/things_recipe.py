@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bci_stream.io.safe_write import write_text
 from bci_stream.trials import Trials
 from offline_training.config import TrainConfig
 from offline_training.image_embeddings import ImageEmbeddings
@@ -108,8 +109,8 @@ def run_recipe(recipe: ThingsRecipe, config: TrainConfig, targets: ImageEmbeddin
             print_zero_shot(metrics)
             per[s] = metrics
         results[mode] = summarise(per)
-    (out / "table.json").write_text(json.dumps(results, indent=1, default=float))
-    (out / "table.md").write_text(table_markdown(results, config))
+    write_text(out / "table.json", json.dumps(results, indent=1, default=float))
+    write_text(out / "table.md", table_markdown(results, config))
     print((out / "table.md").read_text())
     return results
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bci_stream.io.safe_write import write_text, write_with
 from bci_stream.trials import Trials
 from offline_training.config import CANDIDATES, TrainConfig
 from offline_training.contrastive import class_candidates, embed, retrieval_probabilities, unit_rows
@@ -100,8 +101,9 @@ def test_embedding_run(run_dir: Path, trials: Trials, test: np.ndarray, split_na
     z = embed(model, normaliser(model_inputs(trials.subset(test), config, jitter=False)).astype(np.float32))
     candidates = held_out_candidates(trials, test, targets, per)
     probs = retrieval_probabilities(z, candidates.embeddings, model.logit_scale().item())
-    np.savez_compressed(run_dir / "predictions.npz", test=test, truth=candidates.truth, embeddings=z,
-                        probabilities=probs.astype(np.float32), candidates=np.array(candidates.names))
+    write_with(run_dir / "predictions.npz", lambda tmp: np.savez_compressed(
+        tmp, test=test, truth=candidates.truth, embeddings=z, probabilities=probs.astype(np.float32),
+        candidates=np.array(candidates.names)))
     metrics = retrieval_metrics(probs, candidates, trials.subjects[test], split_name)
     metrics["logit_scale"] = model.logit_scale().item()
     if oracle is not None:
@@ -139,7 +141,7 @@ def train_and_test_embedding(trials: Trials, split_name: str, config: TrainConfi
         check_split(trials, split, split_name, config.seed)
         why = "given"
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "split.json").write_text(json.dumps({"name": split_name, "reason": why, "candidates": per,
+    write_text(run_dir / "split.json", json.dumps({"name": split_name, "reason": why, "candidates": per,
                                                     **{k: np.asarray(v).tolist() for k, v in split.items()}}))
     # 2. fit
     t0 = time.perf_counter()
@@ -148,7 +150,7 @@ def train_and_test_embedding(trials: Trials, split_name: str, config: TrainConfi
     info.update(teacher=f"image embeddings {targets.space}", train_seconds=round(seconds, 1), split=split_name,
                 split_reason=why, dropped=trials.dropped, software=software_versions(),
                 embedding={"dim": targets.dim, "space": targets.space, "checkpoint_sha256": targets.checkpoint_sha256})
-    (run_dir / "run.json").write_text(json.dumps(info, indent=1))
+    write_text(run_dir / "run.json", json.dumps(info, indent=1))
     # 3. test: retrieval among the held-out candidates
     metrics, probs, candidates = test_embedding_run(run_dir, trials, np.asarray(split["test"]), split_name, e, per,
                                                     oracle)
@@ -164,7 +166,7 @@ def train_and_test_embedding(trials: Trials, split_name: str, config: TrainConfi
                                        ", each subject's gain and latency"), om))
     test = np.asarray(split["test"])
     # 4. write
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    write_text(run_dir / "metrics.json", json.dumps(metrics, indent=1))
     title = f"{label} — {candidates.k}-way zero-shot, split '{split_name}'"
     if candidates.k <= 40:
         confusion_png(probs, candidates.truth, candidates.names, run_dir / "confusion.png",
@@ -172,7 +174,7 @@ def train_and_test_embedding(trials: Trials, split_name: str, config: TrainConfi
     learning_curve_png(info["history"], run_dir / "learning_curve.png", f"{label} — split '{split_name}' "
                        "(validation: retrieval among the validation classes)")
     notes = [zero_shot_note(metrics)]
-    (run_dir / "report.md").write_text(report_markdown(rows, trials.source, notes,
+    write_text(run_dir / "report.md", report_markdown(rows, trials.source, notes,
                                                        run_info=run_info(trials, config, split_name, why)))
     return metrics
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 
 from bci_stream.cli import main as bci_stream
 from bci_stream.model_card import ModelCard
-from bci_stream.resources import DEMO_MODEL
+from bci_stream.resources import DEMO_MODEL, REAL_DEMO_DIR, REAL_DEMO_MODEL, REAL_DEMO_RECORDING
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = DEMO_MODEL
@@ -35,6 +36,29 @@ def test_demo_runs_headless_and_decodes(tmp_path):
     lines = [line for line in out.stdout.splitlines() if "latency" in line and line.startswith("#")]
     assert len(lines) >= 5, out.stdout[-2000:]
     assert "lost samples 0" in out.stdout
+
+
+def test_the_real_demo_ships_a_licensed_recording_and_a_model_that_never_saw_it():
+    card = ModelCard.from_onnx(REAL_DEMO_MODEL)
+    assert card.class_names == ["house", "face"] and card.ch_names == ["TP9", "AF7", "AF8", "TP10"]
+    assert card.sfreq == 256.0 and card.signal_unit == "uV"
+    assert "BSD" in (REAL_DEMO_DIR / "LICENSE").read_text()
+    assert REAL_DEMO_RECORDING.name not in card.training_data  # trained on the subject's OTHER recordings
+    assert "N170/subject1" in card.training_data and REAL_DEMO_RECORDING.stat().st_size < 2e6
+
+
+def test_real_demo_replays_the_shipped_recording_and_scores_each_picture(tmp_path):
+    env = dict(os.environ)
+    env.pop("DISPLAY", None)
+    env.pop("WAYLAND_DISPLAY", None)
+    out = subprocess.run([sys.executable, "-m", "bci_stream.demo", "--real", "--seconds", "8"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    shown = [line for line in out.stdout.splitlines() if line.startswith("#") and " shown " in line]
+    assert len(shown) >= 5, out.stdout[-2000:]
+    assert all(re.search(r"shown +(face|house) -> decoded +(face|house) ", line) for line in shown), shown
+    assert "lost samples 0" in out.stdout and "a REAL recording" in out.stdout
+    assert "event mode:" in out.stdout and "top-5" not in out.stdout.split("event mode:")[-1]
 
 
 def test_info_prints_the_card(capsys, tiny_model):

@@ -81,7 +81,7 @@ def _fif_with_markers(path: Path, texts: list[str]) -> Path:
 def test_every_user_error_is_one_line_with_rc_2(tmp_path, capsys):
     fif = _fif_with_markers(tmp_path / "rec_raw.fif", ["go", "stop"] * 4)
     cases = {
-        "unknown data kind": (["fit", "--data", "csv:/x.csv", "--out", str(tmp_path / "a")], "unknown data kind 'csv'"),
+        "unknown data kind": (["fit", "--data", "tsv:/x.tsv", "--out", str(tmp_path / "a")], "unknown data kind 'tsv'"),
         "spec without a kind": (["fit", "--data", "/data/rec.fif", "--out", str(tmp_path / "a")], "has no kind"),
         "missing file": (["fit", "--data", f"mne:{tmp_path / 'nope.fif'}", "--out", str(tmp_path / "a")],
                          "no recording at"),
@@ -115,11 +115,11 @@ def test_every_user_error_is_one_line_with_rc_2(tmp_path, capsys):
 
 
 def test_cli_process_prints_no_traceback_and_verbose_does(tmp_path):
-    argv = [sys.executable, "-m", "offline_training.cli", "fit", "--data", "csv:/x", "--out", str(tmp_path / "a")]
+    argv = [sys.executable, "-m", "offline_training.cli", "fit", "--data", "tsv:/x", "--out", str(tmp_path / "a")]
     env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}
     quiet = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
     assert quiet.returncode == 2 and "Traceback" not in quiet.stderr
-    assert quiet.stderr.strip().splitlines() == ["bci-train fit: error: unknown data kind 'csv' in 'csv:/x'; "
-                                                 "use one of phantom, eegimagenet, xdf, mne, bids, things"]
+    assert quiet.stderr.strip().splitlines() == ["bci-train fit: error: unknown data kind 'tsv' in 'tsv:/x'; "
+                                                 "use one of phantom, eegimagenet, xdf, mne, csv, bids, things"]
     loud = subprocess.run(argv[:3] + ["-v"] + argv[3:], capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
     assert loud.returncode == 2 and "Traceback" in loud.stderr

@@ -160,7 +160,47 @@ def test_summary_chooses_on_validation_and_round_trips_through_csv(tmp_path):
     write_csv(rows, tmp_path / "sweep.csv")
     back = read_csv(tmp_path / "sweep.csv")
     assert [r["config_id"] for r in back] == ["a", "a", "b", "b", "c"]
-    assert back[0]["params"] == {"student": "cnn", "lr": 0.001} and math.isnan(back[4]["test_top1"])
+    assert back[0]["params"] == {"student": "seed", "lr": 0.001} and math.isnan(back[4]["test_top1"])  # cnn: old name
+
+
+def _row(i: int, student: str, val: float, status: str = "done") -> dict:
+    return {"trial_id": f"t{i}", "status": status, "config_id": f"c{i}", "subject": 1, "seed": 0, "epochs_run": 3,
+            "best_epoch": 3, "val_loss": val, "val_top1": 0.5, "test_top1": 0.4, "test_top5": 0.9, "run_dir": f"t{i}",
+            "params": {"student": student, "lr": 0.001}}
+
+
+def test_best_run_picks_the_best_finished_trial_of_any_student(tmp_path):
+    """A sweep over seed and phase (not the old name ``cnn``) exports its best trial; ``cnn`` rows read as
+    ``seed`` (was: "no finished CNN trial")."""
+    from offline_training.sweep import MANIFEST, SweepConfig, SweepError, best_run
+
+    (tmp_path / MANIFEST).write_text(json.dumps(SweepConfig(data=TINY_SPEC, out=str(tmp_path)).to_dict()))
+    write_csv([_row(0, "seed", 1.2), _row(1, "phase", 0.9), _row(2, "eegnet", 0.5, "failed"), _row(3, "cnn", 1.0)],
+              tmp_path / "sweep.csv")
+    run_dir, sweep = best_run(tmp_path)
+    assert run_dir == tmp_path.resolve() / "t1" and sweep["trial"] == "t1" and sweep["value"] == 0.9
+    assert [r["params"]["student"] for r in read_csv(tmp_path / "sweep.csv")] == ["seed", "phase", "eegnet", "seed"]
+    write_csv([_row(0, "phase", 0.5, "failed")], tmp_path / "sweep.csv")
+    with pytest.raises(SweepError, match="no finished trial to export"):
+        best_run(tmp_path)
+
+
+def test_the_sweep_and_the_cli_share_one_soft_label_function_that_checks_the_classes(tmp_path):
+    from safetensors.numpy import save_file
+
+    import offline_training.cli as cli
+    import offline_training.sweep as sweep
+    from offline_training.datasets import load_trials
+    from offline_training.soft_labels import soft_labels_for
+
+    assert sweep.soft_labels_for is cli.soft_labels_for is soft_labels_for
+    trials = load_trials(TINY_SPEC, progress=False)
+    cache = tmp_path / "teacher.safetensors"
+    ids = sorted(set(trials.image_ids))
+    save_file({"probabilities": np.full((len(ids), 2), 0.5, np.float32)}, str(cache),
+              metadata={"image_ids": json.dumps(ids), "class_names": json.dumps(["a", "b"]), "teacher": "t"})
+    with pytest.raises(ValueError, match="made for other classes"):  # the sweep's twin lacked this check
+        soft_labels_for(trials, str(cache), kd=True, without_kd="set kd: false in the space")
 
 
 def test_progress_in_a_log_file_is_one_line_per_event_without_carriage_returns():

@@ -165,7 +165,7 @@ def test_spec_parsing_and_errors():
     assert parse_spec("phantom:subjects=2,classes=5") == ("phantom", None, {"subjects": "2", "classes": "5"})
     assert parse_spec("xdf:/data/a.xdf,tmax=0.6") == ("xdf", "/data/a.xdf", {"tmax": "0.6"})
     with pytest.raises(ValueError, match="unknown data kind"):
-        load_trials("csv:/x")
+        load_trials("edf2:/x")  # csv: is a reader now (Muse / eeg-notebooks)
     with pytest.raises(ValueError, match="unknown phantom option"):
         load_trials("phantom:colour=blue")
 

@@ -48,7 +48,9 @@ def add_parser(sub, parents) -> None:
 
 def run(args) -> int:
     from bci_stream.gallery import save_gallery
+    from bci_stream.io.safe_write import check_writable_target
 
+    check_writable_target(args.out)  # a device, FIFO or read-only folder is said before the embedding work
     if args.phantom:
         if args.dir or args.model or args.pretrained:
             raise ValueError("--phantom builds the phantom's gallery: drop DIR, --model and --pretrained")

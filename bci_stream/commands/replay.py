@@ -51,6 +51,9 @@ def run(args) -> int:
     from bci_stream.replay import read_replay_spec, recording_pusher
     from bci_stream.simulate import OutletConfig
 
+    if args.subject is not None and ".pth" not in args.file.lower():
+        raise ValueError(f"--subject picks one subject's trials of an ImageNet-EEG .pth file; {args.file} is one "
+                         "recording: drop --subject")
     kwargs = {"subject": args.subject, "event_field": args.event_field}
     path, rec = read_replay_spec(args.file, **{k: v for k, v in kwargs.items() if v is not None})
     name = args.name or path.stem

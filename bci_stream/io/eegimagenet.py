@@ -13,6 +13,7 @@ only: a file carrying arbitrary pickled code fails with :class:`RecordingError` 
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,14 +61,22 @@ def safe_torch_load(path: str | Path):
     if not path.is_file():
         raise RecordingError(f"no file at {path}")
     try:
-        return torch.load(str(path), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # "Detected pickle protocol 4 ...": said below, in one line, if it matters
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
+        from bci_stream.io.pickle_scan import disallowed_globals
+
         blocked = re.search(r"GLOBAL ([\w.]+)", str(err))
-        if blocked:  # torch's own advice (re-run with weights_only=False) would run that call: never give it
+        asked = [blocked.group(1)] if blocked else disallowed_globals(path)  # protocol 4/5: torch names no call
+        if asked:  # torch's own advice (re-run with weights_only=False) would run that call: never give it
             raise RecordingError(
-                f"{path}: refused to load: it asks to call {blocked.group(1)} while unpickling; bci-stream loads only "
-                "tensors and plain containers and never runs code from a data file"
+                f"{path}: refused to load: it asks to call {', '.join(asked[:3])} while unpickling; it is not a plain "
+                "tensor file (bci-stream loads only tensors and plain containers and never runs code from a data file)"
             ) from None
+        if "operand 149" in str(err):  # FRAME: a protocol-4/5 pickle of plain tensors, which torch's safe loader lacks
+            raise RecordingError(f"{path}: saved with pickle protocol 4 or 5, which torch's safe loader cannot read; "
+                                 "re-save it with torch.save(obj, path) (default protocol 2)") from None
         raise RecordingError(f"{path}: corrupt or unreadable torch file ({_first_line(err)})") from None
     except Exception as err:  # truncated zip, empty file, text: not a torch file
         raise RecordingError(

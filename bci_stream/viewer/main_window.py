@@ -18,6 +18,7 @@ import pyqtgraph as pg
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from bci_stream.state import SharedState
+from bci_stream.truth import accuracy_text as scoring_text
 from bci_stream.viewer.display import (
     DISPLAY_FILTERS,
     DisplayFilter,
@@ -275,8 +276,15 @@ class MainWindow(QtWidgets.QMainWindow):
             self.record_button.setText("Start recording log")
 
     def save_screenshot(self, path: str | Path | None = None) -> Path:
+        from bci_stream.io.safe_write import write_with
+
         path = Path(path or f"bci-stream-{time.strftime('%Y%m%d-%H%M%S')}.png")
-        self.grab().save(str(path))
+
+        def save(tmp: Path) -> None:
+            if not self.grab().save(str(tmp), "PNG"):
+                raise OSError(f"Qt could not write a PNG to {path}")
+
+        write_with(path, save)
         self.state.update(message=f"saved {path}")
         return path
 
@@ -454,11 +462,7 @@ def accuracy_text(accuracy: dict) -> str:
     """The event-mode accuracy line the viewer shows (from ``RunningAccuracy.summary()``)."""
     if not accuracy.get("n"):
         return "event mode: no stimulus scored yet" if accuracy else "continuous mode (no stimulus scoring)"
-    lo, hi = accuracy["top1_ci"]
-    p = accuracy["p_top1_vs_chance"]
-    return (f"event mode: {accuracy['n']} stimuli, top-1 {accuracy['top1']:.3f} [95 % CI {lo:.3f}, {hi:.3f}], "
-            f"top-5 {accuracy['top5']:.3f}, chance {accuracy['chance_top1']:.3f}, "
-            f"p {'< 0.001' if p < 1e-3 else f'= {p:.3f}'}")
+    return f"event mode: {accuracy['n']} stimuli, {scoring_text(accuracy)} (95 % CIs)"
 
 
 class RingTraces:

@@ -60,6 +60,9 @@ def load_trials(spec: str | Sequence[str], progress: bool = True, preprocessing=
     decoder applies it: to each continuous recording from its first sample, before epoching
     (recordings, BIDS); to each trial from its first sample for trial-only datasets (phantom,
     ImageNet-EEG, THINGS-EEG2). What was applied is recorded in ``trials.preprocessing``.
+
+    Trials holding a NaN or an infinite sample are left out and counted in ``trials.dropped``
+    (:meth:`~bci_stream.trials.Trials.without_non_finite`).
     """
     specs = split_specs(spec)
     if not specs:
@@ -72,11 +75,19 @@ def load_trials(spec: str | Sequence[str], progress: bool = True, preprocessing=
     trials = parts[0] if len(parts) == 1 else concat_trials(parts)
     if preprocessing is not None:
         trials.preprocessing = preprocessing.to_dict()
-    return trials
+    return trials.without_non_finite()  # after the filters, which carry a NaN on to later samples
 
 
 def _load(spec: str, progress: bool, preprocessing) -> Trials:
+    from offline_training.datasets.options import check_keys, naming_keys, reader_keys
+
     kind, path, opts = parse_spec(spec)
+    with naming_keys(spec, opts):  # a value that is not a number, a key a reader does not take: named
+        return _load_kind(spec, kind, path, opts, progress, preprocessing, check_keys, reader_keys)
+
+
+def _load_kind(spec, kind, path, opts, progress, preprocessing, check_keys, reader_keys) -> Trials:
+    """The loader of ``kind``, its options checked against its signature first (``check_keys``)."""
     continuous = _continuous_preprocess(preprocessing) if preprocessing is not None else None
     if kind == "phantom":
         from offline_training.datasets.phantom import load_phantom
@@ -87,18 +98,22 @@ def _load(spec: str, progress: bool, preprocessing) -> Trials:
     if kind == "eegimagenet":
         from offline_training.datasets.eegimagenet import load_eegimagenet_trials
 
+        check_keys(spec, load_eegimagenet_trials, opts)
         return _epochwise(load_eegimagenet_trials(path, **opts), preprocessing)
     if kind in _RECORDING_KINDS:
         from offline_training.datasets.recordings import load_recording_trials
 
+        check_keys(spec, load_recording_trials, opts, more=reader_keys)  # the rest goes to the file's reader
         return load_recording_trials(path, preprocess=continuous, **opts)
     if kind == "bids":
         from offline_training.datasets.bids import load_bids
 
+        check_keys(spec, load_bids, opts)
         return load_bids(path, preprocess=continuous, **opts)
     if kind == "things":
         from offline_training.datasets.things_eeg2 import load_things_eeg2
 
+        check_keys(spec, load_things_eeg2, opts)
         return _epochwise(load_things_eeg2(path, **opts), preprocessing)
     raise ValueError(f"unknown data kind {kind!r} in {spec!r}; use one of {', '.join(KINDS)}")
 

@@ -63,7 +63,7 @@ def load_eegimagenet_trials(path: str, splits: str | None = None, split: str = "
         unit="a.u.",  # the public release is band-passed and z-scored: arbitrary units, not microvolts
     )
     if splits:
-        trials.splits["by-image"] = _official_split(splits, int(split), keep)
+        trials.splits["by-image"] = _official_split(splits, int(split), keep, len(f.eeg), path)
     return trials
 
 
@@ -73,7 +73,9 @@ def _blocks(labels: np.ndarray, subjects: np.ndarray) -> np.ndarray:
     return np.cumsum(change) - 1
 
 
-def _official_split(path: str, fold: int, keep: list[int]) -> dict[str, np.ndarray]:
+def _official_split(path: str, fold: int, keep: list[int], n_trials: int, data: str) -> dict[str, np.ndarray]:
+    """Fold ``fold`` of a ``block_splits_*.pth`` file renumbered to the ``keep`` trials (of ``n_trials`` in
+    ``data``); an index outside the file's trials (a split of another release) is refused."""
     content = safe_torch_load(path)
     try:
         folds = content["splits"]
@@ -85,5 +87,13 @@ def _official_split(path: str, fold: int, keep: list[int]) -> dict[str, np.ndarr
     for part in ("train", "val", "test"):
         if part not in chosen:
             raise RecordingError(f"{path}: split {fold} has no {part!r} list")
-        out[part] = np.array(sorted(position[int(i)] for i in chosen[part] if int(i) in position), dtype=np.int64)
+        try:
+            indices = [int(i) for i in chosen[part]]
+        except (TypeError, ValueError):
+            raise RecordingError(f"{path}: split {fold} {part!r} holds something other than trial indices") from None
+        outside = [i for i in indices if not 0 <= i < n_trials]
+        if outside:
+            raise RecordingError(f"{path}: split {fold} {part!r} indexes trial {max(outside, key=abs)} but {data} "
+                                 f"holds {n_trials} trials; give the splits file of the same release")
+        out[part] = np.array(sorted(position[i] for i in indices if i in position), dtype=np.int64)
     return out

@@ -21,12 +21,15 @@ def _parse_bool(key: str, value) -> bool:
 def phantom_config(**options) -> PhantomConfig:
     """PhantomConfig from spec options (``subjects``, ``classes``, ``channels``, ``images``, ``seed``,
     ``snr``, ``sfreq``, ``semantic`` (1/0), or any :class:`PhantomConfig` field name, e.g. ``embed_dim``)."""
+    from offline_training.datasets.options import unknown_key_message
+
     fields = PhantomConfig.__dataclass_fields__
     kwargs = {}
     for key, value in options.items():
         name = _KEYS.get(key, key)
         if name not in fields:
-            raise ValueError(f"unknown phantom option {key!r}; known: {sorted(_KEYS)}")
+            known = set(_KEYS) | (set(fields) - set(_KEYS.values()))
+            raise ValueError(unknown_key_message(key, known, noun="phantom option"))
         kwargs[name] = _parse_bool(key, value) if isinstance(fields[name].default, bool) \
             else type(fields[name].default)(value)
     return PhantomConfig(**kwargs)

@@ -5,6 +5,7 @@ and the registry that names them and the features each one reads.
 
     | name | model | features |
     |---|---|---|
+    | ``ccanet`` (default) | :class:`CCANet`, CCA spectrum + time course, LDA-initialised read-out | erp |
     | ``seed`` (alias ``cnn``) | :class:`SpectrogramCNN`, the seed's CNN on STFT magnitudes | spectrogram, magnitude |
     | ``phase`` | :class:`PhaseSTFTNet`, ShallowNet's order on the complex STFT | spectrogram, complex, bins <= 60 Hz |
     | ``eegnet`` / ``shallow`` / ``deep4`` | braindecode's EEGNet / ShallowFBCSPNet / Deep4Net | erp |
@@ -16,12 +17,13 @@ from torch import nn
 
 from offline_training.student_registry import ALIASES, STUDENTS, StudentSpec, canonical, student_spec  # noqa: F401
 from offline_training.students.braindecode_models import BRAINDECODE_CLASSES, BraindecodeStudent
+from offline_training.students.cca_net import CCANet
 from offline_training.students.lstm import EEGLSTM
 from offline_training.students.phase_stft import PhaseSTFTNet
 from offline_training.students.seed_cnn import SpectrogramCNN
 
-__all__ = ["STUDENTS", "StudentSpec", "build_student", "build_from_card_architecture", "student_spec", "student_args", "student_class",
-           "SpectrogramCNN", "PhaseSTFTNet", "BraindecodeStudent", "EEGLSTM"]
+__all__ = ["STUDENTS", "StudentSpec", "build_student", "build_from_card_architecture", "student_spec",
+           "student_args", "student_class", "SpectrogramCNN", "PhaseSTFTNet", "CCANet", "BraindecodeStudent", "EEGLSTM"]
 
 
 def build_student(name: str, **kwargs) -> nn.Module:
@@ -36,13 +38,15 @@ def build_student(name: str, **kwargs) -> nn.Module:
         return SpectrogramCNN(**kwargs)
     if key == "phase":
         return PhaseSTFTNet(**kwargs)
+    if key == "ccanet":
+        return CCANet(**kwargs)
     return BraindecodeStudent(key, **kwargs)
 
 
 def student_class(name: str) -> type[nn.Module]:
     """The module class behind student ``name`` (to see which arguments it takes)."""
     key = canonical(name)
-    return {"lstm": EEGLSTM, "seed": SpectrogramCNN, "phase": PhaseSTFTNet}.get(key, BraindecodeStudent)
+    return {"lstm": EEGLSTM, "seed": SpectrogramCNN, "phase": PhaseSTFTNet, "ccanet": CCANet}.get(key, BraindecodeStudent)
 
 
 def student_args(name: str, feature_shape: tuple[int, int, int], n_outputs: int, column_sfreq: float,
@@ -50,7 +54,7 @@ def student_args(name: str, feature_shape: tuple[int, int, int], n_outputs: int,
     """Constructor arguments of student ``name`` for features of ``feature_shape`` ``(n_chans, n_rows,
     n_columns)``; ``column_sfreq``: rate of the columns, Hz (the erp kind's output rate)."""
     n_chans, n_rows, n_cols = feature_shape
-    if canonical(name) in BRAINDECODE_CLASSES:
+    if canonical(name) in BRAINDECODE_CLASSES or canonical(name) == "ccanet":
         return dict(n_chans=n_chans, n_times=n_cols, n_outputs=n_outputs, sfreq=column_sfreq, n_freqs=n_rows, **kwargs)
     return dict(n_chans=n_chans, n_freqs=n_rows, n_frames=n_cols, n_outputs=n_outputs, **kwargs)
 

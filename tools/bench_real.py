@@ -1,0 +1,193 @@
+"""Real EEG benchmark: every reference method and student on the same protocol folds of the public sets in
+``../shared/data/real`` (read through the project's loaders), per subject; writes
+``docs/benchmarks/real_eeg.json``, ``docs/real_eeg.png`` and the README's "Real EEG" section.
+
+    PYTHONPATH=$PWD python tools/bench_real.py [--sets ssvep n170 p300] [--students ccanet eegnet] [--no-readme]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL = ROOT.parent / "shared" / "data" / "real"
+# name -> (title, spec, band-pass Hz, protocol kwargs, metric)
+SETS = {
+    "ssvep": ("SSVEP Exo, subjects 01-06, 4 classes (rest, 13, 21, 17 Hz), window 1-4 s",
+              "mne:{R}/ssvep_exo,event_id=1:rest;2:13Hz;3:21Hz;4:17Hz,tmin=1,tmax=4", (5.0, 45.0),
+              {"group": "session"}, "top1"),
+    "n170": ("Faces vs houses (N170), Muse subject 1, 0-0.6 s", "csv:{R}/eegnb_muse/N170/subject1,event_id=1:house;2:face,tmin=0,tmax=0.6",
+             (1.0, 30.0), {"group": "run"}, "auc"),
+    "p300": ("Visual P300, Muse subject 1, 0-0.6 s", "csv:{R}/eegnb_muse/P300/subject1,event_id=1:non-target;2:target,tmin=0,tmax=0.6",
+             (1.0, 30.0), {"group": "run"}, "auc"),
+}
+PROTOCOL_NAME = {"session": "cross-session (MOABB CrossSession: leave one session out, per subject)",
+                 "run": "leave-one-recording-out (cross-session over recordings, per subject)"}
+
+
+def load(name: str):
+    from bci_stream.preprocessing import FilterDesign, Preprocessing
+    from offline_training.datasets import load_trials
+
+    _, spec, band, _, _ = SETS[name]
+    pre = Preprocessing(filters=(FilterDesign(kind="bandpass", freqs=band),))
+    return load_trials(spec.format(R=REAL), progress=False, preprocessing=pre)
+
+
+def bench(name: str, students: list[str]) -> dict:
+    from offline_training.protocols import cross_session
+    from offline_training.real_eval import run_folds, score
+    from offline_training.references import references_for
+    from offline_training.stats import paired_differences
+
+    title, spec, band, kw, metric = SETS[name]
+    trials = load(name)
+    crop = (0, trials.eeg.shape[-1])
+    own = cross_session(trials, **kw)
+    pooled = cross_session(trials, **kw, pool_subjects=True) if len(np.unique(trials.subjects)) > 1 else None
+    rows = {}
+    for ref in references_for(trials.class_names):
+        t0 = time.perf_counter()
+        rows[ref] = {"kind": "reference", **score(run_folds(ref, "reference", trials, own, crop), trials)}
+        print(f"{name} {ref}: {rows[ref]['mean']} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    for st in students:
+        variants = [(st, own)] + ([(f"{st} (pre-trained on the other subjects)", pooled)] if pooled else [])
+        for label, folds in variants:
+            t0 = time.perf_counter()
+            rows[label] = {"kind": "student", **score(run_folds(st, "student", trials, folds, crop), trials)}
+            print(f"{name} {label}: {rows[label]['mean']} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    refs = [r for r in rows if rows[r]["kind"] == "reference"]
+    best_ref = max(refs, key=lambda r: rows[r]["mean"][metric])
+    subjects = sorted(rows[best_ref]["per_subject"])
+    for label, row in rows.items():
+        if label != best_ref:
+            a = [row["per_subject"][s][metric] for s in subjects]
+            b = [rows[best_ref]["per_subject"][s][metric] for s in subjects]
+            row["vs_best_reference"] = paired_differences(a, b)
+    return {"title": title, "spec": spec, "bandpass": band, "protocol": PROTOCOL_NAME[kw["group"]], "metric": metric,
+            "summary": trials.summary(), "best_reference": best_ref, "rows": rows, "subjects": subjects,
+            "chance": 1 / trials.n_classes}
+
+
+def _fmt(row: dict, metric: str) -> str:
+    sd = row["sd"][metric]
+    return f"{row['mean'][metric]:.3f}" + (f" ± {sd:.3f}" if np.isfinite(sd) else "")
+
+
+def markdown(results: dict) -> str:
+    lines = ["## Real EEG (measured; read this first)", "",
+             "Public recordings in `../shared/data/real/` (see its README), read as published through the normal "
+             "data specs, every method on the same folds, figures per subject. References are the field's "
+             "(pyRiemann, scikit-learn, MOABB's SSVEP filter bank) run by the project; students are trained "
+             "networks that export to ONNX. Hyper-parameters fixed a priori (none chosen on test folds). "
+             "Command: `PYTHONPATH=$PWD python tools/bench_real.py` (figures: `docs/benchmarks/real_eeg.json`).", "",
+             "![per-subject results](docs/real_eeg.png)", ""]
+    for res in results.values():
+        metric = res["metric"]
+        mname = "top-1" if metric == "top1" else "ROC AUC"
+        lines += [f"### {res['title']}", "", f"{res['protocol']}; {res['summary'].split(' (')[0]}; chance top-1 "
+                  f"{res['chance']:.2f}{'' if metric == 'top1' else ', AUC 0.5'}; band-pass {res['bandpass'][0]:g}-{res['bandpass'][1]:g} Hz (causal).", "",
+                  f"| method | kind | {mname} mean ± sd over subjects | per subject | "
+                  + ("balanced acc. | " if metric == "auc" else "") + "Δ vs best reference [95 % CI], p (paired t / sign-flip) | training s |",
+                  "|---|---|---|---|" + ("---|" if metric == "auc" else "") + "---|---|"]
+        for label, row in sorted(res["rows"].items(), key=lambda kv: -kv[1]["mean"][metric]):
+            per = " ".join(f"{row['per_subject'][s][metric]:.2f}" for s in res["subjects"])
+            if len(res["subjects"]) == 1:
+                p = row["per_subject"][res["subjects"][0]]
+                ci = p.get(f"{metric}_ci")
+                per = f"{p[metric]:.3f} [{ci[0]:.2f}, {ci[1]:.2f}] (n={p['n']})"
+            vs = row.get("vs_best_reference")
+            if vs is None:
+                d = "best reference"
+            elif vs["n"] < 2:
+                d = f"{vs['mean']:+.3f} (1 subject: no test over subjects)"
+            else:
+                d = f"{vs['mean']:+.3f} [{vs['ci'][0]:+.3f}, {vs['ci'][1]:+.3f}], p {vs['p_t']:.2g} / {vs['p_perm']:.2g}"
+            bal = f"{row['mean']['balanced_accuracy']:.3f} | " if metric == "auc" else ""
+            lines.append(f"| {label} | {row['kind']} | {_fmt(row, metric)} | {per} | {bal}{d} | {row['seconds']:.0f} |")
+        lines.append("")
+    missing = [SETS[k][0] for k in SETS if k not in results]
+    if missing:
+        lines += [f"Not measured in this run: {'; '.join(missing)} (`--sets {' '.join(k for k in SETS if k not in results)}`).", ""]
+    return "\n".join(lines)
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(5.5 * len(results), 4.2), squeeze=False)
+    for ax, res in zip(axes[0], results.values()):
+        metric = res["metric"]
+        names = sorted(res["rows"], key=lambda r: -res["rows"][r]["mean"][metric])
+        for i, name in enumerate(names):
+            row = res["rows"][name]
+            vals = [row["per_subject"][s][metric] for s in res["subjects"]]
+            ax.scatter(np.full(len(vals), i) + np.linspace(-0.15, 0.15, len(vals)), vals, s=14,
+                       color="C0" if row["kind"] == "student" else "C1")
+            ax.plot([i - 0.3, i + 0.3], [row["mean"][metric]] * 2, color="k")
+        ax.axhline(res["chance"] if metric == "top1" else 0.5, color="red", linestyle="--", linewidth=1, label="chance")
+        ax.set_xticks(range(len(names)), [n.replace(" (pre-trained on the other subjects)", " (pooled)") for n in names],
+                      rotation=40, ha="right", fontsize=8)
+        ax.set_ylabel("top-1" if metric == "top1" else "ROC AUC")
+        ax.set_title(res["title"].split(",")[0] + f"\n{res['protocol'].split(' (')[0]}", fontsize=9)
+        ax.set_ylim(0, 1)
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle("Real EEG, per subject (dots; bar = mean). Blue: students, orange: references", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_readme(section: str, readme: Path) -> None:
+    text = readme.read_text()
+    begin, end = "<!-- real-eeg:begin -->", "<!-- real-eeg:end -->"
+    block = f"{begin}\n{section}\n{end}"
+    if begin in text:
+        text = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S)
+    else:  # after the intro: before the first second-level heading
+        i = text.find("\n## ")
+        text = text[: i + 1] + block + "\n\n" + text[i + 1 :]
+    readme.write_text(text)
+
+
+def read_results(path: Path) -> dict:
+    """Earlier results (JSON turns the per-subject keys into strings: back to ints)."""
+    results = json.loads(path.read_text()) if path.exists() else {}
+    for res in results.values():
+        for row in res["rows"].values():
+            row["per_subject"] = {int(k): v for k, v in row["per_subject"].items()}
+    return results
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
+    p.add_argument("--students", nargs="+", default=["ccanet", "eegnet"])
+    p.add_argument("--out", default=str(ROOT / "docs" / "benchmarks" / "real_eeg.json"))
+    p.add_argument("--no-readme", action="store_true")
+    args = p.parse_args()
+    if not REAL.is_dir():
+        raise SystemExit(f"no real data at {REAL}: see the project's ../shared/data/real/README.md")
+    out = Path(args.out)
+    results = read_results(out)
+    for name in args.sets:
+        results[name] = bench(name, args.students)
+        out.write_text(json.dumps(results, indent=1))
+    ordered = {k: results[k] for k in SETS if k in results}
+    plot(ordered, ROOT / "docs" / "real_eeg.png")
+    if not args.no_readme:
+        write_readme(markdown(ordered), ROOT / "README.md")
+    print(markdown(ordered))
+
+
+if __name__ == "__main__":
+    main()
