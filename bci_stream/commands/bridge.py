@@ -40,10 +40,12 @@ def add_parser(sub, parents) -> None:
 
 
 def run(args) -> int:
+    from bci_stream.brainflow_bridge import BrainFlowBridge, BrainFlowConfig
+
     try:
-        from bci_stream.brainflow_bridge import BrainFlowBridge, BrainFlowConfig
+        import brainflow  # noqa: F401
     except ImportError as err:  # pragma: no cover - the optional layer is absent
-        raise SystemExit(f"bci-stream bridge brainflow needs BrainFlow: pip install 'bci-stream[brainflow]' ({err})")
+        raise SystemExit(f"bci-stream bridge brainflow needs BrainFlow: pip install 'bci-stream[brainflow]' ({err})") from None
     config = BrainFlowConfig(board=args.board, serial_port=args.serial_port, mac_address=args.mac_address,
                              ip_address=args.ip_address, ip_port=args.ip_port, serial_number=args.serial_number,
                              other_info=args.other_info, name=args.name, source_id=args.source_id)
