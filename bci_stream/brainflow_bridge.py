@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,9 @@ import pylsl
 from bci_stream.stream_meta import add_channels
 
 log = logging.getLogger(__name__)
+# BrainFlow 5.x finds its library through pkg_resources on Python < 3.12 (see pyproject's [brainflow]):
+# its deprecation notice is about BrainFlow, not something a user of the bridge can act on
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
 
 def board_names() -> list[str]:
