@@ -437,6 +437,17 @@ class MainWindow(QtWidgets.QMainWindow):
             parts.append(f"⚠ {snap['log_error'][:120]}")
         if snap["withheld_reason"]:
             parts.append(f"last withheld: {snap['withheld_reason'][:80]}")
+        if snap.get("model"):
+            since = snap.get("model_since", float("nan"))
+            age = pylsl.local_clock() - since if since == since else float("nan")
+            parts.insert(0, f"model: {snap['model']} (live for {age:.0f} s)")
+        if snap.get("recording"):
+            r = snap["recording"]
+            state = "REC" if r.get("running") else ("⚠ REC FAILED" if r.get("error") else "recorded")
+            parts.insert(1, f"{state} {Path(r['path']).name} {r['size'] / 1e6:.1f} MB {r['seconds']:.0f} s")
+        if snap.get("calibration"):
+            c = snap["calibration"]
+            parts.insert(1, f"calibration: {c.get('phase', '')} {c.get('done', 0)}/{c.get('total', 0)}")
         if snap["message"]:
             parts.append(snap["message"][:80])
         text = "   |   ".join(parts)
