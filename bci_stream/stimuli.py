@@ -64,10 +64,17 @@ def scan_images(directory: str | Path) -> list[Stimulus]:
     return out
 
 
-def write_mapping(stimuli: list[Stimulus], path: str | Path) -> Path:
-    """The trainer's mapping file (``marker<TAB>class_id``) for ``stimuli``: ``xdf:FILE,mapping=PATH``."""
+def write_mapping(stimuli: list[Stimulus], path: str | Path, class_order: list[str] | None = None) -> Path:
+    """The trainer's mapping file (``marker<TAB>class_id``) for ``stimuli``: ``xdf:FILE,mapping=PATH``.
+    The classes come out in file order: ``class_order`` (e.g. a running model's class ids, so that a
+    model trained on it can replace that one) when it holds the same classes, else sorted."""
     path = Path(path)
-    path.write_text("marker\tclass_id\n" + "".join(f"{s.image_id}\t{s.cls}\n" for s in stimuli))
+    classes = sorted({s.cls for s in stimuli})
+    if class_order is not None and sorted(class_order) == classes:
+        classes = list(class_order)
+    rank = {c: i for i, c in enumerate(classes)}
+    rows = sorted(stimuli, key=lambda s: (rank[s.cls], s.image_id))
+    path.write_text("marker\tclass_id\n" + "".join(f"{s.image_id}\t{s.cls}\n" for s in rows))
     return path
 
 

@@ -28,6 +28,9 @@ def add_parser(sub, parents) -> None:
                                    "was flipped (what `live --mode event` and `bci-train --data xdf:` read).")
     add_present_options(p, c)
     p.add_argument("--flip-log", default=None, metavar="CSV", help="write each screen change's timing (LSL seconds)")
+    p.add_argument("--more", type=positive_int, default=None, metavar="N",
+                   help="then wait for a line on stdin and present N more (seed + 1) on the same marker stream "
+                        "(what `bci-stream calibrate` drives)")
     p.set_defaults(func=run)
 
 
@@ -43,19 +46,20 @@ def add_present_options(p, c) -> None:
     p.add_argument("--isi-jitter", type=float, default=c.isi_jitter, help="blank +- this much, uniform, s")
     p.add_argument("--block-size", type=non_negative_int, default=c.block_size, help="trials per block (0: no breaks)")
     p.add_argument("--break-seconds", type=positive_float, default=c.break_seconds, help="break between blocks, s")
+    p.add_argument("--lead-in", type=float, default=c.lead_in, help="blank seconds before the first picture")
     p.add_argument("--fullscreen", action="store_true", help="full screen (default: a window)")
     p.add_argument("--photodiode", action="store_true", help="a white patch bottom-left while a picture is shown")
     p.add_argument("--name", default="bci-stream-stimuli", help="LSL marker stream name")
     p.add_argument("--source-id", default=None, help="LSL source id (default: '<name>@<host>')")
 
 
-def present_config(args, trials: int | None = None, seed: int | None = None, lead_in: float = 1.0):
+def present_config(args, trials: int | None = None, seed: int | None = None, lead_in: float | None = None):
     from bci_stream.present.schedule import PresentConfig
 
     return PresentConfig(trials=trials if trials is not None else args.trials, repeats=args.repeats,
                          seed=args.seed if seed is None else seed, fixation=args.fixation, duration=args.duration,
                          isi=args.isi, isi_jitter=args.isi_jitter, block_size=args.block_size,
-                         break_seconds=args.break_seconds, lead_in=lead_in)
+                         break_seconds=args.break_seconds, lead_in=args.lead_in if lead_in is None else lead_in)
 
 
 def run(args) -> int:
@@ -74,9 +78,23 @@ def run(args) -> int:
     print(f"presenting {n} pictures of {len({s.cls for s in stimuli})} classes ({len(stimuli)} images) on LSL "
           f"marker stream {args.name!r}; about {events[-1].t:.0f} s", flush=True)
     log = run_presenter(events, outlet, fullscreen=args.fullscreen, photodiode=args.photodiode)
+    print(f"presented {len(log.stimuli)} pictures", flush=True)
+    if args.more:
+        import sys
+
+        import json
+
+        line = sys.stdin.readline()  # "go [image ids or null]"
+        if not line.startswith("go"):  # closed: the session ended before a second phase
+            return 0
+        only = json.loads(line[2:].strip() or "null")
+        chosen = [s for s in stimuli if only is None or s.image_id in set(only)] or stimuli
+        more = build_schedule(chosen, present_config(args, trials=args.more, seed=args.seed + 1, lead_in=1.0))
+        second = run_presenter(more, outlet, fullscreen=args.fullscreen, photodiode=args.photodiode)
+        log.flips += second.flips
+        print(f"presented {len(second.stimuli)} more pictures", flush=True)
     if args.flip_log:
         write_flip_log(log, args.flip_log)
-    print(f"presented {len(log.stimuli)} pictures", flush=True)
     return 0
 
 

@@ -87,8 +87,8 @@ def _publish(session, conn, finished: threading.Event) -> None:
                     try:
                         from bci_stream.decoder import Decoder
 
-                        session.swap_decoder(Decoder(value, providers=spec.providers,
-                                                     incremental=spec.live.incremental))
+                        session.swap_decoder(Decoder(value, providers=session.config.providers,
+                                                     incremental=session.config.incremental))
                     except Exception as err:
                         session.state.update(message=f"model not swapped: {err}")
                 elif command == "stop":
