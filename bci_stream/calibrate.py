@@ -83,7 +83,7 @@ class CalibrationResult:
         o, lv = self.offline, self.live
         lo, hi = o["top1_ci"]
         llo, lhi = lv.get("top1_ci", (float("nan"), float("nan")))
-        return [f"offline: test split '{o['split']}' (the last part of the calibration), top-1 {o['top1']:.3f} "
+        return [f"offline: test split '{o['split']}', top-1 {o['top1']:.3f} "
                 f"[95 % CI {lo:.3f}, {hi:.3f}], n={o['n']}",
                 f"live: {lv.get('n', 0)} held-out stimuli after the {'swap' if self.swapped else 'start'}, top-1 "
                 f"{lv.get('top1', float('nan')):.3f} [95 % CI {llo:.3f}, {lhi:.3f}] -> "

@@ -80,10 +80,13 @@ def listening_pusher(config: PhantomConfig, outlet: OutletConfig, markers: str, 
             for t, text in listener.pull():
                 onset = max(0, int(round((t - pusher.t0_lsl) * rate - 1)))  # sample i is stamped t0 + (i + 1) / rate
                 stream.stimulate(onset, *phantom_stimulus(phantom, text))
+                pusher.stimuli.append((onset, text))
         data, _ = stream.read(n)
         return data, []  # the presenter's markers are the truth: none of the phantom's own
 
     pusher = PacedPusher(read, config.n_channels, config.sfreq, outlet, phantom.ch_names)
     holder.append(pusher)
     pusher.listener = listener
+    pusher.stimuli = []  # (onset sample, marker) of every stimulus the phantom responded to
+    pusher.phantom_stream = stream
     return pusher

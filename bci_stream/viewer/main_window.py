@@ -105,12 +105,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.record_button.toggled.connect(self._toggle_recording)
         self.shot_button = QtWidgets.QPushButton("Save screenshot")
         self.shot_button.clicked.connect(lambda: self.save_screenshot())
+        self.model_button = QtWidgets.QPushButton("Load model…")  # a hot-swap (refused models leave a message)
+        self.model_button.clicked.connect(lambda: self.swap_model())
         for label, widget in (("Channels:", self.group_box), ("Scale:", self.scale_box),
                               ("Display filter:", self.filter_box), ("Renderer:", self.renderer_box)):
             bar.addWidget(QtWidgets.QLabel(label))
             bar.addWidget(widget)
         bar.addStretch(1)
         bar.addWidget(self.record_button)
+        bar.addWidget(self.model_button)
         bar.addWidget(self.shot_button)
         grid.addLayout(bar, 0, 0, 1, 2)
 
@@ -273,6 +276,24 @@ class MainWindow(QtWidgets.QMainWindow):
         else:
             self.session.set_recording(None)
             self.record_button.setText("Start recording log")
+
+    def swap_model(self, path: str | Path | None = None) -> None:
+        """Hot-swap the model at ``path`` (default: asked in a file dialog) into the running decoder."""
+        if self.session is None:
+            return
+        if path is None:
+            path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Model to swap in", "", "ONNX models (*.onnx)")
+            if not path:
+                return
+        if hasattr(self.session, "swap_model"):  # the decoding process
+            self.session.swap_model(path)
+            return
+        from bci_stream.decoder import Decoder
+
+        try:  # an in-process session
+            self.session.swap_decoder(Decoder(path, providers=self.session.config.providers))
+        except Exception as err:
+            self.state.update(message=f"model not swapped: {err}")
 
     def save_screenshot(self, path: str | Path | None = None) -> Path:
         path = Path(path or f"bci-stream-{time.strftime('%Y%m%d-%H%M%S')}.png")
