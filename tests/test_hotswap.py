@@ -48,7 +48,7 @@ def test_swaps_under_load_lose_no_sample_and_keep_the_outlet(tiny_model, tiny_ph
             assert _wait(lambda: session.state.n_decisions > 0)
             before = session.state.n_decisions
             session.swap_decoder(Decoder(path, providers="cpu"))
-            assert _wait(lambda: session.decoder.model_path == path and session.state.n_decisions > before + 5)
+            assert _wait(lambda p=path, n=before: session.decoder.model_path == p and session.state.n_decisions > n + 5)
         watcher = ModelWatcher(tmp_path / "watched.onnx", session, providers="cpu", every=0.05, settle=0.05).start()
         shutil.copy(copy, tmp_path / "watched.onnx")  # a new file at the watched path is swapped in
         assert _wait(lambda: session.state.model == "watched.onnx", 10)

@@ -80,9 +80,8 @@ def run(args) -> int:
     log = run_presenter(events, outlet, fullscreen=args.fullscreen, photodiode=args.photodiode)
     print(f"presented {len(log.stimuli)} pictures", flush=True)
     if args.more:
-        import sys
-
         import json
+        import sys
 
         line = sys.stdin.readline()  # "go [image ids or null]"
         if not line.startswith("go"):  # closed: the session ended before a second phase
