@@ -8,7 +8,9 @@ decision through a non-blocking latest-wins slot and the viewer polls :class:`Sh
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
+import os
 import socket
 import sys
 import threading
@@ -145,13 +147,22 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
-def outlet_source_id(outlet_name: str, stream: pylsl.StreamInfo | None, model_sha256: str) -> str:
-    """Source id of the predictions outlet: this host, the input stream's source id (or name) and
-    the model's hash, so two decoders on one network never share one and a restarted decoder of
-    the same stream and model gets its old id back (LSL recovery reconnects its consumers)."""
+_OUTLETS_MADE = itertools.count(1)  # predictions outlets made by this process (the instance part of their source id)
+
+
+def outlet_source_id(outlet_name: str, stream: pylsl.StreamInfo | None, model_sha256: str,
+                     instance: str | None = None) -> str:
+    """Source id of the predictions outlet: ``<name>@<host>:<key>:<instance>``, where ``key`` hashes
+    this host, the input stream's source id (or name), the model's hash and the outlet name (what
+    the decoder decodes; consumers may match on the prefix up to it) and ``instance`` is this
+    decoder's own (default: process id and a per-process count), so two decoders of the same stream
+    and model, in one process or two, never share one. A restarted decoder is a new instance: its
+    consumers find it again by name (or by the prefix), not by LSL's source-id recovery."""
     given = (stream.source_id() or stream.name()) if stream is not None else "?"
-    key = hashlib.sha1(f"{socket.gethostname()}|{given}|{model_sha256}|{outlet_name}".encode()).hexdigest()[:16]
-    return f"{outlet_name}@{socket.gethostname()}:{key}"
+    host = socket.gethostname()
+    key = hashlib.sha1(f"{host}|{given}|{model_sha256}|{outlet_name}".encode()).hexdigest()[:16]
+    instance = instance or f"{os.getpid()}-{next(_OUTLETS_MADE)}"
+    return f"{outlet_name}@{host}:{key}:{instance}"
 
 
 @dataclass
@@ -170,14 +181,17 @@ class LiveSession:
     ``renderer`` (optional) needs ``submit(prediction)`` that never blocks; every callable in
     ``listeners`` is called with each :class:`Prediction` on the loop thread (keep them quick).
     An embedding model needs a ``retriever`` (its decisions are retrieval from a gallery index,
-    :mod:`bci_stream.retrieval`); its classes are then the gallery's.
+    :mod:`bci_stream.retrieval`); its classes are then the gallery's. ``clock`` (default
+    ``pylsl.local_clock``) is the session's time: latencies, the run's deadline and outage lengths.
     """
 
     def __init__(self, decoder: Decoder, config: LiveConfig | None = None, renderer=None,
                  state: SharedState | None = None, listeners: list[Callable[[Prediction], None]] | None = None,
                  source: Source | None = None, markers: MarkerSource | None = None,
-                 outlet: PredictionOutlet | RetrievalOutlet | None = None, retriever: Retriever | None = None):
+                 outlet: PredictionOutlet | RetrievalOutlet | None = None, retriever: Retriever | None = None,
+                 clock: Callable[[], float] = pylsl.local_clock):
         card = decoder.card
+        self.clock = clock  # LSL seconds: deadlines, emission times, outages (tests script it)
         config = config or LiveConfig()
         if card.is_embedding and retriever is None:
             raise GalleryError(f"{decoder.model_path.name} is an embedding model ({card.embedding_spec().space}): its "
@@ -217,6 +231,7 @@ class LiveSession:
         self._next_end: int | None = None
         self._outage: _Outage | None = None
         self._started = False
+        self.closed = False
         self.truth = retriever.truth(card.marker_classes) if retriever is not None else MarkerTruth.for_card(card)
         self.accuracy = RunningAccuracy(len(self.class_names))  # event mode: decisions scored against their stimulus
         self._last_sample_t: float | None = None
@@ -225,7 +240,7 @@ class LiveSession:
         self.waiter = ChunkWaiter(config.wait, self.source, touch=decoder.touch)
         self._due: float | None = None  # local LSL time the next decision's last sample should arrive
         self._next_decoder: Decoder | None = None  # swap_decoder(): applied by the loop between two turns
-        self.state.update(model=self.decoder.model_path.name, model_since=pylsl.local_clock())
+        self.state.update(model=self.decoder.model_path.name, model_since=self.clock())
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -327,7 +342,7 @@ class LiveSession:
         self.truth = MarkerTruth.for_card(self.card)  # its own marker_classes
         before, self.accuracy = self.accuracy, RunningAccuracy(len(self.class_names))  # scored afresh
         self.waiter.touch = self.decoder.touch
-        now = pylsl.local_clock()
+        now = self.clock()
         self.state.update(model=self.decoder.model_path.name, model_since=now,
                           message=f"model swapped: {self.decoder.model_path.name}")
         log.info("model swapped: %s -> %s", old.model_path, self.decoder.model_path)
@@ -349,13 +364,20 @@ class LiveSession:
             self.renderer = make_renderer(base.with_kind(kind), self.card, self.state, self.classes, self.gallery)
 
     def close(self) -> None:
+        """Close the inlets, the renderer and the log (``session_end`` once the session had started; a
+        log that got no record is removed: :class:`JsonlLog`). Once only."""
+        if self.closed:
+            return
+        self.closed = True
         self.source.close()
         if self.markers is not None:
             self.markers.close()
         if self.renderer is not None:
             self.renderer.stop()
         self.state.update(stream_status="stopped")
-        if self.jsonl:
+        if self.jsonl and not self._started:
+            self.jsonl.close()
+        elif self.jsonl:
             st = self.state
             self.jsonl.event("session_end", decisions=st.n_decisions, withheld=st.n_withheld,
                              skipped_backlog=st.n_skipped, lost_samples=self.source.lost_samples,
@@ -369,7 +391,7 @@ class LiveSession:
         """Loop until :meth:`stop` or ``seconds`` elapse (LSL clock). Connects first if needed."""
         if not self._started:
             self.start()
-        self._deadline = None if seconds is None else pylsl.local_clock() + seconds
+        self._deadline = None if seconds is None else self.clock() + seconds
         try:
             with decoding_priority():
                 while not self._stop.is_set() and not self._past_deadline():
@@ -378,7 +400,7 @@ class LiveSession:
             self.close()
 
     def _past_deadline(self) -> bool:
-        return self._deadline is not None and pylsl.local_clock() >= self._deadline
+        return self._deadline is not None and self.clock() >= self._deadline
 
     # --- one turn of the loop -----------------------------------------------------------------
     def step(self, timeout: float = 0.05) -> None:
@@ -394,6 +416,8 @@ class LiveSession:
             if self._outage is not None:
                 self._data_resumed(float(stamps[0]))
             samples, stamps = self.preprocessor.process_stamped(samples, stamps)
+            if self.preprocessor.restarted:
+                self._filters_restarted(self.preprocessor.restarted, self.ring.count)
             self.ring.write(samples, stamps)
             if len(stamps):
                 self._last_sample_t = float(stamps[-1])
@@ -473,7 +497,7 @@ class LiveSession:
         else:
             top5 = top_k(probs, 5)
         t_lsl = float(times[-1])
-        t_emitted = pylsl.local_clock()
+        t_emitted = self.clock()
         ood = self.decoder.ood
         p = Prediction(t_lsl=t_lsl, t_emitted=t_emitted, probabilities=probs, top5=top5,
                        window_end_sample=end, latency_ms=(t_emitted - t_lsl) * 1e3, marker=marker,
@@ -501,6 +525,17 @@ class LiveSession:
         for listener in self.listeners:
             listener(p)
 
+    def _filters_restarted(self, channels: tuple[int, ...], ring_count: int) -> None:
+        """Non-finite samples on ``channels`` (indices) were kept out of the filter state and their
+        filters started again at the next finite sample (:class:`CausalPreprocessor`): say so once."""
+        names = [self.card.ch_names[i] for i in channels]
+        text = f"{', '.join(names[:6])}{' ...' if len(names) > 6 else ''}"
+        log.warning("non-finite samples on %d channel(s) (%s): their filters started again at the next finite sample",
+                    len(names), text)
+        self.state.update(message=f"filters restarted after non-finite samples on {text}")
+        if self.jsonl:
+            self.jsonl.event("filter_reset", reason="non-finite samples", channels=names, chunk_start_sample=ring_count)
+
     def _marker_changes(self) -> None:
         """Report the marker stream going away or coming back (reconnection runs in the background)."""
         for status, t in self.markers.changes:
@@ -518,7 +553,7 @@ class LiveSession:
         at once, silent for seconds) is one gap of the right length, not several short ones.
         """
         if self._outage is None:
-            self._outage = _Outage(t_lost=pylsl.local_clock(), last_sample_t=self._last_sample_t,
+            self._outage = _Outage(t_lost=self.clock(), last_sample_t=self._last_sample_t,
                                    lost_before=self.source.lost_samples)
             log.warning("stream lost: %s; waiting for it to return", err)
             self.state.update(stream_status="lost", message=str(err))
@@ -547,7 +582,7 @@ class LiveSession:
         # silence as the decoder lived it: from the last sample's stamp (its arrival, on this clock) to
         # now; the data themselves may have no gap at all when the sender caught up after a stall
         start = outage.last_sample_t if outage.last_sample_t is not None else outage.t_lost
-        down = max(0.0, pylsl.local_clock() - start)
+        down = max(0.0, self.clock() - start)
         data_gap = None if outage.last_sample_t is None else round(first_t - outage.last_sample_t, 4)
         missing = self._missing_samples(outage)
         log.warning("stream back: %.2f s without data", down)

@@ -194,8 +194,9 @@ class Preprocessing:
 
 @dataclass
 class _State:
-    zi: np.ndarray | None = None  # (n_sections, ..., 2, n_channels)
+    zi: np.ndarray | None = None  # (n_sections, ..., 2, n_channels); NaN columns: start again at the next finite sample
     phase: int = 0  # samples since the last kept one, for decimation
+    restarted: tuple[int, ...] = ()  # channels whose filter started again in the last chunk (after non-finite input)
 
 
 @dataclass
@@ -204,7 +205,9 @@ class CausalPreprocessor:
 
     ``process(samples (n_times, n_channels))`` returns ``(n_out, n_channels)`` float32 (``n_out``
     is ``n_times`` unless decimating). :meth:`reset` forgets the state (after a gap in the stream):
-    the next chunk starts the filters at the steady state of its first sample.
+    the next chunk starts the filters at the steady state of its first sample. Non-finite samples
+    come out as NaN and restart their channel's filter (module docstring); :attr:`restarted` names
+    the channels (indices) restarted in the last chunk, so the caller can log it.
     """
 
     preprocessing: Preprocessing
@@ -232,6 +235,11 @@ class CausalPreprocessor:
     def reset(self) -> None:
         self._state = _State()
 
+    @property
+    def restarted(self) -> tuple[int, ...]:
+        """Channels (indices) whose filter started again in the last chunk after non-finite samples."""
+        return self._state.restarted
+
     def process(self, samples: np.ndarray) -> np.ndarray:
         """Preprocess the next chunk ``(n_times, n_channels)`` of the stream; see the class docstring."""
         if self.identity:
@@ -258,10 +266,14 @@ def _run(p: CausalPreprocessor, x: np.ndarray, state: _State) -> tuple[np.ndarra
     if p._ref is not None:
         x -= x[..., p._ref].mean(axis=-1, keepdims=True)
     zi = state.zi
+    restarted: tuple[int, ...] = ()
     if p.sos is not None:
-        if zi is None:  # steady state of the first sample: no ringing from a DC offset
-            zi = sosfilt_zi(p.sos).reshape((len(p.sos),) + (1,) * (x.ndim - 2) + (2, 1)) * x[..., :1, :][None]
-        x, zi = sosfilt(p.sos, x, axis=-2, zi=zi)
+        if x.ndim == 2 and not (np.isfinite(x).all() and (zi is None or np.isfinite(zi).all())):
+            x, zi, restarted = _sosfilt_finite(p.sos, x, zi)
+        else:
+            if zi is None:  # steady state of the first sample: no ringing from a DC offset
+                zi = sosfilt_zi(p.sos).reshape((len(p.sos),) + (1,) * (x.ndim - 2) + (2, 1)) * x[..., :1, :][None]
+            x, zi = sosfilt(p.sos, x, axis=-2, zi=zi)
     phase = state.phase
     k = p.preprocessing.decimate
     if k > 1:
@@ -271,7 +283,40 @@ def _run(p: CausalPreprocessor, x: np.ndarray, state: _State) -> tuple[np.ndarra
         phase = (phase + n) % k
     if p._mean is not None:
         x = (x - p._mean) * p._inv_std
-    return x.astype(np.float32), _State(zi=zi, phase=phase)
+    return x.astype(np.float32), _State(zi=zi, phase=phase, restarted=restarted)
+
+
+def _sosfilt_finite(sos: np.ndarray, x: np.ndarray, zi: np.ndarray | None
+                    ) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+    """``sosfilt`` of ``x`` ``(n_times, n_channels)`` that keeps non-finite samples out of the state.
+
+    Non-finite samples come out as NaN; each run of finite samples after one starts its channel's
+    filter at the steady state of the run's first sample. ``zi`` ``(n_sections, 2, n_channels)``
+    (None: none yet; NaN columns: start again at the next finite sample). Returns the output, the
+    state after the chunk and the channels restarted after non-finite samples. Channels without
+    trouble are filtered together, exactly as on the plain path.
+    """
+    from scipy.signal import sosfilt, sosfilt_zi
+
+    steady = sosfilt_zi(sos)  # (n_sections, 2), per unit of input
+    finite = np.isfinite(x)
+    pending = np.zeros(x.shape[1], bool) if zi is None else ~np.isfinite(zi).all(axis=(0, 1))  # bad before
+    zi = steady[:, :, None] * x[:1] if zi is None else zi.copy()  # a non-finite first sample: NaN, pending
+    y = np.full_like(x, np.nan)
+    clean = finite.all(axis=0) & ~pending
+    if clean.any():
+        y[:, clean], zi[:, :, clean] = sosfilt(sos, x[:, clean], axis=0, zi=zi[:, :, clean])
+    restarted = []
+    for c in np.flatnonzero(~clean):
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], finite[:, c].astype(np.int8), [0]])))
+        z = zi[:, :, c]
+        for start, stop in zip(edges[::2], edges[1::2]):
+            if start > 0 or pending[c]:  # follows a non-finite sample: start again, as after a gap
+                z = steady * x[start, c]
+                restarted.append(int(c))
+            y[start:stop, c], z = sosfilt(sos, x[start:stop, c], zi=z)
+        zi[:, :, c] = z if finite[-1, c] else np.nan  # ends non-finite: start again at the next finite sample
+    return y, zi, tuple(sorted(set(restarted)))
 
 
 def preprocess_continuous(preprocessing: Preprocessing, data: np.ndarray, ch_names: list[str],

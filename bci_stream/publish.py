@@ -163,7 +163,9 @@ class JsonlLog:
     at least every ``flush_every`` s, so a crash loses at most that much. A write that fails (disk
     full, I/O error) is cut back to the last whole line, reported once through ``on_error(message)``
     and retried every ``retry_every`` s; decoding never notices and :meth:`close` never raises.
-    Events (stream lost/restored, withheld windows) share the file.
+    Events (stream lost/restored, withheld windows) share the file. The file is opened at once (a
+    path that cannot be written is refused before decoding starts); one this log created and
+    never wrote a record to is removed at :meth:`close`.
 
     Attributes (read any time): ``written`` records on disk, ``dropped`` records lost (queue full
     or given up at close), ``error`` the current write error ("" if none), ``failed`` whether
@@ -178,6 +180,7 @@ class JsonlLog:
         self.on_error = on_error
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._created = not self.path.exists()  # ours to remove at close if it never got a record
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as err:
             raise LogOpenError(f"cannot write the session log {self.path}: {err.strerror or err}; "
@@ -301,6 +304,11 @@ class JsonlLog:
             os.close(self._fd)
         except OSError as err:
             self.error = str(err.strerror or err)
+        if self._created and self.written == 0 and not self.failed and self._good_size == 0:
+            try:  # opened early to refuse a bad path at once; a session stopped before its first record
+                self.path.unlink()  # (Ctrl-C while waiting for the stream) leaves no empty file behind
+            except OSError:
+                pass
         if self.failed:
             self._report(self.summary_line())
 

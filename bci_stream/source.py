@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,7 +14,7 @@ from pylsl.util import LostError
 from pylsl.util import TimeoutError as LSLTimeoutError
 
 from bci_stream.clock import ClockCorrection
-from bci_stream.units import UnitError, conversion_factor, normalise_unit
+from bci_stream.units import UnitError, assume_unit_hint, conversion_factor, normalise_unit
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,8 @@ _DTYPES = {pylsl.cf_float32: np.float32, pylsl.cf_double64: np.float64, pylsl.cf
            pylsl.cf_int16: np.int16, pylsl.cf_int32: np.int32, pylsl.cf_int64: np.int64}
 RESOLVE_POLL = 0.01  # seconds between looks at the background resolver: Ctrl-C and stop() act this soon, and a
 # stream that came back is opened this soon after liblsl lists it
+PROGRESS_FIRST = 1.0  # seconds of waiting before a wait's progress callback is first called (a present stream: never)
+PROGRESS_EVERY = 5.0  # ... and then every this many seconds
 
 
 class StreamMismatchError(ValueError):
@@ -63,14 +66,27 @@ class SourceConfig:
     assume_unit: str | None = None
 
 
+def xpath_literal(value: str) -> str:
+    """``value`` as an XPath 1.0 string literal (liblsl queries are XPath 1.0, which has no escapes):
+    in ``'...'`` unless it holds a ``'``, then in ``"..."``; one holding both is a ``concat()`` of
+    pieces that each fit one kind of quote."""
+    if "'" not in value:
+        return f"'{value}'"
+    if '"' not in value:
+        return f'"{value}"'
+    pieces = [f"'{part}'" for part in value.split("'")]
+    return "concat(" + ", \"'\", ".join(pieces) + ")"
+
+
 def _predicate(name: str | None, stream_type: str, source_id: str | None = None) -> str:
-    """liblsl XPath predicate: by source id, else name, else type (any letter case of it)."""
+    """liblsl XPath predicate: by source id, else name, else type (any letter case of it); every
+    value quoted by :func:`xpath_literal`, so a name like ``O'Brien`` is a query, not a syntax error."""
     if source_id:
-        return f"source_id='{source_id}'"
+        return f"source_id={xpath_literal(source_id)}"
     if name:
-        return f"name='{name}'"
+        return f"name={xpath_literal(name)}"
     spellings = sorted({stream_type, stream_type.upper(), stream_type.lower(), stream_type.capitalize()})
-    return " or ".join(f"type='{t}'" for t in spellings)
+    return " or ".join(f"type={xpath_literal(t)}" for t in spellings)
 
 
 class StreamFinder:
@@ -87,11 +103,16 @@ class StreamFinder:
     def __init__(self, name: str | None, stream_type: str, source_id: str | None = None):
         self.resolver = pylsl.ContinuousResolver(pred=_predicate(name, stream_type, source_id), forget_after=2.0)
 
-    def wait(self, timeout: float, stop: threading.Event | None = None, gather: float = 0.0) -> list[pylsl.StreamInfo]:
+    def wait(self, timeout: float, stop: threading.Event | None = None, gather: float = 0.0,
+             progress: Callable[[float], None] | None = None) -> list[pylsl.StreamInfo]:
         """Streams found, waiting up to ``timeout`` s (< 0: forever; [] when ``stop`` is set). Once one
         is found, waits ``gather`` s more to collect the others (to choose among several). Streams
-        that just closed can still be listed for a few seconds: callers open them with a timeout."""
-        deadline = None if timeout < 0 else time.monotonic() + timeout
+        that just closed can still be listed for a few seconds: callers open them with a timeout.
+        ``progress(seconds_waited)`` is called after ``PROGRESS_FIRST`` s without a stream, then every
+        ``PROGRESS_EVERY`` s (what a user waiting at a terminal sees)."""
+        start = time.monotonic()
+        deadline = None if timeout < 0 else start + timeout
+        report_at = start + PROGRESS_FIRST
         while True:
             found = self.resolver.results()
             if found:
@@ -99,16 +120,21 @@ class StreamFinder:
                     time.sleep(gather)
                     found = self.resolver.results() or found
                 return list(found)
-            if (stop is not None and stop.is_set()) or (deadline is not None and time.monotonic() >= deadline):
+            now = time.monotonic()
+            if (stop is not None and stop.is_set()) or (deadline is not None and now >= deadline):
                 return []
+            if progress is not None and now >= report_at:
+                progress(now - start)
+                report_at += PROGRESS_EVERY
             time.sleep(RESOLVE_POLL)
 
 
 def find_streams(name: str | None, stream_type: str, timeout: float, stop: threading.Event | None = None,
-                 source_id: str | None = None, gather: float = 0.0) -> list[pylsl.StreamInfo]:
+                 source_id: str | None = None, gather: float = 0.0,
+                 progress: Callable[[float], None] | None = None) -> list[pylsl.StreamInfo]:
     """Streams matching (source id, else name, else type), waiting up to ``timeout`` s (< 0: forever);
     one :class:`StreamFinder` for one wait (see there)."""
-    return StreamFinder(name, stream_type, source_id).wait(timeout, stop, gather)
+    return StreamFinder(name, stream_type, source_id).wait(timeout, stop, gather, progress)
 
 
 def resolve(name: str | None, stream_type: str, timeout: float) -> pylsl.StreamInfo | None:
@@ -195,8 +221,9 @@ class LSLSource:
     """
 
     def __init__(self, ch_names: list[str], sfreq: float, config: SourceConfig = SourceConfig(),
-                 counter_channel: str = "SAMPLE_INDEX"):
+                 counter_channel: str = "SAMPLE_INDEX", clock: Callable[[], float] = pylsl.local_clock):
         self.ch_names = list(ch_names)
+        self.clock_now = clock  # LSL seconds; how long the stream has been silent is measured on it (tests script it)
         self.sfreq = sfreq
         self.config = config
         self.counter_channel = counter_channel
@@ -210,6 +237,7 @@ class LSLSource:
         self.candidates: list[str] = []  # names of the other streams that fit
         self.unit_note = ""  # how samples are converted, e.g. "V -> uV (x 1e+06)"
         self.stop_event = threading.Event()  # set to abandon a wait for the stream
+        self.on_wait: Callable[[float], None] | None = None  # progress of the first wait (StreamFinder.wait)
         self._locked: tuple[str, str] | None = None  # (name, source_id) once connected
         self._next_counter: int | None = None  # None: the next chunk is a connection's first
         self._counter_before: int | None = None  # the counter's next value after the last sample received
@@ -234,7 +262,8 @@ class LSLSource:
             self._finder = self._finder or StreamFinder(name, cfg.stream_type, source_id)
             found = self._finder.wait(timeout, self.stop_event)
         else:
-            found = find_streams(name, cfg.stream_type, timeout, self.stop_event, source_id=source_id, gather=gather)
+            found = find_streams(name, cfg.stream_type, timeout, self.stop_event, source_id=source_id, gather=gather,
+                                 progress=self.on_wait)
         if not found:
             return False
         # a stale answer from an outlet that just closed makes info() wait its whole timeout:
@@ -316,7 +345,7 @@ class LSLSource:
     def _unit_scale(self, units: list[str], index: np.ndarray) -> tuple[np.ndarray | float, str]:
         """Per-channel factors from the stream's units (or ``assume_unit``) to the model's unit."""
         wanted = self.config.unit
-        hint = "pass --assume-unit UNIT (V, mV, uV, nV) if you know what its samples are in"
+        hint = assume_unit_hint(wanted)
         if self.config.assume_unit:
             found = [self.config.assume_unit] * len(index)
         else:
@@ -365,7 +394,7 @@ class LSLSource:
         except LostError as err:
             self.close()
             raise StreamLostError(f"stream {self.info.name()!r} closed") from err
-        now = pylsl.local_clock()
+        now = self.clock_now()
         n = len(stamps)
         if n == 0:
             if self._idle_since is None:

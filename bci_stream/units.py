@@ -60,3 +60,20 @@ def conversion_factor(found: str | None, wanted: str) -> float:
     if ARBITRARY in (have, want):
         raise UnitError(f"samples in {have} cannot be converted to {want}")
     return VOLTS_PER_UNIT[have.lower()] / VOLTS_PER_UNIT[want.lower()]
+
+
+def assume_unit_hint(model_unit: str) -> str:
+    """What to do when a stream's unit does not fit a model in ``model_unit``: the ``--assume-unit``
+    values that can work (a model in a.u. takes only a.u.: volts never convert to it)."""
+    if normalise_unit(model_unit) == ARBITRARY:
+        return ("the model was trained on standardised samples (a.u.): pass --assume-unit a.u. if the stream's samples "
+                "are standardised as its training data were (V, mV, uV and nV cannot be converted to a.u.)")
+    return "pass --assume-unit UNIT (V, mV, uV, nV) if you know what its samples are in"
+
+
+def stream_unit_requirement(model_unit: str) -> str:
+    """The unit a stream must have for a model in ``model_unit``, with what is converted (``info``)."""
+    if normalise_unit(model_unit) == ARBITRARY:
+        return "a.u. (standardised as the training data were: a stream declaring a.u., or --assume-unit a.u.; " \
+               "V/mV/uV/nV streams cannot be converted)"
+    return f"{model_unit} (V/mV/uV/nV streams are converted)"

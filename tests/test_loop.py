@@ -1,6 +1,8 @@
 """The live loop's scheduling without LSL (timeflux-style: set the input, call step(), look at the
 output): hop spacing, backlog skipping, event-locked onsets, recovery. Milliseconds, no sleeps."""
 
+import json
+
 import numpy as np
 import pylsl
 import pytest
@@ -28,6 +30,12 @@ class ScriptedSource:
         self.sent += gap
         data = np.random.default_rng(self.sent).standard_normal((n, self.n_channels)).astype(np.float32) * 10
         self.queue.append((data, self.t0 + (self.sent + np.arange(n)) / self.sfreq))
+        self.sent += n
+
+    def feed_array(self, data: np.ndarray) -> None:
+        """Queue these samples ``(n, n_channels)``, right after the previous ones."""
+        n = len(data)
+        self.queue.append((np.asarray(data, np.float32), self.t0 + (self.sent + np.arange(n)) / self.sfreq))
         self.sent += n
 
     def lose(self) -> None:
@@ -293,3 +301,83 @@ def test_the_loop_predicts_the_next_due_time_from_the_stamps_and_forgets_it_afte
     source.lose()
     session.step()
     assert session._due is None and session.waiter.last_stamp is None
+
+
+def test_an_out_of_distribution_episode_is_one_warning_then_one_cleared(decoder, tiny_phantom_config, tmp_path,
+                                                                         caplog):
+    """Phantom EEG, then 2 s of it x 30 (the figures move every decision: each used to be a new
+    warning), then the phantom again: one ``ood_warning`` record and log line, one ``ood_cleared``."""
+    from bci_stream.phantom import Phantom
+
+    stream = Phantom(tiny_phantom_config).new_stream(subject=1, seed=5)
+    session, source, outlet, _ = session_for(decoder, log_path=tmp_path / "ood.jsonl")
+    seen = []
+    for second, scale in enumerate([1, 1, 30, 30, 1, 1, 1, 1]):
+        for _ in range(50):
+            source.feed_array(stream.read(20)[0].T * scale)
+            with caplog.at_level("WARNING", logger="bci_stream.live"):
+                session.step()
+            seen.append(decoder.ood.warning)
+    session.close()
+    records = [json.loads(line) for line in (tmp_path / "ood.jsonl").read_text().splitlines()]
+    events = [r["event"] for r in records if r.get("event", "").startswith("ood")]
+    assert events == ["ood_warning", "ood_cleared"], events
+    assert len({w for w in seen if w}) == 1  # one message for the whole episode
+    assert seen[-1] == "" and seen[99] == ""  # in distribution before and after it
+    lines = [r.getMessage() for r in caplog.records if r.name == "bci_stream.live"]
+    assert len(lines) == 2 and "far outside" in lines[0] and "back within" in lines[1], lines
+
+
+def test_a_nan_burst_into_a_filtered_model_withholds_its_windows_then_decisions_flow_again(tiny_model, tmp_path,
+                                                                                           tiny_phantom_config):
+    """A 2-s NaN burst on one channel into a model with a band-pass in its card: the windows holding
+    NaN are withheld, the filter restarts at the first finite sample (logged once) and every later
+    window is decided (the filter state used to stay NaN: every later window withheld)."""
+    from model_variants import with_bandpass
+
+    from bci_stream.phantom import Phantom
+
+    decoder = Decoder(with_bandpass(tiny_model, tmp_path / "bandpass.onnx"), providers="cpu")
+    assert decoder.card.preprocessing_spec().filters  # the live loop runs the filter
+    stream = Phantom(tiny_phantom_config).new_stream(subject=1, seed=5)
+    session, source, outlet, _ = session_for(decoder, log_path=tmp_path / "nan.jsonl")
+    burst = range(1000, 3000)  # samples
+    for i in range(0, 6000, 20):
+        chunk = stream.read(20)[0].T.copy()
+        rows = [r for r in range(20) if i + r in burst]
+        chunk[rows, 3] = np.nan
+        source.feed_array(chunk)
+        session.step()
+    session.close()
+    records = [json.loads(line) for line in (tmp_path / "nan.jsonl").read_text().splitlines()]
+    withheld = [r["window_end_sample"] for r in records if r.get("event") == "withheld"]
+    decided = ends(outlet)
+    window = decoder.card.window_samples
+    assert withheld and all(burst.start < end <= burst.stop + window for end in withheld)  # only windows with NaN
+    assert all("non-finite" in r["reason"] for r in records if r.get("event") == "withheld")
+    after = [end for end in decided if end > burst.stop + window]  # clean windows after the burst
+    assert len(after) == (6000 - (burst.stop + window)) // session.hop  # every one decided
+    resets = [r for r in records if r.get("event") == "filter_reset"]
+    assert len(resets) == 1 and resets[0]["channels"] == [decoder.card.ch_names[3]]
+    assert all(np.isfinite(p.probabilities).all() for p in outlet.decisions)
+
+
+def test_latency_and_the_outage_length_are_measured_on_the_sessions_clock(decoder):
+    """A scripted clock: each chunk 'arrives' 2 ms after its last sample, so every latency is 2 ms;
+    the stream is lost, and data resume 1.5 s of clock after the last sample: the gap is 1.5 s."""
+    now = {"t": 0.0}
+    source, outlet = ScriptedSource(decoder.card.n_channels), CollectingOutlet()
+    session = LiveSession(decoder, LiveConfig(), source=source, outlet=outlet, clock=lambda: now["t"])
+    for _ in range(30):
+        source.feed(20)
+        now["t"] = source.t0 + (source.sent - 1) / source.sfreq + 0.002
+        session.step()
+    assert outlet.decisions and all(p.latency_ms == pytest.approx(2.0, abs=1e-6) for p in outlet.decisions)
+    last = source.t0 + (source.sent - 1) / source.sfreq
+    source.lose()
+    session.step()
+    assert not session.state.gaps  # open until data flow again
+    source.feed(20, gap=1500)
+    now["t"] = last + 1.5
+    session.step()
+    assert session.state.gaps == [(last, pytest.approx(1.5, abs=1e-9))]

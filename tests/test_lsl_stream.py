@@ -99,29 +99,50 @@ def test_source_refuses_wrong_rate_and_missing_channels(stream_name):
     del outlet
 
 
-def test_source_reports_a_vanished_stream_within_a_second(stream_name):
+def test_source_reports_a_vanished_stream_as_closed_at_the_next_pull(stream_name):
+    """liblsl tells the inlet that the outlet left: the loss is reported as a closed stream, without
+    waiting out the silence timeout (60 s here, so only liblsl's notice can end the loop)."""
     holder = {"outlet": _custom_outlet(stream_name, ["O1"])}
-    source = LSLSource(["O1"], 1000.0, SourceConfig(name=stream_name, resolve_timeout=5, lost_after=0.5))
+    source = LSLSource(["O1"], 1000.0, SourceConfig(name=stream_name, resolve_timeout=5, lost_after=60,
+                                                    reopen_after=120))
     assert source.connect()
-    stop = threading.Event()
-
-    def push():
-        while not stop.is_set():
-            holder["outlet"].push_chunk(np.zeros((10, 1), np.float32))
-            time.sleep(0.01)
-
-    pusher = threading.Thread(target=push)
-    pusher.start()
-    for _ in range(20):
-        source.pull(0.05)
-    stop.set()
-    pusher.join()
+    for _ in range(5):
+        holder["outlet"].push_chunk(np.zeros((10, 1), np.float32))
+    assert len(pull_samples(source, 50)) == 50
     holder.clear()  # the last reference: the outlet leaves the network
-    t0 = time.monotonic()
-    with pytest.raises(StreamLostError):
-        while time.monotonic() - t0 < 5:
+    with pytest.raises(StreamLostError, match="closed"):
+        for _ in range(400):  # a bound on the loop, not a timing assertion
             source.pull(0.05)
-    assert time.monotonic() - t0 < 1.0
+    assert source.inlet is None
+
+
+def test_source_reports_a_silent_stream_once_lost_after_elapsed_on_its_clock(stream_name):
+    """An outlet that stays open but sends nothing counts as lost once ``lost_after`` s of its (here
+    scripted) clock passed without a sample: not before, and once only; data then flow as usual."""
+    outlet = _custom_outlet(stream_name, ["O1"])
+    now = {"t": 100.0}
+    source = LSLSource(["O1"], 1000.0, SourceConfig(name=stream_name, resolve_timeout=5, lost_after=0.5),
+                       clock=lambda: now["t"])
+    assert source.connect()
+    outlet.push_chunk(np.zeros((10, 1), np.float32))
+    assert len(pull_samples(source, 10)) == 10
+    silent = []
+    for step in range(10):  # each empty pull: 0.125 s (exact in binary) later on the source's clock
+        now["t"] += 0.125 if step else 0.0
+        try:
+            assert len(source.pull(0.0)[1]) == 0
+            silent.append(step)
+        except StreamLostError as err:
+            assert "no data" in str(err) and step == 5  # idle 0.625 s > 0.5 s; at 0.5 s it still was not lost
+            break
+    else:
+        pytest.fail("a silent stream was never reported lost")
+    assert silent == list(range(5)) and source.inlet is not None  # stalled, still connected
+    now["t"] += 0.125
+    assert len(source.pull(0.0)[1]) == 0  # reported once, not at every pull
+    outlet.push_chunk(np.ones((10, 1), np.float32))
+    assert (pull_samples(source, 10) == 1).all()
+    del outlet
 
 
 def test_pusher_stamps_markers_at_their_sample(stream_name):
@@ -211,3 +232,24 @@ def test_one_shot_resolve_finds_another_process_stream_under_the_loopback_config
         for sim in sims:
             sim.terminate()
             sim.wait(timeout=10)
+
+
+@pytest.mark.parametrize("odd", ["O'Brien séance [1]_raw", 'say "hi" to O\'Brien'])
+def test_a_stream_name_with_quotes_is_found_by_name_source_id_and_its_markers(odd, stream_name):
+    """liblsl queries are XPath 1.0: a name holding ' (or both quotes) is quoted, not a syntax error."""
+    from bci_stream.markers import MarkerSource
+    from bci_stream.source import StreamFinder
+
+    name = f"{odd} {stream_name}"
+    outlet = _custom_outlet(name, ["O1"])  # its source id is the name too
+    marker_info = pylsl.StreamInfo(f"{name}-markers", "Markers", 1, pylsl.IRREGULAR_RATE, pylsl.cf_string, "")
+    markers_outlet = pylsl.StreamOutlet(marker_info)
+    source = LSLSource(["O1"], 1000.0, SourceConfig(name=name, resolve_timeout=5))
+    assert source.connect() and source.info.name() == name
+    found = StreamFinder(None, "EEG", source_id=name).wait(5)  # how a lost stream is looked for again
+    assert [f.source_id() for f in found] == [name]
+    markers = MarkerSource(None, eeg=source.info)
+    assert markers.connect(timeout=5) and markers.info.name() == f"{name}-markers"
+    markers.close()
+    source.close()
+    del outlet, markers_outlet

@@ -135,3 +135,28 @@ def test_filter_above_nyquist_and_unknown_reference_are_refused():
 def test_butterworth_design_is_scipys():
     np.testing.assert_array_equal(FilterDesign("highpass", (0.5,), order=2).sos(250.0),
                                   butter(2, 0.5, btype="highpass", fs=250.0, output="sos"))
+
+
+def test_non_finite_samples_never_enter_the_filter_state_and_chunking_does_not_change_it():
+    """NaN on one channel for 500 samples: they come out NaN, the channel's filter starts again at
+    the steady state of its next finite sample (as a fresh chain would), the other channels are
+    filtered as if nothing happened, and 20-sample chunks give what one call gives."""
+    from bci_stream.preprocessing import CausalPreprocessor
+
+    pre = Preprocessing(filters=(FilterDesign("bandpass", (5, 45)),))
+    x = np.random.default_rng(0).standard_normal((3000, 3)) * 10 + 50
+    x[1000:1500, 1] = np.nan
+    chain = CausalPreprocessor(pre, ["a", "b", "c"], 250.0)
+    parts, restarted = [], []
+    for i in range(0, 3000, 20):
+        parts.append(chain.process(x[i : i + 20]))
+        restarted.append(chain.restarted)
+    chunked = np.concatenate(parts)
+    whole = CausalPreprocessor(pre, ["a", "b", "c"], 250.0).process(x)
+    np.testing.assert_array_equal(chunked, whole)  # sosfilt is sample by sample: chunks change nothing
+    assert np.isnan(whole[1000:1500, 1]).all() and np.isfinite(np.delete(whole, np.s_[1000:1500], axis=0)).all()
+    fresh = CausalPreprocessor(pre, ["b"], 250.0).process(x[1500:, 1:2])
+    np.testing.assert_array_equal(whole[1500:, 1:2], fresh)
+    untouched = CausalPreprocessor(pre, ["a", "b", "c"], 250.0).process(np.nan_to_num(x))
+    np.testing.assert_array_equal(whole[:, [0, 2]], untouched[:, [0, 2]])
+    assert [i for i, r in enumerate(restarted) if r] == [75] and restarted[75] == (1,)  # once, at sample 1500

@@ -3,11 +3,13 @@
 import os
 import threading
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from dummy_pipelines import build_tiny_pipeline
 from PIL import Image
+from waiting import submit_while_busy
 
 from bci_stream.publish import Prediction
 from bci_stream.render import RenderConfig, RendererError, RenderWorker
@@ -49,11 +51,26 @@ def test_diffusion_renderer_loads_from_folder_and_is_seeded(tiny_sd):
 
 
 def test_img2img_option_uses_the_previous_frame(tiny_sd):
+    """The second picture goes through the img2img pipe, started from the first; a plain render of the
+    same class and seed gives the first again, so the second differs from it."""
     config = RenderConfig(kind="diffusion", diffusion_model=str(tiny_sd), size=64, steps=1, img2img_strength=0.5)
     renderer = DiffusionRenderer(config)
+    calls = []
+    img2img = renderer._img2img
+
+    def counting(*args, **kwargs):
+        calls.append(np.asarray(kwargs["image"].convert("RGB")))
+        return img2img(*args, **kwargs)
+
+    renderer._img2img = counting
     first = renderer.render(0, "sorrel")
+    assert calls == []  # nothing to start from yet: a plain render
     second = renderer.render(0, "sorrel")
-    assert second.shape == first.shape and renderer._previous is not None
+    assert len(calls) == 1
+    np.testing.assert_array_equal(calls[0], first)  # started from the previous frame
+    plain = DiffusionRenderer(replace(config, img2img_strength=0.0), pipe=renderer.pipe).render(0, "sorrel")
+    np.testing.assert_array_equal(plain, first)  # seeded: a plain render is the first frame again
+    assert second.shape == first.shape and not np.array_equal(second, plain)
 
 
 def test_missing_weights_give_an_offline_message(tmp_path):
@@ -79,14 +96,18 @@ def test_gallery_uses_exemplars_or_draws_a_card(tmp_path):
 
 
 class SlowRenderer:
+    """Holds each render until ``release`` is set; ``started`` is set once the first render began."""
+
     kind = "slow"
 
     def __init__(self):
         self.rendered = []
+        self.started = threading.Event()
         self.release = threading.Event()
 
     def render(self, index, name):
-        self.release.wait(5)
+        self.started.set()
+        self.release.wait()
         self.rendered.append(index)
         return np.zeros((8, 8, 3), np.uint8)
 
@@ -97,21 +118,20 @@ def test_worker_is_latest_wins_and_submit_never_blocks():
     worker = RenderWorker(RenderConfig(kind="gallery"), NAMES, state, IDS, renderer=slow).start()
     try:
         assert worker.submit(prediction(0))
-        time.sleep(0.2)  # the worker is now stuck rendering class 0
-        t0 = time.perf_counter()
-        for k in (1, 2, 1, 2):
-            worker.submit(prediction(k))
-        assert time.perf_counter() - t0 < 0.05  # submit returns at once while the renderer is busy
-        assert not worker.submit(prediction(2))  # same class again: nothing to do
+        assert slow.started.wait(timeout=30)  # the worker is now stuck rendering class 0
+        accepted = submit_while_busy(lambda k: worker.submit(prediction(k)), (1, 2, 1, 2, 2))
+        assert not slow.release.is_set() and slow.rendered == []  # they returned while the renderer was held
+        assert accepted == [True, True, True, True, False]  # the last: same class again, nothing to do
         slow.release.set()
-        deadline = time.time() + 5
-        while len(slow.rendered) < 2 and time.time() < deadline:
+        deadline = time.monotonic() + 30  # a bound on the test
+        shown = lambda: state.image is not None and state.image.class_index == 2  # noqa: E731
+        while not (worker.n_rendered >= 2 and shown()) and time.monotonic() < deadline:
             time.sleep(0.02)
-        time.sleep(0.2)
         assert slow.rendered == [0, 2]  # 1, 2, 1 were superseded; only the newest was rendered
-        assert worker.n_dropped == 3
+        assert worker.n_dropped == 3  # 5 accepted = 2 rendered + 3 dropped: nothing is left to render
         assert state.image is not None and state.image.class_index == 2
     finally:
+        slow.release.set()
         worker.stop()
 
 

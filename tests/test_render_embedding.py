@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 from dummy_pipelines import build_tiny_unclip_pipeline
+from waiting import submit_while_busy
 
 from bci_stream.gallery import GalleryIndex
 from bci_stream.model_card import ModelCard
@@ -126,10 +127,12 @@ class SlowEmbeddingRenderer:
 
     def __init__(self):
         self.rows, self.embeddings = [], []
+        self.started = threading.Event()  # the first render began
         self.release = threading.Event()
 
     def render_embedding(self, embedding, row):
-        self.release.wait(5)
+        self.started.set()
+        self.release.wait()
         self.rows.append(row)
         self.embeddings.append(embedding)
         return np.zeros((8, 8, 3), np.uint8)
@@ -143,22 +146,24 @@ def test_worker_renders_only_the_newest_embedding_decision_and_never_blocks():
     try:
         buffer = unit(0)
         assert worker.submit_embedding(buffer, 0, similarity=0.8, t_lsl=12.5)
-        time.sleep(0.2)  # the worker is now stuck rendering row 0
-        t0 = time.perf_counter()
-        for row in (1, 2, 1):
+        assert slow.started.wait(timeout=30)  # the worker is now stuck rendering row 0
+
+        def offer(row):
             buffer[:] = unit(row)  # the decoder reuses its output buffer: the worker must have copied it
-            worker.submit_embedding(buffer, row, similarity=0.8)
-        assert time.perf_counter() - t0 < 0.05
-        assert not worker.submit_embedding(buffer, 1, similarity=0.8)  # same top-1 again: nothing to do
+            return worker.submit_embedding(buffer, row, similarity=0.8)
+
+        accepted = submit_while_busy(offer, (1, 2, 1, 1))
+        assert not slow.release.is_set() and slow.rows == []  # they returned while the renderer was held
+        assert accepted == [True, True, True, False]  # the last: same top-1 again, nothing to do
         slow.release.set()
-        wait_for(lambda: len(slow.rows) == 2, 5)
-        time.sleep(0.2)
-        assert slow.rows == [0, 1] and worker.n_dropped == 2
+        wait_for(lambda: worker.n_rendered >= 2 and state.image is not None and state.image.class_index == 1, 30)
+        assert slow.rows == [0, 1] and worker.n_dropped == 2  # 4 accepted = 2 rendered + 2 dropped: none left
         np.testing.assert_array_equal(slow.embeddings[0], unit(0))
         np.testing.assert_array_equal(slow.embeddings[1], unit(1))
         image = state.image
         assert image.class_index == 1 and image.class_name == "n03888257_4" and image.kind == "embedding-diffusion"
     finally:
+        slow.release.set()
         worker.stop()
 
 

@@ -1,9 +1,11 @@
 """The train -> live contract on real LSL streams over loopback: units, preprocessing, markers,
 stream choice, distinguishable outlets, replay timing."""
 
+import json
 import threading
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pylsl
@@ -154,6 +156,40 @@ def test_stream_without_a_unit_is_refused_unless_the_unit_is_assumed(stream_name
     del outlet
 
 
+def test_a_model_in_arbitrary_units_is_advised_the_only_unit_that_works(stream_name, tiny_model, tmp_path, capsys):
+    """A model trained on standardised data (a.u.): a stream without a unit, or in microvolts, is
+    refused with advice naming --assume-unit a.u. (not V/mV/uV/nV, which cannot convert), which then
+    works; ``info`` says the same."""
+    from bci_stream.cli import main as bci_stream
+    from bci_stream.model_card import ModelCard
+
+    for declared in (None, "microvolts"):
+        name = f"{stream_name}-{declared}"
+        info = pylsl.StreamInfo(name, "EEG", 2, 1000.0, pylsl.cf_float32, name)
+        channels = info.desc().append_child("channels")
+        for label in ("O1", "O2"):
+            ch = channels.append_child("channel")
+            ch.append_child_value("label", label)
+            if declared:
+                ch.append_child_value("unit", declared)
+        outlet = pylsl.StreamOutlet(info)  # noqa: F841 - on the network while the source looks
+        with pytest.raises(StreamMismatchError) as refused:
+            LSLSource(["O1", "O2"], 1000.0, SourceConfig(name=name, resolve_timeout=5, unit="a.u.")).connect()
+        message = str(refused.value)
+        assert "--assume-unit a.u." in message and "(V, mV, uV, nV)" not in message, message
+        source = LSLSource(["O1", "O2"], 1000.0, SourceConfig(name=name, resolve_timeout=5, unit="a.u.",
+                                                             assume_unit="a.u."))
+        assert source.connect() and source.unit_note == "a.u. -> a.u."
+        source.close()
+        del outlet
+    model = tmp_path / "au.onnx"
+    model.write_bytes(Path(tiny_model).read_bytes())
+    replace(ModelCard.from_onnx(model), signal_unit="a.u.").save_into_onnx(model)
+    assert bci_stream(["info", str(model)]) == 0
+    shown = json.loads(capsys.readouterr().out)["stream must be"]
+    assert "--assume-unit a.u." in shown and "are converted" not in shown, shown
+
+
 @pytest.mark.parametrize("fmt, dtype", [(pylsl.cf_int8, np.int8), (pylsl.cf_int16, np.int16),
                                         (pylsl.cf_int32, np.int32), (pylsl.cf_int64, np.int64)])
 def test_integer_streams_are_read(stream_name, fmt, dtype):
@@ -292,6 +328,31 @@ def test_two_sessions_publish_distinguishable_outlets(tiny_model, bandpass_model
     for s in (*sessions, renamed):
         s.close()
     pusher.close()
+
+
+def test_two_decoders_of_one_stream_and_model_publish_one_name_and_two_source_ids(tiny_model, tiny_phantom_config,
+                                                                                   stream_name):
+    """Two sessions on the same stream with the same model: the outlet name is the documented one,
+    the source ids differ (the README: two decoders never share one), and LSL lists both."""
+    rec = phantom_recording(tiny_phantom_config, seconds=2.0)
+    outlet_name = unique_name("preds")
+    sessions = [LiveSession(Decoder(tiny_model, providers="cpu"), LiveConfig(stream=stream_name, outlet_name=outlet_name))
+                for _ in range(2)]
+    pusher = recording_pusher(rec, OutletConfig(name=stream_name, source_id=stream_name))
+    try:
+        for s in sessions:
+            s.start()
+        ids = [s.outlet.source_id for s in sessions]
+        assert ids[0] != ids[1]
+        prefix = ids[0].rsplit(":", 1)[0]  # what they decode: the same host, stream, model and name
+        assert ids[1].rsplit(":", 1)[0] == prefix and prefix.startswith(f"{outlet_name}@")
+        found = pylsl.resolve_byprop("name", outlet_name, minimum=2, timeout=5)
+        assert sorted(f.source_id() for f in found) == sorted(ids)
+        assert {f.name() for f in found} == {outlet_name}
+    finally:
+        for s in sessions:
+            s.close()
+        pusher.close()
 
 
 def test_replay_at_speed_4_puts_every_marker_on_its_sample(stream_name):

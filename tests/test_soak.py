@@ -38,5 +38,9 @@ def test_one_minute_soak_survives_every_fault(tmp_path):
             assert abs(o["logged_gaps"][0] - o["seconds"]) < 0.1, outages
         elif o["kind"] == "stall":
             assert o["logged_gaps"] == [], outages
+    f = r["filtered"]  # the band-passed model beside the demo model: NaN bursts never stop its decisions
+    assert f["exit_code"] == 0 and f["lost_samples"] == 0 and f["decisions"] > 0.5 * r["decisions_expected"]
+    assert f["withheld"] > 0 and f["filter_resets"] == sum(x["kind"] == "nan" for x in r["faults"])
+    assert all(n > 100 for n in f["decisions_5s_after_each_nan_burst"]), f  # 250 at 50/s
     assert r["rss_mib"]["growth"] < 40
     assert all(s["decisions"] > 0 for s in r["slices"])

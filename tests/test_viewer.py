@@ -102,8 +102,14 @@ def test_live_session_drives_the_viewer(qtbot, tiny_model, tiny_phantom_config, 
     runner.start()
     try:
         qtbot.waitUntil(lambda: session.state.n_decisions > 20, timeout=10000)
+        session.stop()  # the figures stand still: the status line must show these
+        runner.join(timeout=10)
         window.refresh()
-        assert "decisions" in window.status.text() and window.bars.opts["width"].sum() > 0
+        text, n = window.status.text(), session.state.n_decisions
+        assert f"decisions {n} (withheld {session.state.n_withheld})" in text and n > 20, text
+        p50, p99 = session.state.latency_percentiles()
+        assert f"latency p50 {p50:.2f} / p99 {p99:.2f} ms" in text and f"stream: {stream_name}" in text, text
+        assert window.bars.opts["width"].sum() > 0
     finally:
         session.stop()
         runner.join(timeout=5)

@@ -1,19 +1,24 @@
 #!/usr/bin/env python
 """Soak test: the live decoder for N minutes against a phantom headset with faults injected on a schedule.
 
-Three processes, as in real use: a phantom **source** (128 ch x 1 kHz by default, a float64
+Four processes, as in real use: a phantom **source** (128 ch x 1 kHz by default, a float64
 ``SAMPLE_INDEX`` counter that starts just below 2**24 so the run crosses it), **``bci-stream live
---headless --log``** with the demo model, and this driver, which injects faults once per cycle
+--headless --log``** with the demo model, a second one beside it with the same network behind a
+band-pass 5-45 Hz card (**the filtered model**: the causal filter path, whose state a NaN burst must
+not poison; ``--no-filtered`` leaves it out), and this driver, which injects faults once per cycle
 (``--cycle``, 10 minutes by default, or the whole run when shorter):
 
     at 15 % NaN burst (0.2 s on 3 channels)        at 50 % log disk full for 8 s (RLIMIT_FSIZE)
     at 25 % short stall (0.5 s, then a burst)      at 60 % long stall (3 s: a gap)
-    at 35 % source killed, back after 2 s          at 70 % NaN burst
+    at 35 % source killed, back after 2 s          at 70 % NaN burst (2 s on 3 channels)
                                                    at 80 % renderer child killed (--renderer tiny)
 
 and reports decisions, lost samples (from the counter), withheld windows (vs the NaN bursts),
 logged gaps against the injected outages, RSS of the live process at start and end, and latency
-p50/p99 per slice (10-minute slices; sixths of a shorter run). Prints the figures, writes JSON.
+p50/p99 per slice (10-minute slices; sixths of a shorter run); for the filtered model its
+decisions, withheld windows, ``filter_reset`` records and the decisions after each NaN burst (the
+filters recovered). The disk-full and renderer faults go to the demo model's process only. Prints
+the figures, writes JSON.
 
     python tools/soak.py --minutes 60 --json soak.json
     python tools/soak.py --minutes 6 --cycle 180 --json soak.json      # two of each fault, 6 minutes
@@ -64,6 +69,7 @@ COUNTER_START = 2**24 - 20_000  # crosses 2**24 (float32's last exact integer) 2
 CYCLE_S = 600.0  # faults: one of each per cycle (--cycle)
 SLICE_S = 600.0  # latency percentiles per 10-minute slice (the issue's "last 10 minutes vs the first")
 GAP_TOLERANCE_S = 0.1  # a logged gap within this of the injected outage
+FILTERED_BAND = (5.0, 45.0)  # Hz: the filtered model's band-pass (issue 22: `--bandpass 5 45`)
 
 
 @dataclass(frozen=True)
@@ -79,7 +85,7 @@ def schedule(total: float, renderer: bool, cycle: float = CYCLE_S) -> list[Fault
     """The faults of a run of ``total`` seconds: one of each per ``cycle`` s (see the module docstring)."""
     cycle = min(cycle, total)
     plan = [("nan", 0.15, 0.2), ("stall", 0.25, 0.5), ("kill_source", 0.35, 2.0), ("disk_full", 0.50, 8.0),
-            ("stall", 0.60, 3.0), ("nan", 0.70, 0.2)] + ([("kill_renderer", 0.80, 0.0)] if renderer else [])
+            ("stall", 0.60, 3.0), ("nan", 0.70, 2.0)] + ([("kill_renderer", 0.80, 0.0)] if renderer else [])
     faults = []
     for start in np.arange(0.0, total - cycle + 1e-9, cycle):
         faults += [Fault(kind, float(start + frac * cycle), dur) for kind, frac, dur in plan]
@@ -141,6 +147,9 @@ class Driver:
         self.env = dict(os.environ)
         self.source: subprocess.Popen | None = None
         self.live: subprocess.Popen | None = None
+        self.filtered: subprocess.Popen | None = None  # the band-passed model's decoder (None: --no-filtered)
+        self.filtered_log = workdir / "soak-filtered.jsonl"
+        self.filtered_output: list[str] = []
         self.t0: float | None = None  # wall time the live loop started
         self.counter_origin = 0.0  # wall time of the first source's first sample (counter value COUNTER_START)
         self.rss: list[tuple[float, float]] = []  # (seconds since t0, MiB)
@@ -179,17 +188,15 @@ class Driver:
         faults = schedule(total, self.args.renderer == "tiny", self.args.cycle)
         self.start_source()
         self.counter_origin = self.wait_first_sample()
-        live_cmd = [sys.executable, "-m", "bci_stream.cli", "live", "--model", str(self.args.model), "--stream",
-                    self.name, "--headless", "--log", str(self.log_path), "--seconds", f"{total:g}",
-                    "--print-every", "1000000", "--providers", "cpu", "--resolve-timeout", "20"]
-        live_cmd += self.renderer_options()
-        self.live = subprocess.Popen(live_cmd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, cwd=ROOT)
-        started = threading.Event()
-        threading.Thread(target=self._read_live, args=(started,), daemon=True).start()
-        if not started.wait(120):
-            self.stop()
-            raise SystemExit("the live decoder did not start:\n" + "\n".join(self.live_output[-20:]))
+        self.live = self._start_live(self.args.model, self.log_path, total, self.renderer_options(),
+                                     self.live_output)
+        if self.args.filtered:
+            from model_variants import with_bandpass  # tests/: a real network behind another card
+
+            bandpass = with_bandpass(self.args.model, self.workdir / "bandpass.onnx", *FILTERED_BAND)
+            self.filtered = self._start_live(bandpass, self.filtered_log, total,
+                                             ["--renderer", "none", "--outlet-name", f"{self.name}-filtered"],
+                                             self.filtered_output)
         self.t0 = time.time()
         pending = list(faults)
         next_rss = 0.0
@@ -204,6 +211,20 @@ class Driver:
         self.stop()
         return self.report(total)
 
+    def _start_live(self, model: Path, log_path: Path, total: float, options: list[str],
+                    output: list[str]) -> subprocess.Popen:
+        """A ``bci-stream live --headless`` process on the source's stream; returns once it decodes."""
+        cmd = [sys.executable, "-m", "bci_stream.cli", "live", "--model", str(model), "--stream", self.name,
+               "--headless", "--log", str(log_path), "--seconds", f"{total:g}", "--print-every", "1000000",
+               "--providers", "cpu", "--resolve-timeout", "20", *options]
+        proc = subprocess.Popen(cmd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+        started = threading.Event()
+        threading.Thread(target=_read_output, args=(proc, output, started), daemon=True).start()
+        if not started.wait(120):
+            self.stop()
+            raise SystemExit(f"the live decoder ({model}) did not start:\n" + "\n".join(output[-20:]))
+        return proc
+
     def renderer_options(self) -> list[str]:
         if self.args.renderer != "tiny":
             return ["--renderer", "none"]
@@ -211,12 +232,6 @@ class Driver:
 
         folder = build_tiny_pipeline(self.workdir / "tiny-sd")
         return ["--renderer", "diffusion", "--diffusion-model", str(folder), "--image-size", "64"]
-
-    def _read_live(self, started: threading.Event) -> None:
-        for line in self.live.stdout:
-            self.live_output.append(line.rstrip())
-            if line.startswith("decoding "):
-                started.set()
 
     def inject(self, fault: Fault) -> None:
         at = time.time() - self.t0
@@ -259,7 +274,12 @@ class Driver:
             pass
 
     def stop(self) -> None:
-        for proc in (self.live, self.source):
+        if self.filtered is not None and self.filtered.poll() is None:
+            try:  # it runs for the same --seconds: let it write its session_end
+                self.filtered.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+        for proc in (self.live, self.filtered, self.source):
             if proc is not None and proc.poll() is None:
                 proc.terminate()
                 try:
@@ -307,7 +327,7 @@ class Driver:
             "gap_samples": end.get("gap_samples"),
             "counter_last": int(COUNTER_START + total * self.sfreq),
             "withheld": len(withheld),
-            "withheld_expected_about": int(len(nan_bursts) * (0.2 + card_window) / 0.02),
+            "withheld_expected_about": int(sum(b["seconds"] + card_window for b in nan_bursts) / 0.02),
             "stream_lost_events": len(lost),
             "gaps": gaps,
             "outages": outages,
@@ -323,7 +343,43 @@ class Driver:
             "live_exit_code": self.live.returncode,
             "live_summary": summary_line,
             "live_stderr_tail": [line for line in self.live_output if "error" in line.lower()][-5:],
+            "filtered": self.report_filtered(t_start, nan_bursts) if self.filtered is not None else None,
         }
+
+    def report_filtered(self, t_start: float, nan_bursts: list[dict]) -> dict:
+        """The band-passed model's figures: decisions, withheld windows, ``filter_reset`` records, and
+        per NaN burst the decisions in the 5 s after it (its windows) ended (> 0: the filters recovered)."""
+        text = self.filtered_log.read_text() if self.filtered_log.exists() else ""
+        records = [json.loads(line) for line in text.splitlines() if line.strip()]
+        decisions = [r for r in records if "probabilities" in r]
+        events = [r for r in records if "event" in r]
+        end = next((r for r in events if r["event"] == "session_end"), {})
+        t_rel = np.array([d["t_emitted"] - t_start for d in decisions])
+        lat = np.array([d["latency_ms"] for d in decisions])
+        after = []
+        for burst in nan_bursts:
+            clear = burst["at"] + burst["seconds"] + 0.46 + 0.5  # the window after it, and some slack
+            after.append(int(((t_rel > clear) & (t_rel < clear + 5.0)).sum()))
+        return {
+            "preprocessing": f"bandpass {FILTERED_BAND[0]:g}-{FILTERED_BAND[1]:g} Hz (order 4)",
+            "decisions": len(decisions),
+            "withheld": sum(r["event"] == "withheld" for r in events),
+            "filter_resets": sum(r["event"] == "filter_reset" for r in events),
+            "decisions_5s_after_each_nan_burst": after,
+            "lost_samples": end.get("lost_samples"),
+            "gaps": end.get("gaps"),
+            "p50_ms": _pct(lat, 50), "p99_ms": _pct(lat, 99),
+            "exit_code": self.filtered.returncode,
+            "summary": next((line for line in reversed(self.filtered_output) if "decisions," in line), ""),
+        }
+
+
+def _read_output(proc: subprocess.Popen, output: list[str], started: threading.Event) -> None:
+    """Collect a live process's output lines; set ``started`` at its "decoding ..." line."""
+    for line in proc.stdout:
+        output.append(line.rstrip())
+        if line.startswith("decoding "):
+            started.set()
 
 
 def judge_outage(outage: dict, gaps: list[dict], lost_samples: int | None, sfreq: float) -> None:
@@ -396,6 +452,12 @@ def print_report(r: dict) -> None:
               f"p99 {s['p99_ms']} ms")
     print(f"p99 last/first slice {r['p99_last_vs_first']}; log events {r['log_events']}; "
           f"records dropped by the full disk {r['log_records_dropped']}; live exit code {r['live_exit_code']}")
+    f = r.get("filtered")
+    if f:
+        print(f"filtered model ({f['preprocessing']}): {f['decisions']} decisions, {f['withheld']} withheld, "
+              f"{f['filter_resets']} filter resets, decisions in the 5 s after each NaN burst "
+              f"{f['decisions_5s_after_each_nan_burst']}, lost samples {f['lost_samples']}, gaps {f['gaps']}, "
+              f"p50 {f['p50_ms']} ms p99 {f['p99_ms']} ms, exit code {f['exit_code']}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -409,6 +471,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--channels", type=positive_int, default=128)
     parser.add_argument("--renderer", choices=["none", "tiny"], default="none",
                         help="tiny: a tiny random diffusers pipeline in the render child (killed at 80 %% of a cycle)")
+    parser.add_argument("--filtered", action=argparse.BooleanOptionalAction, default=True,
+                        help="also run the model behind a band-pass card in a second decoder (default: yes)")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     # the source child
     parser.add_argument("--source", action="store_true", help=argparse.SUPPRESS)

@@ -11,7 +11,16 @@ EXIT_LOG_FAILED = 3  # decoding ran but the JSONL log could not be written in fu
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults shown after each option's help; epilog examples kept as written."""
+    """Defaults shown after each option's help; epilog examples kept as written (both command lines).
+
+    No ``(default: None)``: an option without a default says in its help what happens without it
+    (e.g. "default: the card's"); a ``None`` after that would only repeat it, wrongly.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None:
+            return action.help or ""
+        return super()._get_help_string(action)
 
 
 def stop_on_signals(stop) -> None:

@@ -6,6 +6,7 @@ import json
 
 from bci_stream.commands._common import HelpFormatter
 from bci_stream.resources import model_path
+from bci_stream.units import stream_unit_requirement
 
 
 def add_parser(sub, parents) -> None:
@@ -39,8 +40,7 @@ def summary(card, full: bool = False) -> dict:
         out["output"] = f"probabilities over {card.n_classes} classes"
     out["input shape"] = card.feature_shape()
     out["features"] = card.features().describe()
-    out["stream must be"] = (f"{card.input_sfreq:g} Hz, samples in {card.signal_unit} "
-                             "(V/mV/uV/nV streams are converted)")
+    out["stream must be"] = f"{card.input_sfreq:g} Hz, samples in {stream_unit_requirement(card.signal_unit)}"
     out["preprocessing"] = card.preprocessing_spec().describe()
     if card.marker_classes:
         out["stimulus markers"] = f"{len(card.marker_classes)} named in the card (e.g. " + ", ".join(

@@ -140,10 +140,10 @@ def run(args) -> int:
         if summary is None:
             print("the decoding process ended without a summary (its error is printed above)", file=sys.stderr)
             return 1
-    print(f"{summary['n_decisions']} decisions, {summary['n_withheld']} withheld, latency p50 "
-          f"{summary['p50']:.2f} ms p99 {summary['p99']:.2f} ms, lost samples {summary['lost_samples']}, "
-          f"gaps {summary['gaps']} ({summary['seconds_down']:.2f} s), markers {summary['marker_status']}"
-          + (f"\nWARNING at the end: {summary['ood_warning']}" if summary["ood_warning"] else ""))
+    if summary.get("stopped_waiting"):  # Ctrl-C before the stream was found: nothing was decoded
+        print(f"stopped while waiting for {summary['stopped_waiting']}: no decisions", flush=True)
+        return 130
+    print(summary_line(summary) + (f"\nWARNING at the end: {summary['ood_warning']}" if summary["ood_warning"] else ""))
     accuracy = summary.get("event_accuracy") or {}
     if accuracy.get("n"):
         lo, hi = accuracy["top1_ci"]
@@ -159,6 +159,34 @@ def run(args) -> int:
     return 0
 
 
+def summary_line(summary: dict) -> str:
+    """The closing line of a session (:meth:`SharedState.summary`); latency only when there were
+    decisions (there is no percentile of nothing)."""
+    n = summary["n_decisions"]
+    latency = (f"latency p50 {summary['p50']:.2f} ms p99 {summary['p99']:.2f} ms" if n
+               else "no decisions, so no latency")
+    return (f"{n} decisions, {summary['n_withheld']} withheld, {latency}, lost samples {summary['lost_samples']}, "
+            f"gaps {summary['gaps']} ({summary['seconds_down']:.2f} s), markers {summary['marker_status']}")
+
+
+def stream_wanted(stream: str | None) -> str:
+    """How the stream looked for is named to a user: ``stream 'X'`` or ``a stream of type EEG``."""
+    return f"stream {stream!r}" if stream else "a stream of type EEG"
+
+
+def waiting_printer(wanted: str):
+    """``LSLSource.on_wait``: one line when the wait begins to take a while, then its progress."""
+    def report(seconds: float) -> None:
+        if seconds < PROGRESS_FIRST + PROGRESS_EVERY / 2:
+            print(f"waiting for {wanted} (Ctrl-C to stop)", flush=True)
+        else:
+            print(f"  still waiting for {wanted} ({seconds:.0f} s)", flush=True)
+
+    from bci_stream.source import PROGRESS_EVERY, PROGRESS_FIRST
+
+    return report
+
+
 def _live_headless(spec, print_every: int) -> dict:
     from bci_stream.live import build_session
     from bci_stream.session_extras import SessionExtras
@@ -169,8 +197,15 @@ def _live_headless(spec, print_every: int) -> dict:
     printer.class_names, printer.ood_warning = list(session.class_names), lambda: decoder.ood.warning
     printer.accuracy = session.accuracy
     stop_on_signals(session.stop)  # also ends a wait for the stream
+    wanted = stream_wanted(spec.live.stream)
+    if hasattr(session.source, "on_wait"):
+        session.source.on_wait = waiting_printer(wanted)
     try:
-        session.start()
+        try:
+            session.start()
+        except KeyboardInterrupt:  # Ctrl-C (or SIGTERM) during the wait: a clean stop, not an error
+            session.close()  # nothing was logged: the log file it created goes too
+            return {**session.state.summary(), "stopped_waiting": wanted}
         r = session.retriever
         output = (f"{decoder.card.n_classes} classes" if r is None else
                   f"{decoder.card.n_outputs}-d embedding -> top-{r.k} of {r.gallery.size} images, {r.n_classes} classes")
@@ -187,8 +222,8 @@ def _live_headless(spec, print_every: int) -> dict:
             if line:
                 print(line, flush=True)
     finally:
-        if session.outlet is None and session.renderer is not None:  # never started: run() did not close it
-            session.renderer.stop()
+        if not session.closed:  # start() failed: run() did not close it
+            session.close()
     summary = session.state.summary()
     summary["recording_error"] = (session.state.recording or {}).get("error", "")
     return summary
