@@ -117,6 +117,7 @@ class Recorder:
         self._t_end: float | None = None
         self._next_check = 0.0
         self._monitor: threading.Thread | None = None
+        self._check_lock = threading.Lock()  # check() runs on the monitor thread and on callers'
         self._done = threading.Event()
         self.on_status: Callable[[RecordStatus], None] | None = None  # every check_every s while recording
 
@@ -180,6 +181,10 @@ class Recorder:
     def check(self) -> str:
         """Why the recording ended on its own ("" while it runs or after a normal :meth:`stop`);
         reported once through ``on_error``."""
+        with self._check_lock:
+            return self._check()
+
+    def _check(self) -> str:
         if self.error or self._proc is None or self._t_end is not None:
             return self.error
         code = self._proc.poll()
@@ -190,10 +195,11 @@ class Recorder:
         else:
             free_mb = shutil.disk_usage(self.path.parent).free / 1e6
             if free_mb < self.config.min_free_mb:
-                self._stop_child()
+                seconds = self._seconds()
                 self._fail(f"disk nearly full ({free_mb:.0f} MB free on {self.path.parent}, the limit is "
-                           f"{self.config.min_free_mb:g} MB): recording {self.path} stopped at {self._seconds():.0f} s, "
+                           f"{self.config.min_free_mb:g} MB): recording {self.path} stopped at {seconds:.0f} s, "
                            "decoding goes on")
+                self._stop_child()  # cleanly: LabRecorder writes the footers
         return self.error
 
     def _fail(self, message: str) -> None:
