@@ -122,3 +122,29 @@ def test_a_nearly_full_disk_stops_the_recording_with_its_footers(tmp_path):
     assert not status.running and status.error == errors[0]
     streams, _ = pyxdf.load_xdf(str(tmp_path / "full.xdf"))
     assert "footer" in streams[0] and len(streams[0]["time_series"]) > 0  # closed cleanly, readable
+
+
+def test_bci_stream_record_writes_the_named_streams_until_its_time_is_up(tmp_path, capsys):
+    name = unique_name("eeg")
+    outlet = pylsl.StreamOutlet(pylsl.StreamInfo(name, "EEG", 2, 100, pylsl.cf_float32, name))
+    stop = threading.Event()
+
+    def push():
+        i = 0
+        while not stop.is_set():
+            outlet.push_sample([i, i])
+            i += 1
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=push, daemon=True)
+    thread.start()
+    try:
+        assert main(["record", "--out", str(tmp_path), "--stream", name, "--seconds", "1.5"]) == 0
+    finally:
+        stop.set()
+        thread.join()
+    (path,) = tmp_path.glob("recording-*.xdf")
+    streams, _ = pyxdf.load_xdf(str(path))
+    values = np.asarray(streams[0]["time_series"])[:, 0]
+    assert len(values) >= 100 and np.all(np.diff(values) == 1)
+    assert "recorded" in capsys.readouterr().out
