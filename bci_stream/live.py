@@ -239,6 +239,8 @@ class LiveSession:
         self._deadline: float | None = None
         self.waiter = ChunkWaiter(config.wait, self.source, touch=decoder.touch)
         self._due: float | None = None  # local LSL time the next decision's last sample should arrive
+        self._next_decoder: Decoder | None = None  # swap_decoder(): applied by the loop between two turns
+        self.state.update(model=self.decoder.model_path.name, model_since=self.clock())
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -324,6 +326,34 @@ class LiveSession:
             previous.close()
         self.state.update(message=f"recording to {path}" if path else "recording stopped")
 
+    def swap_decoder(self, new: Decoder) -> None:
+        """Replace the model by ``new`` at the start of the loop's next turn (between two hops; call
+        from any thread). Its card must fit the running stream (:func:`bci_stream.hotswap.check_swap`:
+        channels, rates, unit, preprocessing, window, classes) or :class:`~bci_stream.hotswap.SwapRefused`
+        is raised here and nothing changes. The inlet, ring buffer, filter state and outlet stay: no
+        sample is lost and consumers keep their connection. Logged as ``model_swapped``."""
+        from bci_stream.hotswap import check_swap
+
+        check_swap(self.card, new.card, str(new.model_path))
+        new.reset(smoothing=self.config.smoothing)
+        self._next_decoder = new
+
+    def _apply_swap(self) -> None:
+        old, self.decoder, self._next_decoder = self.decoder, self._next_decoder, None
+        self.card = self.decoder.card
+        self.truth = MarkerTruth.for_card(self.card)  # its own marker_classes
+        before, self.accuracy = self.accuracy, RunningAccuracy(len(self.class_names))  # scored afresh
+        self.waiter.touch = self.decoder.touch
+        now = self.clock()
+        self.state.update(model=self.decoder.model_path.name, model_since=now,
+                          message=f"model swapped: {self.decoder.model_path.name}")
+        log.info("model swapped: %s -> %s", old.model_path, self.decoder.model_path)
+        if self.jsonl:
+            self.jsonl.event("model_swapped", old={"path": str(old.model_path), "sha256": old.model_sha256},
+                             new={"path": str(self.decoder.model_path), "sha256": self.decoder.model_sha256},
+                             sample=self.ring.count, lost_samples=self.source.lost_samples,
+                             event_accuracy_before=before.summary() if self.config.mode == "event" else None)
+
     def switch_renderer(self, kind: str) -> None:
         """Replace the renderer by one of ``kind`` ("gallery", "diffusion", "embedding-diffusion", "none"),
         keeping its settings."""
@@ -377,6 +407,8 @@ class LiveSession:
     # --- one turn of the loop -----------------------------------------------------------------
     def step(self, timeout: float = 0.05) -> None:
         """Pull what is ready (waiting up to ``timeout`` s), then make every decision that is due."""
+        if self._next_decoder is not None:
+            self._apply_swap()
         try:
             samples, stamps = self.waiter.pull(timeout, self._due)
         except StreamLostError as err:

@@ -40,6 +40,9 @@ class LiveConfig:
     top_k : embedding models: gallery images per decision (:mod:`bci_stream.retrieval`).
     publish_embedding : embedding models: also publish the decoded embedding (``emb_*`` channels on
         the predictions outlet, ``embedding`` in the JSONL log).
+    record_dir : record the EEG, marker and predictions streams into a new XDF file in this folder
+        with LabRecorder (:mod:`bci_stream.record`; None: no recording).
+    watch_model : swap in the model at this path whenever the file changes (:mod:`bci_stream.hotswap`).
     """
 
     stream: str | None = None
@@ -59,6 +62,8 @@ class LiveConfig:
     incremental: bool = True
     top_k: int = 5
     publish_embedding: bool = False
+    record_dir: Path | None = None
+    watch_model: Path | None = None
 
     def is_stimulus(self, marker: str) -> bool:
         return self.stimuli is None or any(fnmatch.fnmatchcase(marker, p) for p in self.stimuli)

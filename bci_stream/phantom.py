@@ -179,6 +179,7 @@ class StreamState:
     last_onset: int = -(10**9)
     sequence: list = field(default_factory=list)
     drift_zi: np.ndarray | None = None
+    external: list = field(default_factory=list)  # [(onset_sample, label, image)]: stimuli shown by someone else
 
 
 class Phantom:
@@ -578,6 +579,7 @@ class PhantomStream:
         self.isi_samples = max(1, int(round(isi * phantom.config.sfreq)))
         self.blocks = blocks
         self.session = session
+        self.listen = False  # True: no stimuli of its own, only those given to stimulate() (bci_stream.listen)
         self.rng = np.random.default_rng(session_seed(seed, subject, session, 7))  # stimuli: order, jitter, amplitude
         self.noise_rng = np.random.default_rng(session_seed(seed, subject, session, 8))  # background, sample-major
         self.drift_rng = np.random.default_rng(session_seed(seed, subject, session, 9))  # only when drift_uv > 0
@@ -599,6 +601,11 @@ class PhantomStream:
                                        for k in self.rng.permutation(c.n_classes)]
         return self.state.sequence.pop(0)
 
+    def stimulate(self, onset_sample: int, label: int, image: int) -> None:
+        """The subject sees image ``image`` of class ``label`` at absolute sample ``onset_sample``
+        (possibly already generated: the response then starts in the next chunk, time-locked to it)."""
+        self.state.external.append((int(onset_sample), int(label), int(image)))
+
     def read(self, n_samples: int) -> tuple[np.ndarray, list[tuple[int, str, int]]]:
         """The next ``n_samples``: data ``(n_ch, n_samples)`` float32 µV and the markers in it as
         ``(absolute_sample_index, image_id, label)``."""
@@ -610,13 +617,20 @@ class PhantomStream:
         alpha = c.alpha_uv * ph.alpha_maps @ src
         idx = st.sample + np.arange(n_samples)
         markers = []
-        while st.next_onset < st.sample + n_samples:
+        while not self.listen and st.next_onset < st.sample + n_samples:
             label, image = self._next_stimulus()
             shift = self.rng.uniform(-c.jitter, c.jitter)
             amp = 1 + c.amp_jitter * self.rng.standard_normal()
             st.pending.append((st.next_onset, ph.evoked(ph.image_loadings[label, image], self.subject, shift, amp)))
             markers.append((st.next_onset, f"{ph.class_ids[label]}_{image}", label))
             st.next_onset += self.isi_samples
+        due = sorted(e for e in st.external if e[0] < st.sample + n_samples)  # later ones wait for their chunk
+        st.external = [e for e in st.external if e[0] >= st.sample + n_samples]
+        for onset, label, image in due:  # a response to a stimulus presented elsewhere, from its onset sample on
+            shift = self.rng.uniform(-c.jitter, c.jitter)
+            amp = 1 + c.amp_jitter * self.rng.standard_normal()
+            st.pending.append((onset, ph.evoked(ph.image_loadings[label, image], self.subject, shift, amp)))
+            markers.append((onset, f"{ph.class_ids[label]}_{image}", label))
         onsets = [m[0] for m in markers]
         since = idx - st.last_onset
         for onset in onsets:

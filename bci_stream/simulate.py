@@ -87,6 +87,7 @@ class PacedPusher:
         self.markers = make_marker_outlet(config)
         self.n_channels = n_channels
         self.sent = 0
+        self.t0_lsl: float | None = None  # set by run()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._ready: tuple[int, list] | None = None  # (samples, markers) of the chunk read ahead into _buf
@@ -139,6 +140,7 @@ class PacedPusher:
         overlap the previous chunk's, at any ``speed``.
         """
         t0_lsl = pylsl.local_clock()  # first: a sample is never stamped after the moment it is pushed
+        self.t0_lsl = t0_lsl  # sample i is stamped t0_lsl + (i + 1) / (sfreq * speed) (bci_stream.listen reads it)
         t0 = time.perf_counter()
         rate = self.sfreq * self.speed
         limit = None if duration is None else int(round(duration * self.sfreq))

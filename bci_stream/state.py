@@ -61,6 +61,10 @@ class SharedState:
     renderer_fps: float = 0.0
     renderer_error: str = ""
     message: str = ""
+    model: str = ""  # the model file decoding now (swap_decoder changes it)
+    model_since: float = float("nan")  # LSL time it went live
+    recording: dict = field(default_factory=dict)  # bci_stream.record.RecordStatus as a dict ({} when none)
+    calibration: dict = field(default_factory=dict)  # bci_stream.calibrate progress ({} when not calibrating)
     log_error: str = ""  # the JSONL log could not be written (see publish.JsonlLog); "" while it is fine
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

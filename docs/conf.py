@@ -47,8 +47,11 @@ autodoc_inherit_docstrings = False  # a subclass's page says what it does, not i
 
 
 def _skip_library_members(app, what, name, obj, skip, options):
-    """scikit-learn adds ``set_*_request`` (metadata routing) to every estimator: not ours to document."""
+    """scikit-learn adds ``set_*_request`` (metadata routing) to every estimator, and a Qt signal's docstring
+    is PyQt's: not ours to document (the class's docstring names its signals)."""
     if name.startswith("set_") and name.endswith("_request"):
+        return True
+    if type(obj).__name__ in ("pyqtSignal", "pyqtBoundSignal"):
         return True
     return None
 

@@ -54,6 +54,12 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--print-every", type=positive_int, default=10, help="headless continuous mode: print every N-th decision")
     p.add_argument("--seconds", type=positive_float, default=None, help="stop after this long (default: until Ctrl-C)")
     p.add_argument("--log", default=None, help="JSONL session log (one line per decision and event)")
+    p.add_argument("--record", default=None, metavar="DIR",
+                   help="record the EEG, marker and predictions streams into a new XDF file in DIR with LabRecorder "
+                        "(clock offsets included; reads back with pyxdf, trains with bci-train --data xdf:FILE)")
+    p.add_argument("--watch-model", default=None, metavar="ONNX",
+                   help="swap in this model file whenever it changes (same channels, rate, unit, preprocessing, "
+                        "window and classes; else refused and the running model stays)")
     p.add_argument("--providers", choices=["auto", "cpu", "cuda"], default=live.providers,
                    help="ONNX Runtime execution provider (auto: CUDA when a GPU works)")
     p.add_argument("--resolve-timeout", type=wait_seconds, default=live.resolve_timeout,
@@ -120,6 +126,8 @@ def run(args) -> int:
                         resolve_timeout=args.resolve_timeout, outlet_name=args.outlet_name,
                         assume_unit=args.assume_unit, wait=WaitConfig(args.wait), top_k=args.top_k,
                         publish_embedding=args.publish_embedding,
+                        record_dir=Path(args.record) if args.record else None,
+                        watch_model=Path(args.watch_model) if args.watch_model else None,
                         stimuli=tuple(p.strip() for p in args.stimuli.split(",") if p.strip()) if args.stimuli else None)
     spec = LiveSpec(model=args.model, providers=args.providers, smoothing=args.smoothing, live=config,
                     render=render_config(args), seconds=args.seconds, gallery_index=args.gallery_index)
@@ -143,6 +151,9 @@ def run(args) -> int:
               "(95 % CIs; p: one-sided binomial vs chance)")
     if summary.get("log_error"):  # decoding went on, but the record of it is incomplete
         print(f"bci-stream live: error: {summary['log_error']}", file=sys.stderr)
+        return EXIT_LOG_FAILED
+    if summary.get("recording_error"):  # the same policy for the XDF recording
+        print(f"bci-stream live: error: {summary['recording_error']}", file=sys.stderr)
         return EXIT_LOG_FAILED
     return 0
 
@@ -177,6 +188,7 @@ def waiting_printer(wanted: str):
 
 def _live_headless(spec, print_every: int) -> dict:
     from bci_stream.live import build_session
+    from bci_stream.session_extras import SessionExtras
 
     printer = HeadlessPrinter([], every=print_every)
     session = build_session(spec, listeners=[printer])
@@ -199,11 +211,21 @@ def _live_headless(spec, print_every: int) -> dict:
         print(f"decoding with {spec.model} on {decoder.provider} ({spec.live.mode}, {output}, "
               f"window {decoder.card.window_length:g} s, hop {session.hop / decoder.card.sfreq * 1000:g} ms)", flush=True)
         print(describe_session(session.describe()), flush=True)
-        session.run(seconds=spec.seconds)
+        extras = SessionExtras.start(session, spec.providers)
+        if extras.recorder is not None:
+            print(f"  recording: {extras.recorder.path} (LabRecorder; log {extras.recorder.log_path})", flush=True)
+        try:
+            session.run(seconds=spec.seconds)
+        finally:
+            line = extras.stop()
+            if line:
+                print(line, flush=True)
     finally:
         if not session.closed:  # start() failed: run() did not close it
             session.close()
-    return session.state.summary()
+    summary = session.state.summary()
+    summary["recording_error"] = (session.state.recording or {}).get("error", "")
+    return summary
 
 
 def describe_session(d: dict) -> str:

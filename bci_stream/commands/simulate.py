@@ -46,6 +46,9 @@ def add_parser(sub, parents) -> None:
                         "embedding models; the space is printed: a model's card and gallery index must name it)")
     p.add_argument("--embed-dim", type=positive_int, default=phantom.embed_dim,
                    help="dimension of the semantic embeddings (with --semantic)")
+    p.add_argument("--listen", default=None, metavar="MARKERS",
+                   help="a phantom that watches the screen: its evoked responses follow the image ids on the LSL marker "
+                        "stream MARKERS (`bci-stream present`, PsychoPy) instead of its own schedule; no markers of its own")
     p.add_argument("--verbose-stream", action="store_true", help="print a line per second streamed")
     p.set_defaults(func=run)
 
@@ -57,14 +60,20 @@ def run(args) -> int:
     config = PhantomConfig(n_channels=args.channels, sfreq=args.sfreq, n_classes=args.classes, seed=args.seed,
                            semantic=args.semantic, embed_dim=args.embed_dim)
     outlet = OutletConfig(name=args.name, source_id=args.source_id or args.name, chunk=args.chunk, counter=args.counter)
-    pusher = phantom_pusher(config, outlet, subject=args.subject, isi=args.isi, blocks=args.blocks,
-                            session=args.session)
+    if args.listen:
+        from bci_stream.listen import listening_pusher
+
+        pusher = listening_pusher(config, outlet, args.listen, subject=args.subject, session=args.session)
+    else:
+        pusher = phantom_pusher(config, outlet, subject=args.subject, isi=args.isi, blocks=args.blocks,
+                                session=args.session)
     seen = ("the TRAINING session: a model trained on the phantom has seen these trials, so its accuracy here is "
             "not out-of-sample" if args.session == TRAINING_SESSION else
             f"a new recording session (models trained on the phantom saw training session {TRAINING_SESSION} only)")
     semantic = f" in the semantic space '{Phantom(config).embedding_space}'" if args.semantic else ""
     print(f"streaming phantom: {args.channels} ch @ {args.sfreq:g} Hz as LSL '{args.name}' (+ '{args.name}-markers'), "
-          f"{args.classes} classes{semantic}, a stimulus every {args.isi:g} s{', SAMPLE_INDEX channel' if args.counter else ''}, "
+          f"{args.classes} classes{semantic}, "
+          f"{'stimuli from the markers on ' + repr(args.listen) if args.listen else f'a stimulus every {args.isi:g} s'}{', SAMPLE_INDEX channel' if args.counter else ''}, "
           f"subject {args.subject}, session {args.session}: {seen}. Ctrl-C stops.", flush=True)
     last = [0.0]
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from bci_stream.live import LiveSpec, build_session
+from bci_stream.session_extras import SessionExtras
 from bci_stream.state import SharedState
 from bci_stream.viewer.display import DisplayFilter, channel_health, trace_view
 from bci_stream.viewer.protocol import PUBLISH_HZ, TRACE_POINTS, TRACE_SECONDS
@@ -38,6 +39,7 @@ def _decode(spec: LiveSpec, conn) -> None:
     try:
         session = build_session(spec, state)
         session.start()
+        extras = SessionExtras.start(session, spec.providers)  # --record, --watch-model
     except Exception as err:  # no stream, wrong channels, model without a card: said in the parent
         conn.send(("error", f"{type(err).__name__}: {err}"))
         return
@@ -51,10 +53,11 @@ def _decode(spec: LiveSpec, conn) -> None:
     try:
         session.run(seconds=spec.seconds)
     finally:
+        extras.stop()
         finished.set()
         publisher.join(timeout=2)
         try:
-            conn.send(("done", state.summary()))
+            conn.send(("done", state.summary() | {"recording_error": (state.recording or {}).get("error", "")}))
         except (BrokenPipeError, OSError):
             pass
 
@@ -80,6 +83,14 @@ def _publish(session, conn, finished: threading.Event) -> None:
                         session.state.update(message=f"cannot record: {err}")
                 elif command == "renderer":
                     session.switch_renderer(value)
+                elif command == "swap_model":  # the viewer's "load model…": refused models leave a message
+                    try:
+                        from bci_stream.decoder import Decoder
+
+                        session.swap_decoder(Decoder(value, providers=session.config.providers,
+                                                     incremental=session.config.incremental))
+                    except Exception as err:
+                        session.state.update(message=f"model not swapped: {err}")
                 elif command == "stop":
                     session.stop()
             snap = session.state.snapshot()
@@ -204,6 +215,10 @@ class DecodingProcess:
 
     def set_recording(self, path: str | Path | None) -> None:
         self._send("record", str(path) if path else None)
+
+    def swap_model(self, path: str | Path) -> None:
+        """Ask the decoder to hot-swap the model at ``path`` in (refused, with a message, if it does not fit)."""
+        self._send("swap_model", str(path))
 
     def switch_renderer(self, kind: str) -> None:
         self._send("renderer", kind)

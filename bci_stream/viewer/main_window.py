@@ -106,12 +106,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.record_button.toggled.connect(self._toggle_recording)
         self.shot_button = QtWidgets.QPushButton("Save screenshot")
         self.shot_button.clicked.connect(lambda: self.save_screenshot())
+        self.model_button = QtWidgets.QPushButton("Load model…")  # a hot-swap (refused models leave a message)
+        self.model_button.clicked.connect(lambda: self.swap_model())
         for label, widget in (("Channels:", self.group_box), ("Scale:", self.scale_box),
                               ("Display filter:", self.filter_box), ("Renderer:", self.renderer_box)):
             bar.addWidget(QtWidgets.QLabel(label))
             bar.addWidget(widget)
         bar.addStretch(1)
         bar.addWidget(self.record_button)
+        bar.addWidget(self.model_button)
         bar.addWidget(self.shot_button)
         grid.addLayout(bar, 0, 0, 1, 2)
 
@@ -274,6 +277,24 @@ class MainWindow(QtWidgets.QMainWindow):
         else:
             self.session.set_recording(None)
             self.record_button.setText("Start recording log")
+
+    def swap_model(self, path: str | Path | None = None) -> None:
+        """Hot-swap the model at ``path`` (default: asked in a file dialog) into the running decoder."""
+        if self.session is None:
+            return
+        if path is None:
+            path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Model to swap in", "", "ONNX models (*.onnx)")
+            if not path:
+                return
+        if hasattr(self.session, "swap_model"):  # the decoding process
+            self.session.swap_model(path)
+            return
+        from bci_stream.decoder import Decoder
+
+        try:  # an in-process session
+            self.session.swap_decoder(Decoder(path, providers=self.session.config.providers))
+        except Exception as err:
+            self.state.update(message=f"model not swapped: {err}")
 
     def save_screenshot(self, path: str | Path | None = None) -> Path:
         from bci_stream.io.safe_write import write_with
@@ -445,6 +466,17 @@ class MainWindow(QtWidgets.QMainWindow):
             parts.append(f"⚠ {snap['log_error'][:120]}")
         if snap["withheld_reason"]:
             parts.append(f"last withheld: {snap['withheld_reason'][:80]}")
+        if snap.get("model"):
+            since = snap.get("model_since", float("nan"))
+            age = pylsl.local_clock() - since if since == since else float("nan")
+            parts.insert(0, f"model: {snap['model']} (live for {age:.0f} s)")
+        if snap.get("recording"):
+            r = snap["recording"]
+            state = "REC" if r.get("running") else ("⚠ REC FAILED" if r.get("error") else "recorded")
+            parts.insert(1, f"{state} {Path(r['path']).name} {r['size'] / 1e6:.1f} MB {r['seconds']:.0f} s")
+        if snap.get("calibration"):
+            c = snap["calibration"]
+            parts.insert(1, f"calibration: {c.get('phase', '')} {c.get('done', 0)}/{c.get('total', 0)}")
         if snap["message"]:
             parts.append(snap["message"][:80])
         text = "   |   ".join(parts)
