@@ -220,13 +220,15 @@ def main() -> None:
                    help="MOABB-named protocols (default: all three for ssvep, cross-session for n170/p300; those "
                         "the data do not allow are skipped)")
     p.add_argument("--out", default=str(ROOT / "docs" / "benchmarks" / "real_eeg.json"))
-    p.add_argument("--no-readme", action="store_true")
+    p.add_argument("--no-readme", action="store_true", help="leave the README alone")
+    p.add_argument("--report-only", action="store_true",
+                   help="measure nothing: redraw the PNG and the README section from the JSON")
     args = p.parse_args()
     if not REAL.is_dir():
         raise SystemExit(f"no real data at {REAL}: see the project's ../shared/data/real/README.md")
     out = Path(args.out)
     results = read_results(out)
-    for name in args.sets:
+    for name in [] if args.report_only else args.sets:
         trials = load(name)
         for protocol in args.protocols or DEFAULT_PROTOCOLS[name]:
             if applicable(trials, protocol):
