@@ -350,7 +350,7 @@ def _add_training_args(p: argparse.ArgumentParser) -> None:
                         "by-class | by-run | by-session | by-block | time-blocked | shuffled | loso-<subject> "
                         "(default: %(default)s)")
     p.add_argument("--teacher", help="soft-label cache from `bci-train teacher` (the phantom brings its own)")
-    p.add_argument("--student", default="ccanet", choices=["ccanet", "seed", "cnn", "phase", "eegnet", "shallow", "deep4"],
+    p.add_argument("--student", default=d.student, choices=["ccanet", "seed", "cnn", "phase", "eegnet", "shallow", "deep4"],
                    help="ccanet: CCA spectrum + time course with an LDA-initialised read-out (works on SSVEP, ERPs and the phantom); seed (alias cnn): the seed's CNN on |STFT|; phase: ShallowNet's order on the complex "
                         "STFT; eegnet | shallow | deep4: braindecode models on the erp features "
                         "(default: %(default)s)")

@@ -19,8 +19,10 @@ class TrainConfig:
 
     Attributes
     ----------
-    student : "ccanet" (CCA spectrum + time course; `bci-train fit`'s default), "seed" (this class's default, kept for the phantom fixtures) (alias "cnn": the seed's CNN on ``|STFT|``), "phase" (complex STFT), "eegnet",
-        "shallow" or "deep4" (braindecode, erp features); see :mod:`offline_training.students`.
+    student : "ccanet" (default, and ``bci-train fit``'s: CCA spectrum + time course, LDA-initialised read-out,
+        the student that works on the real SSVEP and ERP sets, see the README's "Real EEG"), "seed" (alias
+        "cnn": the paper's CNN on ``|STFT|``), "phase" (complex STFT), "eegnet", "shallow" or "deep4"
+        (braindecode, erp features); see :mod:`offline_training.students`.
     features : "spectrogram", "erp" or "auto" (the student's own, :func:`feature_kind`).
     kd : distil from the teacher's soft labels (False: hard labels only).
     alpha : weight of the hard-label cross-entropy.
@@ -46,7 +48,7 @@ class TrainConfig:
     mse_weight : embedding objective: weight of the mean squared distance added to InfoNCE (0: none).
     """
 
-    student: str = "seed"
+    student: str = "ccanet"
     features: str = "auto"
     kd: bool = True
     alpha: float = 0.5

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import balanced_accuracy_score
 
-from bci_stream.features import ErpConfig, Features
 from bci_stream.stats import roc_auc_interval, wilson_interval
 from bci_stream.trials import Trials
 from offline_training.protocols import Fold
@@ -41,21 +40,23 @@ class StudentFit:
     seed: int = 0
 
 
-def erp_features(eeg: np.ndarray, sfreq: float) -> tuple[np.ndarray, float]:
-    """The project's ``erp`` features of cropped trials ``(n, ch, t)`` at ``sfreq`` → ``(n, ch, 1, t')``
-    and their rate (:func:`offline_training.pipeline.erp_for_rate` of the default :class:`ErpConfig`)."""
-    from offline_training.pipeline import erp_for_rate
+def student_inputs(name: str, trials: Trials, crop: tuple[int, int]) -> tuple[np.ndarray, float]:
+    """What student ``name`` reads from ``trials`` cropped to samples ``crop``, computed as ``bci-train fit``
+    computes it (:func:`offline_training.pipeline.for_data`, :func:`offline_training.distill.model_inputs`):
+    ``(n, ch, rows, columns)`` float32, and the rate of the columns (the erp kind's output rate; the
+    input rate for spectrogram students, whose constructors do not take it)."""
+    from offline_training.config import TrainConfig, feature_kind
+    from offline_training.distill import model_inputs
+    from offline_training.pipeline import for_data
 
-    erp = erp_for_rate(ErpConfig(), sfreq)
-    feats = Features("erp", erp=erp)
-    out = np.empty((len(eeg), *feats.shape(eeg.shape[1], eeg.shape[2])), np.float32)
-    for i in range(0, len(eeg), 256):
-        feats.batch(np.ascontiguousarray(eeg[i : i + 256], np.float32), out=out[i : i + 256])
-    return out, sfreq / erp.decimate
+    config = for_data(TrainConfig.for_student(name, crop_start=crop[0], crop_stop=crop[1]), trials, crop_given=True)
+    rate = config.erp.out_sfreq() if feature_kind(config) == "erp" else trials.sfreq
+    return model_inputs(trials, config, jitter=False), rate
 
 
 def fit_student(name: str, x: np.ndarray, labels: np.ndarray, n_classes: int, sfreq: float, fit: StudentFit):
-    """Train student ``name`` on erp features ``x`` ``(n, ch, 1, t)`` → ``(model, mean, std)`` (per-channel
+    """Train student ``name`` on its features ``x`` ``(n, ch, rows, t)`` (:func:`student_inputs`; ``sfreq``: their
+    column rate) → ``(model, mean, std)`` (per-channel
     standardisation from the training trials, as :class:`offline_training.distill.Normaliser` does)."""
     import torch
     from torch import nn
@@ -112,21 +113,40 @@ def student_probabilities(model, mean, std, x: np.ndarray) -> np.ndarray:
         return torch.softmax(model(torch.as_tensor((x - mean) / std)), 1).numpy().astype(np.float64)
 
 
+def clean_training(eeg: np.ndarray, labels: np.ndarray, train: np.ndarray, reject: float | None) -> np.ndarray:
+    """The training indices ``train`` whose epoch ``eeg[i]`` ``(ch, t)`` has a peak-to-peak amplitude below
+    ``reject`` (signal unit, e.g. µV) on every channel: MNE's ``Epochs(reject=...)`` rule, applied to the
+    training part only, so every test trial still gets a decision (as live). ``None``: all of them.
+
+    Why: a few blink or movement epochs (hundreds of µV on the Muse's frontal and temporal sites) dominate
+    a covariance or LDA fitted on ~1000 trials; with them dropped, LDA on Muse faces vs houses goes from
+    AUC 0.61 to 0.68 on the same folds. A training part the rule would leave with fewer classes is kept whole."""
+    if reject is None:
+        return train
+    keep = train[np.ptp(eeg[train], axis=-1).max(1) < reject]
+    return keep if np.unique(labels[keep]).size == np.unique(labels[train]).size else train
+
+
 def run_folds(method: str, kind: str, trials: Trials, folds: list[Fold], crop: tuple[int, int],
-              fit: StudentFit = StudentFit()) -> dict:
+              fit: StudentFit = StudentFit(), reject: float | None = None) -> dict:
     """Out-of-fold probabilities of one method over ``folds`` (each test trial is in one fold).
 
     ``kind``: "reference" (:func:`offline_training.references.build_reference`) or "student".
+    ``reject``: training epochs whose peak-to-peak exceeds it (signal unit) are left out of training
+    (:func:`clean_training`); test trials are all scored.
     Returns ``{"probabilities": (n, n_classes) with NaN rows for trials never tested, "seconds": training
-    seconds summed over folds}``."""
+    seconds summed over folds, "rejected": training epochs left out, summed over folds}``."""
     from offline_training.references import build_reference, reference_probabilities
 
     eeg = trials.eeg[..., crop[0] : crop[1]]
     probs = np.full((len(trials), trials.n_classes), np.nan)
-    seconds = 0.0
+    seconds, rejected = 0.0, 0
     if kind == "student":
-        x, rate = erp_features(eeg, trials.sfreq)
+        x, rate = student_inputs(method, trials, crop)
     for fold in folds:
+        train = clean_training(eeg, trials.labels, fold.train, reject)
+        rejected += len(fold.train) - len(train)
+        fold = Fold(fold.subject, fold.name, train, fold.test)
         t0 = time.perf_counter()
         if kind == "reference":
             model = build_reference(method, trials.sfreq, trials.class_names)
@@ -137,7 +157,7 @@ def run_folds(method: str, kind: str, trials: Trials, folds: list[Fold], crop: t
             model, mean, std = fit_student(method, x[fold.train], trials.labels[fold.train], trials.n_classes, rate, fit)
             seconds += time.perf_counter() - t0
             probs[fold.test] = student_probabilities(model, mean, std, x[fold.test])
-    return {"probabilities": probs, "seconds": seconds}
+    return {"probabilities": probs, "seconds": seconds, "rejected": rejected}
 
 
 def subject_scores(probs: np.ndarray, labels: np.ndarray) -> dict:

@@ -6,7 +6,10 @@ Oscillatory responses (SSVEP): ``cca+lda`` (canonical correlations with sine/cos
 stimulus frequencies, 2 harmonics, scikit-learn's CCA, then shrinkage LDA, which also learns the rest
 class), ``fbcov+mdm`` and ``fbcov+ts+lr`` (covariances of the signal band-passed ±1 Hz around each
 stimulus frequency, stacked as blocks, MOABB's SSVEP pipelines; MDM or tangent space + logistic
-regression), ``cov+ts+lr`` (broadband covariances). ERPs: ``xdawn+mdm`` and ``xdawn+ts+lr`` (pyRiemann's
+regression), ``cov+ts+lr`` (broadband covariances), ``trca`` (MOABB's ``SSVEP_TRCA``, ensemble TRCA with
+its own filter bank, Nakanishi et al. 2018) and ``cca`` (MOABB's ``SSVEP_CCA``, Bin et al. 2009): these two
+know only the flicker classes, as published (no idle-state model), so a rest trial always counts as an
+error. ERPs: ``xdawn+mdm`` and ``xdawn+ts+lr`` (pyRiemann's
 xDAWN covariances) and ``lda`` (shrinkage LDA on the low-passed, decimated epoch:
 :class:`offline_training.lda.ShrinkageLDA`).
 """
@@ -23,7 +26,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 
 from bci_stream.features import ErpConfig
 
-SSVEP = ("cca+lda", "fbcov+mdm", "fbcov+ts+lr", "cov+ts+lr")
+SSVEP = ("cca+lda", "trca", "cca", "fbcov+mdm", "fbcov+ts+lr", "cov+ts+lr")
 ERP = ("xdawn+ts+lr", "xdawn+mdm", "lda")
 
 
@@ -78,6 +81,61 @@ class FilterBank(BaseEstimator, TransformerMixin):
                                for b in self.bands], axis=1)
 
 
+class MoabbSSVEP(BaseEstimator, ClassifierMixin):
+    """A MOABB SSVEP classifier (``"trca"``: ``SSVEP_TRCA``, ``"cca"``: ``SSVEP_CCA``) on trials ``(n, ch, t)``.
+
+    MOABB's SSVEP classifiers take :class:`mne.Epochs` and labels that are the flicker frequencies; this
+    builds both from the arrays. Only trials of classes that name a frequency train it; the other classes
+    (rest) get probability 0 (the methods have no idle state)."""
+
+    def __init__(self, method: str = "trca", sfreq: float = 256.0, freqs: tuple[float | None, ...] = ()):
+        self.method, self.sfreq, self.freqs = method, sfreq, freqs
+
+    def _epochs(self, x: np.ndarray):
+        import mne
+
+        info = mne.create_info(x.shape[1], self.sfreq, "eeg", verbose=False)
+        return mne.EpochsArray(np.asarray(x, np.float64), info, tmin=0.0, verbose=False)
+
+    def fit(self, x, y):
+        from moabb.pipelines.classification import SSVEP_CCA, SSVEP_TRCA
+
+        y = np.asarray(y)
+        self.classes_ = np.unique(y)
+        flicker = np.array([self.freqs[c] is not None for c in y])
+        labels = np.array([f"{self.freqs[c]:g}" for c in y[flicker]])
+        if self.method == "trca":  # one sub-band per flicker class at most (MOABB's filter bank needs it)
+            model = SSVEP_TRCA(n_fbands=min(3, len(np.unique(labels))), is_ensemble=True)
+        else:  # 2 harmonics: the data are band-passed below the third harmonic of 17 and 21 Hz
+            model = SSVEP_CCA(n_harmonics=2, freq_map={lab: float(lab) for lab in np.unique(labels)})
+        self.model_ = model.fit(self._epochs(np.asarray(x)[flicker]), labels)
+        # MOABB's classes are the label strings in its own order: map each to ours
+        self.columns_ = [int(np.flatnonzero(self.classes_ == next(c for c in y[flicker] if f"{self.freqs[c]:g}" == lab))[0])
+                         for lab in self.model_.freqs_]
+        return self
+
+    def predict_proba(self, x):
+        import warnings
+
+        x = np.asarray(x)
+        with warnings.catch_warnings():  # MOABB's TRCA warns when the filter bank's order selection is relaxed
+            warnings.simplefilter("ignore")
+            if self.method == "cca":
+                p = np.clip(np.nan_to_num(np.asarray(self.model_.predict_proba(self._epochs(x)))), 0, None)
+            else:  # SSVEP_TRCA.predict_proba divides the correlations by their sum, which flips the order when
+                # that sum is negative: its predict (the arg-max of the correlations) is right, so one-hot
+                p = np.asarray(self.model_.freqs_)[:, None] == np.asarray(self.model_.predict(x))[None, :]
+                p = p.T.astype(float)
+        out = np.zeros((len(x), len(self.classes_)))
+        out[:, self.columns_] = p
+        out /= np.maximum(out.sum(1, keepdims=True), 1e-12)
+        out[out.sum(1) == 0, self.columns_[0]] = 1.0
+        return out
+
+    def predict(self, x):
+        return self.classes_[self.predict_proba(x).argmax(1)]
+
+
 class ErpLDA(BaseEstimator, ClassifierMixin):
     """:class:`offline_training.lda.ShrinkageLDA` as a scikit-learn classifier (erp features at ``sfreq``)."""
 
@@ -107,7 +165,7 @@ def build_reference(name: str, sfreq: float, class_names: list[str]) -> Pipeline
     from pyriemann.tangentspace import TangentSpace
 
     freqs = tuple(f for f in stimulus_frequencies(class_names) if f is not None)
-    if name in SSVEP[:3] and not freqs:
+    if name in ("cca+lda", "trca", "cca", "fbcov+mdm", "fbcov+ts+lr") and not freqs:
         raise ValueError(f"reference {name!r} needs flicker frequencies in the class names (e.g. '13Hz'); got {class_names}")
     lr = LogisticRegression(max_iter=1000)
     bands = tuple((f - 1.0, f + 1.0) for f in freqs)
@@ -117,6 +175,8 @@ def build_reference(name: str, sfreq: float, class_names: list[str]) -> Pipeline
         n_ch = None  # BlockCovariances needs the block size: set at fit time by _Blocks
         return make_pipeline(FilterBank(bands, sfreq), _Blocks(len(bands), n_ch),
                              MDM() if name == "fbcov+mdm" else make_pipeline(TangentSpace(), lr))
+    if name in ("trca", "cca"):
+        return make_pipeline(MoabbSSVEP(name, sfreq, tuple(stimulus_frequencies(class_names))))
     if name == "cov+ts+lr":
         return make_pipeline(Covariances("lwf"), TangentSpace(), lr)
     if name == "xdawn+ts+lr":

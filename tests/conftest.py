@@ -63,7 +63,7 @@ def tiny_model(tmp_path_factory, tiny_phantom_config) -> Path:
 
     trials = Phantom(tiny_phantom_config).trials()
     run = tmp_path_factory.mktemp("tiny-run")
-    train_and_test(trials, "by-image", TrainConfig(epochs=4, seed=0), run, trials.soft_labels, "phantom", progress=False)
+    train_and_test(trials, "by-image", TrainConfig(student="seed", epochs=4, seed=0), run, trials.soft_labels, "phantom", progress=False)
     path, _ = export_onnx(run, run / "model.onnx")
     return path
 

@@ -66,7 +66,7 @@ def session_model(tmp_path_factory):
     phantom = Phantom(config)
     trials = phantom.trials()
     run = tmp_path_factory.mktemp("session-run")
-    train_and_test(trials, "by-image", TrainConfig(epochs=6, seed=0), run, trials.soft_labels, "phantom", progress=False)
+    train_and_test(trials, "by-image", TrainConfig(student="seed", epochs=6, seed=0), run, trials.soft_labels, "phantom", progress=False)
     path, _ = export_onnx(run, run / "model.onnx")
     return phantom, trials, path
 

@@ -35,7 +35,7 @@ def bandpass_model(tmp_path_factory, tiny_phantom_config):
     trials.eeg = preprocess_epochs(BANDPASS, trials.eeg, trials.ch_names, trials.sfreq)
     trials.preprocessing = BANDPASS.to_dict()
     run = tmp_path_factory.mktemp("bandpass-run")
-    train_and_test(trials, "by-image", TrainConfig(epochs=2, seed=0), run, trials.soft_labels, "phantom", progress=False)
+    train_and_test(trials, "by-image", TrainConfig(student="seed", epochs=2, seed=0), run, trials.soft_labels, "phantom", progress=False)
     path, _ = export_onnx(run, run / "model.onnx")
     return path
 

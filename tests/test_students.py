@@ -58,7 +58,7 @@ def test_old_cnn_runs_load_as_the_seed_student(tiny, tmp_path):
     from offline_training.distill import load_model
 
     _, trials = tiny
-    train_and_test(trials, "by-image", TrainConfig(epochs=1), tmp_path, trials.soft_labels, progress=False)
+    train_and_test(trials, "by-image", TrainConfig(student="seed", epochs=1), tmp_path, trials.soft_labels, progress=False)
     info = json.loads((tmp_path / "run.json").read_text())
     info["train_config"]["student"] = "cnn"  # a run folder from before the rename
     for key in ("features", "erp", "jitter"):
@@ -80,12 +80,12 @@ def test_onset_jitter_widens_training_inputs_only(tiny, tmp_path):
     metrics = train_and_test(trials, "by-image", config, tmp_path, progress=False)
     assert metrics["n"] == len(trials.splits["by-image"]["test"])
     with pytest.raises(ValueError, match="erp features"):
-        model_inputs(trials, TrainConfig(jitter=0.01))
+        model_inputs(trials, TrainConfig(student="seed", jitter=0.01))
 
 
 def test_lda_reference_learns_the_templates():
     trials = Phantom(PhantomConfig(**{**TINY_PHANTOM, "images_per_class": 40})).trials()
-    metrics = lda_on_split(trials, "by-image", TrainConfig())
+    metrics = lda_on_split(trials, "by-image", TrainConfig(student="seed"))
     assert metrics["top1"] > 2 / trials.n_classes and metrics["split"] == "by-image", metrics["top1"]
 
 

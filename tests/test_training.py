@@ -42,7 +42,7 @@ def test_kd_loss_is_hinton_and_reduces_to_ce():
 
 
 def test_student_learns_and_shuffled_control_falls_to_chance(small_trials, tmp_path):
-    config = TrainConfig(epochs=12, patience=12, seed=0)
+    config = TrainConfig(student="seed", epochs=12, patience=12, seed=0)
     real = train_and_test(small_trials, "by-image", config, tmp_path / "real", small_trials.soft_labels,
                           "phantom", progress=False)
     control = train_and_test(small_trials, "shuffled", config, tmp_path / "shuffled", progress=False)
@@ -63,11 +63,11 @@ def test_resume_continues_exactly(small_trials, tmp_path, recwarn):
     sub = small_trials.subset(np.concatenate([split["train"][:80], split["val"]]))
     s2 = {"train": np.arange(80), "val": np.arange(80, len(sub)), "test": np.arange(80, len(sub))}
     straight = tmp_path / "straight"
-    fit(sub, s2, TrainConfig(epochs=4, patience=9), straight, sub.soft_labels, progress=False)
+    fit(sub, s2, TrainConfig(student="seed", epochs=4, patience=9), straight, sub.soft_labels, progress=False)
     resumed = tmp_path / "resumed"
-    fit(sub, s2, TrainConfig(epochs=4, patience=9), resumed, sub.soft_labels, progress=False, stop_after=2)
+    fit(sub, s2, TrainConfig(student="seed", epochs=4, patience=9), resumed, sub.soft_labels, progress=False, stop_after=2)
     assert json.loads((resumed / "train_state.json").read_text())["epoch"] == 2
-    info = fit(sub, s2, TrainConfig(epochs=4, patience=9), resumed, sub.soft_labels, resume=True, progress=False)
+    info = fit(sub, s2, TrainConfig(student="seed", epochs=4, patience=9), resumed, sub.soft_labels, resume=True, progress=False)
     assert [h["epoch"] for h in info["history"]] == [1, 2, 3, 4]
     # the scheduler comes back from its saved state, not by stepping it before any optimizer step
     assert not [w for w in recwarn if "lr_scheduler.step()" in str(w.message)], [str(w.message) for w in recwarn]

@@ -36,7 +36,7 @@ def weights(run_dir: Path) -> dict[str, torch.Tensor]:
 
 def test_two_fits_with_the_same_seed_give_bit_identical_weights_on_the_cpu(tiny, tmp_path):
     trials, split = tiny
-    config = TrainConfig(epochs=2, patience=9, seed=1, device="cpu")
+    config = TrainConfig(student="seed", epochs=2, patience=9, seed=1, device="cpu")
     fit(trials, split, config, tmp_path / "a", trials.soft_labels, progress=False)
     fit(trials, split, config, tmp_path / "b", trials.soft_labels, progress=False)
     a, b = weights(tmp_path / "a"), weights(tmp_path / "b")
@@ -47,9 +47,9 @@ def test_two_fits_with_the_same_seed_give_bit_identical_weights_on_the_cpu(tiny,
 
 def test_memory_mapped_inputs_train_as_in_memory_ones_and_leave_no_file(tiny, tmp_path):
     trials, split = tiny
-    config = TrainConfig(epochs=2, patience=9, seed=1, device="cpu")
+    config = TrainConfig(student="seed", epochs=2, patience=9, seed=1, device="cpu")
     fit(trials, split, config, tmp_path / "memory", trials.soft_labels, progress=False)
-    fit(trials, split, TrainConfig(epochs=2, patience=9, seed=1, device="cpu", memmap_mb=0.0), tmp_path / "mapped",
+    fit(trials, split, TrainConfig(student="seed", epochs=2, patience=9, seed=1, device="cpu", memmap_mb=0.0), tmp_path / "mapped",
         trials.soft_labels, progress=False)
     assert not (tmp_path / "mapped" / "inputs.npy").exists()
     a, b = weights(tmp_path / "memory"), weights(tmp_path / "mapped")
@@ -59,7 +59,7 @@ def test_memory_mapped_inputs_train_as_in_memory_ones_and_leave_no_file(tiny, tm
 
 def test_resume_restores_the_scheduler_from_its_state_without_warning(tiny, tmp_path, recwarn):
     trials, split = tiny
-    config = TrainConfig(epochs=3, patience=9, seed=0, device="cpu")
+    config = TrainConfig(student="seed", epochs=3, patience=9, seed=0, device="cpu")
     fit(trials, split, config, tmp_path / "straight", trials.soft_labels, progress=False)
     fit(trials, split, config, tmp_path / "resumed", trials.soft_labels, progress=False, stop_after=1)
     saved = json.loads((tmp_path / "resumed" / "train_state.json").read_text())
@@ -73,7 +73,7 @@ def test_resume_restores_the_scheduler_from_its_state_without_warning(tiny, tmp_
 
 def test_a_checkpoint_from_before_the_scheduler_was_saved_still_resumes_exactly(tiny, tmp_path, recwarn):
     trials, split = tiny
-    config = TrainConfig(epochs=3, patience=9, seed=0, device="cpu")
+    config = TrainConfig(student="seed", epochs=3, patience=9, seed=0, device="cpu")
     fit(trials, split, config, tmp_path / "straight", trials.soft_labels, progress=False)
     fit(trials, split, config, tmp_path / "old", trials.soft_labels, progress=False, stop_after=1)
     state_file = tmp_path / "old" / "train_state.json"
@@ -99,8 +99,8 @@ def test_device_names_resolve_and_a_missing_gpu_is_named():
 
 def test_amp_on_the_cpu_is_ignored_and_trains_in_float32(tiny, tmp_path, caplog):
     trials, split = tiny
-    fit(trials, split, TrainConfig(epochs=1, seed=1, device="cpu"), tmp_path / "fp32", trials.soft_labels, progress=False)
-    info = fit(trials, split, TrainConfig(epochs=1, seed=1, device="cpu", amp=True), tmp_path / "amp",
+    fit(trials, split, TrainConfig(student="seed", epochs=1, seed=1, device="cpu"), tmp_path / "fp32", trials.soft_labels, progress=False)
+    info = fit(trials, split, TrainConfig(student="seed", epochs=1, seed=1, device="cpu", amp=True), tmp_path / "amp",
                trials.soft_labels, progress=False)
     assert info["amp"] is None and info["device"] == "cpu"
     assert "--amp is ignored on the CPU" in caplog.text
