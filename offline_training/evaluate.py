@@ -41,7 +41,8 @@ def scores(probabilities: np.ndarray, labels: np.ndarray) -> dict:
         out[f"top{k}_p"] = chance_p_value(hits, n, min(1.0, k / n_classes))
     if n_classes == 2:  # binary tasks: balanced accuracy and ROC AUC (class 1 positive) with a 95 % CI
         auc, lo, hi = roc_auc_interval(labels, probabilities[:, 1])
-        out.update(balanced_accuracy=float(balanced_accuracy_score(labels, pred)) if n else float("nan"), auc=auc,
+        both = len(np.unique(labels)) == 2  # balanced accuracy, like AUC, needs both classes among the trials
+        out.update(balanced_accuracy=float(balanced_accuracy_score(labels, pred)) if both else float("nan"), auc=auc,
                    auc_ci=[lo, hi])
     out.update(
         macro_f1=float(f1_score(labels, pred, average="macro", labels=np.arange(n_classes), zero_division=0)),

@@ -128,7 +128,8 @@ def test_cli_fit_with_device_auto_into_a_pipe_logs_one_line_per_epoch_and_no_car
     log = done.stdout.decode()
     assert done.returncode == 0, log
     assert "\r" not in log
-    assert len(re.findall(r"^seed\+KD epoch \d/3: train_loss", log, flags=re.M)) == 3, log
+    default = TrainConfig().student  # the default student, distilled (the phantom brings its teacher)
+    assert len(re.findall(rf"^{default}\+KD epoch \d/3: train_loss", log, flags=re.M)) == 3, log
     info = json.loads((run / "run.json").read_text())
     assert info["device"].startswith("cuda" if cuda_works() else "cpu")
     assert info["train_config"]["device"] == "auto" and len(info["history"]) == 3

@@ -129,7 +129,8 @@ class CCANet(nn.Module):
         n_splits = min(5, int(np.bincount(labels)[classes].min()))
         masks = {"both": np.ones(z.shape[1], bool), "cca": np.arange(z.shape[1]) < self.n_cca,
                  "time": np.arange(z.shape[1]) >= self.n_cca}
-        if n_splits >= 2:
+        smallest_fold = len(labels) - -(-len(labels) // max(n_splits, 1))  # training trials of the largest test fold
+        if n_splits >= 2 and smallest_fold > len(classes):  # LDA needs more trials than classes in every fold
             cv = StratifiedKFold(n_splits, shuffle=True, random_state=0)
             loss = {}
             for name, m in masks.items():
