@@ -136,12 +136,18 @@ class PresenterWindow(QtWidgets.QWidget):
 def run_presenter(events: list[Event], outlet: pylsl.StreamOutlet | None, fullscreen: bool = False,
                   photodiode: bool = False, size: tuple[int, int] = (800, 600)) -> PresenterLog:
     """Show ``events`` in a window (full screen or ``size``) until the end; returns the flip log."""
-    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])  # held: a Qt app must outlive its windows
     win = PresenterWindow(events, outlet, photodiode=photodiode)
     win.resize(*size)
     win.showFullScreen() if fullscreen else win.show()
-    win.finished.connect(app.quit)
+    # a local event loop, not app.exec()/app.quit(): the presenter must not quit an application it does
+    # not own (the viewer's, or a test session's, whose later windows then stopped painting)
+    loop = QtCore.QEventLoop()
+    win.finished.connect(loop.quit)
     QtCore.QTimer.singleShot(0, win.start)
-    app.exec()
+    loop.exec()
     win.close()
-    return win.log
+    log = win.log
+    win.deleteLater()
+    app.processEvents()  # the window is gone before the caller goes on
+    return log
