@@ -65,7 +65,7 @@ def _train_config(args) -> TrainConfig:
         student=args.student, features=args.features, kd=not args.no_kd and objective == "classes", alpha=args.alpha,
         temperature=args.temperature, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         patience=args.patience, crop_start=crop[0], crop_stop=crop[1], threads=args.threads, jitter=args.jitter,
-        device=args.device, amp=args.amp, memmap_mb=args.memmap_mb,
+        device=args.device, amp=args.amp, memmap_mb=args.memmap_mb, reject=args.reject,
         spectrogram=SpectrogramConfig(nperseg=args.nperseg or d.spectrogram.nperseg, mode=mode, fmax=fmax),
         erp=ErpConfig(cutoff=args.erp_cutoff, numtaps=args.erp_taps, decimate=args.erp_decimate),
     )
@@ -361,6 +361,9 @@ def _add_training_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temperature", type=float, default=d.temperature, help="KD temperature")
     p.add_argument("--epochs", type=int, default=d.epochs, help="epochs (default %(default)s)")
     p.add_argument("--patience", type=int, default=d.patience, help="epochs without validation improvement before stopping (default %(default)s)")
+    p.add_argument("--reject", type=float, default=d.reject, metavar="UV",
+                   help="leave training epochs whose peak-to-peak exceeds UV (signal unit) on any channel out of "
+                        "training (MNE's reject rule; every test trial is still decided), e.g. 100 for blinks")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="(default %(default)s)")
     p.add_argument("--lr", type=float, default=d.lr, help="AdamW learning rate (default %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed, help="seeds torch, numpy, batch order and the split (default %(default)s)")
@@ -530,7 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--device", default=d.device, help="auto | cpu | cuda (default %(default)s)")
     p.set_defaults(func=cmd_things_eeg2, features="auto", no_kd=True, alpha=d.alpha, temperature=d.temperature,
-                   crop=None, jitter=0.0, amp=False, memmap_mb=d.memmap_mb, nperseg=None, spectrogram_mode=None,
+                   crop=None, jitter=0.0, amp=False, memmap_mb=d.memmap_mb, reject=d.reject, nperseg=None, spectrogram_mode=None,
                    log_spectrogram=False, fmax=None, erp_cutoff=ErpConfig().cutoff, erp_taps=ErpConfig().numtaps,
                    erp_decimate=ErpConfig().decimate, objective="embedding")
 

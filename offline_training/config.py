@@ -42,6 +42,9 @@ class TrainConfig:
         weights stay float32 (what is exported and parity-checked); ignored, with a warning, on the CPU.
     memmap_mb : inputs larger than this (MiB) are written once to ``RUN_DIR/inputs.npy`` and
         memory-mapped instead of held in memory (the file is removed when training ends).
+    reject : training epochs whose peak-to-peak amplitude exceeds this (signal unit, e.g. 100 µV) on any
+        channel are left out of training (MNE's ``Epochs(reject=...)`` rule, training part only: every
+        test trial is still decided, as live); None: every training epoch is kept.
     objective : "classes" (class probabilities, KD loss) or "embedding" (the student outputs an image
         embedding; symmetric InfoNCE with a learnable temperature against the images' embeddings,
         :mod:`offline_training.contrastive`; ``kd``, ``alpha`` and ``temperature`` are unused).
@@ -69,6 +72,7 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = False
     memmap_mb: float = 2048.0
+    reject: float | None = None
     objective: str = "classes"
     mse_weight: float = 0.0
 

@@ -18,7 +18,7 @@ from bci_stream.trials import Trials
 from offline_training.baselines import fit_power_logreg, predict_power_logreg
 from offline_training.distill import TrainConfig, fit, load_model, model_inputs, predict
 from offline_training.evaluate import confusion_png, evaluate, learning_curve_png, report_markdown
-from offline_training.splits import SplitError, make_split, resolve_split
+from offline_training.splits import SplitError, clean_training, make_split, resolve_split
 
 Oracle = Callable[[Trials], np.ndarray]
 
@@ -152,8 +152,10 @@ def train_and_test(trials: Trials, split_name: str, config: TrainConfig, run_dir
     run_dir = Path(run_dir)
     split_name, why = resolve_split(trials, split_name)
     split = make_split(trials, split_name, seed=config.seed)
+    kept = clean_training(trials.eeg, trials.labels, split["train"], config.reject)
+    rejected, split = len(split["train"]) - len(kept), {**split, "train": kept}
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_text(run_dir / "split.json", json.dumps({"name": split_name, "reason": why,
+    write_text(run_dir / "split.json", json.dumps({"name": split_name, "reason": why, "rejected_train": rejected,
                                                     **{k: v.tolist() for k, v in split.items()}}))
     train_labels = shuffled_within(trials.labels, split, config.seed) if split_name == "shuffled" else None
     if split_name == "shuffled":  # the control trains on noise labels alone
@@ -166,7 +168,7 @@ def train_and_test(trials: Trials, split_name: str, config: TrainConfig, run_dir
     info.update(teacher=teacher if config.kd else "", train_seconds=round(seconds, 1), split=split_name,
                 split_reason=why, signal_unit=info.get("signal_unit", getattr(trials, "unit", "uV")),
                 preprocessing=info.get("preprocessing", getattr(trials, "preprocessing", None)),
-                dropped=trials.dropped, software=software_versions())
+                dropped=trials.dropped, rejected_train=rejected, software=software_versions())
     write_text(run_dir / "run.json", json.dumps(info, indent=1))
     # 3. test
     test = split["test"]

@@ -14,6 +14,7 @@ from sklearn.metrics import balanced_accuracy_score
 from bci_stream.stats import roc_auc_interval, wilson_interval
 from bci_stream.trials import Trials
 from offline_training.protocols import Fold
+from offline_training.splits import clean_training  # noqa: F401 - one home, used here and by fit
 
 
 @dataclass(frozen=True)
@@ -111,20 +112,6 @@ def student_probabilities(model, mean, std, x: np.ndarray) -> np.ndarray:
 
     with torch.no_grad():
         return torch.softmax(model(torch.as_tensor((x - mean) / std)), 1).numpy().astype(np.float64)
-
-
-def clean_training(eeg: np.ndarray, labels: np.ndarray, train: np.ndarray, reject: float | None) -> np.ndarray:
-    """The training indices ``train`` whose epoch ``eeg[i]`` ``(ch, t)`` has a peak-to-peak amplitude below
-    ``reject`` (signal unit, e.g. µV) on every channel: MNE's ``Epochs(reject=...)`` rule, applied to the
-    training part only, so every test trial still gets a decision (as live). ``None``: all of them.
-
-    Why: a few blink or movement epochs (hundreds of µV on the Muse's frontal and temporal sites) dominate
-    a covariance or LDA fitted on ~1000 trials; with them dropped, LDA on Muse faces vs houses goes from
-    AUC 0.61 to 0.68 on the same folds. A training part the rule would leave with fewer classes is kept whole."""
-    if reject is None:
-        return train
-    keep = train[np.ptp(eeg[train], axis=-1).max(1) < reject]
-    return keep if np.unique(labels[keep]).size == np.unique(labels[train]).size else train
 
 
 def run_folds(method: str, kind: str, trials: Trials, folds: list[Fold], crop: tuple[int, int],

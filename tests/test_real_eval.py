@@ -82,3 +82,27 @@ def test_cca_reference_and_ccanet_decode_a_held_out_session():
         assert np.allclose(probs.sum(1), 1, atol=1e-5)
         hits = int((probs.argmax(1) == labels).sum())
         assert chance_p_value(hits, len(labels), 0.25) < 0.05, (method, hits)  # 4 classes, 32 test trials
+
+
+@pytest.mark.skipif(not (REAL / "eegnb_muse").is_dir(), reason=f"real data not at {REAL}")
+def test_fit_reject_leaves_blink_epochs_out_of_training_and_decides_every_test_trial(tmp_path):
+    """``bci-train fit --reject 100``: the faces-vs-houses training epochs over 100 µV peak-to-peak leave
+    training (counted in run.json and split.json), the test part is the same as without it."""
+    import json
+
+    from offline_training.cli import main as bci_train
+
+    files = sorted((REAL / "eegnb_muse/N170/subject1/session1").glob("*.csv"))[:3]
+    spec = "csv:" + ";".join(map(str, files)) + ",event_id=1:house;2:face,tmin=0,tmax=0.6"
+    runs = {}
+    for name, extra in (("all", []), ("clean", ["--reject", "100"])):
+        run = tmp_path / name
+        assert bci_train(["fit", "--data", spec, "--out", str(run), "--student", "eegnet", "--no-kd", "--epochs", "1",
+                          "--window", "0", "0.6", "--threads", "1", *extra]) == 0
+        runs[name] = (json.loads((run / "split.json").read_text()), json.loads((run / "run.json").read_text()))
+    (all_split, all_run), (clean_split, clean_run) = runs["all"], runs["clean"]
+    assert all_split["rejected_train"] == 0 and all_run["rejected_train"] == 0
+    assert clean_split["rejected_train"] == clean_run["rejected_train"] > 0
+    assert len(clean_split["train"]) == len(all_split["train"]) - clean_split["rejected_train"]
+    assert set(clean_split["train"]) < set(all_split["train"])
+    assert clean_split["test"] == all_split["test"]  # every test trial is still decided
