@@ -448,6 +448,11 @@ def fit(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_d
         elif hasattr(model, "init_readout") and not embedding:  # CCANet: closed-form read-out first
             train = split["train"]
             model.init_readout(np.asarray(data.x[train][..., data.pad : data.pad + data.width]), labels[train])
+            if len(split["val"]):  # the closed-form read-out is "epoch 0": epochs only replace it when they validate better
+                init_loss, _ = evaluate_epoch(model, data, labels, split["val"])
+                if np.isfinite(init_loss):
+                    state.update(best_val_loss=init_loss, best_epoch=0)
+                    save_model(run_dir, model, data.normaliser.mean, data.normaliser.std)
 
         # 4. epochs
         y = torch.from_numpy(labels.astype(np.int64)).to(device)
@@ -483,7 +488,7 @@ def fit(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_d
         bar.close()
     finally:
         data.release()
-    if state["best_epoch"] < 1:  # e.g. resumed past the last epoch of a run that never saved a model
+    if state["best_epoch"] < 0:  # e.g. resumed past the last epoch of a run that never saved a model
         raise RuntimeError(f"{run_dir}: no epoch produced a model (epochs run: {state['epoch']}); "
                            "train again without --resume, or with more --epochs")
 
