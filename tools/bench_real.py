@@ -120,7 +120,7 @@ def markdown(results: dict) -> str:
     lines = ["## Real EEG (measured; read this first)", "",
              "Public recordings in `../shared/data/real/` (see its README), read as published through the normal "
              "data specs, every method on the same folds, figures per subject. References are the field's "
-             "(pyRiemann, scikit-learn, MOABB's SSVEP filter bank) run by the project; students are trained "
+             "(pyRiemann, scikit-learn, MOABB's SSVEP_CCA and SSVEP_TRCA and its filter bank) run by the project; students are trained "
              "networks that export to ONNX. Hyper-parameters fixed a priori (none chosen on test folds). "
              "Command: `PYTHONPATH=$PWD python tools/bench_real.py` (figures: `docs/benchmarks/real_eeg.json`).", "",
              "![per-subject results](docs/real_eeg.png)", ""]
