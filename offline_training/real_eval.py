@@ -14,7 +14,7 @@ from sklearn.metrics import balanced_accuracy_score
 from bci_stream.stats import roc_auc_interval, wilson_interval
 from bci_stream.trials import Trials
 from offline_training.protocols import Fold
-from offline_training.splits import clean_training  # noqa: F401 - one home, used here and by fit
+from offline_training.splits import clean_training
 
 
 @dataclass(frozen=True)

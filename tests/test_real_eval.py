@@ -23,7 +23,8 @@ def ssvep_subject01():
 def test_training_epochs_over_the_threshold_leave_training_but_every_test_trial_is_scored():
     from bci_stream.trials import Trials
     from offline_training.protocols import Fold
-    from offline_training.real_eval import clean_training, run_folds
+    from offline_training.real_eval import run_folds
+    from offline_training.splits import clean_training
 
     rng = np.random.default_rng(0)
     labels = np.repeat([0, 1], 40)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -103,16 +104,10 @@ def machine() -> dict:
     except ImportError:
         pass
     smi = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
-                         capture_output=True, text=True) if _which("nvidia-smi") else None
+                         capture_output=True, text=True) if shutil.which("nvidia-smi") else None
     if smi is not None and smi.returncode == 0:
         info["nvidia_smi"] = smi.stdout.strip()
     return info
-
-
-def _which(program: str) -> bool:
-    from shutil import which
-
-    return which(program) is not None
 
 
 def run_step(step: Step, out_dir: Path) -> dict:
