@@ -14,7 +14,7 @@ import sys
 from bci_stream import __version__
 from bci_stream.commands._common import HelpFormatter
 from bci_stream.errors import run_reporting_errors
-from bci_stream.offline_env import set_offline_environment
+from bci_stream._env import set_offline_environment
 
 log = logging.getLogger("bci_stream")
 
@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _keep_lsl_local(session: str | None) -> None:
     """``--local``: loopback discovery in a session of this run's own, or ``session``; a process
     started by another bci-stream command (``LSLAPICFG`` already set) stays in that one's session."""
-    from bci_stream.lsl_config import session_of, use_loopback
+    from bci_stream.lsl.config import session_of, use_loopback
 
     inherited = os.environ.get("LSLAPICFG")
     if session is None and inherited and session_of(inherited):
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.local or args.lsl_session:
             _keep_lsl_local(args.lsl_session)
         if args.command == "live":  # a decoder: it finds a returning stream fastest (over our loopback config)
-            from bci_stream.lsl_config import fast_resolve_in_this_process
+            from bci_stream.lsl.config import fast_resolve_in_this_process
 
             fast_resolve_in_this_process()
         return args.func(args)

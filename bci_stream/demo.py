@@ -7,7 +7,7 @@ picture that was really shown. Without ``--real``: the phantom headset and the p
 
 Opens the viewer when a display is available, else prints decisions (headless). Everything stays
 on this machine (liblsl is configured for loopback). The phantom streams a new recording session
-(``bci_stream.phantom.LIVE_SESSION``), not the training data: the accuracy shown is out-of-sample.
+(``bci_stream.sources.phantom.LIVE_SESSION``), not the training data: the accuracy shown is out-of-sample.
 
     python -m bci_stream.demo --real [--seconds 60] [--headless]
     python -m bci_stream.demo [--seconds 30] [--headless] [--renderer gallery|diffusion|none]
@@ -23,8 +23,8 @@ import time
 import uuid
 from pathlib import Path
 
-from bci_stream.lsl_config import use_loopback
-from bci_stream.phantom import LIVE_SESSION, TRAINING_SESSION
+from bci_stream.lsl.config import use_loopback
+from bci_stream.sources.phantom import LIVE_SESSION, TRAINING_SESSION
 from bci_stream.resources import DEMO_MODEL as DEMO_MODEL_FILE
 from bci_stream.resources import REAL_DEMO_EVENTS, REAL_DEMO_MODEL, REAL_DEMO_RECORDING, has_display
 
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(args.model).exists():
         print(f"no demo model at {args.model}; rebuild it with `make demo-model`", file=sys.stderr)
         return 2
-    from bci_stream.model_card import ModelCard
+    from bci_stream.contract.model_card import ModelCard
 
     card = ModelCard.from_onnx(args.model)
     headless = args.headless or not has_display()
@@ -113,7 +113,7 @@ def real_demo(args) -> int:
         print(f"the real demo needs {model} and {REAL_DEMO_RECORDING}; rebuild them with "
               "`python tools/build_real_demo_model.py`", file=sys.stderr)
         return 2
-    from bci_stream.model_card import ModelCard
+    from bci_stream.contract.model_card import ModelCard
 
     card = ModelCard.from_onnx(model)
     headless = args.headless or not has_display()

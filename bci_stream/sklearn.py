@@ -2,8 +2,8 @@
 
 :class:`ExportedModel` runs the card's whole chain on epoched trials ``(n_trials, n_channels, n_times)``:
 unit conversion, the causal preprocessing (each trial from its own first sample, as
-:func:`bci_stream.preprocessing.preprocess_epochs` does for the trainer), the window the card names,
-the card's features and normalisation (the :class:`~bci_stream.decoder.Decoder`'s own code), then the
+:func:`bci_stream.contract.preprocessing.preprocess_epochs` does for the trainer), the window the card names,
+the card's features and normalisation (the :class:`~bci_stream.live.decoder.Decoder`'s own code), then the
 network. So a model trained here can be scored with :func:`~sklearn.model_selection.cross_val_score`,
 put behind a :class:`~sklearn.pipeline.Pipeline` step (:meth:`ExportedModel.transform` gives the
 features the network reads) or run in a MOABB evaluation.
@@ -20,10 +20,10 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from bci_stream.decoder import Decoder
-from bci_stream.preprocessing import preprocess_epochs
+from bci_stream.live.decoder import Decoder
+from bci_stream.contract.preprocessing import preprocess_epochs
 from bci_stream.resources import model_path
-from bci_stream.units import conversion_factor
+from bci_stream.contract.units import conversion_factor
 
 LABELS = ("index", "id", "name")
 
@@ -42,12 +42,12 @@ class ExportedModel(ClassifierMixin, TransformerMixin, BaseEstimator):
     labels : what :meth:`predict` returns and ``y`` holds: "index" (class index, card order: what
         a MOABB evaluation's label encoding gives when the card's class ids sort in card order),
         "id" (the card's class ids) or "name" (class names).
-    providers, threads : ONNX Runtime settings (:class:`~bci_stream.decoder.Decoder`).
+    providers, threads : ONNX Runtime settings (:class:`~bci_stream.live.decoder.Decoder`).
 
     Attributes
     ----------
     classes_ : ``(n_classes,)`` labels in output order (see ``labels``).
-    decoder_ : the :class:`~bci_stream.decoder.Decoder` (its ``card`` is the model card).
+    decoder_ : the :class:`~bci_stream.live.decoder.Decoder` (its ``card`` is the model card).
     """
 
     def __init__(self, model: str = "demo", tmin: float = 0.0, unit: str | None = None, labels: str = "index",
@@ -67,7 +67,7 @@ class ExportedModel(ClassifierMixin, TransformerMixin, BaseEstimator):
         card = self.decoder_.card
         if card.is_embedding:
             raise ValueError(f"{self.model} is an embedding model; ExportedModel scores classifiers "
-                             "(use bci_stream.retrieval for retrieval)")
+                             "(use bci_stream.retrieval.retriever for retrieval)")
         self.classes_ = {"index": np.arange(card.n_classes), "id": np.asarray(card.class_ids),
                          "name": np.asarray(card.class_names)}[self.labels]
         if X is not None:
@@ -76,7 +76,7 @@ class ExportedModel(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         """The normalised features the network reads, flattened: ``(n_trials, n_channels * n_rows * n_columns)``
-        (:meth:`bci_stream.model_card.ModelCard.feature_shape`)."""
+        (:meth:`bci_stream.contract.model_card.ModelCard.feature_shape`)."""
         return self.features(X).reshape(len(X), -1)
 
     def features(self, X: np.ndarray) -> np.ndarray:

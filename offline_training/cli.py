@@ -10,23 +10,23 @@ from pathlib import Path
 
 import numpy as np
 
-from bci_stream.features import SPECTROGRAM_MODES, ErpConfig, SpectrogramConfig
+from bci_stream.contract.features import SPECTROGRAM_MODES, ErpConfig, SpectrogramConfig
 from bci_stream.io.safe_write import check_writable_folder, check_writable_target, write_text
-from bci_stream.trials import Trials
-from offline_training.config import TrainConfig
+from bci_stream.contract.trials import Trials
+from offline_training.training.config import TrainConfig
 from offline_training.datasets import load_trials, parse_spec, split_specs
-from offline_training.soft_labels import soft_labels_for
+from offline_training.training.soft_labels import soft_labels_for
 
 
 def _phantom_for(spec: str | list[str]):
-    """The :class:`~bci_stream.phantom.Phantom` when the data is one phantom spec, else None."""
+    """The :class:`~bci_stream.sources.phantom.Phantom` when the data is one phantom spec, else None."""
     specs = split_specs(spec)
     if len(specs) != 1:
         return None
     kind, _, opts = parse_spec(specs[0])
     if kind != "phantom":
         return None
-    from bci_stream.phantom import Phantom
+    from bci_stream.sources.phantom import Phantom
     from offline_training.datasets.phantom import phantom_config
 
     return Phantom(phantom_config(**opts))
@@ -40,7 +40,7 @@ def _oracle_for(spec: str | list[str]):
 
 def _image_embeddings(spec, cache: str | None):
     """The image embeddings of the embedding objective: ``--embeddings CACHE``, or the semantic phantom's own."""
-    from offline_training.image_embeddings import from_phantom, load_image_embeddings
+    from offline_training.training.image_embeddings import from_phantom, load_image_embeddings
 
     if cache:
         return load_image_embeddings(cache)
@@ -52,7 +52,7 @@ def _image_embeddings(spec, cache: str | None):
 
 
 def _train_config(args) -> TrainConfig:
-    from offline_training.student_registry import student_spec
+    from offline_training.students.registry import student_spec
 
     d = TrainConfig()
     crop = args.crop or (d.crop_start, d.crop_stop)
@@ -73,7 +73,7 @@ def _train_config(args) -> TrainConfig:
 
 def _fitted_config(args, trials: Trials) -> TrainConfig:
     """The training config at the data's rate (window and STFT segment in seconds, see ``for_data``)."""
-    from offline_training.pipeline import for_data
+    from offline_training.experiments.pipeline import for_data
 
     return for_data(_train_config(args), trials, window=args.window, segment=args.segment,
                     crop_given=args.crop is not None, nperseg_given=args.nperseg is not None)
@@ -81,7 +81,7 @@ def _fitted_config(args, trials: Trials) -> TrainConfig:
 
 def _preprocessing(args):
     """The :class:`Preprocessing` the filter options ask for (None when they ask for nothing)."""
-    from bci_stream.preprocessing import FilterDesign, Preprocessing
+    from bci_stream.contract.preprocessing import FilterDesign, Preprocessing
 
     filters = []
     if args.highpass is not None:
@@ -104,9 +104,9 @@ def _load(args, spec=None, preprocessing=None) -> Trials:
 
 def cmd_embed_images(args) -> None:
     """Embed every image under DIR once with an open_clip image tower; the cache is a gallery index file
-    (:mod:`bci_stream.gallery`) keyed by image id = file stem, the targets of ``fit --objective embedding``."""
-    from bci_stream.gallery import GalleryIndex, save_gallery
-    from bci_stream.image_embedder import ImageEmbedder, list_images
+    (:mod:`bci_stream.retrieval.index`) keyed by image id = file stem, the targets of ``fit --objective embedding``."""
+    from bci_stream.retrieval.index import GalleryIndex, save_gallery
+    from bci_stream.retrieval.image_embedder import ImageEmbedder, list_images
 
     check_writable_target(args.out)  # a device, FIFO or read-only folder is said before the embedding work
     paths, ids, labels = list_images(args.dir)
@@ -122,7 +122,7 @@ def cmd_embed_images(args) -> None:
 
 
 def cmd_teacher(args) -> None:
-    from offline_training.teacher import TeacherConfig, compute_soft_labels
+    from offline_training.training.teacher import TeacherConfig, compute_soft_labels
 
     check_writable_target(args.out)
     trials = _load(args)
@@ -133,9 +133,9 @@ def cmd_teacher(args) -> None:
 
 
 def cmd_fit(args) -> None:
-    from offline_training.device import resolve_device
-    from offline_training.pipeline import train_and_test
-    from offline_training.splits import check_split_name
+    from offline_training.training.device import resolve_device
+    from offline_training.experiments.pipeline import train_and_test
+    from offline_training.training.splits import check_split_name
 
     check_split_name(args.split)
     resolve_device(args.device)  # a missing GPU is said before any work
@@ -154,7 +154,7 @@ def cmd_fit(args) -> None:
 def _fit_embedding(args) -> None:
     """``fit --objective embedding``: InfoNCE against the image embeddings, k-way zero-shot retrieval on the
     held-out classes (``--split auto`` is ``by-class``), the phantom's retrieval oracle beside it."""
-    from offline_training.zero_shot import print_zero_shot, train_and_test_embedding
+    from offline_training.experiments.zero_shot import print_zero_shot, train_and_test_embedding
 
     targets = _image_embeddings(args.data, args.embeddings)  # said before the data loads
     trials = _load(args, preprocessing=_preprocessing(args))
@@ -170,8 +170,8 @@ def _fit_embedding(args) -> None:
 
 def cmd_things_eeg2(args) -> None:
     """THINGS-EEG2 200-way zero-shot, intra-subject and leave-subject-out, in the anchors' table layout."""
-    from offline_training.image_embeddings import load_image_embeddings
-    from offline_training.things_recipe import ThingsRecipe, parse_subjects, run_recipe, with_defaults
+    from offline_training.training.image_embeddings import load_image_embeddings
+    from offline_training.experiments.things_recipe import ThingsRecipe, parse_subjects, run_recipe, with_defaults
 
     recipe = ThingsRecipe(eeg_root=args.eeg, metadata=args.metadata, subjects=parse_subjects(args.subjects),
                           modes=tuple(args.mode), average_train=args.average_train, window=tuple(args.window))
@@ -182,8 +182,8 @@ def cmd_things_eeg2(args) -> None:
 def cmd_evaluate(args) -> None:
     """Re-test a run on its saved split; writes ``evaluation.md``/``evaluation.json``/``evaluation_confusion.png``
     beside (never over) the run's own ``report.md`` and ``metrics.json``."""
-    from offline_training.evaluate import confusion_png, evaluate, report_markdown
-    from offline_training.pipeline import run_info, test_probabilities
+    from offline_training.experiments.evaluate import confusion_png, evaluate, report_markdown
+    from offline_training.experiments.pipeline import run_info, test_probabilities
 
     run_dir = Path(args.run_dir)
     for name in ("run.json", "split.json", "model.safetensors"):
@@ -195,7 +195,7 @@ def cmd_evaluate(args) -> None:
         return _evaluate_embedding(args, run_dir, info, split)
     preprocessing = None
     if info.get("preprocessing"):
-        from bci_stream.preprocessing import Preprocessing
+        from bci_stream.contract.preprocessing import Preprocessing
 
         preprocessing = Preprocessing.from_dict(info["preprocessing"])
     trials = _load(args, args.data or info["data"], preprocessing)
@@ -208,7 +208,7 @@ def cmd_evaluate(args) -> None:
     write_text(run_dir / "evaluation.json", json.dumps(metrics, indent=1))
     confusion_png(probs, trials.labels[test], trials.class_names, run_dir / "evaluation_confusion.png",
                   f"test split '{split['name']}' — top-1 {metrics['top1']:.3f} (n={len(test)})")
-    from offline_training.distill import TrainConfig as _TC
+    from offline_training.training.fit import TrainConfig as _TC
 
     extra = run_info(trials, _TC.from_dict(info["train_config"]), split["name"], split.get("reason", "saved split"))
     write_text(run_dir / "evaluation.md", report_markdown([(info["train_config"]["student"], metrics)], trials.source,
@@ -219,9 +219,9 @@ def cmd_evaluate(args) -> None:
 
 def _evaluate_embedding(args, run_dir: Path, info: dict, split: dict) -> None:
     """Re-test an embedding run by retrieval on its saved split (``evaluation.json``/``evaluation.md``)."""
-    from offline_training.contrastive import unit_rows
-    from offline_training.evaluate import report_markdown
-    from offline_training.zero_shot import print_zero_shot, test_embedding_run
+    from offline_training.training.contrastive import unit_rows
+    from offline_training.experiments.evaluate import report_markdown
+    from offline_training.experiments.zero_shot import print_zero_shot, test_embedding_run
 
     data = args.data or info["data"]
     targets = _image_embeddings(data, args.embeddings)
@@ -247,11 +247,11 @@ def _evaluate_embedding(args, run_dir: Path, info: dict, split: dict) -> None:
 
 
 def cmd_export(args) -> None:
-    from offline_training.export import export_onnx
+    from offline_training.training.export import export_onnx
 
     run_dir, sweep = args.run_dir, None
     if args.best:  # RUN_DIR is a sweep folder: its best finished trial, the card recording the sweep
-        from offline_training.sweep import best_run
+        from offline_training.sweep.runner import best_run
 
         run_dir, sweep = best_run(args.run_dir)
         print(f"best trial {sweep['trial']} of {sweep['trials']} ({sweep['metric']} {sweep['value']:.4f}, "
@@ -263,13 +263,13 @@ def cmd_export(args) -> None:
 
 
 def cmd_sweep(args) -> None:
-    from offline_training.sweep import config_from_args, run_sweep
+    from offline_training.sweep.runner import config_from_args, run_sweep
 
     run_sweep(config_from_args(args), resume=args.resume, verbose=args.verbose)
 
 
 def _add_sweep_parser(sub) -> None:
-    from offline_training.sweep import SCHEDULERS, SweepConfig
+    from offline_training.sweep.runner import SCHEDULERS, SweepConfig
 
     d = SweepConfig()
     p = sub.add_parser("sweep", help="students, features and hyperparameters over subjects and seeds, on Ray Tune")
@@ -304,10 +304,10 @@ def _add_sweep_parser(sub) -> None:
 
 
 def cmd_run(args) -> None:
-    from offline_training.device import resolve_device
-    from offline_training.export import export_onnx
-    from offline_training.pipeline import compare
-    from offline_training.splits import check_split_name
+    from offline_training.training.device import resolve_device
+    from offline_training.training.export import export_onnx
+    from offline_training.experiments.pipeline import compare
+    from offline_training.training.splits import check_split_name
 
     check_split_name(args.split)
     resolve_device(args.device)  # a missing GPU is said before any work
@@ -338,7 +338,7 @@ def _print_metrics(metrics: dict) -> None:
 
 
 def _add_training_args(p: argparse.ArgumentParser) -> None:
-    from bci_stream.model_card import ModelCard
+    from bci_stream.contract.model_card import ModelCard
 
     d = TrainConfig()
     p.add_argument("--data", required=True, nargs="+", metavar="SPEC",
@@ -406,7 +406,7 @@ def _add_training_args(p: argparse.ArgumentParser) -> None:
 
 def _add_embedding_args(p: argparse.ArgumentParser) -> None:
     """The embedding objective (open-vocabulary decoding): InfoNCE against image embeddings, zero-shot test."""
-    from offline_training.config import CANDIDATES, OBJECTIVES
+    from offline_training.training.config import CANDIDATES, OBJECTIVES
 
     d = TrainConfig()
     g = p.add_argument_group("embedding objective (open-vocabulary: the student outputs an image embedding)")
@@ -426,7 +426,7 @@ def _add_embedding_args(p: argparse.ArgumentParser) -> None:
 
 def _add_preprocessing_args(p: argparse.ArgumentParser) -> None:
     """Causal filters applied to each recording from its first sample, as the live decoder applies them."""
-    from bci_stream.preprocessing import FilterDesign, Preprocessing
+    from bci_stream.contract.preprocessing import FilterDesign, Preprocessing
 
     d, order = Preprocessing(), FilterDesign.__dataclass_fields__["order"].default
     g = p.add_argument_group("preprocessing (causal; stored in the model card and applied live)")
@@ -441,7 +441,7 @@ def _add_preprocessing_args(p: argparse.ArgumentParser) -> None:
                    help="keep every K-th sample after the filters (default %(default)s)")
 
 
-# Copied from TeacherConfig's defaults (offline_training/teacher.py imports torch at import time, which
+# Copied from TeacherConfig's defaults (offline_training/training/teacher.py imports torch at import time, which
 # `bci-train --help` must not wait for); tests/test_cli_help.py checks that the twins agree.
 TEACHER_DEFAULTS = {"model": "ViT-B-32", "pretrained": "laion2b_s34b_b79k", "batch_size": 32}
 
@@ -467,7 +467,7 @@ examples:
 def build_parser() -> argparse.ArgumentParser:
     from bci_stream import __version__
     from bci_stream.commands._common import HelpFormatter
-    from bci_stream.model_card import ModelCard
+    from bci_stream.contract.model_card import ModelCard
 
     parser = argparse.ArgumentParser(prog="bci-train", description=__doc__, epilog=DATA_SPECS,
                                      formatter_class=HelpFormatter)
@@ -508,7 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR's last checkpoint")
     p.set_defaults(func=cmd_fit)
 
-    from offline_training.things_recipe import MODES, ThingsRecipe
+    from offline_training.experiments.things_recipe import MODES, ThingsRecipe
 
     r = ThingsRecipe("", "")
     p = sub.add_parser("things-eeg2", help="THINGS-EEG2 200-way zero-shot (intra-subject, leave-subject-out) in the "

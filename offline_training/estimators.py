@@ -3,9 +3,9 @@ arrays, so a student drops into a :class:`~sklearn.pipeline.Pipeline`, :func:`~s
 or a MOABB evaluation beside the field's pipelines.
 
 Nothing is re-implemented here: the student comes from the registry (:mod:`offline_training.students`), its
-features from the config (:func:`offline_training.pipeline.for_data`), the training loop is
-:func:`offline_training.distill.fit` (hard labels: an estimator has no teacher) and the probabilities are
-:func:`offline_training.distill.predict` on the normalised inputs, as the trainer's own test does.
+features from the config (:func:`offline_training.experiments.pipeline.for_data`), the training loop is
+:func:`offline_training.training.fit.fit` (hard labels: an estimator has no teacher) and the probabilities are
+:func:`offline_training.training.fit.predict` on the normalised inputs, as the trainer's own test does.
 
 Example::
 
@@ -25,7 +25,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
-from bci_stream.trials import Trials
+from bci_stream.contract.trials import Trials
 
 
 class StudentClassifier(ClassifierMixin, BaseEstimator):
@@ -33,12 +33,12 @@ class StudentClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    student : registry name ("shallow", "eegnet", "deep4", "seed", "phase"; :data:`offline_training.student_registry.STUDENTS`).
+    student : registry name ("shallow", "eegnet", "deep4", "seed", "phase"; :data:`offline_training.students.registry.STUDENTS`).
     sfreq : sampling rate of ``X``, Hz.
     window : ``(start, stop)`` seconds from the first sample of each trial that the student reads
         (None: the whole trial).
     segment : STFT segment, seconds (spectrogram students; None: the seed's 40 ms).
-    epochs, batch_size, lr, weight_decay, patience : the fit loop's schedule (:class:`~offline_training.config.TrainConfig`).
+    epochs, batch_size, lr, weight_decay, patience : the fit loop's schedule (:class:`~offline_training.training.config.TrainConfig`).
     val_fraction : share of the training trials held out (stratified) to pick the best epoch.
     seed : seeds the split, the weights and the batch order.
     threads : torch CPU threads (None: torch's default).
@@ -52,7 +52,7 @@ class StudentClassifier(ClassifierMixin, BaseEstimator):
     classes_ : the labels seen in ``fit``, sorted; column order of :meth:`predict_proba`.
     model_ : the trained torch module (eval mode, CPU).
     normaliser_ : feature standardisation fitted on the training trials.
-    config_ : the :class:`~offline_training.config.TrainConfig` the student was trained with.
+    config_ : the :class:`~offline_training.training.config.TrainConfig` the student was trained with.
     n_channels_, n_times_ : the trial shape ``fit`` saw (``predict`` needs the same).
     history_ : per-epoch training history (the run's ``run.json``).
     """
@@ -82,9 +82,9 @@ class StudentClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X: np.ndarray, y: np.ndarray) -> StudentClassifier:
         """Train on trials ``X`` ``(n_trials, n_channels, n_times)`` (any unit; the features are
         standardised) with labels ``y`` ``(n_trials,)``. Returns ``self``."""
-        from offline_training.config import TrainConfig
-        from offline_training.distill import fit, load_model
-        from offline_training.pipeline import for_data
+        from offline_training.training.config import TrainConfig
+        from offline_training.training.fit import fit, load_model
+        from offline_training.experiments.pipeline import for_data
 
         X = _check_trials(X)
         self.classes_, labels = np.unique(np.asarray(y), return_inverse=True)
@@ -110,7 +110,7 @@ class StudentClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities ``(n_trials, n_classes)``, columns in :attr:`classes_` order."""
-        from offline_training.distill import model_inputs, predict
+        from offline_training.training.fit import model_inputs, predict
 
         check_is_fitted(self, "model_")
         X = _check_trials(X)

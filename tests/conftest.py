@@ -14,7 +14,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from bci_stream.lsl_config import fast_resolve_in_this_process, use_loopback  # noqa: E402
+from bci_stream.lsl.config import fast_resolve_in_this_process, use_loopback  # noqa: E402
 
 use_loopback()  # a session of this test run's own; its config folder is removed at exit
 fast_resolve_in_this_process()  # this process decodes (as `bci-stream live` does); subprocesses keep the session's
@@ -22,7 +22,7 @@ fast_resolve_in_this_process()  # this process decodes (as `bci-stream live` doe
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from bci_stream.phantom import PhantomConfig  # noqa: E402
+from bci_stream.sources.phantom import PhantomConfig  # noqa: E402
 
 TINY_PHANTOM = dict(n_channels=16, n_classes=5, images_per_class=10, n_subjects=2, seed=3, evoked_uv=30.0)
 
@@ -32,7 +32,7 @@ def unique_name(prefix: str = "test") -> str:
 
 
 def pull_samples(source, n: int, tries: int = 50) -> np.ndarray:
-    """Pull from an :class:`~bci_stream.source.LSLSource` until ``n`` samples came (or ``tries`` pulls)."""
+    """Pull from an :class:`~bci_stream.lsl.inlet.LSLSource` until ``n`` samples came (or ``tries`` pulls)."""
     got = np.zeros((0, len(source.ch_names)), np.float32)
     for _ in range(tries):
         chunk, _ = source.pull(0.1)
@@ -56,10 +56,10 @@ def tiny_phantom_config() -> PhantomConfig:
 def tiny_model(tmp_path_factory, tiny_phantom_config) -> Path:
     """A student trained for a few epochs on a tiny phantom and exported with its card: the real
     train → export path, on 16 channels and 5 classes."""
-    from bci_stream.phantom import Phantom
-    from offline_training.distill import TrainConfig
-    from offline_training.export import export_onnx
-    from offline_training.pipeline import train_and_test
+    from bci_stream.sources.phantom import Phantom
+    from offline_training.training.fit import TrainConfig
+    from offline_training.training.export import export_onnx
+    from offline_training.experiments.pipeline import train_and_test
 
     trials = Phantom(tiny_phantom_config).trials()
     run = tmp_path_factory.mktemp("tiny-run")
@@ -78,7 +78,7 @@ def semantic_phantom(tiny_phantom_config):
     """The tiny phantom with a semantic space (16-d image embeddings driving the evoked response)."""
     from dataclasses import replace
 
-    from bci_stream.phantom import Phantom
+    from bci_stream.sources.phantom import Phantom
 
     return Phantom(replace(tiny_phantom_config, semantic=True, embed_dim=16))
 
@@ -88,7 +88,7 @@ def export_embedding_student(card, path: Path, seed: int = 0) -> Path:
     export path (``write_onnx(WithL2Norm(...))``, parity-checked)."""
     import torch
 
-    from offline_training.export import WithL2Norm, write_onnx
+    from offline_training.training.export import WithL2Norm, write_onnx
 
     torch.manual_seed(seed)
     n_ch, n_rows, n_cols = card.feature_shape()
@@ -101,7 +101,7 @@ def export_embedding_student(card, path: Path, seed: int = 0) -> Path:
 def tiny_embedding_model(tmp_path_factory, semantic_phantom) -> Path:
     """A tiny embedding model for the tiny phantom's stream (16 channels at 1 kHz), in the semantic
     phantom's space, exported with its card."""
-    from bci_stream.model_card import ModelCard
+    from bci_stream.contract.model_card import ModelCard
 
     card = ModelCard(sfreq=1000.0, ch_names=list(semantic_phantom.ch_names), class_ids=[], class_names=[],
                      output_kind="embedding", training_data="untrained (tests)",
@@ -113,6 +113,6 @@ def tiny_embedding_model(tmp_path_factory, semantic_phantom) -> Path:
 @pytest.fixture(scope="session")
 def phantom_gallery_file(tmp_path_factory, semantic_phantom) -> Path:
     """The semantic phantom's gallery index, written once."""
-    from bci_stream.gallery import phantom_gallery, save_gallery
+    from bci_stream.retrieval.index import phantom_gallery, save_gallery
 
     return save_gallery(phantom_gallery(semantic_phantom, thumb=32), tmp_path_factory.mktemp("gallery") / "idx.safetensors")

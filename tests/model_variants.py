@@ -8,8 +8,8 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
-from bci_stream.model_card import ModelCard
-from bci_stream.preprocessing import FilterDesign, Preprocessing
+from bci_stream.contract.model_card import ModelCard
+from bci_stream.contract.preprocessing import FilterDesign, Preprocessing
 
 
 def with_bandpass(model: str | Path, out: str | Path, low: float = 5.0, high: float = 45.0, order: int = 4) -> Path:

@@ -15,10 +15,10 @@ from conftest import unique_name
 
 pytest.importorskip("brainflow")
 
-from bci_stream.brainflow_bridge import BrainFlowBridge, BrainFlowConfig, board_id, board_names  # noqa: E402
-from bci_stream.decoder import Decoder  # noqa: E402
-from bci_stream.live import LiveConfig, LiveSession  # noqa: E402
-from bci_stream.trials import Trials  # noqa: E402
+from bci_stream.sources.brainflow import BrainFlowBridge, BrainFlowConfig, board_id, board_names  # noqa: E402
+from bci_stream.live.decoder import Decoder  # noqa: E402
+from bci_stream.live.session import LiveConfig, LiveSession  # noqa: E402
+from bci_stream.contract.trials import Trials  # noqa: E402
 
 
 def channels_of(info: pylsl.StreamInfo) -> list[tuple[str, str, str]]:
@@ -38,10 +38,10 @@ def full_info(name: str) -> pylsl.StreamInfo:
 def synthetic_model(tmp_path_factory):
     """A tiny student trained on 0.5-s epochs of BrainFlow's synthetic board (its 16 electrodes at 250 Hz,
     µV), exported with its card: a model that fits the bridged stream."""
-    from offline_training.config import TrainConfig
-    from offline_training.distill import fit
-    from offline_training.export import export_onnx
-    from offline_training.pipeline import for_data
+    from offline_training.training.config import TrainConfig
+    from offline_training.training.fit import fit
+    from offline_training.training.export import export_onnx
+    from offline_training.experiments.pipeline import for_data
 
     bridge = BrainFlowBridge(BrainFlowConfig(name=unique_name("bf-train")))
     bridge.board.prepare_session()
@@ -144,7 +144,7 @@ def test_brainflows_synthetic_board_decodes_live_through_the_bridge_each_marker_
 
 
 def test_the_decoder_warns_when_a_streams_desc_filtering_contradicts_the_card(synthetic_model, caplog):
-    from bci_stream.stream_meta import card_band
+    from bci_stream.lsl.stream_meta import card_band
 
     decoder = Decoder(synthetic_model, providers="cpu")
     low, high = card_band(decoder.card)
@@ -156,7 +156,7 @@ def test_the_decoder_warns_when_a_streams_desc_filtering_contradicts_the_card(sy
     lp.append_child_value("upper", f"{high / 2:g}")
     notch = filt.append_child("notch")
     notch.append_child_value("center", f"{(low + high) / 2:g}")
-    with caplog.at_level(logging.WARNING, logger="bci_stream.decoder"):
+    with caplog.at_level(logging.WARNING, logger="bci_stream.live.decoder"):
         found = decoder.check_stream(info)
     assert len(found) == 2 and "low-passed" in found[0] and "notch" in found[1]
     assert sum("desc/filtering" in r.getMessage() for r in caplog.records) == 2

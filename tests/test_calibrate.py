@@ -9,11 +9,11 @@ import json
 from conftest import unique_name
 from stimulus_images import make_image_folder
 
-from bci_stream.calibrate import CalibrateConfig, calibrate
+from bci_stream.recording.calibrate import CalibrateConfig, calibrate
 from bci_stream.io.xdf import read_xdf
-from bci_stream.listen import listening_pusher
-from bci_stream.phantom import Phantom
-from bci_stream.simulate import OutletConfig
+from bci_stream.sources.listen import listening_pusher
+from bci_stream.sources.phantom import Phantom
+from bci_stream.sources.simulate import OutletConfig
 
 
 def test_calibrate_records_trains_and_hot_swaps_a_personal_decoder(tmp_path, tiny_model, tiny_phantom_config):

@@ -99,14 +99,14 @@ def test_bci_train_help_imports_no_heavy_module_lists_the_data_specs_and_its_tea
     from dataclasses import asdict
 
     from offline_training.cli import TEACHER_DEFAULTS
-    from offline_training.teacher import TeacherConfig
+    from offline_training.training.teacher import TeacherConfig
 
     assert {k: asdict(TeacherConfig())[k] for k in TEACHER_DEFAULTS} == TEACHER_DEFAULTS  # the twins agree
 
 
 def test_the_training_commands_default_student_is_the_training_configs():
     """One home for the default student: `bci-train fit` and `run` take it from TrainConfig."""
-    from offline_training.config import TrainConfig
+    from offline_training.training.config import TrainConfig
 
     students = {" ".join(path): action.default for path, action in walk(bci_train_parser())
                 if action.dest == "student" and path[0] in ("fit", "run")}

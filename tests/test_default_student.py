@@ -8,7 +8,7 @@ import json
 import numpy as np
 import torch
 
-from offline_training.config import TrainConfig
+from offline_training.training.config import TrainConfig
 from offline_training.students.cca_net import CCANet, calibrate
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bci_stream.cli import main as bci_stream
-from bci_stream.model_card import ModelCard
+from bci_stream.contract.model_card import ModelCard
 from bci_stream.resources import DEMO_MODEL, REAL_DEMO_DIR, REAL_DEMO_MODEL, REAL_DEMO_RECORDING
 
 ROOT = Path(__file__).resolve().parents[1]

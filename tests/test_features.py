@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import scipy.signal
 
-from bci_stream.features import (
+from bci_stream.contract.features import (
     ErpConfig,
     Features,
     RollingSpectrogram,

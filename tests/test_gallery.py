@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from bci_stream.gallery import (
+from bci_stream.retrieval.index import (
     GalleryError,
     GalleryIndex,
     check_gallery_fits_card,
@@ -15,7 +15,7 @@ from bci_stream.gallery import (
     phantom_gallery,
     save_gallery,
 )
-from bci_stream.model_card import ModelCard
+from bci_stream.contract.model_card import ModelCard
 
 
 def unit_rows(n: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -163,7 +163,7 @@ def test_the_phantom_gallery_has_one_row_per_phantom_image_with_its_marker_id(se
 
 def test_index_command_writes_the_semantic_phantom_s_gallery(tmp_path, capsys):
     from bci_stream.cli import main as bci_stream
-    from bci_stream.phantom import Phantom, PhantomConfig
+    from bci_stream.sources.phantom import Phantom, PhantomConfig
 
     out = tmp_path / "phantom.safetensors"
     assert bci_stream(["index", "--phantom", "--seed", "2", "--embed-dim", "8", "--classes", "3", "--images", "4",

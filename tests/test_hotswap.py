@@ -13,12 +13,12 @@ import pylsl
 import pytest
 from conftest import unique_name
 
-from bci_stream.decoder import Decoder
-from bci_stream.hotswap import ModelWatcher, SwapRefused
-from bci_stream.live import LiveSession
-from bci_stream.live_config import LiveConfig
-from bci_stream.model_card import ModelCard
-from bci_stream.simulate import OutletConfig, phantom_pusher
+from bci_stream.live.decoder import Decoder
+from bci_stream.live.hotswap import ModelWatcher, SwapRefused
+from bci_stream.live.session import LiveSession
+from bci_stream.live.config import LiveConfig
+from bci_stream.contract.model_card import ModelCard
+from bci_stream.sources.simulate import OutletConfig, phantom_pusher
 
 
 def _wait(cond, seconds=5.0):

@@ -8,9 +8,9 @@ import numpy as np
 import pylsl
 from conftest import unique_name
 
-from bci_stream.listen import listening_pusher, phantom_stimulus
-from bci_stream.phantom import Phantom
-from bci_stream.simulate import OutletConfig
+from bci_stream.sources.listen import listening_pusher, phantom_stimulus
+from bci_stream.sources.phantom import Phantom
+from bci_stream.sources.simulate import OutletConfig
 
 
 def test_a_marker_names_the_phantom_class_and_image(tiny_phantom_config):

@@ -9,13 +9,13 @@ import pylsl
 import pytest
 from conftest import unique_name
 
-from bci_stream.decoder import Decoder
-from bci_stream.live import LiveConfig, LiveSession
-from bci_stream.model_card import ModelCardError
-from bci_stream.phantom import Phantom
-from bci_stream.publish import PredictionOutlet
-from bci_stream.simulate import OutletConfig, PacedPusher, phantom_pusher
-from bci_stream.source import StreamLostError
+from bci_stream.live.decoder import Decoder
+from bci_stream.live.session import LiveConfig, LiveSession
+from bci_stream.contract.model_card import ModelCardError
+from bci_stream.sources.phantom import Phantom
+from bci_stream.live.publish import PredictionOutlet
+from bci_stream.sources.simulate import OutletConfig, PacedPusher, phantom_pusher
+from bci_stream.lsl.inlet import StreamLostError
 
 
 def read_log(path):
@@ -176,7 +176,7 @@ def test_decoder_matches_offline_features_and_model(tiny_model, tiny_phantom_con
     import json as _json
     from pathlib import Path
 
-    from offline_training.distill import load_model, model_inputs, predict
+    from offline_training.training.fit import load_model, model_inputs, predict
 
     run = Path(tiny_model).parent
     trials = Phantom(tiny_phantom_config).trials(subjects=[1])

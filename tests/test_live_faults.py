@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bci_stream.decoder import Decoder
-from bci_stream.live import LiveConfig, LiveSession
-from bci_stream.phantom import Phantom
-from bci_stream.simulate import OutletConfig, PacedPusher
-from bci_stream.source import LSLSource, SourceConfig
+from bci_stream.live.decoder import Decoder
+from bci_stream.live.session import LiveConfig, LiveSession
+from bci_stream.sources.phantom import Phantom
+from bci_stream.sources.simulate import OutletConfig, PacedPusher
+from bci_stream.lsl.inlet import LSLSource, SourceConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -169,7 +169,7 @@ def test_ctrl_c_ends_bci_stream_live_waiting_forever_for_a_stream_with_one_line_
 
 def test_the_closing_line_of_a_session_without_decisions_says_so_not_nan():
     from bci_stream.commands.live import summary_line
-    from bci_stream.state import SharedState
+    from bci_stream.live.state import SharedState
 
     state = SharedState()
     state.update(n_withheld=8)

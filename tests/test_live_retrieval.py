@@ -12,12 +12,12 @@ from scipy.special import softmax
 from test_loop import CollectingOutlet, ScriptedMarkers, ScriptedSource
 
 from bci_stream.cli import main as bci_stream
-from bci_stream.decoder import Decoder
-from bci_stream.gallery import GalleryError, GalleryIndex, load_gallery, save_gallery
-from bci_stream.live import LiveConfig, LiveSession, LiveSpec, build_session, open_retriever
-from bci_stream.retrieval import Retriever
-from bci_stream.retrieval_outlet import retrieval_channel_labels
-from bci_stream.simulate import OutletConfig, phantom_pusher
+from bci_stream.live.decoder import Decoder
+from bci_stream.retrieval.index import GalleryError, GalleryIndex, load_gallery, save_gallery
+from bci_stream.live.session import LiveConfig, LiveSession, LiveSpec, build_session, open_retriever
+from bci_stream.retrieval.retriever import Retriever
+from bci_stream.lsl.retrieval_outlet import retrieval_channel_labels
+from bci_stream.sources.simulate import OutletConfig, phantom_pusher
 
 
 @pytest.fixture(scope="module")

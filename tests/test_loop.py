@@ -7,10 +7,10 @@ import numpy as np
 import pylsl
 import pytest
 
-from bci_stream.decoder import Decoder
-from bci_stream.live import LiveConfig, LiveSession
-from bci_stream.source import StreamLostError
-from bci_stream.wait import ChunkWaiter, WaitConfig
+from bci_stream.live.decoder import Decoder
+from bci_stream.live.session import LiveConfig, LiveSession
+from bci_stream.lsl.inlet import StreamLostError
+from bci_stream.live.wait import ChunkWaiter, WaitConfig
 
 
 class ScriptedSource:
@@ -307,7 +307,7 @@ def test_an_out_of_distribution_episode_is_one_warning_then_one_cleared(decoder,
                                                                          caplog):
     """Phantom EEG, then 2 s of it x 30 (the figures move every decision: each used to be a new
     warning), then the phantom again: one ``ood_warning`` record and log line, one ``ood_cleared``."""
-    from bci_stream.phantom import Phantom
+    from bci_stream.sources.phantom import Phantom
 
     stream = Phantom(tiny_phantom_config).new_stream(subject=1, seed=5)
     session, source, outlet, _ = session_for(decoder, log_path=tmp_path / "ood.jsonl")
@@ -315,7 +315,7 @@ def test_an_out_of_distribution_episode_is_one_warning_then_one_cleared(decoder,
     for scale in [1, 1, 30, 30, 1, 1, 1, 1]:
         for _ in range(50):
             source.feed_array(stream.read(20)[0].T * scale)
-            with caplog.at_level("WARNING", logger="bci_stream.live"):
+            with caplog.at_level("WARNING", logger="bci_stream.live.session"):
                 session.step()
             seen.append(decoder.ood.warning)
     session.close()
@@ -324,7 +324,7 @@ def test_an_out_of_distribution_episode_is_one_warning_then_one_cleared(decoder,
     assert events == ["ood_warning", "ood_cleared"], events
     assert len({w for w in seen if w}) == 1  # one message for the whole episode
     assert seen[-1] == "" and seen[99] == ""  # in distribution before and after it
-    lines = [r.getMessage() for r in caplog.records if r.name == "bci_stream.live"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "bci_stream.live.session"]
     assert len(lines) == 2 and "far outside" in lines[0] and "back within" in lines[1], lines
 
 
@@ -335,7 +335,7 @@ def test_a_nan_burst_into_a_filtered_model_withholds_its_windows_then_decisions_
     window is decided (the filter state used to stay NaN: every later window withheld)."""
     from model_variants import with_bandpass
 
-    from bci_stream.phantom import Phantom
+    from bci_stream.sources.phantom import Phantom
 
     decoder = Decoder(with_bandpass(tiny_model, tmp_path / "bandpass.onnx"), providers="cpu")
     assert decoder.card.preprocessing_spec().filters  # the live loop runs the filter

@@ -7,9 +7,9 @@ import pylsl
 import pytest
 from conftest import pull_samples
 
-from bci_stream.phantom import PhantomConfig
-from bci_stream.simulate import COUNTER_CHANNEL, OutletConfig, PacedPusher, phantom_pusher
-from bci_stream.source import (
+from bci_stream.sources.phantom import PhantomConfig
+from bci_stream.sources.simulate import COUNTER_CHANNEL, OutletConfig, PacedPusher, phantom_pusher
+from bci_stream.lsl.inlet import (
     LSLSource,
     SourceConfig,
     StreamLostError,
@@ -175,7 +175,7 @@ def test_pusher_stamps_markers_at_their_sample(stream_name):
 def test_clock_correction_only_for_remote_streams(stream_name):
     import socket
 
-    from bci_stream.clock import ClockCorrection
+    from bci_stream.lsl.clock import ClockCorrection
 
     info = pylsl.StreamInfo(stream_name, "EEG", 1, 100.0, pylsl.cf_float32, stream_name)
     outlet = pylsl.StreamOutlet(info)
@@ -201,7 +201,7 @@ class JumpyInlet:
 
 
 def test_clock_correction_takes_the_median_of_recent_estimates():
-    from bci_stream.clock import ClockCorrection
+    from bci_stream.lsl.clock import ClockCorrection
 
     clock = ClockCorrection(JumpyInlet(), "another-host", refresh=0.0)
     offsets = [clock.update() for _ in range(4)]
@@ -236,8 +236,8 @@ def test_one_shot_resolve_finds_another_process_stream_under_the_loopback_config
 @pytest.mark.parametrize("odd", ["O'Brien séance [1]_raw", 'say "hi" to O\'Brien'])
 def test_a_stream_name_with_quotes_is_found_by_name_source_id_and_its_markers(odd, stream_name):
     """liblsl queries are XPath 1.0: a name holding ' (or both quotes) is quoted, not a syntax error."""
-    from bci_stream.markers import MarkerSource
-    from bci_stream.source import StreamFinder
+    from bci_stream.lsl.markers import MarkerSource
+    from bci_stream.lsl.inlet import StreamFinder
 
     name = f"{odd} {stream_name}"
     outlet = _custom_outlet(name, ["O1"])  # its source id is the name too

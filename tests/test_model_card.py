@@ -5,9 +5,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from bci_stream.classes import class_names, class_synsets, eegimagenet_classes
-from bci_stream.features import SpectrogramConfig
-from bci_stream.model_card import CARD_KEY, FORMAT_VERSION, ModelCard, ModelCardError
+from bci_stream.contract.classes import class_names, class_synsets, eegimagenet_classes
+from bci_stream.contract.features import SpectrogramConfig
+from bci_stream.contract.model_card import CARD_KEY, FORMAT_VERSION, ModelCard, ModelCardError
 
 
 def make_card(**kw) -> ModelCard:
@@ -92,7 +92,7 @@ def test_the_40_classes_match_the_shared_table():
 
 def test_cards_without_the_feature_fields_load_as_the_magnitude_spectrogram():
     """Version-1 cards and version-2 cards written before feature_kind/mode/fmax/erp existed."""
-    from bci_stream.features import Features
+    from bci_stream.contract.features import Features
 
     data = json.loads(make_card().to_json())
     for key in ("feature_kind", "erp"):
@@ -110,7 +110,7 @@ def test_cards_without_the_feature_fields_load_as_the_magnitude_spectrogram():
 
 
 def test_erp_and_complex_cards_round_trip_with_their_shapes():
-    from bci_stream.features import ErpConfig
+    from bci_stream.contract.features import ErpConfig
 
     erp = make_card(feature_kind="erp", erp=ErpConfig(decimate=10), norm_mean=[[0.0]] * 3, norm_std=[[1.0]] * 3)
     again = ModelCard.from_json(erp.to_json())

@@ -10,12 +10,12 @@ import pytest
 from conftest import unique_name
 from test_own_recordings import LAB_MAP, write_lab_fif
 
-from bci_stream.decoder import Decoder
+from bci_stream.live.decoder import Decoder
 from bci_stream.io import Recording, read_recording
-from bci_stream.live import LiveConfig, LiveSession
-from bci_stream.model_card import ModelCard
-from bci_stream.replay import recording_pusher
-from bci_stream.simulate import OutletConfig
+from bci_stream.live.session import LiveConfig, LiveSession
+from bci_stream.contract.model_card import ModelCard
+from bci_stream.sources.replay import recording_pusher
+from bci_stream.sources.simulate import OutletConfig
 from offline_training.cli import main as bci_train
 
 REPO = Path(__file__).resolve().parents[1]

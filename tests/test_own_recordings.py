@@ -10,7 +10,7 @@ from xdf_writer import write_xdf
 
 from bci_stream.io import RecordingError, read_recording
 from offline_training.datasets import load_trials
-from offline_training.splits import SplitError, make_split, resolve_split, time_blocked
+from offline_training.training.splits import SplitError, make_split, resolve_split, time_blocked
 
 EEGLAB = Path(__file__).resolve().parents[1].parent / "shared/data/eeglab/eeglab_data.set"
 CH = ["O1", "Oz", "O2", "Pz"]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bci_stream.cli import build_parser
-from bci_stream.phantom import Phantom
+from bci_stream.sources.phantom import Phantom
 from offline_training.datasets import load_trials
 
 

@@ -5,8 +5,8 @@ import pytest
 from conftest import unique_name
 
 from bci_stream.cli import build_parser
-from bci_stream.phantom import LIVE_SESSION, TRAINING_SESSION, Phantom, PhantomConfig
-from bci_stream.simulate import OutletConfig, phantom_pusher
+from bci_stream.sources.phantom import LIVE_SESSION, TRAINING_SESSION, Phantom, PhantomConfig
+from bci_stream.sources.simulate import OutletConfig, phantom_pusher
 
 
 def wilson_interval(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -58,9 +58,9 @@ def test_default_simulate_stream_shares_no_noise_realisation_with_the_training_t
 @pytest.fixture(scope="module")
 def session_model(tmp_path_factory):
     """A small student whose by-image test split has 60 trials (enough for a useful interval)."""
-    from offline_training.distill import TrainConfig
-    from offline_training.export import export_onnx
-    from offline_training.pipeline import train_and_test
+    from offline_training.training.fit import TrainConfig
+    from offline_training.training.export import export_onnx
+    from offline_training.experiments.pipeline import train_and_test
 
     config = PhantomConfig(n_channels=16, n_classes=5, images_per_class=60, n_subjects=2, seed=3, evoked_uv=30.0)
     phantom = Phantom(config)
@@ -75,7 +75,7 @@ def test_accuracy_on_a_fresh_session_is_out_of_sample(session_model):
     """Event-mode decisions on the default live session land within the Wilson interval of the
     model's by-image test accuracy; the training session's stream (what `simulate --blocks` used to
     send) scores far above it because the model has seen those trials."""
-    from bci_stream.decoder import Decoder
+    from bci_stream.live.decoder import Decoder
 
     phantom, trials, path = session_model
     decoder = Decoder(path, providers="cpu")

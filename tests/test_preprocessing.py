@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.signal import butter, sosfilt, sosfilt_zi
 
-from bci_stream.preprocessing import (
+from bci_stream.contract.preprocessing import (
     CausalPreprocessor,
     FilterDesign,
     Preprocessing,
@@ -141,7 +141,7 @@ def test_non_finite_samples_never_enter_the_filter_state_and_chunking_does_not_c
     """NaN on one channel for 500 samples: they come out NaN, the channel's filter starts again at
     the steady state of its next finite sample (as a fresh chain would), the other channels are
     filtered as if nothing happened, and 20-sample chunks give what one call gives."""
-    from bci_stream.preprocessing import CausalPreprocessor
+    from bci_stream.contract.preprocessing import CausalPreprocessor
 
     pre = Preprocessing(filters=(FilterDesign("bandpass", (5, 45)),))
     x = np.random.default_rng(0).standard_normal((3000, 3)) * 10 + 50

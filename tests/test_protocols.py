@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from bci_stream.trials import Trials
-from offline_training.evaluate import scores
-from offline_training.protocols import cross_session, cross_subject, within_session
+from bci_stream.contract.trials import Trials
+from offline_training.experiments.evaluate import scores
+from offline_training.experiments.protocols import cross_session, cross_subject, within_session
 
 
 def _trials(n_subjects=3, n_sessions=2, n_runs=2, per_run=12, n_classes=4):

@@ -9,8 +9,8 @@ import pytest
 from xdf_writer import write_xdf
 
 from bci_stream.io import RecordingError, read_recording
-from bci_stream.replay import read_replay_spec, recording_pusher
-from bci_stream.simulate import OutletConfig
+from bci_stream.sources.replay import read_replay_spec, recording_pusher
+from bci_stream.sources.simulate import OutletConfig
 from offline_training.datasets import load_trials, parse_spec
 
 CH = ["O1", "Oz", "O2", "POz"]
@@ -157,7 +157,7 @@ def test_replay_sends_only_the_seconds_asked_even_with_a_longer_chunk(tmp_path, 
 
 
 def test_replay_waits_no_longer_than_the_recording_when_the_chunk_is_longer(tmp_path, stream_name, monkeypatch):
-    import bci_stream.simulate as simulate
+    import bci_stream.sources.simulate as simulate
 
     waits = []
     monkeypatch.setattr(simulate.time, "sleep", lambda s: waits.append(s))  # the schedule, not the clock

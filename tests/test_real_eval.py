@@ -5,14 +5,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bci_stream.stats import chance_p_value
+from bci_stream.live.stats import chance_p_value
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
 needs_ssvep = pytest.mark.skipif(not (REAL / "ssvep_exo").is_dir(), reason=f"real data not at {REAL}")
 
 
 def ssvep_subject01():
-    from bci_stream.preprocessing import FilterDesign, Preprocessing
+    from bci_stream.contract.preprocessing import FilterDesign, Preprocessing
     from offline_training.datasets import load_trials
 
     pre = Preprocessing(filters=(FilterDesign(kind="bandpass", freqs=(5.0, 45.0)),))
@@ -21,10 +21,10 @@ def ssvep_subject01():
 
 
 def test_training_epochs_over_the_threshold_leave_training_but_every_test_trial_is_scored():
-    from bci_stream.trials import Trials
-    from offline_training.protocols import Fold
-    from offline_training.real_eval import run_folds
-    from offline_training.splits import clean_training
+    from bci_stream.contract.trials import Trials
+    from offline_training.experiments.protocols import Fold
+    from offline_training.experiments.real_eval import run_folds
+    from offline_training.training.splits import clean_training
 
     rng = np.random.default_rng(0)
     labels = np.repeat([0, 1], 40)
@@ -50,8 +50,8 @@ def test_moabb_trca_and_cca_references_decode_flicker_trials_of_a_held_out_half_
     probability (the methods have no idle state); CCA decodes flicker trials well above chance. TRCA's
     templates need trials phase-locked to the flicker, which this set's markers are not: only its
     contract is checked here (its figures are in the README's table)."""
-    from offline_training.protocols import within_session
-    from offline_training.real_eval import run_folds
+    from offline_training.experiments.protocols import within_session
+    from offline_training.experiments.real_eval import run_folds
 
     trials = ssvep_subject01()
     folds = [f for f in within_session(trials, k=2) if f.name.endswith("fold 1")][:1]  # 16 trials train, 16 test
@@ -69,8 +69,8 @@ def test_moabb_trca_and_cca_references_decode_flicker_trials_of_a_held_out_half_
 
 @needs_ssvep
 def test_cca_reference_and_ccanet_decode_a_held_out_session():
-    from offline_training.protocols import cross_session
-    from offline_training.real_eval import StudentFit, run_folds
+    from offline_training.experiments.protocols import cross_session
+    from offline_training.experiments.real_eval import StudentFit, run_folds
 
     trials = ssvep_subject01()
     fold = cross_session(trials)[:1]  # train on one session, test on the other

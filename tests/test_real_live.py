@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bci_stream.decoder import Decoder
+from bci_stream.live.decoder import Decoder
 from bci_stream.io import read_recording
-from bci_stream.live import LiveConfig, LiveSession
-from bci_stream.preprocessing import preprocess_continuous
-from bci_stream.replay import recording_pusher
-from bci_stream.simulate import OutletConfig
+from bci_stream.live.session import LiveConfig, LiveSession
+from bci_stream.contract.preprocessing import preprocess_continuous
+from bci_stream.sources.replay import recording_pusher
+from bci_stream.sources.simulate import OutletConfig
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared/data/real"
 N170 = REAL / "eegnb_muse/N170/subject1/session1"

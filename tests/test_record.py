@@ -15,11 +15,11 @@ import pyxdf
 from conftest import unique_name
 
 from bci_stream.cli import main
-from bci_stream.decoder import Decoder
-from bci_stream.live import LiveSession
-from bci_stream.live_config import LiveConfig
-from bci_stream.record import RecordConfig, Recorder, attach_recorder
-from bci_stream.simulate import OutletConfig, phantom_pusher
+from bci_stream.live.decoder import Decoder
+from bci_stream.live.session import LiveSession
+from bci_stream.live.config import LiveConfig
+from bci_stream.recording.labrecorder import RecordConfig, Recorder, attach_recorder
+from bci_stream.sources.simulate import OutletConfig, phantom_pusher
 
 pytest.importorskip("labrecorder")
 
@@ -30,7 +30,7 @@ def _pusher(config, name, counter=True):
 
 def test_live_record_holds_eeg_markers_predictions_and_clock_offsets(tiny_model, tiny_phantom_config, stream_name,
                                                                       tmp_path, capsys):
-    from bci_stream.bids_export import export_bids
+    from bci_stream.recording.bids import export_bids
     from offline_training.datasets import load_trials
 
     pusher = _pusher(tiny_phantom_config, stream_name)

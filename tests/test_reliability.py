@@ -11,17 +11,17 @@ import pylsl
 import pytest
 import torch
 
-from bci_stream.card_checks import check_card_fits_network, validate_card_numbers
+from bci_stream.contract.card_checks import check_card_fits_network, validate_card_numbers
 from bci_stream.cli import build_parser
 from bci_stream.cli import main as bci_stream
-from bci_stream.cli_types import float_range, int_range, non_negative_float, positive_float, positive_int
+from bci_stream.commands._types import float_range, int_range, non_negative_float, positive_float, positive_int
 from bci_stream.errors import error_line
 from bci_stream.io import RecordingError, read_recording
 from bci_stream.io.eegimagenet import load_eegimagenet
-from bci_stream.publish import JsonlLog, LogOpenError, Prediction
-from bci_stream.simulate import OutletConfig, PacedPusher, phantom_pusher
-from bci_stream.source import LSLSource, SourceConfig
-from bci_stream.state import SharedState
+from bci_stream.live.publish import JsonlLog, LogOpenError, Prediction
+from bci_stream.sources.simulate import OutletConfig, PacedPusher, phantom_pusher
+from bci_stream.lsl.inlet import LSLSource, SourceConfig
+from bci_stream.live.state import SharedState
 
 NAMES = ["a", "b", "c"]
 
@@ -251,7 +251,7 @@ def test_renderer_errors_do_not_stutter():
 def test_card_numbers_out_of_range_are_listed(tiny_model):
     from dataclasses import replace
 
-    from bci_stream.decoder import Decoder
+    from bci_stream.live.decoder import Decoder
 
     decoder = Decoder(tiny_model, providers="cpu")
     card = decoder.card

@@ -11,12 +11,12 @@ from dummy_pipelines import build_tiny_pipeline
 from PIL import Image
 from waiting import submit_while_busy
 
-from bci_stream.publish import Prediction
+from bci_stream.live.publish import Prediction
 from bci_stream.render import RenderConfig, RendererError, RenderWorker
 from bci_stream.render.diffusion import DiffusionRenderer, load_text2image
-from bci_stream.render.gallery import GalleryRenderer, card
+from bci_stream.render.exemplars import GalleryRenderer, card
 from bci_stream.render.process import ProcessRenderer
-from bci_stream.state import SharedState
+from bci_stream.live.state import SharedState
 
 NAMES = ["sorrel", "parachute", "iron"]
 IDS = ["n02389026", "n03888257", "n03584829"]

@@ -12,8 +12,8 @@ import pytest
 from dummy_pipelines import build_tiny_unclip_pipeline
 from waiting import submit_while_busy
 
-from bci_stream.gallery import GalleryIndex
-from bci_stream.model_card import ModelCard
+from bci_stream.retrieval.index import GalleryIndex
+from bci_stream.contract.model_card import ModelCard
 from bci_stream.render import RenderConfig, RendererError, RenderWorker
 from bci_stream.render.embedding_diffusion import (
     EmbeddingDiffusionRenderer,
@@ -23,7 +23,7 @@ from bci_stream.render.embedding_diffusion import (
 )
 from bci_stream.render.process import ProcessRenderer
 from bci_stream.render.retrieval import RetrievalRenderer
-from bci_stream.state import SharedState
+from bci_stream.live.state import SharedState
 
 DIM = 32
 SPACE = f"phantom:seed=0,dim={DIM}"
@@ -217,7 +217,7 @@ def test_embedding_diffusion_refuses_a_classifier_and_the_gallery_takes_over(tin
 
 
 def prediction(index: int, n: int = 2):
-    from bci_stream.publish import Prediction
+    from bci_stream.live.publish import Prediction
 
     probs = np.full(n, 0.1 / (n - 1))
     probs[index] = 0.9
@@ -281,7 +281,7 @@ def embedding_card(space: str = SPACE) -> ModelCard:
 
 
 def test_make_renderer_gives_an_embedding_model_its_space_and_the_gallery_thumbnails():
-    from bci_stream.live import make_renderer
+    from bci_stream.live.session import make_renderer
 
     state = SharedState()
     worker = make_renderer(RenderConfig(kind="gallery", size=16), embedding_card(), state, gallery=three_colour_index())
@@ -318,10 +318,10 @@ def test_a_live_session_renders_its_decoded_embedding_through_unclip(tiny_embedd
     to the worker (``submit``), which draws the decoded embedding seeded by the top-1 retrieved row."""
     from test_loop import CollectingOutlet, ScriptedSource
 
-    from bci_stream.decoder import Decoder
-    from bci_stream.gallery import load_gallery
-    from bci_stream.live import LiveConfig, LiveSession, make_renderer
-    from bci_stream.retrieval import Retriever
+    from bci_stream.live.decoder import Decoder
+    from bci_stream.retrieval.index import load_gallery
+    from bci_stream.live.session import LiveConfig, LiveSession, make_renderer
+    from bci_stream.retrieval.retriever import Retriever
 
     space, dim = semantic_phantom.embedding_space, semantic_phantom.embeddings.shape[-1]
     folder = build_tiny_unclip_pipeline(tmp_path / "unclip16", embed_dim=dim)

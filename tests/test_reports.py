@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from offline_training.cli import main as bci_train
-from offline_training.evaluate import chance_p_value, evaluate, report_markdown, wilson_interval
+from offline_training.experiments.evaluate import chance_p_value, evaluate, report_markdown, wilson_interval
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = "phantom:subjects=1,classes=4,channels=8,images=10,seed=2"

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from bci_stream.ring_buffer import RingBuffer
+from bci_stream.live.ring_buffer import RingBuffer
 
 
 def test_windows_stay_contiguous_across_the_wrap():

@@ -12,14 +12,14 @@ import pylsl
 import pytest
 from conftest import pull_samples, unique_name
 
-from bci_stream.decoder import Decoder
+from bci_stream.live.decoder import Decoder
 from bci_stream.io import Recording
-from bci_stream.live import LiveConfig, LiveSession
-from bci_stream.phantom import Phantom
-from bci_stream.preprocessing import FilterDesign, Preprocessing, preprocess_continuous, preprocess_epochs
-from bci_stream.replay import RecordingReader, recording_pusher
-from bci_stream.simulate import OutletConfig, PacedPusher
-from bci_stream.source import LSLSource, SourceConfig, StreamMismatchError
+from bci_stream.live.session import LiveConfig, LiveSession
+from bci_stream.sources.phantom import Phantom
+from bci_stream.contract.preprocessing import FilterDesign, Preprocessing, preprocess_continuous, preprocess_epochs
+from bci_stream.sources.replay import RecordingReader, recording_pusher
+from bci_stream.sources.simulate import OutletConfig, PacedPusher
+from bci_stream.lsl.inlet import LSLSource, SourceConfig, StreamMismatchError
 
 BANDPASS = Preprocessing(filters=(FilterDesign("bandpass", (1.0, 40.0)),), reference="average")
 
@@ -27,9 +27,9 @@ BANDPASS = Preprocessing(filters=(FilterDesign("bandpass", (1.0, 40.0)),), refer
 @pytest.fixture(scope="module")
 def bandpass_model(tmp_path_factory, tiny_phantom_config):
     """A tiny student trained on band-passed, average-referenced phantom trials, exported with its card."""
-    from offline_training.distill import TrainConfig
-    from offline_training.export import export_onnx
-    from offline_training.pipeline import train_and_test
+    from offline_training.training.fit import TrainConfig
+    from offline_training.training.export import export_onnx
+    from offline_training.experiments.pipeline import train_and_test
 
     trials = Phantom(tiny_phantom_config).trials()
     trials.eeg = preprocess_epochs(BANDPASS, trials.eeg, trials.ch_names, trials.sfreq)
@@ -61,7 +61,7 @@ def run_session(session, pusher, seconds):
 
 def test_card_carries_preprocessing_and_info_shows_it(bandpass_model, capsys):
     from bci_stream.cli import main
-    from bci_stream.model_card import ModelCard
+    from bci_stream.contract.model_card import ModelCard
 
     card = ModelCard.from_onnx(bandpass_model)
     assert card.format_version == 2 and card.signal_unit == "uV"
@@ -161,7 +161,7 @@ def test_a_model_in_arbitrary_units_is_advised_the_only_unit_that_works(stream_n
     refused with advice naming --assume-unit a.u. (not V/mV/uV/nV, which cannot convert), which then
     works; ``info`` says the same."""
     from bci_stream.cli import main as bci_stream
-    from bci_stream.model_card import ModelCard
+    from bci_stream.contract.model_card import ModelCard
 
     for declared in (None, "microvolts"):
         name = f"{stream_name}-{declared}"
@@ -249,13 +249,13 @@ def test_event_mode_picks_the_eeg_streams_own_markers_among_others_and_says_so(t
 
 
 def test_ambiguous_marker_streams_are_an_error_that_lists_them(tiny_model, stream_name):
-    from bci_stream.markers import MarkerStreamError
+    from bci_stream.lsl.markers import MarkerStreamError
 
     outlets = [pylsl.StreamOutlet(pylsl.StreamInfo(unique_name(n), "Markers", 1, 0, pylsl.cf_string, ""))
                for n in ("PsychoPy", "Presentation")]
     eeg = pylsl.StreamInfo(stream_name, "EEG", 1, 1000.0, pylsl.cf_float32, "")
-    from bci_stream.markers import choose_marker_stream
-    from bci_stream.source import find_streams
+    from bci_stream.lsl.markers import choose_marker_stream
+    from bci_stream.lsl.inlet import find_streams
 
     names = {o.get_info().name() for o in outlets}
     deadline = time.monotonic() + 10

@@ -15,7 +15,7 @@ from sklearn.linear_model import RidgeClassifier  # noqa: E402
 from sklearn.model_selection import StratifiedKFold, cross_val_score  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 
-from bci_stream.phantom import Phantom  # noqa: E402
+from bci_stream.sources.phantom import Phantom  # noqa: E402
 from bci_stream.sklearn import ExportedModel  # noqa: E402
 
 SSVEP = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "ssvep_exo"
@@ -28,7 +28,7 @@ def phantom_trials(tiny_phantom_config):
 
 
 def test_an_exported_models_estimator_gives_the_trained_students_probabilities(tiny_model, phantom_trials):
-    from offline_training.pipeline import test_probabilities
+    from offline_training.experiments.pipeline import test_probabilities
 
     idx = np.arange(0, len(phantom_trials), 7)
     torch_probs = test_probabilities(tiny_model.parent, phantom_trials, idx)
@@ -91,8 +91,8 @@ def test_moabb_cross_session_evaluation_of_a_student_and_mdm_on_local_ssvep_agre
     from sklearn.preprocessing import LabelEncoder
 
     from offline_training.estimators import StudentClassifier
-    from offline_training.evaluate import evaluate
-    from offline_training.moabb_datasets import LocalSSVEPExo
+    from offline_training.experiments.evaluate import evaluate
+    from offline_training.datasets.moabb import LocalSSVEPExo
 
     dataset = LocalSSVEPExo(SSVEP, subjects=[1])
     paradigm = SSVEPParadigm(n_classes=4)

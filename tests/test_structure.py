@@ -48,7 +48,7 @@ def test_no_import_circles_in_bci_stream():
 
 
 def test_live_path_imports_neither_qt_nor_torch_nor_the_trainer():
-    code = ("import sys, bci_stream.live, bci_stream.viewer.decoding_process, bci_stream.cli;"
+    code = ("import sys, bci_stream.live.session, bci_stream.viewer.decoding_process, bci_stream.cli;"
             "print(sorted(m for m in ('PyQt6', 'pyqtgraph', 'torch', 'offline_training') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]", out.stdout

@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bci_stream.decoder import Decoder
-from bci_stream.phantom import Phantom, PhantomConfig
-from offline_training import pipeline
-from offline_training.distill import TrainConfig, feature_kind, model_inputs
-from offline_training.export import export_onnx
-from offline_training.pipeline import lda_on_split, train_and_test
+from bci_stream.live.decoder import Decoder
+from bci_stream.sources.phantom import Phantom, PhantomConfig
+from offline_training.experiments import pipeline
+from offline_training.training.fit import TrainConfig, feature_kind, model_inputs
+from offline_training.training.export import export_onnx
+from offline_training.experiments.pipeline import lda_on_split, train_and_test
 from offline_training.students import STUDENTS, build_from_card_architecture
 from tests.conftest import TINY_PHANTOM
 
@@ -40,7 +40,7 @@ def test_every_student_trains_exports_and_decodes_live_as_offline(tiny, tmp_path
     decoder = Decoder(path, providers="cpu")
     card = decoder.card
     assert card.feature_kind == feature_kind(config) and card.architecture["kd"] is kd
-    from offline_training.distill import load_model
+    from offline_training.training.fit import load_model
 
     rebuilt = build_from_card_architecture(card.architecture)  # the card alone rebuilds the trained network
     trained = load_model(tmp_path)[0]
@@ -55,7 +55,7 @@ def test_every_student_trains_exports_and_decodes_live_as_offline(tiny, tmp_path
 def test_old_cnn_runs_load_as_the_seed_student(tiny, tmp_path):
     import json
 
-    from offline_training.distill import load_model
+    from offline_training.training.fit import load_model
 
     _, trials = tiny
     train_and_test(trials, "by-image", TrainConfig(student="seed", epochs=1), tmp_path, trials.soft_labels, progress=False)
@@ -90,7 +90,7 @@ def test_lda_reference_learns_the_templates():
 
 
 def test_drift_probe_is_at_chance_on_a_clean_design_and_finds_a_block_confound():
-    from offline_training.controls import drift_probe
+    from offline_training.experiments.controls import drift_probe
 
     config = dict(n_channels=16, n_classes=5, images_per_class=30, n_subjects=1, seed=1)
     chance = 1 / 5
@@ -102,7 +102,7 @@ def test_drift_probe_is_at_chance_on_a_clean_design_and_finds_a_block_confound()
 
 
 def test_shuffled_control_permutes_within_parts_only(tiny):
-    from offline_training.controls import shuffled_within
+    from offline_training.experiments.controls import shuffled_within
 
     _, trials = tiny
     split = trials.splits["by-image"]
@@ -114,7 +114,7 @@ def test_shuffled_control_permutes_within_parts_only(tiny):
 
 
 def test_paired_statistics():
-    from offline_training.stats import mcnemar, paired_differences
+    from offline_training.experiments.stats import mcnemar, paired_differences
 
     a = np.array([1, 1, 1, 1, 1, 1, 1, 1, 0, 1] * 10, bool)
     b = np.array([1, 0, 0, 0, 0, 0, 1, 1, 0, 1] * 10, bool)
@@ -128,7 +128,7 @@ def test_paired_statistics():
 def test_continuous_accuracy_peaks_where_the_window_covers_the_response(tmp_path):
     """Decisions every hop on a live session, scored against the marker that caused them: at chance while
     the window holds the previous stimulus, high once it covers the response it was trained on."""
-    from offline_training.continuous import ContinuousConfig, continuous_accuracy, continuous_markdown
+    from offline_training.experiments.continuous import ContinuousConfig, continuous_accuracy, continuous_markdown
 
     config = PhantomConfig(**{**TINY_PHANTOM, "images_per_class": 40})
     trials = Phantom(config).trials()
@@ -143,7 +143,7 @@ def test_continuous_accuracy_peaks_where_the_window_covers_the_response(tmp_path
 
 
 def test_leave_subject_out_holds_out_the_images_too_when_subjects_share_them(tiny):
-    from offline_training.splits import make_split
+    from offline_training.training.splits import make_split
 
     _, trials = tiny
     split = make_split(trials, "loso-2")  # checked: non-empty, disjoint, no shared image

@@ -22,10 +22,10 @@ import pytest
 from conftest import TINY_PHANTOM
 from scipy import stats
 
-from bci_stream.model_card import ModelCard
+from bci_stream.contract.model_card import ModelCard
 from offline_training.cli import main as bci_train
-from offline_training.sweep_report import paired, read_csv, spread, summary_markdown, write_csv
-from offline_training.sweep_space import SweepSpace, config_id, load_space, train_config
+from offline_training.sweep.report import paired, read_csv, spread, summary_markdown, write_csv
+from offline_training.sweep.space import SweepSpace, config_id, load_space, train_config
 
 pytest.importorskip("ray")
 
@@ -172,7 +172,7 @@ def _row(i: int, student: str, val: float, status: str = "done") -> dict:
 def test_best_run_picks_the_best_finished_trial_of_any_student(tmp_path):
     """A sweep over seed and phase (not the old name ``cnn``) exports its best trial; ``cnn`` rows read as
     ``seed`` (was: "no finished CNN trial")."""
-    from offline_training.sweep import MANIFEST, SweepConfig, SweepError, best_run
+    from offline_training.sweep.runner import MANIFEST, SweepConfig, SweepError, best_run
 
     (tmp_path / MANIFEST).write_text(json.dumps(SweepConfig(data=TINY_SPEC, out=str(tmp_path)).to_dict()))
     write_csv([_row(0, "seed", 1.2), _row(1, "phase", 0.9), _row(2, "eegnet", 0.5, "failed"), _row(3, "cnn", 1.0)],
@@ -189,9 +189,9 @@ def test_the_sweep_and_the_cli_share_one_soft_label_function_that_checks_the_cla
     from safetensors.numpy import save_file
 
     import offline_training.cli as cli
-    import offline_training.sweep as sweep
+    import offline_training.sweep.runner as sweep
     from offline_training.datasets import load_trials
-    from offline_training.soft_labels import soft_labels_for
+    from offline_training.training.soft_labels import soft_labels_for
 
     assert sweep.soft_labels_for is cli.soft_labels_for is soft_labels_for
     trials = load_trials(TINY_SPEC, progress=False)
@@ -204,7 +204,7 @@ def test_the_sweep_and_the_cli_share_one_soft_label_function_that_checks_the_cla
 
 
 def test_progress_in_a_log_file_is_one_line_per_event_without_carriage_returns():
-    from offline_training.sweep_progress import SweepProgress
+    from offline_training.sweep.progress import SweepProgress
 
     log = io.StringIO()
     p = SweepProgress(total=3, metric="val_loss", mode="min", stream=log, tty=False)
@@ -229,7 +229,7 @@ def test_progress_in_a_log_file_is_one_line_per_event_without_carriage_returns()
 
 # --- a real Ray ---------------------------------------------------------------------------------
 def test_local_sweep_completes_and_its_best_trial_exports_a_model_the_decoder_loads(local_sweep, tmp_path):
-    from bci_stream.decoder import Decoder
+    from bci_stream.live.decoder import Decoder
 
     rows = read_csv(local_sweep / "sweep.csv")
     assert len(rows) == 4 and {r["status"] for r in rows} == {"done"}

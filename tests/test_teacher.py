@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from offline_training.teacher import (
+from offline_training.training.teacher import (
     ClipTeacher,
     TeacherConfig,
     compute_soft_labels,
@@ -76,7 +76,7 @@ def test_soft_labels_are_cached_by_image_id(tiny_clip, stimulus_images, tmp_path
     def boom(*args, **kwargs):
         raise AssertionError("teacher recomputed cached images")
 
-    monkeypatch.setattr("offline_training.teacher.ClipTeacher", boom)
+    monkeypatch.setattr("offline_training.training.teacher.ClipTeacher", boom)
     compute_soft_labels(trial_ids.tolist(), folder, ["sorrel", "parachute"], tiny_clip, cache, progress=False)
     with pytest.raises(KeyError, match="lacks 1 images"):
         labels.for_trials(np.array(["n00000000_1"]))

@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 
-from bci_stream.gallery import GalleryIndex, save_gallery
+from bci_stream.retrieval.index import GalleryIndex, save_gallery
 from offline_training.cli import main as bci_train
 from offline_training.datasets import load_trials
-from offline_training.things_recipe import ANCHORS, table_markdown
+from offline_training.experiments.things_recipe import ANCHORS, table_markdown
 
 TRAIN_CONCEPTS, TEST_CONCEPTS, PER_CONCEPT = 14, 10, 2
 

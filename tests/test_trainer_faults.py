@@ -16,7 +16,7 @@ import torch
 from bci_stream.cli import main as bci_stream
 from bci_stream.io.eegimagenet import load_eegimagenet
 from bci_stream.io.recording import RecordingError
-from bci_stream.trials import Trials
+from bci_stream.contract.trials import Trials
 from offline_training.cli import main as bci_train
 from offline_training.datasets import load_trials
 
@@ -167,7 +167,7 @@ def test_a_splits_file_indexing_past_the_data_is_refused(tmp_path, capsys):
 
 
 def test_a_split_whose_indices_lie_outside_the_trials_is_refused():
-    from offline_training.splits import SplitError, check_split
+    from offline_training.training.splits import SplitError, check_split
 
     trials = load_trials(TINY)
     with pytest.raises(SplitError, match="indexes trials outside 0..11"):
@@ -188,7 +188,7 @@ def test_warnings_are_one_line_each_message_once(capsys):
 
 
 def test_subject_means_of_an_undefined_kappa_raise_no_warning():
-    from offline_training.evaluate import evaluate
+    from offline_training.experiments.evaluate import evaluate
 
     probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.4, 0.6]])
     with warnings.catch_warnings():

@@ -8,13 +8,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from bci_stream.model_card import ModelCard
-from bci_stream.phantom import Phantom, PhantomConfig
+from bci_stream.contract.model_card import ModelCard
+from bci_stream.sources.phantom import Phantom, PhantomConfig
 from offline_training.cli import main as bci_train
 from offline_training.datasets import load_trials, parse_spec
-from offline_training.distill import TrainConfig, fit, kd_loss, tempered
-from offline_training.pipeline import train_and_test
-from offline_training.splits import by_block, leave_subject_out, make_split
+from offline_training.training.fit import TrainConfig, fit, kd_loss, tempered
+from offline_training.experiments.pipeline import train_and_test
+from offline_training.training.splits import by_block, leave_subject_out, make_split
 
 
 @pytest.fixture(scope="module")

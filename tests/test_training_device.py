@@ -13,9 +13,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from bci_stream.phantom import Phantom, PhantomConfig
-from offline_training.device import cuda_works, resolve_device, trial_device
-from offline_training.distill import EpochProgress, TrainConfig, fit
+from bci_stream.sources.phantom import Phantom, PhantomConfig
+from offline_training.training.device import cuda_works, resolve_device, trial_device
+from offline_training.training.fit import EpochProgress, TrainConfig, fit
 
 ROOT = Path(__file__).resolve().parents[1]
 

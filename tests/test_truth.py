@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bci_stream.truth import MarkerTruth, RunningAccuracy, class_by_rule, unresolved_markers
+from bci_stream.live.scoring import MarkerTruth, RunningAccuracy, class_by_rule, unresolved_markers
 
 IDS, NAMES = ["n02389026", "n03888257", "face"], ["sorrel", "parachute", "face"]
 
@@ -54,7 +54,7 @@ def test_two_classes_report_roc_auc_with_its_interval_and_no_top_5():
 
 
 def test_auc_is_undefined_until_both_classes_were_shown_and_ties_count_half():
-    from bci_stream.stats import roc_auc_interval
+    from bci_stream.live.stats import roc_auc_interval
 
     assert all(np.isnan(roc_auc_interval([1, 1, 1], [0.2, 0.5, 0.9])))
     assert roc_auc_interval([0, 1], [0.5, 0.5])[0] == 0.5

@@ -5,8 +5,8 @@ import pylsl
 import pytest
 from conftest import unique_name
 
-from bci_stream.ring_buffer import RingBuffer
-from bci_stream.state import RenderedImage, SharedState
+from bci_stream.live.ring_buffer import RingBuffer
+from bci_stream.live.state import RenderedImage, SharedState
 from bci_stream.viewer.main_window import MainWindow, channel_groups
 
 pytest.importorskip("pytestqt")
@@ -89,9 +89,9 @@ def test_live_session_drives_the_viewer(qtbot, tiny_model, tiny_phantom_config, 
     """The real loop on its own thread, the window polling it: decisions show up in the window."""
     import threading
 
-    from bci_stream.decoder import Decoder
-    from bci_stream.live import LiveConfig, LiveSession
-    from bci_stream.simulate import OutletConfig, phantom_pusher
+    from bci_stream.live.decoder import Decoder
+    from bci_stream.live.session import LiveConfig, LiveSession
+    from bci_stream.sources.simulate import OutletConfig, phantom_pusher
 
     pusher = phantom_pusher(tiny_phantom_config, OutletConfig(name=stream_name, source_id=stream_name)).start()
     session = LiveSession(Decoder(tiny_model, providers="cpu"), LiveConfig(stream=stream_name))
@@ -119,9 +119,9 @@ def test_live_session_drives_the_viewer(qtbot, tiny_model, tiny_phantom_config, 
 def test_viewer_follows_a_decoding_process(qtbot, tiny_model, tiny_phantom_config, stream_name, tmp_path, monkeypatch):
     """bci-stream live's layout: decoding in a child process, the window here mirroring it and
     sending it commands (channels, recording, renderer, stop)."""
-    from bci_stream.live import LiveConfig, LiveSpec
+    from bci_stream.live.session import LiveConfig, LiveSpec
     from bci_stream.render import RenderConfig
-    from bci_stream.simulate import OutletConfig, phantom_pusher
+    from bci_stream.sources.simulate import OutletConfig, phantom_pusher
     from bci_stream.viewer.decoding_process import DecodingProcess
 
     monkeypatch.chdir(tmp_path)  # the recording lands here
@@ -164,7 +164,7 @@ def test_viewer_follows_a_decoding_process(qtbot, tiny_model, tiny_phantom_confi
 
 
 def test_decoding_process_reports_why_it_cannot_start(tiny_model):
-    from bci_stream.live import LiveConfig, LiveSpec
+    from bci_stream.live.session import LiveConfig, LiveSpec
     from bci_stream.viewer.decoding_process import DecodingProcess
 
     with pytest.raises(RuntimeError, match="no LSL stream named"):
@@ -199,9 +199,9 @@ def test_event_mode_accuracy_in_the_viewer_equals_the_jsonl(qtbot, tiny_model, t
     import json
     import threading
 
-    from bci_stream.decoder import Decoder
-    from bci_stream.live import LiveConfig, LiveSession
-    from bci_stream.simulate import OutletConfig, phantom_pusher
+    from bci_stream.live.decoder import Decoder
+    from bci_stream.live.session import LiveConfig, LiveSession
+    from bci_stream.sources.simulate import OutletConfig, phantom_pusher
     from bci_stream.viewer.main_window import accuracy_text
 
     pusher = phantom_pusher(tiny_phantom_config, OutletConfig(name=stream_name, source_id=stream_name), isi=0.3)

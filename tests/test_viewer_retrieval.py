@@ -4,9 +4,9 @@ shows the top-k gallery thumbnails with their labels and similarities."""
 import numpy as np
 import pytest
 
-from bci_stream.gallery import load_gallery
-from bci_stream.live import LiveConfig, LiveSpec
-from bci_stream.simulate import OutletConfig, phantom_pusher
+from bci_stream.retrieval.index import load_gallery
+from bci_stream.live.session import LiveConfig, LiveSpec
+from bci_stream.sources.simulate import OutletConfig, phantom_pusher
 from bci_stream.viewer.decoding_process import DecodingProcess
 from bci_stream.viewer.main_window import MainWindow
 

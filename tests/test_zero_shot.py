@@ -4,8 +4,8 @@ k-way zero-shot retrieval with the oracle beside it, and the embedding card thro
 import numpy as np
 import pytest
 
-from bci_stream.phantom import Phantom, PhantomConfig
-from offline_training.splits import SplitError, by_class, check_split, held_out_classes, make_split
+from bci_stream.sources.phantom import Phantom, PhantomConfig
+from offline_training.training.splits import SplitError, by_class, check_split, held_out_classes, make_split
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def test_by_class_split_holds_out_whole_classes_deterministically(semantic_trial
 def test_info_nce_is_symmetric_clip_loss_and_treats_repeats_of_an_image_as_positives():
     import torch
 
-    from offline_training.contrastive import embedding_loss, info_nce
+    from offline_training.training.contrastive import embedding_loss, info_nce
 
     torch.manual_seed(0)
     e = torch.nn.functional.normalize(torch.randn(6, 8), dim=1)
@@ -60,7 +60,7 @@ def test_fit_evaluate_export_round_trip_beats_chance_zero_shot(tmp_path, capsys)
 
     import onnxruntime as ort
 
-    from bci_stream.model_card import ModelCard
+    from bci_stream.contract.model_card import ModelCard
     from offline_training.cli import main as bci_train
 
     run = tmp_path / "run"
@@ -108,9 +108,9 @@ def test_embed_images_caches_open_clip_embeddings_by_file_stem_and_fit_trains_on
     from PIL import Image
     from safetensors.torch import save_file
 
-    from bci_stream.gallery import file_sha256
+    from bci_stream.retrieval.index import file_sha256
     from offline_training.cli import main as bci_train
-    from offline_training.image_embeddings import load_image_embeddings
+    from offline_training.training.image_embeddings import load_image_embeddings
 
     name = "bci-test-embed-images-clip"
     config = tmp_path / f"{name}.json"

@@ -37,8 +37,8 @@ def push(names: list[str], model: str, seconds: float) -> None:
     """Sender: stream ``names`` (one outlet each) for ``seconds``, all from one thread."""
     import pylsl
 
-    from bci_stream.model_card import ModelCard
-    from bci_stream.simulate import OutletConfig, PacedPusher
+    from bci_stream.contract.model_card import ModelCard
+    from bci_stream.sources.simulate import OutletConfig, PacedPusher
 
     card = ModelCard.from_onnx(model)
     noise = (np.random.default_rng(0).standard_normal((card.n_channels, 10_000)) * 10).astype(np.float32)
@@ -74,12 +74,12 @@ def push(names: list[str], model: str, seconds: float) -> None:
 
 def decode(name: str, model: str, seconds: float, wait: str) -> None:
     """One decoding process: ``run_ours`` on stream ``name``; its figures as JSON on stdout."""
-    import bci_stream.lsl_config
+    import bci_stream.lsl.config
 
-    bci_stream.lsl_config.use_loopback = lambda *a, **k: None  # keep the inherited session (bench_latency sets one)
+    bci_stream.lsl.config.use_loopback = lambda *a, **k: None  # keep the inherited session (bench_latency sets one)
     from bench_latency import run_ours
 
-    from bci_stream.source import find_streams  # a continuous resolver: many processes resolving at once
+    from bci_stream.lsl.inlet import find_streams  # a continuous resolver: many processes resolving at once
 
     if not find_streams(name, "EEG", timeout=60):
         raise SystemExit(f"no stream {name!r}")
@@ -123,7 +123,7 @@ def main() -> int:
     parser.add_argument("--streams", default="1,2,3,4", help="comma-separated numbers of streams to try")
     parser.add_argument("--seconds", type=float, default=60.0, help="decoding time per level")
     parser.add_argument("--p99-ms", type=float, default=10.0)
-    parser.add_argument("--wait", default="block", help="decoders' wait mode (bci_stream/wait.py)")
+    parser.add_argument("--wait", default="block", help="decoders' wait mode (bci_stream/live/wait.py)")
     parser.add_argument("--model", default=str(DEMO_MODEL))
     parser.add_argument("--json", help="write the figures here")
     parser.add_argument("--push", help=argparse.SUPPRESS)  # internal: be the sender of these streams
@@ -136,7 +136,7 @@ def main() -> int:
         else:
             decode(args.decode, args.model, args.seconds, args.wait)
         return 0
-    from bci_stream.lsl_config import use_loopback
+    from bci_stream.lsl.config import use_loopback
 
     use_loopback()  # sets LSLAPICFG for the sender and decoders
     levels = [int(v) for v in args.streams.split(",") if v.strip()]

@@ -39,9 +39,9 @@ sys.path.insert(0, str(ROOT))
 
 import pylsl  # noqa: E402
 
-from bci_stream.lsl_config import use_loopback  # noqa: E402
+from bci_stream.lsl.config import use_loopback  # noqa: E402
 from bci_stream.resources import DEMO_MODEL  # noqa: E402
-from bci_stream.source import find_streams  # noqa: E402
+from bci_stream.lsl.inlet import find_streams  # noqa: E402
 
 
 class Reader(threading.Thread):
@@ -80,7 +80,7 @@ def main() -> int:
     parser.add_argument("--renderer", default="gallery", choices=["gallery", "diffusion"])
     parser.add_argument("--size", type=int, default=512, help="picture side, pixels")
     parser.add_argument("--fps", type=float, default=30.0, help="viewer refresh rate")
-    parser.add_argument("--wait", default="block", help="the decoding loop's wait mode (bci_stream/wait.py)")
+    parser.add_argument("--wait", default="block", help="the decoding loop's wait mode (bci_stream/live/wait.py)")
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -90,12 +90,12 @@ def main() -> int:
 
     from PyQt6 import QtCore, QtWidgets
 
-    from bci_stream.live import LiveConfig, LiveSpec
-    from bci_stream.model_card import ModelCard
+    from bci_stream.live.session import LiveConfig, LiveSpec
+    from bci_stream.contract.model_card import ModelCard
     from bci_stream.render.base import RenderConfig
     from bci_stream.viewer.decoding_process import DecodingProcess
     from bci_stream.viewer.main_window import MainWindow
-    from bci_stream.wait import WaitConfig
+    from bci_stream.live.wait import WaitConfig
 
     card = ModelCard.from_onnx(args.model)
     name, outlet = f"e2e-{uuid.uuid4().hex[:8]}", f"e2e-pred-{uuid.uuid4().hex[:6]}"

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Spectrogram cost per window: bci_stream.features (hop-long blocks x windowed-DFT matrix) against
+"""Spectrogram cost per window: bci_stream.contract.features (hop-long blocks x windowed-DFT matrix) against
 scipy.signal.stft, the incremental spectrogram of a window moved by one 20-sample hop, and ONNX
 Runtime vs torch eager for the demo student, batch 1; the whole Decoder.classify, in full and rolled.
 
@@ -43,7 +43,7 @@ def main() -> int:
     import scipy.signal
     from threadpoolctl import threadpool_limits
 
-    from bci_stream.features import RollingSpectrogram, SpectrogramConfig, spectrogram
+    from bci_stream.contract.features import RollingSpectrogram, SpectrogramConfig, spectrogram
 
     threadpool_limits(1, user_api="blas")  # as in the live loop
     x = np.random.default_rng(0).standard_normal((args.channels, args.samples)).astype(np.float32)
@@ -55,7 +55,7 @@ def main() -> int:
         position[0] = position[0] + 20 if position[0] + 20 <= len(stream) else args.samples + 20
         return stream[position[0] - args.samples : position[0]].T, position[0]
 
-    rows = [("bci_stream.features.spectrogram", timeit(lambda: spectrogram(x), args.repeats)),
+    rows = [("bci_stream.contract.features.spectrogram", timeit(lambda: spectrogram(x), args.repeats)),
             ("np.abs(scipy.signal.stft(...))", timeit(lambda: np.abs(scipy.signal.stft(x, 1000.0, nperseg=40)[2]), args.repeats))]
     config = SpectrogramConfig()
     if RollingSpectrogram.supports(config, args.samples):
@@ -75,8 +75,8 @@ def main() -> int:
     if Path(args.model).exists():
         import torch
 
-        from bci_stream.decoder import Decoder
-        from bci_stream.model_card import ModelCard
+        from bci_stream.live.decoder import Decoder
+        from bci_stream.contract.model_card import ModelCard
         from offline_training.students import build_from_card_architecture
 
         card = ModelCard.from_onnx(args.model)

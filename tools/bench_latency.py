@@ -9,14 +9,14 @@ Latency = LSL time the probabilities are published minus the LSL time stamp of t
 sample. Prints p50/p95/p99/max, lost samples, drift (first vs last minute, or first vs last tenth
 of shorter runs), CPU % of the decoding process, and the baseline ratio.
 
-bci-stream runs once per wait mode (``--waits``: block, poll, prewarm, spin; see bci_stream/wait.py),
+bci-stream runs once per wait mode (``--waits``: block, poll, prewarm, spin; see bci_stream/live/wait.py),
 each with CPU % beside its latency; ``--full-features`` adds a run computing every window's
 spectrogram in full (no incremental frames); ``--old DIR`` adds a run of another checkout's
 decoder (e.g. the commit before this work) on the same phantom stream, in a child process with
 that checkout's code, so before and after are measured in one run.
 
 ``--model-b EMB.onnx --gallery-index IDX`` adds a run of an embedding model (its decision: retrieval of
-the top-k gallery images, :mod:`bci_stream.retrieval`) on the same stream right after the first wait
+the top-k gallery images, :mod:`bci_stream.retrieval.retriever`) on the same stream right after the first wait
 mode's run, and prints its p99 over the classifier's (issue 14's budget: x1.5). Build a same-network
 twin of the demo classifier with ``tools/build_embedding_model.py --kind twin``.
 
@@ -43,7 +43,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bci_stream.lsl_config import use_loopback  # noqa: E402
+from bci_stream.lsl.config import use_loopback  # noqa: E402
 from bci_stream.resources import DEMO_MODEL  # noqa: E402
 
 use_loopback()
@@ -114,9 +114,9 @@ class StageClock:
 
 def run_ours(model: Path, stream: str, seconds: float, hop: float, threads: int, wait: str = "block",
              incremental: bool = True, gallery_index: str | None = None, breakdown: bool = False) -> dict:
-    from bci_stream.decoder import Decoder
-    from bci_stream.live import LiveConfig, LiveSession, open_retriever
-    from bci_stream.wait import WaitConfig
+    from bci_stream.live.decoder import Decoder
+    from bci_stream.live.session import LiveConfig, LiveSession, open_retriever
+    from bci_stream.live.wait import WaitConfig
 
     latencies: list[float] = []
     decoder = Decoder(model, providers="cpu", threads=threads, incremental=incremental)
@@ -143,7 +143,7 @@ def run_other_checkout(tree: Path, model: Path, stream: str, seconds: float, hop
     """``run_ours`` of the checkout at ``tree`` (its own tools/bench_latency.py and bci_stream), in a
     child process reading the same phantom stream; its figures come back as JSON on stdout."""
     # its module sets up a loopback config of its own on import: keep it on ours (LSLAPICFG) instead
-    code = ("import json, sys; sys.path[:0] = [sys.argv[1], sys.argv[1] + '/tools']; import bci_stream.lsl_config as c; "
+    code = ("import json, sys; sys.path[:0] = [sys.argv[1], sys.argv[1] + '/tools']; import bci_stream.lsl.config as c; "
             "c.use_loopback = lambda *a, **k: None; import pylsl; pylsl.set_config_filename(sys.argv[7]); "
             "import bench_latency as b; r = b.run_ours(__import__('pathlib').Path(sys.argv[2]), sys.argv[3], float(sys.argv[4]), float(sys.argv[5]), "
             "int(sys.argv[6])); print('RESULT' + json.dumps(r))")
@@ -174,7 +174,7 @@ def run_baseline(model: Path, stream: str, seconds: float, hop: float) -> dict:
     import torch
     from mne_lsl.stream import StreamLSL
 
-    from bci_stream.model_card import ModelCard
+    from bci_stream.contract.model_card import ModelCard
     from offline_training.students import build_from_card_architecture
 
     card = ModelCard.from_onnx(model)
@@ -237,12 +237,12 @@ def main() -> int:
     model = Path(args.model)
     if not model.exists():
         sys.exit(f"no model at {model}: run `make demo-model` (or pass --model)")
-    from bci_stream.model_card import ModelCard
+    from bci_stream.contract.model_card import ModelCard
 
     card = ModelCard.from_onnx(model)
     if card.n_channels != args.channels or card.sfreq != args.sfreq:
         sys.exit(f"model expects {card.n_channels} ch @ {card.sfreq:g} Hz; pass a matching --model")
-    from bci_stream.wait import WAIT_MODES
+    from bci_stream.live.wait import WAIT_MODES
 
     waits = [w.strip() for w in args.waits.split(",") if w.strip()]
     unknown = [w for w in waits if w not in WAIT_MODES]

@@ -35,9 +35,9 @@ def main() -> int:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import LabelEncoder
 
-    from bci_stream.stats import wilson_interval
+    from bci_stream.live.stats import wilson_interval
     from offline_training.estimators import StudentClassifier
-    from offline_training.moabb_datasets import LocalSSVEPExo
+    from offline_training.datasets.moabb import LocalSSVEPExo
 
     dataset, paradigm = LocalSSVEPExo(args.root), SSVEP(n_classes=4)
     pipelines = {"Cov+MDM (pyRiemann)": make_pipeline(Covariances("oas"), MDM()),

@@ -4,7 +4,7 @@
 Each variant is one session on the demo student; calls are interleaved (variant 1, 2, ..., 1, 2,
 ...) so that a busy neighbour slows them all alike. ``--gap-ms 20`` sleeps between calls as the live
 loop does between decisions (the cold-core case); 0 runs them back to back. The choice in
-``bci_stream/onnx_session.py`` and the IO binding in ``bci_stream/decoder.py`` point here.
+``bci_stream/live/onnx_session.py`` and the IO binding in ``bci_stream/live/decoder.py`` point here.
 
     python tools/bench_onnx.py [--repeats 2000] [--gap-ms 0] [--json onnx.json]
 """

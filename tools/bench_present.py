@@ -40,7 +40,7 @@ def main() -> int:
     ap.add_argument("--json", default=None, help="write the figures here")
     args = ap.parse_args()
 
-    from bci_stream.lsl_config import use_loopback
+    from bci_stream.lsl.config import use_loopback
 
     use_loopback()
     import pylsl
@@ -48,7 +48,7 @@ def main() -> int:
 
     from bci_stream.present.schedule import PresentConfig, build_schedule
     from bci_stream.present.window import marker_outlet, run_presenter
-    from bci_stream.stimuli import scan_images
+    from bci_stream.contract.stimuli import scan_images
 
     folder = Path(tempfile.mkdtemp(prefix="bench-present-"))
     for k in range(4):

@@ -45,7 +45,7 @@ DEFAULT_PROTOCOLS = {"ssvep": ("within-session", "cross-session", "cross-subject
 
 
 def load(name: str):
-    from bci_stream.preprocessing import FilterDesign, Preprocessing
+    from bci_stream.contract.preprocessing import FilterDesign, Preprocessing
     from offline_training.datasets import load_trials
 
     _, spec, band, _, _, _ = SETS[name]
@@ -55,7 +55,7 @@ def load(name: str):
 
 def protocol_folds(trials, protocol: str, group: str) -> list:
     """The folds of one MOABB-named protocol on ``trials`` (``group``: "session" or "run" for cross-session)."""
-    from offline_training.protocols import make_folds
+    from offline_training.experiments.protocols import make_folds
 
     if protocol == "cross-session":
         return make_folds(trials, protocol, group=group)
@@ -70,10 +70,10 @@ def applicable(trials, protocol: str) -> bool:
 
 
 def bench(name: str, students: list[str], protocol: str, trials=None) -> dict:
-    from offline_training.protocols import cross_session
-    from offline_training.real_eval import run_folds, score
-    from offline_training.references import references_for
-    from offline_training.stats import paired_differences
+    from offline_training.experiments.protocols import cross_session
+    from offline_training.experiments.real_eval import run_folds, score
+    from offline_training.experiments.references import references_for
+    from offline_training.experiments.stats import paired_differences
 
     title, spec, band, kw, metric, reject = SETS[name]
     trials = load(name) if trials is None else trials

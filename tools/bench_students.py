@@ -33,11 +33,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bci_stream.phantom import Phantom  # noqa: E402
+from bci_stream.sources.phantom import Phantom  # noqa: E402
 from offline_training.datasets import load_trials, parse_spec  # noqa: E402
 from offline_training.datasets.phantom import phantom_config  # noqa: E402
-from offline_training.distill import TrainConfig  # noqa: E402
-from offline_training.pipeline import (  # noqa: E402
+from offline_training.training.fit import TrainConfig  # noqa: E402
+from offline_training.experiments.pipeline import (  # noqa: E402
     STUDENT_LABELS,
     CompareConfig,
     compare,
@@ -45,7 +45,7 @@ from offline_training.pipeline import (  # noqa: E402
     student_config,
     train_and_test,
 )
-from offline_training.stats import comparison_header, describe_comparison, mcnemar, paired_differences  # noqa: E402
+from offline_training.experiments.stats import comparison_header, describe_comparison, mcnemar, paired_differences  # noqa: E402
 
 STANDARD = "phantom:subjects=6,classes=40,channels=128,images=50,seed=0"
 
@@ -166,8 +166,8 @@ def main() -> int:
     # 4. continuous mode
     continuous = None
     if args.continuous_seconds > 0:
-        from offline_training.continuous import ContinuousConfig, continuous_accuracy, continuous_markdown
-        from offline_training.export import export_onnx
+        from offline_training.experiments.continuous import ContinuousConfig, continuous_accuracy, continuous_markdown
+        from offline_training.training.export import export_onnx
 
         path, _ = export_onnx(out, out / "model.onnx")
         subjects = tuple(sorted(phantom.subjects))[:2]

@@ -3,7 +3,7 @@ another in one process, on this machine, in this run.
 
 Three passes over the same N trials (one configuration, seeds 0..N-1, FIFO, 1 torch thread each):
 
-1. ``sequential``: :func:`offline_training.sweep.fit_trial` in a loop, no Ray;
+1. ``sequential``: :func:`offline_training.sweep.runner.fit_trial` in a loop, no Ray;
 2. ``ray-1cpu``: a local Ray with 1 CPU, so trials also run one at a time: the difference to (1),
    divided by N, is Ray's overhead per trial (actor start/reuse, reporting every epoch, Tune's
    bookkeeping and experiment-state files);
@@ -27,8 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from offline_training.sweep import SweepConfig, TrialContext, cached_trials, fit_trial, run_sweep
-from offline_training.sweep_space import SweepSpace
+from offline_training.sweep.runner import SweepConfig, TrialContext, cached_trials, fit_trial, run_sweep
+from offline_training.sweep.space import SweepSpace
 
 DATA = "phantom:subjects=1,classes=5,channels=16,images=10,seed=3,evoked_uv=30.0"
 

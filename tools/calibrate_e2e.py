@@ -54,7 +54,7 @@ def main() -> int:
     session = f"calib-{uuid.uuid4().hex[:6]}"
     phantom = f"channels={args.channels},sfreq={args.sfreq:g},classes={args.classes},images={args.images}"
 
-    from bci_stream.phantom import Phantom
+    from bci_stream.sources.phantom import Phantom
     from offline_training.datasets.phantom import phantom_config
 
     classes = Phantom(phantom_config(**dict(kv.split("=") for kv in phantom.split(",")))).class_ids

@@ -98,8 +98,8 @@ def run_source(args) -> int:
     time ``--counter-origin``, when given: a restarted source counts on as if it had never stopped);
     faults arrive on stdin as ``nan SECONDS`` (NaN on 3 channels) and ``stall SECONDS`` (push nothing,
     then the backlog at once). Prints ``first-sample WALL_TIME`` at its first sample."""
-    from bci_stream.phantom import Phantom, PhantomConfig
-    from bci_stream.simulate import OutletConfig, PacedPusher
+    from bci_stream.sources.phantom import Phantom, PhantomConfig
+    from bci_stream.sources.simulate import OutletConfig, PacedPusher
 
     phantom = Phantom(PhantomConfig(n_channels=args.channels, sfreq=args.sfreq, n_classes=args.classes))
     stream = phantom.new_stream(subject=1, isi=0.5)  # the default live session: new to the model
@@ -175,8 +175,8 @@ class Driver:
         return float(line[0].split()[1])
 
     def run(self) -> dict:
-        from bci_stream.lsl_config import use_loopback
-        from bci_stream.model_card import ModelCard
+        from bci_stream.lsl.config import use_loopback
+        from bci_stream.contract.model_card import ModelCard
 
         use_loopback(self.workdir)
         self.env["LSLAPICFG"] = os.environ["LSLAPICFG"]
@@ -387,7 +387,7 @@ def judge_outage(outage: dict, gaps: list[dict], lost_samples: int | None, sfreq
     they are right (``ok``; see the module docstring). ``gaps``: the ``stream_restored`` records
     (``t_s`` since the session start, ``seconds_down``, ``missing_samples``); ``lost_samples``: the
     run's samples missing while connected (counter)."""
-    from bci_stream.live_config import LiveConfig
+    from bci_stream.live.config import LiveConfig
 
     near = [g for g in gaps if outage["at"] - 0.5 <= g["t_s"] <= outage["at"] + outage["seconds"] + 5]
     outage["logged_gaps"] = [g["seconds_down"] for g in near]
@@ -461,7 +461,7 @@ def print_report(r: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bci_stream.cli_types import positive_float, positive_int
+    from bci_stream.commands._types import positive_float, positive_int
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=positive_float, default=60.0)

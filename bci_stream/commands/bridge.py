@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from bci_stream.cli_types import non_negative_int, positive_float
+from bci_stream.commands._types import non_negative_int, positive_float
 from bci_stream.commands._common import LINGER_SECONDS, HelpFormatter, stop_on_signals
 
 EPILOG = """examples:
@@ -16,7 +16,7 @@ then, in another terminal: bci-stream live --model MODEL.onnx --stream brainflow
 
 
 def add_parser(sub, parents) -> None:
-    from bci_stream.brainflow_bridge import BrainFlowConfig
+    from bci_stream.sources.brainflow import BrainFlowConfig
 
     d = BrainFlowConfig()
     p = sub.add_parser("bridge", help="publish a BrainFlow board as LSL EEG + marker streams", parents=parents,
@@ -40,7 +40,7 @@ def add_parser(sub, parents) -> None:
 
 
 def run(args) -> int:
-    from bci_stream.brainflow_bridge import BrainFlowBridge, BrainFlowConfig
+    from bci_stream.sources.brainflow import BrainFlowBridge, BrainFlowConfig
 
     try:
         import brainflow  # noqa: F401

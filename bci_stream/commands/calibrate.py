@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from bci_stream.cli_types import non_negative_int, positive_int
+from bci_stream.commands._types import non_negative_int, positive_int
 from bci_stream.commands._common import HelpFormatter
 
 EPILOG = """examples:
@@ -17,7 +17,7 @@ EPILOG = """examples:
 
 
 def add_parser(sub, parents) -> None:
-    from bci_stream.calibrate import CalibrateConfig
+    from bci_stream.recording.calibrate import CalibrateConfig
 
     c = CalibrateConfig(images=Path("."), out=Path("."))
     p = sub.add_parser("calibrate", help="present + record + train + hot-swap: a personal decoder in one sitting",
@@ -45,7 +45,7 @@ def add_parser(sub, parents) -> None:
 
 
 def run(args) -> int:
-    from bci_stream.calibrate import CalibrateConfig, calibrate
+    from bci_stream.recording.calibrate import CalibrateConfig, calibrate
 
     config = CalibrateConfig(images=Path(args.images), out=Path(args.out), trials=args.trials,
                              test_trials=args.test_trials, model=args.model, stream=args.stream, markers_name=args.name,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bci_stream.cli_types import int_range, non_negative_int, positive_int
+from bci_stream.commands._types import int_range, non_negative_int, positive_int
 from bci_stream.commands._common import HelpFormatter
 
 EPILOG = """examples:
@@ -20,7 +20,7 @@ PHANTOM_THUMB = 64  # px: the phantom's thumbnails are drawn cards
 
 
 def add_parser(sub, parents) -> None:
-    from bci_stream.phantom import PhantomConfig
+    from bci_stream.sources.phantom import PhantomConfig
 
     phantom = PhantomConfig()
     p = sub.add_parser("index", help="build a gallery index for an embedding model", parents=parents,
@@ -47,7 +47,7 @@ def add_parser(sub, parents) -> None:
 
 
 def run(args) -> int:
-    from bci_stream.gallery import save_gallery
+    from bci_stream.retrieval.index import save_gallery
     from bci_stream.io.safe_write import check_writable_target
 
     check_writable_target(args.out)  # a device, FIFO or read-only folder is said before the embedding work
@@ -66,8 +66,8 @@ def run(args) -> int:
 
 
 def _phantom_gallery(args):
-    from bci_stream.gallery import phantom_gallery
-    from bci_stream.phantom import Phantom, PhantomConfig
+    from bci_stream.retrieval.index import phantom_gallery
+    from bci_stream.sources.phantom import Phantom, PhantomConfig
 
     if "semantic" not in PhantomConfig.__dataclass_fields__:
         raise RuntimeError("this bci-stream's phantom has no semantic space (PhantomConfig(semantic=True)); upgrade")
@@ -77,8 +77,8 @@ def _phantom_gallery(args):
 
 
 def _image_gallery(args):
-    from bci_stream.gallery import GalleryIndex
-    from bci_stream.image_embedder import ImageEmbedder, list_images
+    from bci_stream.retrieval.index import GalleryIndex
+    from bci_stream.retrieval.image_embedder import ImageEmbedder, list_images
 
     paths, ids, labels = list_images(args.dir)
     if not paths:

@@ -6,7 +6,7 @@ import json
 
 from bci_stream.commands._common import HelpFormatter
 from bci_stream.resources import model_path
-from bci_stream.units import stream_unit_requirement
+from bci_stream.contract.units import stream_unit_requirement
 
 
 def add_parser(sub, parents) -> None:
@@ -49,7 +49,7 @@ def summary(card, full: bool = False) -> dict:
 
 
 def run(args) -> int:
-    from bci_stream.model_card import ModelCard
+    from bci_stream.contract.model_card import ModelCard
 
     card = ModelCard.from_onnx(args.model)
     if args.json:

@@ -6,10 +6,10 @@ import os
 import sys
 from pathlib import Path
 
-from bci_stream.cli_types import float_range, positive_float, positive_int, wait_seconds
+from bci_stream.commands._types import float_range, positive_float, positive_int, wait_seconds
 from bci_stream.commands._common import EXIT_LOG_FAILED, HelpFormatter, stop_on_signals
 from bci_stream.resources import has_display, model_path
-from bci_stream.truth import accuracy_text
+from bci_stream.live.scoring import accuracy_text
 
 EPILOG = """examples:
   bci-stream live --model my_model.onnx --stream "actiCHamp-12345" --log session.jsonl
@@ -20,9 +20,9 @@ EPILOG = """examples:
 
 
 def add_parser(sub, parents) -> None:
-    from bci_stream.live_config import LiveConfig
+    from bci_stream.live.config import LiveConfig
     from bci_stream.render.base import RENDER_KINDS, UNCLIP_MODEL, RenderConfig
-    from bci_stream.wait import WAIT_MODES
+    from bci_stream.live.wait import WAIT_MODES
 
     live, render = LiveConfig(), RenderConfig()
     p = sub.add_parser("live", help="decode an LSL EEG stream in real time", parents=parents,
@@ -116,8 +116,8 @@ def render_config(args):
 
 
 def run(args) -> int:
-    from bci_stream.live import LiveConfig, LiveSpec
-    from bci_stream.wait import WaitConfig
+    from bci_stream.live.session import LiveConfig, LiveSpec
+    from bci_stream.live.wait import WaitConfig
 
     if not args.headless and not (has_display() or os.environ.get("QT_QPA_PLATFORM") == "offscreen"):
         raise RuntimeError("no display for the viewer: add --headless (or run under xvfb-run)")
@@ -181,14 +181,14 @@ def waiting_printer(wanted: str):
         else:
             print(f"  still waiting for {wanted} ({seconds:.0f} s)", flush=True)
 
-    from bci_stream.source import PROGRESS_EVERY, PROGRESS_FIRST
+    from bci_stream.lsl.inlet import PROGRESS_EVERY, PROGRESS_FIRST
 
     return report
 
 
 def _live_headless(spec, print_every: int) -> dict:
-    from bci_stream.live import build_session
-    from bci_stream.session_extras import SessionExtras
+    from bci_stream.live.session import build_session
+    from bci_stream.live.extras import SessionExtras
 
     printer = HeadlessPrinter([], every=print_every)
     session = build_session(spec, listeners=[printer])

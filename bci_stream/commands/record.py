@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from bci_stream.cli_types import positive_float
+from bci_stream.commands._types import positive_float
 from bci_stream.commands._common import HelpFormatter, stop_on_signals
 
 EPILOG = """examples:
@@ -40,7 +40,7 @@ def add_parser(sub, parents) -> None:
 
 def run(args) -> int:
     if args.bids_from:
-        from bci_stream.bids_export import export_bids
+        from bci_stream.recording.bids import export_bids
 
         path = export_bids(args.bids_from, args.bids_root, subject=args.subject, task=args.task,
                            session=args.session, run=args.run, fmt=args.format)
@@ -48,7 +48,7 @@ def run(args) -> int:
         return 0
     import pylsl
 
-    from bci_stream.record import Recorder, RecordError, recording_path, stream_query_id
+    from bci_stream.recording.labrecorder import Recorder, RecordError, recording_path, stream_query_id
 
     wanted = [("name", n) for n in (args.stream or [])] or [("type", "EEG")]
     wanted += [("name", n) for n in args.markers + args.predictions]

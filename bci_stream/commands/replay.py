@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from bci_stream.cli_types import positive_float, positive_int
+from bci_stream.commands._types import positive_float, positive_int
 from bci_stream.commands._common import LINGER_SECONDS, HelpFormatter, stop_on_signals
 
 EPILOG = """examples:
@@ -17,7 +17,7 @@ EPILOG = """examples:
 
 
 def add_parser(sub, parents) -> None:
-    from bci_stream.simulate import OutletConfig
+    from bci_stream.sources.simulate import OutletConfig
 
     outlet = OutletConfig()
     p = sub.add_parser("replay", help="stream a recorded file (XDF, FIF, EDF, BDF, BrainVision, EEGLAB, .pth)",
@@ -48,8 +48,8 @@ def add_parser(sub, parents) -> None:
 
 
 def run(args) -> int:
-    from bci_stream.replay import read_replay_spec, recording_pusher
-    from bci_stream.simulate import OutletConfig
+    from bci_stream.sources.replay import read_replay_spec, recording_pusher
+    from bci_stream.sources.simulate import OutletConfig
 
     if args.subject is not None and ".pth" not in args.file.lower():
         raise ValueError(f"--subject picks one subject's trials of an ImageNet-EEG .pth file; {args.file} is one "

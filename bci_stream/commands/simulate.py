@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from bci_stream.cli_types import int_range, non_negative_int, positive_float, positive_int
+from bci_stream.commands._types import int_range, non_negative_int, positive_float, positive_int
 from bci_stream.commands._common import LINGER_SECONDS, HelpFormatter, stop_on_signals
 
 N_PHANTOM_CLASSES = 40  # the ImageNet-EEG classes the phantom can show (bci_stream/data/eegimagenet_classes.tsv)
@@ -16,8 +16,8 @@ EPILOG = """examples:
 
 
 def add_parser(sub, parents) -> None:
-    from bci_stream.phantom import LIVE_SESSION, PhantomConfig
-    from bci_stream.simulate import OutletConfig
+    from bci_stream.sources.phantom import LIVE_SESSION, PhantomConfig
+    from bci_stream.sources.simulate import OutletConfig
 
     phantom, outlet = PhantomConfig(), OutletConfig()
     p = sub.add_parser("simulate", help="stream the phantom headset over LSL (EEG + markers)", parents=parents,
@@ -54,14 +54,14 @@ def add_parser(sub, parents) -> None:
 
 
 def run(args) -> int:
-    from bci_stream.phantom import TRAINING_SESSION, Phantom, PhantomConfig
-    from bci_stream.simulate import OutletConfig, phantom_pusher
+    from bci_stream.sources.phantom import TRAINING_SESSION, Phantom, PhantomConfig
+    from bci_stream.sources.simulate import OutletConfig, phantom_pusher
 
     config = PhantomConfig(n_channels=args.channels, sfreq=args.sfreq, n_classes=args.classes, seed=args.seed,
                            semantic=args.semantic, embed_dim=args.embed_dim)
     outlet = OutletConfig(name=args.name, source_id=args.source_id or args.name, chunk=args.chunk, counter=args.counter)
     if args.listen:
-        from bci_stream.listen import listening_pusher
+        from bci_stream.sources.listen import listening_pusher
 
         pusher = listening_pusher(config, outlet, args.listen, subject=args.subject, session=args.session)
     else:

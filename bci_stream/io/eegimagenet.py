@@ -2,7 +2,7 @@
 
 Not to be confused with Zhu et al.'s 2024 "EEG-ImageNet" (16 subjects, 4,000 images), a different data set.
 The 2017 set was recorded in class blocks; Li et al. (TPAMI 2020) showed block-design decoders fall to
-chance on interleaved designs (see the controls in :mod:`offline_training.controls`).
+chance on interleaved designs (see the controls in :mod:`offline_training.experiments.controls`).
 
 A file is a ``torch.save``d dict: ``dataset`` = list of ``{'eeg': float tensor (128, T) at 1 kHz,
 'image': int, 'label': int 0-39, 'subject': int 1-6}``, ``labels`` = the 40 synsets and

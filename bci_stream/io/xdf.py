@@ -10,7 +10,7 @@ import numpy as np
 
 from bci_stream.io.integrity import check_xdf_complete
 from bci_stream.io.recording import Recording, RecordingError
-from bci_stream.units import ARBITRARY, UNIT_OPTIONS, UnitError, conversion_factor, normalise_unit
+from bci_stream.contract.units import ARBITRARY, UNIT_OPTIONS, UnitError, conversion_factor, normalise_unit
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def read_xdf(path: str | Path, eeg_stream: str | None = None, marker_stream: str
     Returns
     -------
     :class:`Recording` in microvolts, each channel converted from its header unit by
-    :func:`bci_stream.units.conversion_factor` (the live inlet's table: V, mV, µV/μV/uV, nV,
+    :func:`bci_stream.contract.units.conversion_factor` (the live inlet's table: V, mV, µV/μV/uV, nV,
     mne-lsl's exponent codes "0", "-6"...); a missing or unknown unit is refused, as live, unless
     ``unit=`` is given. All-"a.u." data stay as they are (unit "a.u."). Marker times become the
     index of the nearest EEG sample.

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bci_stream.stimuli import Stimulus, StimulusError
+from bci_stream.contract.stimuli import Stimulus, StimulusError
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,10 @@
 
 :class:`RenderWorker` runs a renderer on its own thread behind a latest-wins slot, so decoding
 never waits for it. Importing this package puts the Hugging Face libraries offline
-(:mod:`bci_stream.offline_env`): there is no network at run time.
+(:mod:`bci_stream._env`): there is no network at run time.
 """
 
-from bci_stream.offline_env import set_offline_environment
+from bci_stream._env import set_offline_environment
 
 set_offline_environment()  # before anything below can import huggingface_hub
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bci_stream.offline_env import set_offline_environment
+from bci_stream._env import set_offline_environment
 from bci_stream.render.base import RenderConfig, RendererError
 
 set_offline_environment()  # before diffusers imports huggingface_hub (also when imported on its own)

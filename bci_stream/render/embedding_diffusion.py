@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bci_stream.offline_env import set_offline_environment
+from bci_stream._env import set_offline_environment
 from bci_stream.render.base import RenderConfig, RendererError
 from bci_stream.render.diffusion import load_pipeline, looks_like_path
 

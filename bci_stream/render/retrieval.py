@@ -2,7 +2,7 @@
 
 What the live app shows for an embedding decision when there is no embedding-conditioned renderer,
 or when it fails or refuses the model (space mismatch): the gallery index
-(:class:`bci_stream.gallery.GalleryIndex`) keeps a thumbnail per row; without one, a drawn card
+(:class:`bci_stream.retrieval.index.GalleryIndex`) keeps a thumbnail per row; without one, a drawn card
 with the row's label or image id.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image
 
-from bci_stream.render.gallery import card, fit_square
+from bci_stream.render.exemplars import card, fit_square
 
 
 class RetrievalRenderer:

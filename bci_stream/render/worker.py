@@ -19,9 +19,9 @@ import numpy as np
 import pylsl
 
 from bci_stream.render.base import RenderConfig, RendererError
-from bci_stream.render.gallery import GalleryRenderer
+from bci_stream.render.exemplars import GalleryRenderer
 from bci_stream.render.retrieval import RetrievalRenderer
-from bci_stream.state import RenderedImage, SharedState
+from bci_stream.live.state import RenderedImage, SharedState
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class RenderWorker:
     # --- decoding side (never blocks) -------------------------------------------------------
     def submit(self, prediction) -> bool:
         """Offer a decision; True if it took the slot (it may still be replaced before rendering). An
-        embedding model's decision (its ``retrieval``: :class:`bci_stream.retrieval.Retrieval`) goes on
+        embedding model's decision (its ``retrieval``: :class:`bci_stream.retrieval.retriever.Retrieval`) goes on
         as :meth:`submit_embedding` of its decoded embedding and top-1 retrieved row."""
         retrieval = getattr(prediction, "retrieval", None)
         if retrieval is not None:
@@ -83,7 +83,7 @@ class RenderWorker:
                          t_lsl: float | None = None, marker: str | None = None, t_marker: float | None = None) -> bool:
         """Offer an embedding decision: the decoded ``embedding`` (D,) (copied: the caller may reuse its
         buffer), the top-1 retrieved gallery row and its cosine ``similarity``; ``t_lsl``, ``marker``,
-        ``t_marker`` as in a :class:`~bci_stream.publish.Prediction`. True if it took the slot."""
+        ``t_marker`` as in a :class:`~bci_stream.live.publish.Prediction`. True if it took the slot."""
         if similarity < self.config.min_similarity:
             return False
         return self._offer(int(top1_row), np.array(embedding, dtype=np.float32), t_lsl, marker, t_marker)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 
-from bci_stream.live import LiveSpec
+from bci_stream.live.session import LiveSpec
 from bci_stream.viewer.decoding_process import DecodingProcess
 
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bci_stream.live import LiveSpec, build_session
-from bci_stream.session_extras import SessionExtras
-from bci_stream.state import SharedState
+from bci_stream.live.session import LiveSpec, build_session
+from bci_stream.live.extras import SessionExtras
+from bci_stream.live.state import SharedState
 from bci_stream.viewer.display import DisplayFilter, channel_health, trace_view
 from bci_stream.viewer.protocol import PUBLISH_HZ, TRACE_POINTS, TRACE_SECONDS
 
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 def _decode(spec: LiveSpec, conn) -> None:
     """Child process: run the session; publish snapshots and obey commands on a second thread."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the viewer, which stops us in order
-    from bci_stream.lsl_config import fast_resolve_in_this_process
+    from bci_stream.lsl.config import fast_resolve_in_this_process
 
     fast_resolve_in_this_process()  # the decoder finds a returning stream fastest (over our loopback config)
     state = SharedState()
@@ -85,7 +85,7 @@ def _publish(session, conn, finished: threading.Event) -> None:
                     session.switch_renderer(value)
                 elif command == "swap_model":  # the viewer's "load model…": refused models leave a message
                     try:
-                        from bci_stream.decoder import Decoder
+                        from bci_stream.live.decoder import Decoder
 
                         session.swap_decoder(Decoder(value, providers=session.config.providers,
                                                      incremental=session.config.incremental))
@@ -166,8 +166,8 @@ class DecodingProcess:
     """
 
     def __init__(self, spec: LiveSpec, start_timeout: float = 120.0):
-        from bci_stream.gallery import load_gallery
-        from bci_stream.model_card import ModelCard
+        from bci_stream.retrieval.index import load_gallery
+        from bci_stream.contract.model_card import ModelCard
 
         self.card = ModelCard.from_onnx(spec.model)
         # an embedding model's gallery, here too: the viewer draws its thumbnails (mapped from the file,

@@ -2,7 +2,7 @@
 
 Traces (decimated, a selectable channel subset, markers as lines), the current spectrogram, top-5
 bars, the rendered picture with its class and age, and a status line. A QTimer (~30 fps) copies
-what it needs from :class:`bci_stream.state.SharedState` and the ring buffer; decoding and rendering
+what it needs from :class:`bci_stream.live.state.SharedState` and the ring buffer; decoding and rendering
 run on their own threads and never wait for the GUI.
 """
 
@@ -17,8 +17,8 @@ import pylsl
 import pyqtgraph as pg
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from bci_stream.state import SharedState
-from bci_stream.truth import accuracy_text as scoring_text
+from bci_stream.live.state import SharedState
+from bci_stream.live.scoring import accuracy_text as scoring_text
 from bci_stream.viewer.display import (
     DISPLAY_FILTERS,
     DisplayFilter,
@@ -59,9 +59,9 @@ class _TimedLabel(QtWidgets.QLabel):
 
 class MainWindow(QtWidgets.QMainWindow):
     """Viewer of a live session: ``state`` and ``ring`` are a :class:`~bci_stream.viewer.decoding_process.DecodingProcess`'s mirrors (or a
-    :class:`~bci_stream.live.LiveSession`'s own, or bare ones in tests); ``session`` takes the
+    :class:`~bci_stream.live.session.LiveSession`'s own, or bare ones in tests); ``session`` takes the
     recording and stop commands; ``card`` (optional) gives the spectrogram's axes in Hz and ms;
-    ``gallery`` (an embedding model's :class:`~bci_stream.gallery.GalleryIndex`) adds the row of
+    ``gallery`` (an embedding model's :class:`~bci_stream.retrieval.index.GalleryIndex`) adds the row of
     retrieved thumbnails above the class bars."""
 
     def __init__(self, state: SharedState, ch_names: list[str], sfreq: float, ring=None, session=None,
@@ -289,7 +289,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if hasattr(self.session, "swap_model"):  # the decoding process
             self.session.swap_model(path)
             return
-        from bci_stream.decoder import Decoder
+        from bci_stream.live.decoder import Decoder
 
         try:  # an in-process session
             self.session.swap_decoder(Decoder(path, providers=self.session.config.providers))

@@ -20,7 +20,7 @@ def thumbnail_pixmap(image: np.ndarray, side: int = THUMB_PX) -> QtGui.QPixmap:
 
 
 class RetrievalStrip(QtWidgets.QGroupBox):
-    """Top-k thumbnails of a :class:`bci_stream.gallery.GalleryIndex`; :meth:`show_retrieval` takes the
+    """Top-k thumbnails of a :class:`bci_stream.retrieval.index.GalleryIndex`; :meth:`show_retrieval` takes the
     shared state's ``retrieval`` entry (rows, ids, labels, similarities)."""
 
     def __init__(self, gallery, title: str = "nearest gallery images (cosine similarity)"):

@@ -13,9 +13,9 @@ normalisation, then the ONNX network, exactly as the live decoder runs them.
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bci_stream.phantom import LIVE_SESSION, Phantom, PhantomConfig
+from bci_stream.sources.phantom import LIVE_SESSION, Phantom, PhantomConfig
 from bci_stream.sklearn import ExportedModel
-from bci_stream.stats import wilson_interval
+from bci_stream.live.stats import wilson_interval
 
 phantom = Phantom(PhantomConfig())
 stream = phantom.new_stream(subject=1, session=LIVE_SESSION)

@@ -35,7 +35,7 @@ from pyriemann.estimation import Covariances  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 
 from offline_training.estimators import StudentClassifier  # noqa: E402
-from offline_training.moabb_datasets import LocalSSVEPExo  # noqa: E402
+from offline_training.datasets.moabb import LocalSSVEPExo  # noqa: E402
 
 pipelines = {"Cov+MDM": make_pipeline(Covariances("oas"), MDM()),
              "shallow student": make_pipeline(StudentClassifier("shallow", sfreq=256, epochs=10, threads=2))}

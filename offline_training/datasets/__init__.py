@@ -1,4 +1,4 @@
-"""Dataset loaders; every one returns :class:`bci_stream.trials.Trials`.
+"""Dataset loaders; every one returns :class:`bci_stream.contract.trials.Trials`.
 
 A data SPEC names a loader and its arguments, e.g. ``phantom:subjects=6,classes=40,seed=0``,
 ``eegimagenet:/data/eeg_5_95_std.pth,splits=/data/block_splits_by_image_all.pth``,
@@ -18,7 +18,7 @@ from dataclasses import replace
 import numpy as np
 
 from bci_stream.io import Recording, RecordingError
-from bci_stream.trials import Trials
+from bci_stream.contract.trials import Trials
 
 KINDS = ("phantom", "eegimagenet", "xdf", "mne", "csv", "bids", "things")
 _RECORDING_KINDS = ("xdf", "mne", "csv", "fif", "edf", "bdf", "vhdr", "set", "recording")
@@ -56,13 +56,13 @@ def load_trials(spec: str | Sequence[str], progress: bool = True, preprocessing=
     """Load trials from one or several data SPECs (see module docstring); ``trials.source`` is the
     SPEC itself (several joined by :data:`SPEC_SEPARATOR`), so a run folder can reload exactly the same data.
 
-    ``preprocessing`` (a :class:`bci_stream.preprocessing.Preprocessing`, optional) is applied as the live
+    ``preprocessing`` (a :class:`bci_stream.contract.preprocessing.Preprocessing`, optional) is applied as the live
     decoder applies it: to each continuous recording from its first sample, before epoching
     (recordings, BIDS); to each trial from its first sample for trial-only datasets (phantom,
     ImageNet-EEG, THINGS-EEG2). What was applied is recorded in ``trials.preprocessing``.
 
     Trials holding a NaN or an infinite sample are left out and counted in ``trials.dropped``
-    (:meth:`~bci_stream.trials.Trials.without_non_finite`).
+    (:meth:`~bci_stream.contract.trials.Trials.without_non_finite`).
     """
     specs = split_specs(spec)
     if not specs:
@@ -121,7 +121,7 @@ def _load_kind(spec, kind, path, opts, progress, preprocessing, check_keys, read
 def _continuous_preprocess(preprocessing):
     """A recording → recording function applying ``preprocessing`` from the first sample (the live path's
     state at the start of a stream), decimation moving each marker to its output sample."""
-    from bci_stream.preprocessing import preprocess_continuous
+    from bci_stream.contract.preprocessing import preprocess_continuous
 
     def apply(rec: Recording) -> Recording:
         data = preprocess_continuous(preprocessing, rec.data, rec.ch_names, rec.sfreq)
@@ -137,7 +137,7 @@ def _epochwise(trials: Trials, preprocessing) -> Trials:
     """``preprocessing`` on each trial from its first sample (datasets that hold trials only)."""
     if preprocessing is None:
         return trials
-    from bci_stream.preprocessing import preprocess_epochs
+    from bci_stream.contract.preprocessing import preprocess_epochs
 
     eeg = preprocess_epochs(preprocessing, trials.eeg, list(trials.ch_names), trials.sfreq)
     return replace(trials, eeg=eeg, sfreq=trials.sfreq / preprocessing.decimate)

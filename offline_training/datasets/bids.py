@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bci_stream.io import RecordingError
 from bci_stream.io.mne_raw import recording_from_raw
-from bci_stream.trials import Trials
+from bci_stream.contract.trials import Trials
 from offline_training.datasets.recordings import Preprocess, class_set_for, epoch_recordings
 
 EXTENSIONS = [".vhdr", ".edf", ".bdf", ".set", ".fif", ".eeg"]

@@ -1,9 +1,9 @@
-"""The phantom headset as a dataset (see :mod:`bci_stream.phantom`)."""
+"""The phantom headset as a dataset (see :mod:`bci_stream.sources.phantom`)."""
 
 from __future__ import annotations
 
-from bci_stream.phantom import Phantom, PhantomConfig
-from bci_stream.trials import Trials
+from bci_stream.sources.phantom import Phantom, PhantomConfig
+from bci_stream.contract.trials import Trials
 
 _KEYS = {"subjects": "n_subjects", "classes": "n_classes", "channels": "n_channels", "images": "images_per_class",
          "seed": "seed", "snr": "snr", "sfreq": "sfreq"}

@@ -21,7 +21,7 @@ class PhaseSTFTNet(nn.Module):
     ----------
     n_chans : EEG channels.
     n_freqs : feature rows per channel, ``2 * n_bins`` (real parts of the kept bins, then imaginary
-        parts: :class:`bci_stream.features.SpectrogramConfig` mode "complex").
+        parts: :class:`bci_stream.contract.features.SpectrogramConfig` mode "complex").
     n_frames : STFT frames.
     n_outputs : classes.
     n_spatial : spatial filters per frequency bin (real weights, applied to real and imaginary parts alike).

@@ -1,0 +1,1 @@
+"""Every module that talks to liblsl: inlets, marker inlets, clocks, outlets' stream metadata."""

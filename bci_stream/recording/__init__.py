@@ -1,0 +1,1 @@
+"""Recording sessions (LabRecorder), their BIDS export, and the personal-decoder sitting built on them."""

@@ -1,0 +1,1 @@
+"""Embedding models' decisions: the gallery index, the retriever, the image embedder."""
