@@ -11,7 +11,7 @@ from dummy_pipelines import build_tiny_pipeline
 from PIL import Image
 from waiting import submit_while_busy
 
-from bci_stream.live.publish import Prediction
+from bci_stream.live.prediction import Prediction
 from bci_stream.render import RenderConfig, RendererError, RenderWorker
 from bci_stream.render.diffusion import DiffusionRenderer, load_text2image
 from bci_stream.render.exemplars import GalleryRenderer, card
