@@ -15,6 +15,7 @@ from waiting import submit_while_busy
 from bci_stream.contract.model_card import ModelCard
 from bci_stream.live.state import SharedState
 from bci_stream.render import RenderConfig, RendererError, RenderWorker
+from bci_stream.render.base import RendererBase
 from bci_stream.render.embedding_diffusion import (
     EmbeddingDiffusionRenderer,
     check_space,
@@ -121,7 +122,7 @@ def test_retrieval_shows_the_rows_thumbnail_or_a_card_naming_it():
     assert drawn.shape == (24, 24, 3) and len(np.unique(drawn.reshape(-1, 3), axis=0)) > 1  # "iron" on a card
 
 
-class SlowEmbeddingRenderer:
+class SlowEmbeddingRenderer(RendererBase):
     kind = "embedding-diffusion"
     draws_embeddings = True
 

@@ -9,12 +9,8 @@ the phantom). A marker of none of these (a response, a block start) is not score
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from bci_stream.live.stats import chance_p_value, roc_auc_interval, wilson_interval
-
-if TYPE_CHECKING:
-    from bci_stream.live.prediction import Prediction
 
 
 def class_by_rule(marker: str, class_ids: list[str], class_names: list[str]) -> int | None:
@@ -107,29 +103,6 @@ class RunningAccuracy:
         if not s["n"]:
             return "no scored stimulus yet"
         return f"top-1 {self.top1}/{self.n} = " + accuracy_text(s, digits=2).split("top-1 ", 1)[1]
-
-
-class Scorer:
-    """A sink of the live loop: an event-mode decision's ``truth`` and ``hit`` (set on the decision,
-    for the sinks after this one) and the running accuracy of the session (``accuracy``). It sits
-    after the outlet and the renderer: scoring is bookkeeping, not latency."""
-
-    def __init__(self, truth: MarkerTruth, n_classes: int):
-        self.truth, self.n_classes = truth, n_classes
-        self.accuracy = RunningAccuracy(n_classes)
-
-    def push(self, p: Prediction) -> None:
-        if p.marker is not None:
-            p.truth = self.truth.class_of(p.marker)
-            p.hit = self.accuracy.add(p.marker, p.truth, p.top5, p.probabilities)
-
-    def restart(self, truth: MarkerTruth) -> RunningAccuracy:
-        """Score afresh against ``truth`` (a swapped model's); returns the accuracy so far."""
-        before, self.truth, self.accuracy = self.accuracy, truth, RunningAccuracy(self.n_classes)
-        return before
-
-    def close(self) -> None:
-        """Nothing to release."""
 
 
 def accuracy_text(summary: dict, digits: int = 3) -> str:

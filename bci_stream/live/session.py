@@ -35,9 +35,9 @@ from bci_stream.live.decoder import Decoder
 from bci_stream.live.interfaces import Clock, MarkerInput, Outlet, Sink, Source, Stage
 from bci_stream.live.prediction import Prediction
 from bci_stream.live.ring_buffer import RingBuffer
-from bci_stream.live.scoring import MarkerTruth, RunningAccuracy, Scorer
+from bci_stream.live.scoring import MarkerTruth, RunningAccuracy
 from bci_stream.live.session_log import JsonlLog
-from bci_stream.live.sinks import CallbackSink, SinkSlot, StateSink
+from bci_stream.live.sinks import CallbackSink, Scorer, SinkSlot, StateSink
 from bci_stream.live.state import SharedState
 from bci_stream.live.wait import ChunkWaiter
 from bci_stream.lsl.inlet import LSLSource, SourceConfig, StreamLostError, describe_stream

@@ -1,5 +1,6 @@
 """Sinks of the live loop that are not a transport of their own (:class:`bci_stream.live.interfaces.Sink`):
-the viewer's shared state, plain callbacks, and a slot whose sink can be replaced while the session runs."""
+the scorer, the viewer's shared state, plain callbacks, and a slot whose sink can be replaced while the
+session runs."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Generic, TypeVar
 
 from bci_stream.live.interfaces import Sink, Source
 from bci_stream.live.prediction import Prediction
-from bci_stream.live.scoring import Scorer
+from bci_stream.live.scoring import MarkerTruth, RunningAccuracy
 from bci_stream.live.state import SharedState
 
 S = TypeVar("S", bound=Sink)
@@ -43,6 +44,29 @@ class CallbackSink:
 
     def push(self, prediction: Prediction) -> None:
         self.callback(prediction)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class Scorer:
+    """A sink of the live loop: an event-mode decision's ``truth`` and ``hit`` (set on the decision,
+    for the sinks after this one) and the running accuracy of the session (``accuracy``). It sits
+    after the outlet and the renderer: scoring is bookkeeping, not latency."""
+
+    def __init__(self, truth: MarkerTruth, n_classes: int):
+        self.truth, self.n_classes = truth, n_classes
+        self.accuracy = RunningAccuracy(n_classes)
+
+    def push(self, p: Prediction) -> None:
+        if p.marker is not None:
+            p.truth = self.truth.class_of(p.marker)
+            p.hit = self.accuracy.add(p.marker, p.truth, p.top5, p.probabilities)
+
+    def restart(self, truth: MarkerTruth) -> RunningAccuracy:
+        """Score afresh against ``truth`` (a swapped model's); returns the accuracy so far."""
+        before, self.truth, self.accuracy = self.accuracy, truth, RunningAccuracy(self.n_classes)
+        return before
 
     def close(self) -> None:
         """Nothing to release."""

@@ -203,6 +203,5 @@ class RenderWorker:
             span = self._times[-1] - self._times[0]
             fps = (len(self._times) - 1) / span if span > 0 else 0.0
             self.n_rendered += 1
-            self.state.update(image=RenderedImage(image, job.index, name, pylsl.local_clock(), renderer.kind, seconds,
-                                                  job.t_decision, job.marker, job.t_marker),
-                              renderer_fps=fps)
+            self.state.show_image(RenderedImage(image, job.index, name, pylsl.local_clock(), renderer.kind, seconds,
+                                                job.t_decision, job.marker, job.t_marker), renderer_fps=fps)
