@@ -445,6 +445,7 @@ class MainWindow(QtWidgets.QMainWindow):
         rendered = self.state.current_image()
         if rendered is not None and rendered is not self._shown_image:
             self._refresh_image({"image": rendered})
+            self.image_label.repaint()  # now, not with the next refresh's repaint of every panel
 
     def _refresh_image(self, snap: dict) -> None:
         rendered = snap["image"]
