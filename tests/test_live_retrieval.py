@@ -9,15 +9,15 @@ import pylsl
 import pytest
 from conftest import unique_name
 from scipy.special import softmax
-from test_loop import CollectingOutlet, ScriptedMarkers, ScriptedSource
 
 from bci_stream.cli import main as bci_stream
 from bci_stream.live.decoder import Decoder
-from bci_stream.retrieval.index import GalleryError, GalleryIndex, load_gallery, save_gallery
 from bci_stream.live.session import LiveConfig, LiveSession, LiveSpec, build_session, open_retriever
+from bci_stream.lsl.outlets import retrieval_channel_labels
+from bci_stream.retrieval.index import GalleryError, GalleryIndex, load_gallery, save_gallery
 from bci_stream.retrieval.retriever import Retriever
-from bci_stream.lsl.retrieval_outlet import retrieval_channel_labels
 from bci_stream.sources.simulate import OutletConfig, phantom_pusher
+from bci_stream.testing import CollectingSink, ScriptedMarkers, ScriptedSource
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def test_a_retrieval_decision_is_the_nearest_images_and_their_classes(gallery):
 
 
 def event_session(decoder, gallery, tmp_path=None, **config):
-    source, outlet, markers = ScriptedSource(decoder.card.n_channels), CollectingOutlet(), ScriptedMarkers()
+    source, outlet, markers = ScriptedSource(decoder.card.n_channels), CollectingSink(), ScriptedMarkers()
     retriever = Retriever(gallery, k=3, logit_scale=decoder.card.embedding_spec().logit_scale)
     session = LiveSession(decoder, LiveConfig(mode="event", log_path=tmp_path / "r.jsonl" if tmp_path else None,
                                               **config), source=source, outlet=outlet, markers=markers,

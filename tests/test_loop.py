@@ -4,77 +4,13 @@ output): hop spacing, backlog skipping, event-locked onsets, recovery. Milliseco
 import json
 
 import numpy as np
-import pylsl
 import pytest
 
 from bci_stream.live.decoder import Decoder
 from bci_stream.live.session import LiveConfig, LiveSession
-from bci_stream.lsl.inlet import StreamLostError
+from bci_stream.live.sinks import CallbackSink
 from bci_stream.live.wait import ChunkWaiter, WaitConfig
-
-
-class ScriptedSource:
-    """Hands out the chunks it is given, stamped at 1 kHz from ``t0``; raises when told the stream is lost."""
-
-    def __init__(self, n_channels: int, sfreq: float = 1000.0):
-        self.n_channels, self.sfreq = n_channels, sfreq
-        self.t0 = pylsl.local_clock() - 100.0
-        self.sent = 0
-        self.queue: list = []
-        self.lost_samples = 0
-        self.info = None
-        self.connects = 0
-
-    def feed(self, n: int, gap: int = 0) -> None:
-        """Queue ``n`` samples, ``gap`` samples after the previous ones (missing data)."""
-        self.sent += gap
-        data = np.random.default_rng(self.sent).standard_normal((n, self.n_channels)).astype(np.float32) * 10
-        self.queue.append((data, self.t0 + (self.sent + np.arange(n)) / self.sfreq))
-        self.sent += n
-
-    def feed_array(self, data: np.ndarray) -> None:
-        """Queue these samples ``(n, n_channels)``, right after the previous ones."""
-        n = len(data)
-        self.queue.append((np.asarray(data, np.float32), self.t0 + (self.sent + np.arange(n)) / self.sfreq))
-        self.sent += n
-
-    def lose(self) -> None:
-        self.queue.append(StreamLostError("unplugged"))
-
-    def connect(self, timeout=None) -> bool:
-        self.connects += 1
-        return True
-
-    def pull(self, timeout):
-        if not self.queue:
-            return np.empty((0, self.n_channels), np.float32), np.empty(0)
-        item = self.queue.pop(0)
-        if isinstance(item, Exception):
-            raise item
-        return item
-
-    def close(self) -> None:
-        pass
-
-
-class CollectingOutlet:
-    def __init__(self):
-        self.decisions = []
-
-    def push(self, p) -> None:
-        self.decisions.append(p)
-
-
-class ScriptedMarkers:
-    def __init__(self):
-        self.queue, self.changes, self.status = [], [], "connected"
-
-    def pull(self):
-        out, self.queue = self.queue, []
-        return out
-
-    def close(self) -> None:
-        pass
+from bci_stream.testing import CollectingSink, FakeClock, ScriptedMarkers, ScriptedSource
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +19,7 @@ def decoder(tiny_model):
 
 
 def session_for(decoder, mode="continuous", **config):
-    source, outlet, markers = ScriptedSource(decoder.card.n_channels), CollectingOutlet(), ScriptedMarkers()
+    source, outlet, markers = ScriptedSource(decoder.card.n_channels), CollectingSink(), ScriptedMarkers()
     session = LiveSession(decoder, LiveConfig(mode=mode, **config), source=source, outlet=outlet,
                           markers=markers if mode == "event" else None)
     return session, source, outlet, markers
@@ -164,7 +100,7 @@ def test_loss_resets_buffer_and_filters_and_the_gap_closes_when_data_resume(deco
 
 
 def test_event_mode_decodes_only_markers_named_as_stimuli(decoder):
-    source, outlet, markers = ScriptedSource(decoder.card.n_channels), CollectingOutlet(), ScriptedMarkers()
+    source, outlet, markers = ScriptedSource(decoder.card.n_channels), CollectingSink(), ScriptedMarkers()
     session = LiveSession(decoder, LiveConfig(mode="event", stimuli=("square/*",)), source=source, outlet=outlet,
                           markers=markers)
     source.feed(100)
@@ -177,7 +113,7 @@ def test_event_mode_decodes_only_markers_named_as_stimuli(decoder):
 
 
 def test_event_decisions_are_scored_against_the_stimulus_shown(decoder):
-    source, outlet, markers = ScriptedSource(decoder.card.n_channels), CollectingOutlet(), ScriptedMarkers()
+    source, outlet, markers = ScriptedSource(decoder.card.n_channels), CollectingSink(), ScriptedMarkers()
     session = LiveSession(decoder, LiveConfig(mode="event"), source=source, outlet=outlet, markers=markers)
     ids = decoder.card.class_ids
     source.feed(100)
@@ -206,7 +142,7 @@ def test_every_decision_sees_the_full_computations_features_to_the_bit_across_ga
         np.testing.assert_array_equal(p.probabilities, reference)  # IO binding: the same answer
         checked.append(decoder.rolling.end == p.window_end_sample)
 
-    session.listeners.append(check)
+    session.sinks.append(CallbackSink(check))
     for n in [20] * 40 + [7, 13, 20, 300, 20, 33, 27] + [20] * 10:
         source.feed(n)
         session.step()
@@ -216,21 +152,6 @@ def test_every_decision_sees_the_full_computations_features_to_the_bit_across_ga
         source.feed(20, gap=0)
         session.step()
     assert len(checked) > 50 and all(checked) and len(rolled) > 40 and len(rolled) < len(checked)
-
-
-class FakeClock:
-    """A clock that only moves when the code under test sleeps (or a test says so)."""
-
-    def __init__(self, t: float = 1000.0):
-        self.t = t
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += seconds
 
 
 class TimedSource:
@@ -366,7 +287,7 @@ def test_latency_and_the_outage_length_are_measured_on_the_sessions_clock(decode
     """A scripted clock: each chunk 'arrives' 2 ms after its last sample, so every latency is 2 ms;
     the stream is lost, and data resume 1.5 s of clock after the last sample: the gap is 1.5 s."""
     now = {"t": 0.0}
-    source, outlet = ScriptedSource(decoder.card.n_channels), CollectingOutlet()
+    source, outlet = ScriptedSource(decoder.card.n_channels), CollectingSink()
     session = LiveSession(decoder, LiveConfig(), source=source, outlet=outlet, clock=lambda: now["t"])
     for _ in range(30):
         source.feed(20)

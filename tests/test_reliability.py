@@ -18,7 +18,8 @@ from bci_stream.commands._types import float_range, int_range, non_negative_floa
 from bci_stream.errors import error_line
 from bci_stream.io import RecordingError, read_recording
 from bci_stream.io.eegimagenet import load_eegimagenet
-from bci_stream.live.publish import JsonlLog, LogOpenError, Prediction
+from bci_stream.live.prediction import Prediction
+from bci_stream.live.session_log import JsonlLog, LogOpenError
 from bci_stream.sources.simulate import OutletConfig, PacedPusher, phantom_pusher
 from bci_stream.lsl.inlet import LSLSource, SourceConfig
 from bci_stream.live.state import SharedState
@@ -47,7 +48,7 @@ def test_log_on_a_full_disk_reports_bounds_its_queue_and_never_raises():
     errors = []
     log = JsonlLog("/dev/full", NAMES, flush_every=0.02, on_error=errors.append, max_queue=100, retry_every=0.05)
     for i in range(5000):  # ~100 s of decisions at 50/s, far more than the queue holds
-        log.prediction(prediction(i))
+        log.push(prediction(i))
     time.sleep(0.15)
     assert len(log._queue) <= 100 and len(log._pending) <= 100  # memory stays flat
     assert log.failed and "No space left on device" in log.error
@@ -62,18 +63,18 @@ def test_log_recovers_when_the_disk_has_room_again_and_keeps_whole_lines(tmp_pat
     path = tmp_path / "s.jsonl"
     state = SharedState()
     log = JsonlLog(path, NAMES, flush_every=0.02, on_error=state.report_log_error, retry_every=0.05)
-    log.prediction(prediction(0))
+    log.push(prediction(0))
     time.sleep(0.1)
     saved = os.dup(log._fd)
     full = os.open("/dev/full", os.O_WRONLY)
     os.dup2(full, log._fd)  # the disk fills: the same descriptor now fails with ENOSPC
     for i in range(1, 20):
-        log.prediction(prediction(i))
+        log.push(prediction(i))
     time.sleep(0.15)
     assert log.error and state.log_error
     os.dup2(saved, log._fd)  # room again
     for i in range(20, 30):
-        log.prediction(prediction(i))
+        log.push(prediction(i))
     time.sleep(0.2)
     assert not log.error and state.log_error == ""  # recovered with nothing lost: the warning clears
     log.close()
@@ -84,7 +85,7 @@ def test_log_recovers_when_the_disk_has_room_again_and_keeps_whole_lines(tmp_pat
 
 def test_non_finite_values_are_written_as_null_never_bare_nan(tmp_path):
     log = JsonlLog(tmp_path / "n.jsonl", NAMES, flush_every=0.02)
-    log.prediction(prediction(1, probs=(np.nan, np.inf, 0.5)))
+    log.push(prediction(1, probs=(np.nan, np.inf, 0.5)))
     log.event("withheld", value=float("-inf"), nested={"x": [1.0, float("nan")]})
     log.close()
     first, second = strict_lines(tmp_path / "n.jsonl")

@@ -11,12 +11,13 @@ from dummy_pipelines import build_tiny_pipeline
 from PIL import Image
 from waiting import submit_while_busy
 
-from bci_stream.live.publish import Prediction
+from bci_stream.live.prediction import Prediction
+from bci_stream.live.state import SharedState
 from bci_stream.render import RenderConfig, RendererError, RenderWorker
+from bci_stream.render.base import RendererBase
 from bci_stream.render.diffusion import DiffusionRenderer, load_text2image
 from bci_stream.render.exemplars import GalleryRenderer, card
 from bci_stream.render.process import ProcessRenderer
-from bci_stream.live.state import SharedState
 
 NAMES = ["sorrel", "parachute", "iron"]
 IDS = ["n02389026", "n03888257", "n03584829"]
@@ -95,7 +96,7 @@ def test_gallery_uses_exemplars_or_draws_a_card(tmp_path):
         GalleryRenderer(NAMES, IDS, str(tmp_path / "nope"))
 
 
-class SlowRenderer:
+class SlowRenderer(RendererBase):
     """Holds each render until ``release`` is set; ``started`` is set once the first render began."""
 
     kind = "slow"
@@ -141,7 +142,7 @@ def test_worker_skips_unconfident_decisions():
     assert worker.submit(prediction(1, p=0.8))
 
 
-class Exploding:
+class Exploding(RendererBase):
     kind = "diffusion"
 
     def render(self, index, name):

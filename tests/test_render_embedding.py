@@ -12,9 +12,10 @@ import pytest
 from dummy_pipelines import build_tiny_unclip_pipeline
 from waiting import submit_while_busy
 
-from bci_stream.retrieval.index import GalleryIndex
 from bci_stream.contract.model_card import ModelCard
+from bci_stream.live.state import SharedState
 from bci_stream.render import RenderConfig, RendererError, RenderWorker
+from bci_stream.render.base import RendererBase
 from bci_stream.render.embedding_diffusion import (
     EmbeddingDiffusionRenderer,
     check_space,
@@ -23,7 +24,7 @@ from bci_stream.render.embedding_diffusion import (
 )
 from bci_stream.render.process import ProcessRenderer
 from bci_stream.render.retrieval import RetrievalRenderer
-from bci_stream.live.state import SharedState
+from bci_stream.retrieval.index import GalleryIndex
 
 DIM = 32
 SPACE = f"phantom:seed=0,dim={DIM}"
@@ -121,7 +122,7 @@ def test_retrieval_shows_the_rows_thumbnail_or_a_card_naming_it():
     assert drawn.shape == (24, 24, 3) and len(np.unique(drawn.reshape(-1, 3), axis=0)) > 1  # "iron" on a card
 
 
-class SlowEmbeddingRenderer:
+class SlowEmbeddingRenderer(RendererBase):
     kind = "embedding-diffusion"
     draws_embeddings = True
 
@@ -217,7 +218,7 @@ def test_embedding_diffusion_refuses_a_classifier_and_the_gallery_takes_over(tin
 
 
 def prediction(index: int, n: int = 2):
-    from bci_stream.live.publish import Prediction
+    from bci_stream.live.prediction import Prediction
 
     probs = np.full(n, 0.1 / (n - 1))
     probs[index] = 0.9
@@ -316,19 +317,18 @@ def test_a_live_session_renders_its_decoded_embedding_through_unclip(tiny_embedd
                                                                      semantic_phantom, tmp_path):
     """The whole path: a LiveSession of an embedding model decides by retrieval, offers the decision
     to the worker (``submit``), which draws the decoded embedding seeded by the top-1 retrieved row."""
-    from test_loop import CollectingOutlet, ScriptedSource
-
     from bci_stream.live.decoder import Decoder
-    from bci_stream.retrieval.index import load_gallery
     from bci_stream.live.session import LiveConfig, LiveSession, make_renderer
+    from bci_stream.retrieval.index import load_gallery
     from bci_stream.retrieval.retriever import Retriever
+    from bci_stream.testing import CollectingSink, ScriptedSource
 
     space, dim = semantic_phantom.embedding_space, semantic_phantom.embeddings.shape[-1]
     folder = build_tiny_unclip_pipeline(tmp_path / "unclip16", embed_dim=dim)
     config = unclip_config(folder, embedding_space=space, in_process=True)
     decoder = Decoder(tiny_embedding_model, providers="cpu")
     gallery = load_gallery(phantom_gallery_file)
-    source, outlet = ScriptedSource(decoder.card.n_channels), CollectingOutlet()
+    source, outlet = ScriptedSource(decoder.card.n_channels), CollectingSink()
     session = LiveSession(decoder, LiveConfig(), source=source, outlet=outlet,
                           retriever=Retriever(gallery, k=3, logit_scale=decoder.card.embedding_spec().logit_scale))
     session.renderer = make_renderer(config, decoder.card, session.state, session.classes, session.gallery)

@@ -193,7 +193,7 @@ def test_an_error_of_the_writer_itself_is_not_disguised(tmp_path):
 def test_the_session_log_refuses_a_fifo_instead_of_blocking_and_appends_to_a_character_device(tmp_path):
     """The JSONL log appends in place (never renames), so /dev/null or /dev/full stay usable; a FIFO blocked
     the open until a reader came."""
-    from bci_stream.live.publish import JsonlLog, LogOpenError
+    from bci_stream.live.session_log import JsonlLog, LogOpenError
 
     os.mkfifo(tmp_path / "fifo")
     with pytest.raises(LogOpenError, match="cannot write the session log: .*FIFO"):

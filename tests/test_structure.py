@@ -52,3 +52,61 @@ def test_live_path_imports_neither_qt_nor_torch_nor_the_trainer():
             "print(sorted(m for m in ('PyQt6', 'pyqtgraph', 'torch', 'offline_training') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def _imports_of(package_dir: str) -> dict[str, set[str]]:
+    """Every module each file under ``bci_stream/<package_dir>`` imports (dotted names, those inside
+    functions and ``TYPE_CHECKING`` blocks too: a type-only import is still a dependency)."""
+    out = {}
+    for path in (ROOT / "bci_stream" / package_dir).rglob("*.py"):
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                deps.add(node.module)
+            elif isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names)
+        out[str(path.relative_to(ROOT))] = deps
+    return out
+
+
+def _offending(package_dir: str, forbidden: tuple[str, ...]) -> list[str]:
+    return sorted(f"{file} imports {dep}" for file, deps in _imports_of(package_dir).items() for dep in deps
+                  if any(dep == f or dep.startswith(f + ".") for f in forbidden))
+
+
+def test_the_package_directions_contract_then_lsl_then_live_then_viewer():
+    """``contract <- lsl <- live <- viewer``: the train -> live contract imports no transport, no loop,
+    no viewer, no renderer, no source (and never pylsl); the LSL layer no loop and no viewer; the
+    loop no viewer."""
+    assert _offending("contract", ("bci_stream.lsl", "bci_stream.live", "bci_stream.viewer", "bci_stream.render",
+                                   "bci_stream.sources", "pylsl")) == []
+    assert _offending("lsl", ("bci_stream.live", "bci_stream.viewer")) == []
+    assert _offending("live", ("bci_stream.viewer",)) == []
+
+
+def test_nothing_in_bci_stream_imports_the_trainer():
+    assert _offending("", ("offline_training",)) == []
+
+
+def test_the_live_path_probes_no_collaborator():
+    """The interfaces are declared (bci_stream.live.interfaces): no getattr/hasattr on the live path."""
+    files = [*(ROOT / "bci_stream" / "live").glob("*.py"), *(ROOT / "bci_stream" / "lsl").glob("*.py"),
+             ROOT / "bci_stream/render/worker.py", ROOT / "bci_stream/render/process.py",
+             ROOT / "bci_stream/viewer/main_window.py", ROOT / "bci_stream/viewer/decoding_process.py"]
+    probes = [f"{path.relative_to(ROOT)}:{node.lineno}" for path in files
+              for node in ast.walk(ast.parse(path.read_text()))
+              if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr", "hasattr")
+              and not (node.args and isinstance(node.args[0], ast.Name) and node.args[0].id == "self")]
+    assert probes == []
+
+
+def test_the_test_doubles_implement_the_protocols_in_full():
+    from bci_stream.live import interfaces as i
+    from bci_stream.lsl.inlet import LSLSource
+    from bci_stream.lsl.markers import MarkerSource
+    from bci_stream.testing import CollectingSink, FakeClock, ScriptedMarkers, ScriptedSource
+
+    for double, real, protocol in ((ScriptedSource(2), LSLSource(["O1"], 1000.0), i.Source),
+                                   (ScriptedMarkers(), MarkerSource(None), i.MarkerInput)):
+        assert isinstance(double, protocol) and isinstance(real, protocol)
+    assert isinstance(CollectingSink(), i.Outlet) and isinstance(FakeClock(), i.Clock)

@@ -132,7 +132,7 @@ def test_viewer_follows_a_decoding_process(qtbot, tiny_model, tiny_phantom_confi
         assert decoding.process.is_alive() and decoding.info["stream"] == stream_name
         assert decoding.info["qt_modules"] == [], "the decoding process imported Qt"
         card = decoding.card
-        window = MainWindow(decoding.state, card.ch_names, card.sfreq, ring=decoding.traces, session=decoding,
+        window = MainWindow(decoding.state, card.ch_names, card.sfreq, traces=decoding.traces, session=decoding,
                             renderer_factory=decoding.switch_renderer)
         qtbot.addWidget(window)
         qtbot.waitUntil(lambda: decoding.state.snapshot()["n_decisions"] > 10, timeout=30000)

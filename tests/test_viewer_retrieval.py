@@ -4,8 +4,8 @@ shows the top-k gallery thumbnails with their labels and similarities."""
 import numpy as np
 import pytest
 
-from bci_stream.retrieval.index import load_gallery
 from bci_stream.live.session import LiveConfig, LiveSpec
+from bci_stream.retrieval.index import load_gallery
 from bci_stream.sources.simulate import OutletConfig, phantom_pusher
 from bci_stream.viewer.decoding_process import DecodingProcess
 from bci_stream.viewer.main_window import MainWindow
@@ -23,7 +23,7 @@ def test_the_viewer_shows_an_embedding_model_s_retrieved_thumbnails(qtbot, tiny_
         assert decoding.info["qt_modules"] == [], "the decoding process imported Qt"
         gallery = load_gallery(phantom_gallery_file)
         assert decoding.state.class_names == gallery.classes()[1]  # the decisions' classes are the gallery's
-        window = MainWindow(decoding.state, decoding.card.ch_names, decoding.card.sfreq, ring=decoding.traces,
+        window = MainWindow(decoding.state, decoding.card.ch_names, decoding.card.sfreq, traces=decoding.traces,
                             session=decoding, class_ids=decoding.class_ids, card=decoding.card, gallery=decoding.gallery)
         qtbot.addWidget(window)
         qtbot.waitUntil(lambda: (decoding.state.snapshot().get("retrieval") or {}).get("ids") is not None, timeout=30000)

@@ -40,8 +40,8 @@ sys.path.insert(0, str(ROOT))
 import pylsl  # noqa: E402
 
 from bci_stream.lsl.config import use_loopback  # noqa: E402
-from bci_stream.resources import DEMO_MODEL  # noqa: E402
 from bci_stream.lsl.inlet import find_streams  # noqa: E402
+from bci_stream.resources import DEMO_MODEL  # noqa: E402
 
 
 class Reader(threading.Thread):
@@ -90,12 +90,12 @@ def main() -> int:
 
     from PyQt6 import QtCore, QtWidgets
 
-    from bci_stream.live.session import LiveConfig, LiveSpec
     from bci_stream.contract.model_card import ModelCard
+    from bci_stream.live.session import LiveConfig, LiveSpec
+    from bci_stream.live.wait import WaitConfig
     from bci_stream.render.base import RenderConfig
     from bci_stream.viewer.decoding_process import DecodingProcess
     from bci_stream.viewer.main_window import MainWindow
-    from bci_stream.live.wait import WaitConfig
 
     card = ModelCard.from_onnx(args.model)
     name, outlet = f"e2e-{uuid.uuid4().hex[:8]}", f"e2e-pred-{uuid.uuid4().hex[:6]}"
@@ -117,7 +117,7 @@ def main() -> int:
         markers, decisions = Reader(f"{name}-markers"), Reader(outlet)
         markers.start()
         decisions.start()
-        window = MainWindow(decoding.state, card.ch_names, card.sfreq, ring=decoding.traces, session=decoding,
+        window = MainWindow(decoding.state, card.ch_names, card.sfreq, traces=decoding.traces, session=decoding,
                             fps=args.fps, class_ids=list(card.class_ids))
         window.show()
         done = QtCore.QTimer()

@@ -76,6 +76,8 @@ class StageClock:
     the five differences (:data:`STAGES`, ms; they add up to the latency)."""
 
     def __init__(self, session) -> None:
+        from bci_stream.live.sinks import CallbackSink
+
         clock = pylsl.local_clock
         self.rows: list[tuple[float, ...]] = []
         self._t = {"pull": np.nan, "classify": np.nan, "ort0": np.nan, "ort1": np.nan}
@@ -96,7 +98,7 @@ class StageClock:
         ort = session.decoder.session
         ort.run_with_iobinding = timed(ort.run_with_iobinding, before="ort0", after="ort1")
         ort.run = timed(ort.run, before="ort0", after="ort1")
-        session.listeners.append(self._decided)
+        session.sinks.append(CallbackSink(self._decided))
 
     def _decided(self, p) -> None:
         t = self._t

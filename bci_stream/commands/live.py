@@ -6,10 +6,10 @@ import os
 import sys
 from pathlib import Path
 
-from bci_stream.commands._types import float_range, positive_float, positive_int, wait_seconds
 from bci_stream.commands._common import EXIT_LOG_FAILED, HelpFormatter, stop_on_signals
-from bci_stream.resources import has_display, model_path
+from bci_stream.commands._types import float_range, positive_float, positive_int, wait_seconds
 from bci_stream.live.scoring import accuracy_text
+from bci_stream.resources import has_display, model_path
 
 EPILOG = """examples:
   bci-stream live --model my_model.onnx --stream "actiCHamp-12345" --log session.jsonl
@@ -21,8 +21,8 @@ EPILOG = """examples:
 
 def add_parser(sub, parents) -> None:
     from bci_stream.live.config import LiveConfig
-    from bci_stream.render.base import RENDER_KINDS, UNCLIP_MODEL, RenderConfig
     from bci_stream.live.wait import WAIT_MODES
+    from bci_stream.render.base import RENDER_KINDS, UNCLIP_MODEL, RenderConfig
 
     live, render = LiveConfig(), RenderConfig()
     p = sub.add_parser("live", help="decode an LSL EEG stream in real time", parents=parents,
@@ -187,8 +187,8 @@ def waiting_printer(wanted: str):
 
 
 def _live_headless(spec, print_every: int) -> dict:
-    from bci_stream.live.session import build_session
     from bci_stream.live.extras import SessionExtras
+    from bci_stream.live.session import build_session
 
     printer = HeadlessPrinter([], every=print_every)
     session = build_session(spec, listeners=[printer])
@@ -197,8 +197,7 @@ def _live_headless(spec, print_every: int) -> dict:
     printer.accuracy = session.accuracy
     stop_on_signals(session.stop)  # also ends a wait for the stream
     wanted = stream_wanted(spec.live.stream)
-    if hasattr(session.source, "on_wait"):
-        session.source.on_wait = waiting_printer(wanted)
+    session.source.on_wait = waiting_printer(wanted)
     try:
         try:
             session.start()

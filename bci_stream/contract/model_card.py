@@ -278,8 +278,6 @@ class ModelCard:
         ``onnx`` package)."""
         import onnxruntime as ort
 
-        from bci_stream.live.onnx_session import check_onnx_file
-
         path = check_onnx_file(path)  # missing, a folder, or empty: said as such
         options = ort.SessionOptions()
         options.log_severity_level = 3
@@ -288,3 +286,15 @@ class ModelCard:
         except Exception as err:  # ORT raises its own error types on corrupt or foreign files
             raise ModelCardError(f"{path} is not a readable ONNX model: {' '.join(str(err).split())[:300]}") from err
         return cls.from_metadata(session.get_modelmeta().custom_metadata_map, source=str(path))
+
+
+def check_onnx_file(path: str | Path) -> Path:
+    """``path`` as a Path if it can be an ONNX model; raises ``FileNotFoundError`` when absent and
+    ``ValueError`` when empty (``onnx.load`` reads an empty file as an empty model, which would be
+    reported as "has no model card")."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file at {path}")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path} is empty (0 bytes), not an ONNX model: export it again (`bci-train export`)")
+    return path

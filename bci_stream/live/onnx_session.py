@@ -9,6 +9,8 @@ from pathlib import Path
 
 import onnxruntime as ort
 
+from bci_stream.contract.model_card import check_onnx_file
+
 log = logging.getLogger(__name__)
 
 
@@ -28,18 +30,6 @@ def choose_providers(preference: str = "auto") -> list[str]:
     if wants_cuda and "CUDAExecutionProvider" in available:
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
     return ["CPUExecutionProvider"]
-
-
-def check_onnx_file(path: str | Path) -> Path:
-    """``path`` as a Path if it can be an ONNX model; raises ``FileNotFoundError`` when absent and
-    ``ValueError`` when empty (``onnx.load`` reads an empty file as an empty model, which would be
-    reported as "has no model card")."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no model file at {path}")
-    if path.stat().st_size == 0:
-        raise ValueError(f"{path} is empty (0 bytes), not an ONNX model: export it again (`bci-train export`)")
-    return path
 
 
 def open_session(path: str | Path, preference: str = "auto", threads: int = 1) -> ort.InferenceSession:

@@ -1,8 +1,11 @@
-"""The live loop: LSL in -> ring buffer -> decoder -> LSL outlet, JSONL log, renderer, viewer state.
+"""The live loop: LSL in -> ring buffer -> the decision -> stages -> sinks (LSL outlet, renderer,
+scorer, JSONL log, viewer state, listeners).
 
 Acquisition and decoding share one thread and one tight loop (pull what is ready, then every hop
-that is due). Nothing here touches Qt or waits on the renderer: the renderer is offered the newest
-decision through a non-blocking latest-wins slot and the viewer polls :class:`SharedState`.
+that is due). :class:`LiveSession` only schedules windows: each due window goes to the decision
+stage (:class:`~bci_stream.live.decision.Decision`), through ``session.stages``, then to every sink
+of ``session.sinks`` in order (:mod:`bci_stream.live.interfaces`). Nothing here touches Qt or waits
+on the renderer: the renderer is offered the newest decision through a non-blocking latest-wins slot.
 """
 
 from __future__ import annotations
@@ -18,26 +21,40 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pylsl
 from threadpoolctl import threadpool_limits
 
-from bci_stream.live.decoder import Decoder
-from bci_stream.retrieval.index import GalleryError, GalleryIndex, check_gallery_fits_card, file_sha256, load_gallery
-from bci_stream.live.config import LiveConfig
-from bci_stream.lsl.markers import MarkerSource
+from bci_stream.contract.model_card import ModelCard
 from bci_stream.contract.preprocessing import CausalPreprocessor, Preprocessing, check_against_card
-from bci_stream.live.publish import JsonlLog, Prediction, PredictionOutlet, top_k
-from bci_stream.render.base import RenderConfig
-from bci_stream.retrieval.retriever import Retriever
-from bci_stream.lsl.retrieval_outlet import RetrievalOutlet
+from bci_stream.live.config import LiveConfig
+from bci_stream.live.decision import Decision, Withheld
+from bci_stream.live.decoder import Decoder
+from bci_stream.live.interfaces import Clock, MarkerInput, Outlet, Sink, Source, Stage
+from bci_stream.live.prediction import Prediction
 from bci_stream.live.ring_buffer import RingBuffer
-from bci_stream.lsl.inlet import LSLSource, SourceConfig, StreamLostError, describe_stream
-from bci_stream.live.state import SharedState
 from bci_stream.live.scoring import MarkerTruth, RunningAccuracy
+from bci_stream.live.session_log import JsonlLog
+from bci_stream.live.sinks import CallbackSink, Scorer, SinkSlot, StateSink
+from bci_stream.live.state import SharedState
 from bci_stream.live.wait import ChunkWaiter
+from bci_stream.lsl.inlet import LSLSource, SourceConfig, StreamLostError, describe_stream
+from bci_stream.lsl.markers import MarkerSource
+from bci_stream.lsl.outlets import PredictionOutlet, RetrievalOutlet
+from bci_stream.render.base import RenderConfig
+from bci_stream.retrieval.index import (
+    GalleryError,
+    GalleryIndex,
+    check_gallery_fits_card,
+    file_sha256,
+    load_gallery,
+)
+from bci_stream.retrieval.retriever import Retriever
+
+if TYPE_CHECKING:
+    from bci_stream.render.worker import RenderWorker
 
 log = logging.getLogger(__name__)
 
@@ -93,18 +110,27 @@ def build_session(spec: LiveSpec, state: SharedState | None = None,
                   listeners: list[Callable[[Prediction], None]] | None = None, source: Source | None = None
                   ) -> LiveSession:
     """The one place a live session is assembled (headless CLI, the viewer's decoding process,
-    benchmarks): decoder, session, renderer. Not yet connected: call ``start()``."""
+    calibration, benchmarks): decoder, session, renderer, and the path of each decision. Not yet
+    connected: call ``start()``.
+
+    A decision goes through ``session.stages`` (in order; each may change it or hold it back), then
+    to every sink of ``session.sinks`` (in order: :meth:`LiveSession.standard_sinks`, then the
+    ``listeners``). Adding a stage or a sink is one line here, e.g.
+    ``session.stages.append(MyStage(...))`` or ``session.sinks.insert(1, MySink(...))``.
+    """
     decoder = Decoder(spec.model, providers=spec.providers, smoothing=spec.smoothing, incremental=spec.live.incremental)
     retriever = None
     if spec.gallery_index is not None:
         retriever = open_retriever(spec.gallery_index, decoder.card, spec.live)
-    session = LiveSession(decoder, spec.live, state=state, listeners=listeners, source=source, retriever=retriever)
+    session = LiveSession(decoder, spec.live, state=state, source=source, retriever=retriever)
+    session.stages = []  # between the decision and the sinks
+    session.sinks = session.standard_sinks() + [CallbackSink(f) for f in listeners or []]
     if spec.render is not None:
         session.renderer = make_renderer(spec.render, decoder.card, session.state, session.classes, session.gallery)
     return session
 
 
-def open_retriever(gallery_index: str | Path, card, config: LiveConfig) -> Retriever:
+def open_retriever(gallery_index: str | Path, card: ModelCard, config: LiveConfig) -> Retriever:
     """The retriever of an embedding model (``card``) from the index file ``gallery_index``; refuses
     an index in another space or dimension, naming both."""
     gallery = load_gallery(gallery_index)
@@ -114,8 +140,8 @@ def open_retriever(gallery_index: str | Path, card, config: LiveConfig) -> Retri
                      gallery_sha256=file_sha256(gallery_index))
 
 
-def make_renderer(config: RenderConfig, card, state: SharedState, classes: tuple[list[str], list[str]] | None = None,
-                  gallery: GalleryIndex | None = None):
+def make_renderer(config: RenderConfig, card: ModelCard, state: SharedState,
+                  classes: tuple[list[str], list[str]] | None = None, gallery: GalleryIndex | None = None) -> RenderWorker:
     """A started render worker for ``config`` (see :mod:`bci_stream.render`); ``classes`` ``(ids,
     names)`` are the decision's classes (default: the card's; an embedding model's are its gallery's).
     An embedding model's worker also gets the card's embedding space (an "embedding-diffusion"
@@ -131,20 +157,6 @@ def make_renderer(config: RenderConfig, card, state: SharedState, classes: tuple
     retrieval = RetrievalRenderer.from_gallery(gallery, config.size) if gallery is not None else None
     return RenderWorker(config, list(names), state, list(ids), retrieval=retrieval,
                         decoder_space=card.embedding_spec().space).start()
-
-
-class Source(Protocol):
-    """What the loop reads from (an :class:`LSLSource`, or a test double): ``connect(timeout)`` ->
-    bool, ``pull(timeout)`` -> (samples (n, n_channels) float32 in the model's unit, LSL stamps (n,)),
-    raising :class:`StreamLostError`; ``close()``; ``lost_samples``; ``info`` (a ``pylsl.StreamInfo``)."""
-
-    lost_samples: int
-
-    def connect(self, timeout: float | None = None) -> bool: ...
-
-    def pull(self, timeout: float) -> tuple[np.ndarray, np.ndarray]: ...
-
-    def close(self) -> None: ...
 
 
 _OUTLETS_MADE = itertools.count(1)  # predictions outlets made by this process (the instance part of their source id)
@@ -175,40 +187,87 @@ class _Outage:
     reconnected: bool = False  # the inlet was opened again (the source's counter says what the gap cost)
 
 
-class LiveSession:
-    """Owns the inlet, buffer, decoder and outputs; :meth:`run` is the loop.
 
-    ``renderer`` (optional) needs ``submit(prediction)`` that never blocks; every callable in
+
+class OodReport:
+    """A sink: an out-of-distribution episode as one warning and one "cleared" (the log line, and the
+    ``ood_warning`` / ``ood_cleared`` events of the JSONL log), not one per decision."""
+
+    def __init__(self, event: Callable[..., None]):
+        self.event, self.shown = event, ""
+
+    def push(self, p: Prediction) -> None:
+        if p.ood_warning == self.shown:
+            return
+        self.shown = p.ood_warning
+        log.warning("%s", p.ood_warning or "input back within the training data's range")
+        self.event("ood_warning" if p.ood_warning else "ood_cleared", message=p.ood_warning,
+                   ood_rms=round(p.ood_rms, 3), ood_bias=round(p.ood_bias, 3))
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class LiveSession:
+    """Owns the inlet, buffer and decoder, and schedules the windows; :meth:`run` is the loop.
+
+    Each decision goes through ``stages`` and then to ``sinks`` (:mod:`bci_stream.live.interfaces`;
+    :func:`build_session` assembles them, :meth:`standard_sinks` is the default). ``outlet``,
+    ``renderer`` (a render worker: never blocks) and the JSONL log (``config.log_path``) sit in
+    slots of the sink list that may be filled or replaced while the session runs; every callable in
     ``listeners`` is called with each :class:`Prediction` on the loop thread (keep them quick).
     An embedding model needs a ``retriever`` (its decisions are retrieval from a gallery index,
     :mod:`bci_stream.retrieval.retriever`); its classes are then the gallery's. ``clock`` (default
-    ``pylsl.local_clock``) is the session's time: latencies, the run's deadline and outage lengths.
+    ``pylsl.local_clock``) is the session's time: latencies, the run's deadline, outage lengths, the
+    wait for the next chunk and the log's event times.
     """
 
-    def __init__(self, decoder: Decoder, config: LiveConfig | None = None, renderer=None,
+    def __init__(self, decoder: Decoder, config: LiveConfig | None = None, renderer: RenderWorker | None = None,
                  state: SharedState | None = None, listeners: list[Callable[[Prediction], None]] | None = None,
-                 source: Source | None = None, markers: MarkerSource | None = None,
-                 outlet: PredictionOutlet | RetrievalOutlet | None = None, retriever: Retriever | None = None,
-                 clock: Callable[[], float] = pylsl.local_clock):
-        card = decoder.card
+                 source: Source | None = None, markers: MarkerInput | None = None, outlet: Outlet | None = None,
+                 retriever: Retriever | None = None, clock: Clock = pylsl.local_clock, stages: list[Stage] | None = None):
         self.clock = clock  # LSL seconds: deadlines, emission times, outages (tests script it)
         config = config or LiveConfig()
-        if card.is_embedding and retriever is None:
-            raise GalleryError(f"{decoder.model_path.name} is an embedding model ({card.embedding_spec().space}): its "
-                               "decisions are retrieval; pass --gallery-index idx.safetensors (`bci-stream index` "
-                               "builds one in its space)")
-        if retriever is not None:
-            check_gallery_fits_card(retriever.gallery, card)
-        self.decoder, self.config, self.card, self.renderer = decoder, config, card, renderer
-        self.retriever = retriever
+        card = decoder.card
+        _check_retriever(decoder, retriever)
+        self.decoder, self.config, self.card, self.retriever = decoder, config, card, retriever
         self.gallery = retriever.gallery if retriever is not None else None  # the renderer's thumbnails
         self.classes = (list(retriever.class_ids), list(retriever.class_names)) if retriever is not None else \
             (list(card.class_ids), list(card.class_names))  # (ids, names) the decisions are in
         self.class_names = self.classes[1]
-        self.listeners = list(listeners or [])
-        self.source = source if source is not None else LSLSource(card.ch_names, card.input_sfreq, SourceConfig(
+        self.source: Source = source if source is not None else LSLSource(card.ch_names, card.input_sfreq, SourceConfig(
             name=config.stream, lost_after=config.lost_after, resolve_timeout=config.resolve_timeout,
-            unit=card.signal_unit, assume_unit=config.assume_unit))
+            unit=card.signal_unit, assume_unit=config.assume_unit), clock=clock)
+        self._make_buffers()
+        self.state = state or SharedState()
+        self.state.update(class_names=list(self.class_names), provider=decoder.provider, stream_name=config.stream or "")
+        self.decoder.reset(smoothing=config.smoothing)
+        self.want_markers = config.mode == "event" or config.markers is not None
+        self.markers = markers  # None: chosen at start()
+        self._pending: list[tuple[float, str]] = []
+        self._next_end: int | None = None
+        self._outage: _Outage | None = None
+        self._started = False
+        self.closed = False
+        self._last_sample_t: float | None = None
+        self._stop = threading.Event()
+        self._deadline: float | None = None
+        self.waiter = ChunkWaiter(config.wait, self.source, clock=clock, touch=decoder.touch)
+        self._due: float | None = None  # local LSL time the next decision's last sample should arrive
+        self._next_decoder: Decoder | None = None  # swap_decoder(): applied by the loop between two turns
+        self.decision = Decision(decoder, retriever, clock)
+        truth = retriever.truth(card.marker_classes) if retriever is not None else MarkerTruth.for_card(card)
+        self.scorer = Scorer(truth, len(self.class_names))  # event mode: decisions scored against their stimulus
+        self.outlet_slot: SinkSlot[Outlet] = SinkSlot(outlet)  # None: made at start()
+        self.render_slot: SinkSlot[RenderWorker] = SinkSlot(renderer)
+        self.log_slot: SinkSlot[JsonlLog] = SinkSlot(self._open_log(config.log_path) if config.log_path else None)
+        self.stages: list[Stage] = list(stages or [])
+        self.sinks: list[Sink] = self.standard_sinks() + [CallbackSink(f) for f in listeners or []]
+        self.state.update(model=self.decoder.model_path.name, model_since=self.clock())
+
+    def _make_buffers(self) -> None:
+        """The causal preprocessor, the window geometry (samples) and the ring buffer, from the card."""
+        card, config = self.card, self.config
         pre = card.preprocessing_spec()
         self.preprocessor = CausalPreprocessor(pre, list(card.ch_names), card.input_sfreq,
                                                sos=check_against_card(pre, Preprocessing.stored_sos(card.preprocessing),
@@ -218,29 +277,48 @@ class LiveSession:
         self.hop = max(1, int(round(config.hop * card.sfreq))) if config.hop else card.hop_samples
         capacity = max(int(config.buffer_seconds * card.sfreq), 2 * (self.window + self.offset))
         self.ring = RingBuffer(card.n_channels, capacity)
-        self.state = state or SharedState()
-        self.state.update(class_names=list(self.class_names), provider=decoder.provider, stream_name=config.stream or "")
-        self.decoder.reset(smoothing=config.smoothing)
-        self.outlet = outlet  # None: made at start()
-        self.jsonl = JsonlLog(config.log_path, self.class_names, on_error=self.state.report_log_error) \
-            if config.log_path else None
-        want_markers = config.mode == "event" or config.markers is not None
-        self.want_markers = want_markers
-        self.markers = markers  # None: chosen at start()
-        self._pending: list[tuple[float, str]] = []
-        self._next_end: int | None = None
-        self._outage: _Outage | None = None
-        self._started = False
-        self.closed = False
-        self.truth = retriever.truth(card.marker_classes) if retriever is not None else MarkerTruth.for_card(card)
-        self.accuracy = RunningAccuracy(len(self.class_names))  # event mode: decisions scored against their stimulus
-        self._last_sample_t: float | None = None
-        self._stop = threading.Event()
-        self._deadline: float | None = None
-        self.waiter = ChunkWaiter(config.wait, self.source, touch=decoder.touch)
-        self._due: float | None = None  # local LSL time the next decision's last sample should arrive
-        self._next_decoder: Decoder | None = None  # swap_decoder(): applied by the loop between two turns
-        self.state.update(model=self.decoder.model_path.name, model_since=self.clock())
+
+    def standard_sinks(self) -> list[Sink]:
+        """Where each decision goes, in this order: out first (the outlet; the renderer is offered it),
+        then the bookkeeping, which is not latency: scored (its truth and hit, for the sinks after
+        it), logged, an OOD episode reported, the viewer's state."""
+        return [self.outlet_slot, self.render_slot, self.scorer, self.log_slot, OodReport(self._event),
+                StateSink(self.state, self.scorer, self.source)]
+
+    # --- the slots and what they hold ---------------------------------------------------------
+    @property
+    def outlet(self) -> Outlet | None:
+        return self.outlet_slot.sink
+
+    @outlet.setter
+    def outlet(self, outlet: Outlet | None) -> None:
+        self.outlet_slot.replace(outlet)
+
+    @property
+    def renderer(self) -> RenderWorker | None:
+        return self.render_slot.sink
+
+    @renderer.setter
+    def renderer(self, renderer: RenderWorker | None) -> None:
+        self.render_slot.replace(renderer)
+
+    @property
+    def jsonl(self) -> JsonlLog | None:
+        """The JSONL session log (None: not logging)."""
+        return self.log_slot.sink
+
+    @property
+    def accuracy(self) -> RunningAccuracy:
+        """The running accuracy of event-mode decisions (since the last model swap)."""
+        return self.scorer.accuracy
+
+    def _open_log(self, path: str | Path) -> JsonlLog:
+        return JsonlLog(path, self.class_names, on_error=self.state.report_log_error, clock=self.clock)
+
+    def _event(self, kind: str, **fields) -> None:
+        """A session event in the JSONL log (nothing when not logging)."""
+        if self.log_slot.sink is not None:
+            self.log_slot.sink.event(kind, **fields)
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -258,29 +336,37 @@ class LiveSession:
         self.state.update(stream_status="connected", stream_name=info.name())
         self.decoder.check_stream(info)  # desc/reference, desc/filtering vs the card: warnings only
         if self.want_markers and self.markers is None:
-            self.markers = MarkerSource(cfg.markers, eeg=info)
-            if not self.markers.connect(timeout=2.0):
-                if cfg.mode == "event":
-                    raise StreamLostError(
-                        f"no marker stream {repr(cfg.markers) if cfg.markers else 'for ' + repr(info.name())} found "
-                        "for event mode; name one with --markers"
-                    )
-                self.markers = None
+            self.markers = self._connect_markers(info)
         self.state.update(marker_status=self.markers.status if self.markers else "none",
                           marker_stream=self.markers.info.name() if self.markers else "")
         if self.outlet is None:
-            source_id = outlet_source_id(cfg.outlet_name, info, self.decoder.model_sha256)
-            if self.retriever is not None:
-                r = self.retriever
-                self.outlet = RetrievalOutlet(r.gallery, r.k, float(r.logit_scale), name=cfg.outlet_name,
-                                              source_id=source_id, publish_embedding=cfg.publish_embedding,
-                                              gallery_file=r.gallery_file, gallery_sha256=r.gallery_sha256)
-            else:
-                self.outlet = PredictionOutlet(self.card.class_names, name=cfg.outlet_name, source_id=source_id,
-                                               model=self.decoder.model_desc())
+            self.outlet = self._make_outlet(info)
         self._started = True
-        if self.jsonl:
-            self.jsonl.event("session_start", **self.describe())
+        self._event("session_start", **self.describe())
+
+    def _connect_markers(self, info: pylsl.StreamInfo) -> MarkerSource | None:
+        """The marker stream (``config.markers``, else the one beside ``info``); None if there is none
+        in continuous mode, an error in event mode."""
+        cfg = self.config
+        markers = MarkerSource(cfg.markers, eeg=info)
+        if markers.connect(timeout=2.0):
+            return markers
+        if cfg.mode == "event":
+            raise StreamLostError(f"no marker stream {repr(cfg.markers) if cfg.markers else 'for ' + repr(info.name())} "
+                                  "found for event mode; name one with --markers")
+        return None
+
+    def _make_outlet(self, info: pylsl.StreamInfo) -> Outlet:
+        """The predictions outlet of this model (an embedding model's: its retrieval outlets)."""
+        cfg = self.config
+        source_id = outlet_source_id(cfg.outlet_name, info, self.decoder.model_sha256)
+        if self.retriever is not None:
+            r = self.retriever
+            return RetrievalOutlet(r.gallery, r.k, float(r.logit_scale), name=cfg.outlet_name, source_id=source_id,
+                                   publish_embedding=cfg.publish_embedding, gallery_file=r.gallery_file,
+                                   gallery_sha256=r.gallery_sha256)
+        return PredictionOutlet(self.card.class_names, name=cfg.outlet_name, source_id=source_id,
+                                model=self.decoder.model_desc())
 
     def describe(self) -> dict:
         """What this session is: model (path, hash, card preprocessing), input stream, markers, outlet,
@@ -289,7 +375,7 @@ class LiveSession:
 
         info = self.source.info
         stream = describe_stream(info) if info is not None else {}
-        if getattr(self.source, "unit_note", ""):
+        if self.source.unit_note:
             stream["unit"] = self.source.unit_note
         out = {
             "software": f"bci-stream {__version__}",
@@ -297,7 +383,7 @@ class LiveSession:
                       "classes": self.card.n_classes, "signal_unit": self.card.signal_unit,
                       "preprocessing": self.card.preprocessing_spec().describe()},
             "stream": stream,
-            "rejected_streams": [{"name": n, "why": why} for n, why in getattr(self.source, "rejected", [])],
+            "rejected_streams": [{"name": n, "why": why} for n, why in self.source.rejected],
             "markers": ({"name": self.markers.info.name(), "source_id": self.markers.info.source_id(),
                          "host": self.markers.info.hostname(), "why": self.markers.reason,
                          "others": self.markers.others} if self.markers else None),
@@ -314,17 +400,22 @@ class LiveSession:
     def stop(self) -> None:
         """End the loop (from a signal handler or another thread); also ends a wait for the stream."""
         self._stop.set()
-        stop_wait = getattr(self.source, "stop_event", None)
-        if stop_wait is not None:
-            stop_wait.set()
+        self.source.stop_event.set()
 
     def set_recording(self, path: str | Path | None) -> None:
         """Start writing the JSONL log to ``path`` (None: stop and close the current one)."""
-        previous, self.jsonl = self.jsonl, JsonlLog(path, self.class_names,
-                                                     on_error=self.state.report_log_error) if path else None
+        previous = self.log_slot.replace(self._open_log(path) if path else None)
         if previous is not None:
             previous.close()
         self.state.update(message=f"recording to {path}" if path else "recording stopped")
+
+    def swap_model(self, path: str | Path) -> None:
+        """Hot-swap the model file at ``path`` in (:meth:`swap_decoder`); one that cannot be read or
+        does not fit leaves a message in the state instead, and the running model stays."""
+        try:
+            self.swap_decoder(Decoder(path, providers=self.config.providers, incremental=self.config.incremental))
+        except Exception as err:  # a foreign or half-written file, another stream's model: said, not fatal
+            self.state.update(message=f"model not swapped: {err}")
 
     def swap_decoder(self, new: Decoder) -> None:
         """Replace the model by ``new`` at the start of the loop's next turn (between two hops; call
@@ -341,56 +432,54 @@ class LiveSession:
     def _apply_swap(self) -> None:
         old, self.decoder, self._next_decoder = self.decoder, self._next_decoder, None
         self.card = self.decoder.card
-        self.truth = MarkerTruth.for_card(self.card)  # its own marker_classes
-        before, self.accuracy = self.accuracy, RunningAccuracy(len(self.class_names))  # scored afresh
+        self.decision.decoder = self.decoder
+        before = self.scorer.restart(MarkerTruth.for_card(self.card))  # its own marker_classes; scored afresh
+        for stage in self.stages:
+            stage.reset()
         self.waiter.touch = self.decoder.touch
         now = self.clock()
         self.state.update(model=self.decoder.model_path.name, model_since=now,
                           message=f"model swapped: {self.decoder.model_path.name}")
         log.info("model swapped: %s -> %s", old.model_path, self.decoder.model_path)
-        if self.jsonl:
-            self.jsonl.event("model_swapped", old={"path": str(old.model_path), "sha256": old.model_sha256},
-                             new={"path": str(self.decoder.model_path), "sha256": self.decoder.model_sha256},
-                             sample=self.ring.count, lost_samples=self.source.lost_samples,
-                             event_accuracy_before=before.summary() if self.config.mode == "event" else None)
+        self._event("model_swapped", old={"path": str(old.model_path), "sha256": old.model_sha256},
+                    new={"path": str(self.decoder.model_path), "sha256": self.decoder.model_sha256},
+                    sample=self.ring.count, lost_samples=self.source.lost_samples,
+                    event_accuracy_before=before.summary() if self.config.mode == "event" else None)
 
     def switch_renderer(self, kind: str) -> None:
         """Replace the renderer by one of ``kind`` ("gallery", "diffusion", "embedding-diffusion", "none"),
         keeping its settings."""
-        old, self.renderer = self.renderer, None
+        old = self.render_slot.replace(None)
         if old is not None:
-            old.stop()
+            old.close()
         self.state.update(renderer_error="", renderer_kind=kind)
         if kind != "none":
             base = old.config if old is not None else RenderConfig()
             self.renderer = make_renderer(base.with_kind(kind), self.card, self.state, self.classes, self.gallery)
 
     def close(self) -> None:
-        """Close the inlets, the renderer and the log (``session_end`` once the session had started; a
-        log that got no record is removed: :class:`JsonlLog`). Once only."""
+        """Close the inlets, then every sink in order (the renderer stops, the log gets ``session_end``
+        once the session had started; a log that got no record is removed: :class:`JsonlLog`). Once only."""
         if self.closed:
             return
         self.closed = True
         self.source.close()
         if self.markers is not None:
             self.markers.close()
-        if self.renderer is not None:
-            self.renderer.stop()
         self.state.update(stream_status="stopped")
-        if self.jsonl and not self._started:
-            self.jsonl.close()
-        elif self.jsonl:
+        if self._started:
             st = self.state
-            self.jsonl.event("session_end", decisions=st.n_decisions, withheld=st.n_withheld,
-                             skipped_backlog=st.n_skipped, lost_samples=self.source.lost_samples,
-                             gap_samples=getattr(self.source, "gap_samples", None),
-                             gaps=len(st.gaps), seconds_down=round(sum(d for _, d in st.gaps), 3),
-                             event_accuracy=self.accuracy.summary() if self.config.mode == "event" else None)
-            self.jsonl.close()
+            self._event("session_end", decisions=st.n_decisions, withheld=st.n_withheld,
+                        skipped_backlog=st.n_skipped, lost_samples=self.source.lost_samples,
+                        gap_samples=self.source.gap_samples,
+                        gaps=len(st.gaps), seconds_down=round(sum(d for _, d in st.gaps), 3),
+                        event_accuracy=self.accuracy.summary() if self.config.mode == "event" else None)
+        for sink in self.sinks:
+            sink.close()
         self.outlet = None
 
     def run(self, seconds: float | None = None) -> None:
-        """Loop until :meth:`stop` or ``seconds`` elapse (LSL clock). Connects first if needed."""
+        """Loop until :meth:`stop` or ``seconds`` elapse (the session's clock). Connects first if needed."""
         if not self._started:
             self.start()
         self._deadline = None if seconds is None else self.clock() + seconds
@@ -446,8 +535,7 @@ class LiveSession:
             skipped = (ring.count - self._next_end) // self.hop
             self._next_end += skipped * self.hop
             self.state.update(n_skipped=self.state.n_skipped + skipped)
-            if self.jsonl:
-                self.jsonl.event("backlog_skipped", decisions=skipped, resume_sample=self._next_end)
+            self._event("backlog_skipped", decisions=skipped, resume_sample=self._next_end)
         while self._next_end <= ring.count:
             self._decide(self._next_end, marker=None)
             self._next_end += self.hop
@@ -466,8 +554,7 @@ class LiveSession:
                 continue
             onset = self.ring.nearest_index(t, tolerance=2 * half_sample)  # the sample nearest the marker
             if onset is None:
-                if self.jsonl:
-                    self.jsonl.event("marker_dropped", marker=text, t_marker=t, reason="no buffered sample at its time")
+                self._event("marker_dropped", marker=text, t_marker=t, reason="no buffered sample at its time")
                 continue
             end = onset + self.offset + self.window
             if end > self.ring.count:
@@ -478,54 +565,19 @@ class LiveSession:
         self._pending = keep
 
     def _decide(self, end: int, marker: str | None, t_marker: float | None = None) -> None:
+        """The window ending before sample ``end``: decided, through the stages, to every sink."""
         data, times = self.ring.window(end, self.window)
-        window = data.T  # (n_channels, n_times) view
-        reason = _bad_window(window, self.card.ch_names)
-        probs = None
-        if not reason:
-            probs = self.decoder.classify(window, end)  # only the new frames when it moved by whole STFT hops
-            if not np.isfinite(probs).all():  # e.g. samples so large the features overflow float32
-                reason = "non-finite decision (input beyond float32 range after the features)"
-        if reason:
-            self.state.update(n_withheld=self.state.n_withheld + 1, withheld_reason=reason)
-            if self.jsonl:
-                self.jsonl.event("withheld", window_end_sample=end, t_lsl=float(times[-1]), reason=reason, marker=marker)
+        p = self.decision.decide(data.T, times, end, marker, t_marker)  # the window: a (n_channels, n_times) view
+        if isinstance(p, Withheld):
+            self.state.update(n_withheld=self.state.n_withheld + 1, withheld_reason=p.reason)
+            self._event("withheld", window_end_sample=end, t_lsl=float(times[-1]), reason=p.reason, marker=marker)
             return
-        if marker is None:
-            probs = self.decoder.smooth(probs)  # an embedding model: the mean embedding, renormalised below
-        retrieval = None
-        if self.retriever is not None:
-            probs, top5, retrieval = self.retriever.decide(probs)
-        else:
-            top5 = top_k(probs, 5)
-        t_lsl = float(times[-1])
-        t_emitted = self.clock()
-        ood = self.decoder.ood
-        p = Prediction(t_lsl=t_lsl, t_emitted=t_emitted, probabilities=probs, top5=top5,
-                       window_end_sample=end, latency_ms=(t_emitted - t_lsl) * 1e3, marker=marker,
-                       ood_rms=ood.rms, ood_bias=ood.bias,
-                       extra={"t_marker": t_marker} if t_marker is not None else {}, retrieval=retrieval)
-        self.outlet.push(p)
-        if self.renderer is not None:
-            self.renderer.submit(p)
-        if marker is not None:  # after the decision is out: scoring is bookkeeping, not latency
-            p.truth = self.truth.class_of(marker)
-            p.hit = self.accuracy.add(marker, p.truth, p.top5, probs)
-        if self.jsonl:
-            self.jsonl.prediction(p)
-        warning = ood.warning
-        st = self.state
-        if warning != st.ood_warning:
-            log.warning("%s", warning or "input back within the training data's range")
-            if self.jsonl:
-                self.jsonl.event("ood_warning" if warning else "ood_cleared", message=warning,
-                                 ood_rms=round(ood.rms, 3), ood_bias=round(ood.bias, 3))
-        st.record_decision(probs, p.top5, p.latency_ms, self.source.lost_samples, (ood.rms, ood.bias, warning),
-                           self.decoder.last_features,
-                           (self.accuracy.summary(), list(self.accuracy.recent)) if marker is not None else None,
-                           retrieval=retrieval)
-        for listener in self.listeners:
-            listener(p)
+        for stage in self.stages:
+            p = stage.process(p)
+            if p is None:
+                return
+        for sink in self.sinks:
+            sink.push(p)
 
     def _filters_restarted(self, channels: tuple[int, ...], ring_count: int) -> None:
         """Non-finite samples on ``channels`` (indices) were kept out of the filter state and their
@@ -535,15 +587,13 @@ class LiveSession:
         log.warning("non-finite samples on %d channel(s) (%s): their filters started again at the next finite sample",
                     len(names), text)
         self.state.update(message=f"filters restarted after non-finite samples on {text}")
-        if self.jsonl:
-            self.jsonl.event("filter_reset", reason="non-finite samples", channels=names, chunk_start_sample=ring_count)
+        self._event("filter_reset", reason="non-finite samples", channels=names, chunk_start_sample=ring_count)
 
     def _marker_changes(self) -> None:
         """Report the marker stream going away or coming back (reconnection runs in the background)."""
         for status, t in self.markers.changes:
             self.state.update(marker_status=status, message=f"marker stream {status}")
-            if self.jsonl:
-                self.jsonl.event("markers_lost" if status == "lost" else "markers_restored",
+            self._event("markers_lost" if status == "lost" else "markers_restored",
                                  stream=self.markers.name, t=t)
         self.markers.changes.clear()
 
@@ -559,8 +609,7 @@ class LiveSession:
                                    lost_before=self.source.lost_samples)
             log.warning("stream lost: %s; waiting for it to return", err)
             self.state.update(stream_status="lost", message=str(err))
-            if self.jsonl:
-                self.jsonl.event("stream_lost", reason=str(err), last_sample=self.ring.count,
+            self._event("stream_lost", reason=str(err), last_sample=self.ring.count,
                                  t_last_sample=self._last_sample_t)
         self.ring.reset()
         self.decoder.reset()  # smoothing and the incremental spectrogram start again
@@ -570,7 +619,9 @@ class LiveSession:
         self._due = None
         self._next_end = None
         self._pending.clear()
-        if getattr(self.source, "inlet", None) is not None:
+        for stage in self.stages:
+            stage.reset()
+        if self.source.is_open:
             return  # silent but still connected: keep reading it (a stalled sender may catch up)
         while not self._stop.is_set() and not self._past_deadline():
             if self.source.connect(timeout=1.0):  # the source keeps looking between attempts: no delay added
@@ -589,8 +640,7 @@ class LiveSession:
         missing = self._missing_samples(outage)
         log.warning("stream back: %.2f s without data", down)
         self.state.add_gap(start, down)
-        if self.jsonl:
-            self.jsonl.event("stream_restored", seconds_down=round(down, 3), data_gap_seconds=data_gap,
+        self._event("stream_restored", seconds_down=round(down, 3), data_gap_seconds=data_gap,
                              missing_samples=missing, t_last_sample=outage.last_sample_t, t_first_sample=first_t,
                              resume_sample=self.ring.count)
 
@@ -598,26 +648,25 @@ class LiveSession:
         """Samples the source counted over ``outage`` that never arrived (its counter channel; None
         without one): 0 for a sender that stalled and caught up, the outage and the reconnection's
         samples for an outlet that went away."""
-        if not getattr(self.source, "has_counter", False):
+        if not self.source.has_counter:
             return None
         missing = self.source.lost_samples - outage.lost_before
         if outage.reconnected:
-            across = getattr(self.source, "last_gap_samples", None)
+            across = self.source.last_gap_samples
             if across is None:  # the counter started again: what the gap cost is unknown
                 return None
             missing += across
         return missing
 
 
-def _bad_window(window: np.ndarray, ch_names: list[str]) -> str:
-    """Why a window ``(n_channels, n_times)`` must not be classified ("" if it is fine)."""
-    def named(mask: np.ndarray) -> str:
-        bad = [ch_names[i] for i in np.flatnonzero(mask)]
-        return f"{len(bad)} channel(s): {', '.join(bad[:6])}{' ...' if len(bad) > 6 else ''}"
 
-    if not np.isfinite(window).all():
-        return "non-finite samples (NaN/Inf) on " + named(~np.isfinite(window).all(axis=1))
-    flat = window.max(axis=1) == window.min(axis=1)
-    if flat.any():
-        return "flat-lined signal on " + named(flat)
-    return ""
+def _check_retriever(decoder: Decoder, retriever: Retriever | None) -> None:
+    """An embedding model decides by retrieval: refuse one without a retriever, or with a gallery
+    in another space than its card's."""
+    card = decoder.card
+    if card.is_embedding and retriever is None:
+        raise GalleryError(f"{decoder.model_path.name} is an embedding model ({card.embedding_spec().space}): its "
+                           "decisions are retrieval; pass --gallery-index idx.safetensors (`bci-stream index` "
+                           "builds one in its space)")
+    if retriever is not None:
+        check_gallery_fits_card(retriever.gallery, card)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +24,9 @@ class RenderedImage:
     t_decision: float | None = None  # the decision's t_lsl (its window's last sample), LSL seconds
     marker: str | None = None  # the stimulus marker of an event-locked decision
     t_marker: float | None = None  # that marker's LSL time
+
+
+_NOT_SHOWN = ("lock", "latencies", "markers", "picture_listeners")  # not in a snapshot (markers: copied)
 
 
 @dataclass
@@ -67,6 +71,8 @@ class SharedState:
     calibration: dict = field(default_factory=dict)  # bci_stream.recording.calibrate progress ({} when not calibrating)
     log_error: str = ""  # the JSONL log could not be written (see publish.JsonlLog); "" while it is fine
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # called (no argument, on the renderer's thread) after each new picture: the viewer is told, not polling
+    picture_listeners: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     def update(self, **fields) -> None:
         with self.lock:
@@ -95,6 +101,23 @@ class SharedState:
             if self.features is None or self.features.shape != features.shape:
                 self.features = np.empty_like(features)
             np.copyto(self.features, features)
+
+    def show_image(self, image: RenderedImage, **fields) -> None:
+        """A new picture (and other ``fields``), under the lock; then every picture listener is told."""
+        with self.lock:
+            self.image = image
+            for key, value in fields.items():
+                setattr(self, key, value)
+        self._picture_changed()
+
+    def current_image(self) -> RenderedImage | None:
+        """The newest picture (None before the first)."""
+        with self.lock:
+            return self.image
+
+    def _picture_changed(self) -> None:
+        for listener in list(self.picture_listeners):
+            listener()
 
     def add_gap(self, start: float, seconds_down: float) -> None:
         """The stream is back after ``seconds_down`` s without data (from LSL time ``start``)."""
@@ -137,7 +160,7 @@ class SharedState:
     def snapshot(self) -> dict:
         """A consistent shallow copy of the fields, for the GUI thread."""
         with self.lock:
-            out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("lock", "latencies", "markers")}
+            out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in _NOT_SHOWN}
             out["markers"] = list(self.markers)
             out["n_latencies"] = len(self.latencies)
         out["latency_p50"], out["latency_p99"] = self.latency_percentiles()

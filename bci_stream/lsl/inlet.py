@@ -245,6 +245,7 @@ class LSLSource:
         self._idle_since: float | None = None
         self.stalled = False  # silent for lost_after, inlet still open
         self._scale: np.ndarray | float = 1.0
+        self._counter: int | None = None  # the counter channel's index in the stream (None: it has none)
 
     # --- connection --------------------------------------------------------------------------
     def connect(self, timeout: float | None = None) -> bool:
@@ -367,7 +368,12 @@ class LSLSource:
     @property
     def has_counter(self) -> bool:
         """True when the connected stream has the counter channel (lost samples are counted)."""
-        return getattr(self, "_counter", None) is not None
+        return self._counter is not None
+
+    @property
+    def is_open(self) -> bool:
+        """True while the inlet is open (a stalled stream still is: its later samples are read as usual)."""
+        return self.inlet is not None
 
     def close(self) -> None:
         """Close the inlet; the counter's next value is kept, so the first sample after a reconnection

@@ -158,14 +158,14 @@ def _train(config: CalibrateConfig, xdf: Path, mapping: Path, run_dir: Path, mod
 
 def calibrate(config: CalibrateConfig, state=None, say=print) -> CalibrationResult:
     """Run the whole sitting (see the module docstring); returns the figures."""
-    from bci_stream.live.decoder import Decoder
-    from bci_stream.sources.listen import MarkerListener
-    from bci_stream.live.session import LiveSession, LiveSpec, build_session
-    from bci_stream.live.config import LiveConfig
     from bci_stream.contract.model_card import ModelCard
-    from bci_stream.recording.labrecorder import Recorder, stream_query_id
-    from bci_stream.live.state import SharedState
     from bci_stream.contract.stimuli import scan_images, write_mapping
+    from bci_stream.live.config import LiveConfig
+    from bci_stream.live.decoder import Decoder
+    from bci_stream.live.session import LiveSession, LiveSpec, build_session
+    from bci_stream.live.state import SharedState
+    from bci_stream.recording.labrecorder import Recorder, stream_query_id
+    from bci_stream.sources.listen import MarkerListener
 
     # 1. inputs checked before anything starts
     c = config
@@ -247,7 +247,7 @@ def calibrate(config: CalibrateConfig, state=None, say=print) -> CalibrationResu
         time.sleep(c.tmax + 1.0)  # the last stimulus's epoch completes and is decided
         seconds["live test"] = time.monotonic() - t
         live_acc = session.accuracy.summary()
-        lost = session.source.lost_samples if getattr(session.source, "has_counter", False) else None
+        lost = session.source.lost_samples if session.source.has_counter else None
         seconds["total"] = time.monotonic() - t_start
         result = CalibrationResult(recorder.path, model_path, offline, live_acc, swapped, lost, seconds)
         (out / "calibration.json").write_text(json.dumps(

@@ -10,9 +10,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 
 class RendererError(RuntimeError):
     """A renderer cannot be built or failed to render (missing weights, out of memory, ...)."""
+
+
+class RendererBase:
+    """The whole :class:`bci_stream.live.interfaces.Renderer` interface with neutral defaults: a
+    renderer overrides what it draws (``render``, or ``render_embedding`` with
+    ``draws_embeddings = True``) and ``close`` when it holds something to release."""
+
+    kind = "none"
+    draws_embeddings = False
+
+    def render(self, class_index: int, class_name: str) -> np.ndarray:
+        raise RendererError(f"the {self.kind} renderer draws embeddings, not classes")
+
+    def render_embedding(self, embedding: np.ndarray, row: int) -> np.ndarray:
+        raise RendererError(f"the {self.kind} renderer draws classes, not embeddings")
+
+    def close(self) -> None:
+        """Nothing to release."""
 
 
 @dataclass(frozen=True)

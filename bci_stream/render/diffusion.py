@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from bci_stream._env import set_offline_environment
-from bci_stream.render.base import RenderConfig, RendererError
+from bci_stream.render.base import RenderConfig, RendererBase, RendererError
 
 set_offline_environment()  # before diffusers imports huggingface_hub (also when imported on its own)
 
@@ -80,7 +80,7 @@ def load_pipeline(pipeline_class, model: str, device: str = "auto", taesd: str |
     return pipe, device
 
 
-class DiffusionRenderer:
+class DiffusionRenderer(RendererBase):
     """Renders ``config.prompt.format(name=...)`` seeded per class; optional img2img from the last frame."""
 
     kind = "diffusion"

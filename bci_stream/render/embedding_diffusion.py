@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from bci_stream._env import set_offline_environment
-from bci_stream.render.base import RenderConfig, RendererError
+from bci_stream.render.base import RenderConfig, RendererBase, RendererError
 from bci_stream.render.diffusion import load_pipeline, looks_like_path
 
 set_offline_environment()  # before diffusers imports huggingface_hub (also when imported on its own)
@@ -120,7 +120,7 @@ def typical_norm(pipe) -> float:
     return float(np.sqrt(np.sum(mean**2 + std**2)))
 
 
-class EmbeddingDiffusionRenderer:
+class EmbeddingDiffusionRenderer(RendererBase):
     """Draws ``render_embedding(embedding (D,), row)``: the unit vector scaled to the pipeline's norm,
     seeded per gallery row (``config.seed + row``) so a retrieved image keeps its look.
 

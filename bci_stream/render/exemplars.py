@@ -8,10 +8,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from bci_stream.render.base import RendererBase
+
 SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 
-class GalleryRenderer:
+class GalleryRenderer(RendererBase):
     """Picks the class's images from ``folder`` in turn.
 
     A class's images are ``folder/<synset or name>/*`` or ``folder/<synset>_*.*`` (the ImageNet-EEG

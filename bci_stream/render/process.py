@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from bci_stream.render.base import RenderConfig, RendererError
+from bci_stream.render.base import RenderConfig, RendererBase, RendererError
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +48,9 @@ def _serve(config: RenderConfig, decoder_space: str | None, conn) -> None:
         if job is None:
             return
         method, args = job
+        draw = renderer.render_embedding if method == "render_embedding" else renderer.render
         try:
-            conn.send(("image", getattr(renderer, method)(*args)))
+            conn.send(("image", draw(*args)))
         except Exception as err:  # CUDA OOM, pipeline error
             conn.send(("error", _describe(err)))
 
@@ -60,7 +61,7 @@ def _describe(err: Exception) -> str:
     return str(err) if isinstance(err, RendererError) else f"{type(err).__name__}: {err}"
 
 
-class ProcessRenderer:
+class ProcessRenderer(RendererBase):
     """The renderer :func:`build_in_process` builds for ``config``, run in a child process: the
     :class:`~bci_stream.render.diffusion.DiffusionRenderer` ("diffusion") or the
     :class:`~bci_stream.render.embedding_diffusion.EmbeddingDiffusionRenderer` ("embedding-diffusion",

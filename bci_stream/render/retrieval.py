@@ -13,10 +13,11 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image
 
+from bci_stream.render.base import RendererBase
 from bci_stream.render.exemplars import card, fit_square
 
 
-class RetrievalRenderer:
+class RetrievalRenderer(RendererBase):
     """``render_embedding(embedding, row)`` -> the thumbnail of ``row``, ``(size, size, 3)`` uint8.
 
     ``thumbnail_of(row)``: the row's picture ``(h, w, 3)`` uint8, or None; ``name_of(row)``: the

@@ -18,10 +18,12 @@ from dataclasses import dataclass
 import numpy as np
 import pylsl
 
+from bci_stream.live.interfaces import Renderer
+from bci_stream.live.prediction import Prediction
+from bci_stream.live.state import RenderedImage, SharedState
 from bci_stream.render.base import RenderConfig, RendererError
 from bci_stream.render.exemplars import GalleryRenderer
 from bci_stream.render.retrieval import RetrievalRenderer
-from bci_stream.live.state import RenderedImage, SharedState
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ class RenderWorker:
     """
 
     def __init__(self, config: RenderConfig, class_names: list[str], state: SharedState | None = None,
-                 class_ids: list[str] | None = None, renderer=None, retrieval: RetrievalRenderer | None = None,
+                 class_ids: list[str] | None = None, renderer: Renderer | None = None, retrieval: RetrievalRenderer | None = None,
                  decoder_space: str | None = None):
         self.config = config
         self.class_names, self.class_ids = class_names, class_ids
@@ -66,24 +68,28 @@ class RenderWorker:
         self._times: list[float] = []
 
     # --- decoding side (never blocks) -------------------------------------------------------
-    def submit(self, prediction) -> bool:
+    def submit(self, prediction: Prediction) -> bool:
         """Offer a decision; True if it took the slot (it may still be replaced before rendering). An
         embedding model's decision (its ``retrieval``: :class:`bci_stream.retrieval.retriever.Retrieval`) goes on
         as :meth:`submit_embedding` of its decoded embedding and top-1 retrieved row."""
-        retrieval = getattr(prediction, "retrieval", None)
+        retrieval = prediction.retrieval
         if retrieval is not None:
             return self.submit_embedding(retrieval.embedding, int(retrieval.rows[0]), float(retrieval.similarities[0]),
-                                         prediction.t_lsl, prediction.marker, prediction.extra.get("t_marker"))
+                                         prediction.t_lsl, prediction.marker, prediction.t_marker)
         top = prediction.top5[0]
         if prediction.probabilities[top] < self.config.min_confidence:
             return False
-        return self._offer(top, None, prediction.t_lsl, prediction.marker, prediction.extra.get("t_marker"))
+        return self._offer(top, None, prediction.t_lsl, prediction.marker, prediction.t_marker)
+
+    def push(self, prediction: Prediction) -> None:
+        """A sink of the live loop (:class:`bci_stream.live.interfaces.Sink`): :meth:`submit`."""
+        self.submit(prediction)
 
     def submit_embedding(self, embedding: np.ndarray, top1_row: int, similarity: float = 1.0,
                          t_lsl: float | None = None, marker: str | None = None, t_marker: float | None = None) -> bool:
         """Offer an embedding decision: the decoded ``embedding`` (D,) (copied: the caller may reuse its
         buffer), the top-1 retrieved gallery row and its cosine ``similarity``; ``t_lsl``, ``marker``,
-        ``t_marker`` as in a :class:`~bci_stream.live.publish.Prediction`. True if it took the slot."""
+        ``t_marker`` as in a :class:`~bci_stream.live.prediction.Prediction`. True if it took the slot."""
         if similarity < self.config.min_similarity:
             return False
         return self._offer(int(top1_row), np.array(embedding, dtype=np.float32), t_lsl, marker, t_marker)
@@ -115,10 +121,13 @@ class RenderWorker:
         if self._thread is None or not self._thread.is_alive():
             self._close_renderer()
 
+    def close(self) -> None:
+        """The session ended (:class:`bci_stream.live.interfaces.Sink`): :meth:`stop`."""
+        self.stop()
+
     def _close_renderer(self) -> None:
-        close = getattr(self._renderer, "close", None)  # a renderer process
-        if close is not None:
-            close()
+        if self._renderer is not None:
+            self._renderer.close()
 
     def _build(self):
         kind = self.config.kind
@@ -176,7 +185,7 @@ class RenderWorker:
                 continue
             # an embedding decision goes to the renderer if it draws embeddings, else to retrieval
             renderer = self._renderer
-            if job.embedding is not None and not getattr(renderer, "draws_embeddings", False):
+            if job.embedding is not None and not renderer.draws_embeddings:
                 renderer = self.retrieval
             t0 = time.perf_counter()
             try:
@@ -194,6 +203,5 @@ class RenderWorker:
             span = self._times[-1] - self._times[0]
             fps = (len(self._times) - 1) / span if span > 0 else 0.0
             self.n_rendered += 1
-            self.state.update(image=RenderedImage(image, job.index, name, pylsl.local_clock(), renderer.kind, seconds,
-                                                  job.t_decision, job.marker, job.t_marker),
-                              renderer_fps=fps)
+            self.state.show_image(RenderedImage(image, job.index, name, pylsl.local_clock(), renderer.kind, seconds,
+                                                job.t_decision, job.marker, job.t_marker), renderer_fps=fps)

@@ -17,7 +17,7 @@ def run_viewer_with_decoding_process(spec: LiveSpec, screenshot: str | None = No
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
     decoding = DecodingProcess(spec)
-    window = MainWindow(decoding.state, decoding.card.ch_names, decoding.card.sfreq, ring=decoding.traces,
+    window = MainWindow(decoding.state, decoding.card.ch_names, decoding.card.sfreq, traces=decoding.traces,
                         session=decoding, renderer_factory=decoding.switch_renderer,
                         class_ids=list(decoding.class_ids), card=decoding.card, gallery=decoding.gallery)
     signal.signal(signal.SIGINT, lambda *_: window.close())  # Ctrl+C: close the window, stop the session

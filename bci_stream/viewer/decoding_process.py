@@ -4,7 +4,7 @@ Qt paints the window while holding the GIL (milliseconds a frame); a decoding th
 process waited for it, and its latency tripled (README, *Live use*). Here the decoding loop owns its
 process: a publisher thread there sends the viewer ~30 snapshots a second (the shared state, the
 shown group's spectrogram, the traces reduced to min/max per column with an optional display
-filter, channel health, each new picture once), and takes the viewer's commands (channels, display
+filter, channel health) and each new picture once, the moment the renderer has it; it takes the viewer's commands (channels, display
 filter, start/stop the JSONL log, switch renderer, stop). It never imports Qt.
 """
 
@@ -16,13 +16,14 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from bci_stream.live.session import LiveSpec, build_session
 from bci_stream.live.extras import SessionExtras
-from bci_stream.live.state import SharedState
+from bci_stream.live.session import LiveSession, LiveSpec, build_session
+from bci_stream.live.state import RenderedImage, SharedState
 from bci_stream.viewer.display import DisplayFilter, channel_health, trace_view
 from bci_stream.viewer.protocol import PUBLISH_HZ, TRACE_POINTS, TRACE_SECONDS
 
@@ -62,69 +63,106 @@ def _decode(spec: LiveSpec, conn) -> None:
             pass
 
 
-def _publish(session, conn, finished: threading.Event) -> None:
-    card = session.card
-    channels = np.arange(min(16, card.n_channels))
-    display = DisplayFilter()
-    image_sent = None
-    while not finished.is_set():
-        t0 = time.monotonic()
-        try:
-            while conn.poll():
-                command, value = conn.recv()
-                if command == "channels":
-                    channels = np.asarray(value, dtype=int)
-                elif command == "display_filter":
-                    display = DisplayFilter(**value)
-                elif command == "record":
-                    try:
-                        session.set_recording(value)
-                    except (OSError, ValueError) as err:  # a path that cannot be written: said, not fatal
-                        session.state.update(message=f"cannot record: {err}")
-                elif command == "renderer":
-                    session.switch_renderer(value)
-                elif command == "swap_model":  # the viewer's "load model…": refused models leave a message
-                    try:
-                        from bci_stream.live.decoder import Decoder
+@dataclass
+class _Shown:
+    """What the viewer asked to be sent (its channel group and display filter), and the last picture sent."""
 
-                        session.swap_decoder(Decoder(value, providers=session.config.providers,
-                                                     incremental=session.config.incremental))
-                    except Exception as err:
-                        session.state.update(message=f"model not swapped: {err}")
-                elif command == "stop":
-                    session.stop()
-            snap = session.state.snapshot()
-            if snap["features"] is not None and len(channels):
-                snap["features"] = snap["features"][channels].mean(axis=0)  # the shown group's spectrogram
-            if snap["image"] is image_sent:
-                snap["image"] = None  # sent once: the viewer keeps it
-            else:
-                image_sent = snap["image"]
-            recent, _ = session.ring.snapshot(int(card.sfreq), slice(None), 1)
-            snap["health"] = channel_health(recent.T, card.ch_names)
-            conn.send(("state", snap, trace_view(session.ring, TRACE_SECONDS, card.sfreq, channels, TRACE_POINTS,
-                                                 display)))
+    channels: np.ndarray
+    display: DisplayFilter = DisplayFilter()
+    image: RenderedImage | None = None
+
+
+def _publish(session: LiveSession, conn, finished: threading.Event) -> None:
+    """The state ``PUBLISH_HZ`` times a second, and each new picture as soon as it is ready (the
+    renderer's thread wakes this one: ``SharedState.picture_listeners``); the viewer's commands."""
+    shown = _Shown(np.arange(min(16, session.card.n_channels)))
+    picture = threading.Event()
+    session.state.picture_listeners.append(picture.set)
+    next_state = time.monotonic()
+    while not finished.is_set():
+        try:
+            if time.monotonic() >= next_state:
+                next_state = time.monotonic() + 1.0 / PUBLISH_HZ
+                _obey(session, conn, shown)
+                _send_state(session, conn, shown)
+            if picture.wait(max(0.0, next_state - time.monotonic())):
+                picture.clear()
+                image = session.state.current_image()
+                if image is not None and image is not shown.image:
+                    shown.image = image
+                    conn.send(("image", image))
         except (EOFError, BrokenPipeError, OSError):  # the viewer is gone: stop decoding
             session.stop()
             return
-        time.sleep(max(0.0, 1.0 / PUBLISH_HZ - (time.monotonic() - t0)))
+
+
+def _obey(session: LiveSession, conn, shown: _Shown) -> None:
+    """The viewer's commands received since the last turn."""
+    while conn.poll():
+        command, value = conn.recv()
+        if command == "channels":
+            shown.channels = np.asarray(value, dtype=int)
+        elif command == "display_filter":
+            shown.display = DisplayFilter(**value)
+        elif command == "record":
+            try:
+                session.set_recording(value)
+            except (OSError, ValueError) as err:  # a path that cannot be written: said, not fatal
+                session.state.update(message=f"cannot record: {err}")
+        elif command == "renderer":
+            session.switch_renderer(value)
+        elif command == "swap_model":  # the viewer's "load model…": refused models leave a message
+            session.swap_model(value)
+        elif command == "stop":
+            session.stop()
+
+
+def _send_state(session: LiveSession, conn, shown: _Shown) -> None:
+    """One snapshot: the state, the shown group's spectrogram, channel health, the traces (and the
+    picture if it was not sent yet)."""
+    card = session.card
+    snap = session.state.snapshot()
+    if snap["features"] is not None and len(shown.channels):
+        snap["features"] = snap["features"][shown.channels].mean(axis=0)  # the shown group's spectrogram
+    if snap["image"] is shown.image:
+        snap["image"] = None  # sent once: the viewer keeps it
+    else:
+        shown.image = snap["image"]
+    recent, _ = session.ring.snapshot(int(card.sfreq), slice(None), 1)
+    snap["health"] = channel_health(recent.T, card.ch_names)
+    conn.send(("state", snap, trace_view(session.ring, TRACE_SECONDS, card.sfreq, shown.channels, TRACE_POINTS,
+                                         shown.display)))
 
 
 class MirroredState(SharedState):
-    """The child's :class:`SharedState` as last received; :meth:`snapshot` returns it."""
+    """The child's :class:`SharedState` as last received; :meth:`snapshot` returns it. A picture
+    received tells the ``picture_listeners`` (on the receiving thread)."""
 
     def __init__(self, class_names: list[str]):
         super().__init__(class_names=class_names)
         self._latest: dict = {}
 
     def receive(self, snap: dict) -> None:
+        """A snapshot of the child's state (its ``image`` None: the picture received last stays)."""
+        new_picture = snap["image"] is not None and snap["image"] is not self.image
         with self.lock:
             if snap["image"] is None:
-                snap["image"] = self._latest.get("image")
+                snap["image"] = self.image
+            self.image = snap["image"]
             if self.message:  # a message of this process (a saved screenshot) until the child has a new one
                 snap["message"] = snap["message"] or self.message
             self._latest = snap
             self.renderer_kind = snap["renderer_kind"]
+        if new_picture:
+            self._picture_changed()
+
+    def receive_image(self, image: RenderedImage) -> None:
+        """A new picture, sent the moment it was ready."""
+        with self.lock:
+            self.image = image
+            if self._latest:
+                self._latest["image"] = image
+        self._picture_changed()
 
     def snapshot(self) -> dict:
         with self.lock:
@@ -153,9 +191,13 @@ class MirroredTraces:
     def set_filter(self, display: DisplayFilter) -> None:
         self._conn.send(("display_filter", {"highpass": display.highpass, "notch": display.notch}))
 
-    def view(self, channels, display: DisplayFilter) -> tuple:
+    def view(self, channels: np.ndarray, display: DisplayFilter) -> tuple:
         with self.lock:
             return self._latest
+
+    def health(self, ch_names: list[str]) -> None:
+        """None: the child sends channel health in its state."""
+        return None
 
 
 class DecodingProcess:
@@ -166,8 +208,8 @@ class DecodingProcess:
     """
 
     def __init__(self, spec: LiveSpec, start_timeout: float = 120.0):
-        from bci_stream.retrieval.index import load_gallery
         from bci_stream.contract.model_card import ModelCard
+        from bci_stream.retrieval.index import load_gallery
 
         self.card = ModelCard.from_onnx(spec.model)
         # an embedding model's gallery, here too: the viewer draws its thumbnails (mapped from the file,
@@ -201,7 +243,9 @@ class DecodingProcess:
                 message = self._conn.recv()
             except (EOFError, OSError):
                 return
-            if message[0] == "state":
+            if message[0] == "image":
+                self.state.receive_image(message[1])
+            elif message[0] == "state":
                 self.state.receive(message[1])
                 self.traces.receive(message[2])
             elif message[0] == "done":

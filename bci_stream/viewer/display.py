@@ -11,9 +11,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.signal import butter, iirnotch, sosfiltfilt, tf2sos
+
+if TYPE_CHECKING:
+    from bci_stream.contract.model_card import ModelCard
 
 
 @dataclass(frozen=True)
@@ -89,13 +93,13 @@ def channel_health(window: np.ndarray, ch_names: list[str], rail_uv: float = 500
             (("flat", flat), ("railed", railed), ("noisy", noisy))}
 
 
-def spectrogram_extent(card) -> tuple[float, float, float, float] | None:
+def spectrogram_extent(card: ModelCard | None) -> tuple[float, float, float, float] | None:
     """``(x0 ms, width ms, y0 Hz, height Hz)`` of the spectrogram image of a card's window, time from
     the window's first sample: frames centred on their segment (scipy's zero-padded boundary), bins
     on their frequency."""
     if card is None:
         return None
-    if getattr(card, "feature_kind", "spectrogram") == "erp":  # one row: the low-passed, decimated ERP
+    if card.feature_kind == "erp":  # one row: the low-passed, decimated ERP
         return 0.0, 1000.0 * card.window_length, 0.0, 1.0
     spec = card.spectrogram
     hop_ms = 1000.0 * spec.hop / card.sfreq

@@ -2,14 +2,17 @@
 
 Traces (decimated, a selectable channel subset, markers as lines), the current spectrogram, top-5
 bars, the rendered picture with its class and age, and a status line. A QTimer (~30 fps) copies
-what it needs from :class:`bci_stream.live.state.SharedState` and the ring buffer; decoding and rendering
-run on their own threads and never wait for the GUI.
+what it needs from :class:`bci_stream.live.state.SharedState` and the traces; a new picture is shown
+as soon as it arrives (the state's ``picture_listeners`` emit :attr:`MainWindow.picture_ready`).
+Decoding and rendering run in the decoding process (or on their own threads beside an in-process
+session) and never wait for the GUI.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +20,13 @@ import pylsl
 import pyqtgraph as pg
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from bci_stream.live.state import SharedState
+from bci_stream.contract.model_card import ModelCard
+from bci_stream.live.interfaces import TracesSource, ViewerSession
+from bci_stream.live.ring_buffer import RingBuffer
 from bci_stream.live.scoring import accuracy_text as scoring_text
+from bci_stream.live.state import SharedState
+from bci_stream.render.base import RENDER_KINDS
+from bci_stream.retrieval.index import GalleryIndex
 from bci_stream.viewer.display import (
     DISPLAY_FILTERS,
     DisplayFilter,
@@ -64,27 +72,58 @@ class MainWindow(QtWidgets.QMainWindow):
     ``gallery`` (an embedding model's :class:`~bci_stream.retrieval.index.GalleryIndex`) adds the row of
     retrieved thumbnails above the class bars."""
 
-    def __init__(self, state: SharedState, ch_names: list[str], sfreq: float, ring=None, session=None,
-                 renderer_factory=None, fps: float = 30.0, class_ids: list[str] | None = None, card=None,
-                 gallery=None):
+    picture_ready = QtCore.pyqtSignal()  # a new picture: emitted on the renderer's (or receiver's) thread
+
+    def __init__(self, state: SharedState, ch_names: list[str], sfreq: float, ring: RingBuffer | None = None,
+                 session: ViewerSession | None = None, renderer_factory: Callable[[str], None] | None = None,
+                 fps: float = 30.0, class_ids: list[str] | None = None, card: ModelCard | None = None,
+                 gallery: GalleryIndex | None = None, traces: TracesSource | None = None):
         super().__init__()
-        self.card = card if card is not None else getattr(session, "card", None)
+        self.card = card if card is not None else (session.card if session is not None else None)
         self.class_ids = list(class_ids or (self.card.class_ids if self.card is not None else []))
         self.state, self.session, self.sfreq = state, session, sfreq
         self.ring = ring
-        self.traces_source = ring if hasattr(ring, "view") else (RingTraces(ring, sfreq) if ring is not None else None)
+        self.traces_source = traces if traces is not None else (RingTraces(ring, sfreq) if ring is not None else None)
         self.ch_names = ch_names
         self.renderer_factory = renderer_factory
         self.scale_uv = 50.0
+        self.display_filter = DisplayFilter()
         self.setWindowTitle("bci-stream — live EEG visual decoder")
         self.resize(1280, 860)
         pg.setConfigOptions(antialias=False, imageAxisOrder="row-major")
-
         central = QtWidgets.QWidget()
         self.setCentralWidget(central)
         grid = QtWidgets.QGridLayout(central)
+        n_classes = max(1, len(state.class_names))
+        self._build_controls(grid, ch_names)
+        self._build_traces(grid)
+        self._build_spectrogram(grid)
+        self._build_bars(grid, n_classes, gallery)
+        self._build_picture(grid)
+        self._build_history(grid, n_classes)
+        for row, stretch in ((1, 3), (2, 2), (3, 1)):
+            grid.setRowStretch(row, stretch)
+        grid.setColumnStretch(0, 3)
+        grid.setColumnStretch(1, 2)
+        self.status = QtWidgets.QLabel("")
+        self.status.setWordWrap(True)
+        self.statusBar().addWidget(self.status, 1)
+        self._select_group(self.group_box.currentText())
+        self._shown_image = None
+        self._shown_top5: list[int] = []
+        self._events_shown = 0
+        self._last_decisions = 0
+        self.timer = QtCore.QTimer(self)
+        self.timer.timeout.connect(self.refresh)
+        self.timer.start(int(1000 / fps))
+        # a new picture is shown when it arrives (not at the next refresh): a queued signal, so the
+        # renderer's or the receiver's thread only posts an event to this (the GUI) thread
+        self.picture_ready.connect(self._show_new_picture)
+        self.state.picture_listeners.append(self.picture_ready.emit)
 
-        # controls
+    # --- the panels -------------------------------------------------------------------------------
+    def _build_controls(self, grid: QtWidgets.QGridLayout, ch_names: list[str]) -> None:
+        """Channel group, scale, display filter and renderer choices; log, model and screenshot buttons."""
         bar = QtWidgets.QHBoxLayout()
         self.group_box = QtWidgets.QComboBox()
         self.groups = channel_groups(ch_names)
@@ -98,8 +137,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.filter_box.addItems(list(DISPLAY_FILTERS))
         self.filter_box.currentTextChanged.connect(self._set_filter)
         self.renderer_box = QtWidgets.QComboBox()
-        self.renderer_box.addItems(["gallery", "diffusion", "embedding-diffusion", "none"])
-        self.renderer_box.setCurrentText(state.renderer_kind.split(" ")[0] if state.renderer_kind else "none")
+        self.renderer_box.addItems([k for k in RENDER_KINDS if k != "none"] + ["none"])
+        kind = self.state.renderer_kind
+        self.renderer_box.setCurrentText(kind.split(" ")[0] if kind else "none")
         self.renderer_box.textActivated.connect(self._pick_renderer)
         self.record_button = QtWidgets.QPushButton("Start recording log")
         self.record_button.setCheckable(True)
@@ -118,7 +158,8 @@ class MainWindow(QtWidgets.QMainWindow):
         bar.addWidget(self.shot_button)
         grid.addLayout(bar, 0, 0, 1, 2)
 
-        # traces, with a scale bar and short marker codes (the event list names them)
+    def _build_traces(self, grid: QtWidgets.QGridLayout) -> None:
+        """The traces, with a scale bar and short marker codes (the event list names them)."""
         self.traces = pg.PlotWidget(title="EEG (µV; display filter: raw)")
         self.traces.setLabel("bottom", "time", units="s")
         self.traces.showGrid(x=True, y=False, alpha=0.2)
@@ -133,7 +174,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.traces.addItem(self.scale_text)
         grid.addWidget(self.traces, 1, 0)
 
-        # spectrogram of the shown channel group, Hz x ms, with a colour bar
+    def _build_spectrogram(self, grid: QtWidgets.QGridLayout) -> None:
+        """The spectrogram of the shown channel group, Hz x ms, with a colour bar."""
         self.spec_plot = pg.PlotWidget(title="spectrogram of the last window (shown channels, z vs training)")
         self.spec_image = pg.ImageItem()
         self.spec_plot.addItem(self.spec_image)
@@ -142,7 +184,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.spec_bar.setImageItem(self.spec_image, insert_in=self.spec_plot.getPlotItem())
         self._spec_extent = spectrogram_extent(self.card)
         self._spec_shape: tuple | None = None
-        if self._spec_extent is not None and getattr(self.card, "feature_kind", "") == "erp":
+        if self._spec_extent is not None and self.card.feature_kind == "erp":
             self.spec_plot.setTitle("ERP features of the last window (low-passed, decimated; shown channels, z)")
             self.spec_plot.setLabel("bottom", "time in window (ms)")
             self.spec_plot.getAxis("left").setTicks([[]])
@@ -154,7 +196,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.spec_plot.setLabel("left", "frequency bin")
         grid.addWidget(self.spec_plot, 2, 0)
 
-        # top-5 bars with their values and the chance level
+    def _build_bars(self, grid: QtWidgets.QGridLayout, n_classes: int, gallery: GalleryIndex | None) -> None:
+        """Top-5 bars with their values and the chance level (and an embedding model's nearest images)."""
         self.bars_plot = pg.PlotWidget(title="top-5 class probabilities")
         self.bars_plot.getViewBox().invertY(True)
         self.bars_plot.setLabel("bottom", "probability")
@@ -164,7 +207,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.bar_values = [pg.TextItem("", color="w", anchor=(0, 0.5)) for _ in range(5)]
         for item in self.bar_values:
             self.bars_plot.addItem(item)
-        n_classes = max(1, len(state.class_names))
         self.chance_line = pg.InfiniteLine(pos=1.0 / n_classes, angle=90, pen=pg.mkPen("#e0a030", style=QtCore.Qt.PenStyle.DashLine),
                                            label="chance", labelOpts={"position": 0.95, "color": "#e0a030"})
         self.bars_plot.addItem(self.chance_line)
@@ -184,7 +226,8 @@ class MainWindow(QtWidgets.QMainWindow):
         else:
             grid.addWidget(self.bars_plot, 1, 1)
 
-        # rendered picture
+    def _build_picture(self, grid: QtWidgets.QGridLayout) -> None:
+        """The rendered picture and its caption."""
         panel = QtWidgets.QWidget()
         col = QtWidgets.QVBoxLayout(panel)
         self.image_label = _TimedLabel("no picture yet", self._image_painted)
@@ -198,7 +241,8 @@ class MainWindow(QtWidgets.QMainWindow):
         col.addWidget(self.image_caption)
         grid.addWidget(panel, 2, 1)
 
-        # history of the top class, and (event mode) the stimuli with hit / miss and running accuracy
+    def _build_history(self, grid: QtWidgets.QGridLayout, n_classes: int) -> None:
+        """The top class over the last 10 s, and (event mode) the stimuli with hit / miss and the accuracy."""
         self.history_plot = pg.PlotWidget(title="top class, last 10 s (event mode: green hit, red miss)")
         self.history_plot.setMaximumHeight(150)
         self.history_plot.setLabel("left", "class")
@@ -218,23 +262,6 @@ class MainWindow(QtWidgets.QMainWindow):
         ecol.addWidget(self.accuracy_label)
         ecol.addWidget(self.event_list)
         grid.addWidget(events, 3, 1)
-        grid.setColumnStretch(0, 3)
-        grid.setColumnStretch(1, 2)
-        grid.setRowStretch(1, 3)
-        grid.setRowStretch(2, 2)
-        grid.setRowStretch(3, 1)
-
-        self.status = QtWidgets.QLabel("")
-        self.status.setWordWrap(True)
-        self.statusBar().addWidget(self.status, 1)
-        self._select_group(self.group_box.currentText())
-        self._shown_image = None
-        self._shown_top5: list[int] = []
-        self._events_shown = 0
-        self._last_decisions = 0
-        self.timer = QtCore.QTimer(self)
-        self.timer.timeout.connect(self.refresh)
-        self.timer.start(int(1000 / fps))
 
     # --- controls --------------------------------------------------------------------------------
     def _select_group(self, name: str) -> None:
@@ -243,7 +270,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.traces.removeItem(curve)
         self.curves = [self.traces.plot(pen=pg.mkPen(pg.intColor(i, hues=12), width=1)) for i in range(len(self.channels))]
         self._set_ticks()
-        if hasattr(self.traces_source, "select"):  # traces from a decoding process: tell it what to send
+        if self.traces_source is not None:  # traces from a decoding process: it is told what to send
             self.traces_source.select(self.channels)
 
     def _set_ticks(self) -> None:
@@ -258,10 +285,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def _set_filter(self, name: str) -> None:
         self.display_filter = DISPLAY_FILTERS[name]
         self.traces.setTitle(f"EEG (µV; display filter: {self.display_filter.describe()})")
-        if hasattr(self.traces_source, "set_filter"):
+        if self.traces_source is not None:
             self.traces_source.set_filter(self.display_filter)
-
-    display_filter = DisplayFilter()
 
     def _pick_renderer(self, kind: str) -> None:
         if self.renderer_factory is not None:
@@ -286,15 +311,7 @@ class MainWindow(QtWidgets.QMainWindow):
             path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Model to swap in", "", "ONNX models (*.onnx)")
             if not path:
                 return
-        if hasattr(self.session, "swap_model"):  # the decoding process
-            self.session.swap_model(path)
-            return
-        from bci_stream.live.decoder import Decoder
-
-        try:  # an in-process session
-            self.session.swap_decoder(Decoder(path, providers=self.session.config.providers))
-        except Exception as err:
-            self.state.update(message=f"model not swapped: {err}")
+        self.session.swap_model(path)  # a model that does not fit leaves a message in the state
 
     def save_screenshot(self, path: str | Path | None = None) -> Path:
         from bci_stream.io.safe_write import write_with
@@ -312,7 +329,7 @@ class MainWindow(QtWidgets.QMainWindow):
     # --- the 30 fps refresh --------------------------------------------------------------------
     def refresh(self) -> None:
         snap = self.state.snapshot()
-        if "health" not in snap and hasattr(self.traces_source, "health"):
+        if "health" not in snap and self.traces_source is not None:
             snap["health"] = self.traces_source.health(self.ch_names)
         self._refresh_traces(snap)
         self._refresh_spectrogram(snap)
@@ -423,6 +440,13 @@ class MainWindow(QtWidgets.QMainWindow):
             while self.event_list.count() > 200:
                 self.event_list.takeItem(self.event_list.count() - 1)
 
+    def _show_new_picture(self) -> None:
+        """The state has a new picture (``picture_ready``): show it now."""
+        rendered = self.state.current_image()
+        if rendered is not None and rendered is not self._shown_image:
+            self._refresh_image({"image": rendered})
+            self.image_label.repaint()  # now, not with the next refresh's repaint of every panel
+
     def _refresh_image(self, snap: dict) -> None:
         rendered = snap["image"]
         if rendered is None:
@@ -485,6 +509,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
         self.timer.stop()
+        if self.picture_ready.emit in self.state.picture_listeners:  # the state may outlive the window
+            self.state.picture_listeners.remove(self.picture_ready.emit)
         if self.session is not None:
             self.session.stop()
         super().closeEvent(event)
@@ -498,13 +524,20 @@ def accuracy_text(accuracy: dict) -> str:
 
 
 class RingTraces:
-    """The traces of an in-process ring buffer, as a decoding process would send them."""
+    """The traces of an in-process ring buffer, as a decoding process would send them
+    (:class:`bci_stream.live.interfaces.TracesSource`)."""
 
-    def __init__(self, ring, sfreq: float):
+    def __init__(self, ring: RingBuffer, sfreq: float):
         self.ring, self.sfreq = ring, sfreq
 
     def view(self, channels: np.ndarray, display: DisplayFilter) -> tuple:
         return trace_view(self.ring, TRACE_SECONDS, self.sfreq, channels, TRACE_POINTS, display)
+
+    def select(self, channels: np.ndarray) -> None:
+        """Nothing to tell: :meth:`view` reads the channels it is asked for."""
+
+    def set_filter(self, display: DisplayFilter) -> None:
+        """Nothing to tell: :meth:`view` filters as it is asked."""
 
     def health(self, ch_names: list[str]) -> dict:
         recent, _ = self.ring.snapshot(int(self.sfreq), slice(None), 1)

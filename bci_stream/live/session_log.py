@@ -1,4 +1,4 @@
-"""Where decisions go: an LSL outlet of class probabilities and a JSONL session log."""
+"""The JSONL session log: decisions and session events, written by a background thread."""
 
 from __future__ import annotations
 
@@ -11,160 +11,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pylsl
 
-if TYPE_CHECKING:
-    from bci_stream.retrieval.retriever import Retrieval
+from bci_stream.live.prediction import Prediction
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Prediction:
-    """One decision (the contract shared by the LSL outlet and the JSONL log).
-
-    Attributes
-    ----------
-    t_lsl : LSL time of the window's last sample, seconds.
-    t_emitted : LSL time the decision was published, seconds.
-    probabilities : ``(n_classes,)``, sums to 1.
-    top5 : class indices, most probable first.
-    window_end_sample : absolute index of the sample after the window (stream sample count).
-    latency_ms : ``(t_emitted - t_lsl) * 1000``.
-    marker : the stimulus marker the window is locked to (event mode), else None.
-    truth, hit : event mode: the class the stimulus marker shows (:mod:`bci_stream.live.scoring`; None when
-        it names none) and whether the top class is it.
-    ood_rms, ood_bias : the out-of-distribution monitor's running RMS and mean of the features'
-        z-scores (in distribution about 1 and 0; see :mod:`bci_stream.live.ood`).
-    retrieval : an embedding model's decision: the nearest gallery images
-        (:class:`bci_stream.retrieval.retriever.Retrieval`; None for classifiers). ``probabilities`` and ``top5``
-        are then over the gallery's classes (:class:`bci_stream.retrieval.retriever.Retriever`).
-    """
-
-    t_lsl: float
-    t_emitted: float
-    probabilities: np.ndarray
-    top5: list[int]
-    window_end_sample: int
-    latency_ms: float
-    marker: str | None = None
-    ood_rms: float = float("nan")
-    ood_bias: float = float("nan")
-    truth: int | None = None  # event mode: the class the marker shows (None: unknown)
-    hit: bool | None = None  # event mode: top-1 == truth
-    extra: dict = field(default_factory=dict)
-    retrieval: Retrieval | None = None
-
-    def to_record(self, class_names: list[str]) -> dict:
-        """The JSONL decision record. A retrieval decision writes its ``topk_*`` fields and the class
-        probabilities of its top-5 classes only (``top5_probabilities``; a gallery may hold
-        thousands of classes), and ``truth_name`` beside ``truth``."""
-        record = {
-            "t_lsl": self.t_lsl,
-            "t_emitted": self.t_emitted,
-            "window_end_sample": self.window_end_sample,
-            "latency_ms": round(self.latency_ms, 4),
-            "top5": self.top5,
-            "top5_names": [class_names[i] for i in self.top5],
-            "ood_rms": round(self.ood_rms, 3) if np.isfinite(self.ood_rms) else None,
-            "ood_bias": round(self.ood_bias, 3) if np.isfinite(self.ood_bias) else None,
-        }
-        if self.retrieval is None:
-            record["probabilities"] = [round(float(p), 6) for p in self.probabilities]
-        else:
-            record["top5_probabilities"] = [round(float(self.probabilities[i]), 6) for i in self.top5]
-            record.update(self.retrieval.to_record())
-        if self.marker is not None:
-            record["marker"] = self.marker
-            record["truth"] = self.truth
-            record["hit"] = self.hit
-            if self.retrieval is not None:
-                record["truth_name"] = class_names[self.truth] if self.truth is not None else None
-        record.update(self.extra)
-        return record
-
-
-def top_k(probabilities: np.ndarray, k: int = 5) -> list[int]:
-    """Indices of the ``k`` largest probabilities, largest first."""
-    k = min(k, len(probabilities))
-    part = np.argpartition(-probabilities, k - 1)[:k]
-    return [int(i) for i in part[np.argsort(-probabilities[part])]]
-
-
-def predictions_info(name: str, source_id: str, labels: list[str], model: dict | None = None,
-                     n_classes: int | None = None) -> pylsl.StreamInfo:
-    """The ``StreamInfo`` of a predictions outlet: type ``Predictions``, double, irregular rate, one
-    channel per label, described as the XDF meta-data conventions do (``desc/channels/channel`` with
-    ``label``, ``unit``, ``type``). The first ``n_classes`` channels are probabilities (unit
-    "probability"), the rest :data:`PredictionOutlet.EXTRA`. ``model`` (:func:`model_desc`) adds
-    ``desc/model`` (name, file, hashes, output kind) and ``desc/classes/class`` (index, id, name)."""
-    from bci_stream.lsl.stream_meta import add_channels
-
-    info = pylsl.StreamInfo(name, "Predictions", len(labels), pylsl.IRREGULAR_RATE, pylsl.cf_double64, source_id)
-    n_classes = len(labels) if n_classes is None else n_classes
-    units = ["probability"] * n_classes + [EXTRA_UNITS.get(label, "") for label in labels[n_classes:]]
-    types = ["Probability"] * n_classes + [EXTRA_TYPES.get(label, "Misc") for label in labels[n_classes:]]
-    add_channels(info.desc(), labels, units, types)
-    if model:
-        node = info.desc().append_child("model")
-        for key in ("name", "file", "sha256", "card_sha256", "output_kind", "card_format", "student", "training_data"):
-            node.append_child_value(key, str(model.get(key, "")))
-        classes = info.desc().append_child("classes")
-        for i, (cid, cname) in enumerate(zip(model.get("class_ids", []), model.get("class_names", []))):
-            c = classes.append_child("class")
-            c.append_child_value("index", str(i))
-            c.append_child_value("id", str(cid))
-            c.append_child_value("name", str(cname))
-    return info
-
-
-#: units and types of the outlet's non-probability channels (``desc/channels/channel``)
-EXTRA_UNITS = {**{f"top{i}": "index" for i in range(1, 6)}, "window_end_sample": "samples", "latency_ms": "ms",
-               "t_emitted": "s"}
-EXTRA_TYPES = {**{f"top{i}": "ClassIndex" for i in range(1, 6)}, "window_end_sample": "SampleIndex",
-               "latency_ms": "Latency", "t_emitted": "Timestamp"}
-
-
-def model_desc(card, model_path: str | Path = "", model_sha256: str = "") -> dict:
-    """What a predictions outlet says about its model: ``name`` (the file's stem), ``file``, ``sha256``
-    (of the ONNX file), ``card_sha256`` (of the card's JSON: two files with one card decide alike),
-    ``output_kind``, ``card_format``, ``student``, ``training_data``, ``class_ids``, ``class_names``."""
-    import hashlib
-
-    return {"name": Path(model_path).stem if model_path else "", "file": str(model_path), "sha256": model_sha256,
-            "card_sha256": hashlib.sha256(card.to_json().encode()).hexdigest(), "output_kind": card.output_kind,
-            "card_format": card.format_version, "student": card.architecture.get("student", ""),
-            "training_data": card.training_data, "class_ids": list(card.class_ids),
-            "class_names": list(card.class_names)}
-
-
-class PredictionOutlet:
-    """LSL outlet: one channel per class (labels = class names), then ``top1..top5`` (class indices),
-    ``window_end_sample``, ``latency_ms``, ``t_emitted``; each sample stamped with ``t_lsl``.
-    ``model`` (:func:`model_desc`) goes into the stream's ``desc`` (:func:`predictions_info`)."""
-
-    EXTRA = ["top1", "top2", "top3", "top4", "top5", "window_end_sample", "latency_ms", "t_emitted"]
-
-    def __init__(self, class_names: list[str], name: str = "bci-stream-predictions", source_id: str | None = None,
-                 model: dict | None = None):
-        self.n_classes = len(class_names)
-        self.source_id = source_id or f"{name}-outlet"
-        info = predictions_info(name, self.source_id, list(class_names) + self.EXTRA, model=model,
-                                n_classes=self.n_classes)
-        self.outlet = pylsl.StreamOutlet(info)
-        self._sample = np.zeros(info.channel_count(), np.float64)
-
-    def push(self, p: Prediction) -> None:
-        s = self._sample
-        s[: self.n_classes] = p.probabilities
-        s[self.n_classes : self.n_classes + len(p.top5)] = p.top5
-        s[-3:] = (p.window_end_sample, p.latency_ms, p.t_emitted)
-        self.outlet.push_sample(s, p.t_lsl)
 
 
 class LogOpenError(RuntimeError):
@@ -205,7 +59,7 @@ class JsonlLog:
     and retried every ``retry_every`` s; decoding never notices and :meth:`close` never raises.
     Events (stream lost/restored, withheld windows) share the file. The file is opened at once (a
     path that cannot be written is refused before decoding starts); one this log created and
-    never wrote a record to is removed at :meth:`close`.
+    never wrote a record to is removed at :meth:`close`. ``clock`` stamps the events (LSL seconds).
 
     Attributes (read any time): ``written`` records on disk, ``dropped`` records lost (queue full
     or given up at close), ``error`` the current write error ("" if none), ``failed`` whether
@@ -214,8 +68,10 @@ class JsonlLog:
     """
 
     def __init__(self, path: str | Path, class_names: list[str], flush_every: float = 0.5,
-                 on_error: Callable[[str], None] | None = None, max_queue: int = 4096, retry_every: float = 1.0):
+                 on_error: Callable[[str], None] | None = None, max_queue: int = 4096, retry_every: float = 1.0,
+                 clock: Callable[[], float] = pylsl.local_clock):
         self.path = Path(path)
+        self.clock = clock  # LSL seconds: the events' "t" (the session's clock)
         self.class_names = class_names
         self.on_error = on_error
         from bci_stream.io.safe_write import WriteTargetError, check_writable_target
@@ -245,11 +101,13 @@ class JsonlLog:
         self._thread.start()
 
     # --- decoding side (never blocks, never raises) ---------------------------------------------
-    def prediction(self, p: Prediction) -> None:
+    def push(self, p: Prediction) -> None:
+        """Log a decision (a sink of the live loop: :class:`bci_stream.live.interfaces.Sink`)."""
         self._put(p)
 
     def event(self, kind: str, **fields) -> None:
-        self._put({"event": kind, "t": pylsl.local_clock(), **fields})
+        """Log a session event ``{"event": kind, "t": clock(), **fields}``."""
+        self._put({"event": kind, "t": self.clock(), **fields})
 
     def _put(self, item) -> None:
         if len(self._queue) == self._queue.maxlen:
@@ -279,7 +137,7 @@ class JsonlLog:
             return
         header = b""
         if self.error and self.dropped:  # writable again after a failure: say what is missing
-            header = (finite_json({"event": "log_records_dropped", "t": pylsl.local_clock(), "dropped": self.dropped,
+            header = (finite_json({"event": "log_records_dropped", "t": self.clock(), "dropped": self.dropped,
                                    "error": self.error}) + "\n").encode()
         try:
             self._write_all(header + b"".join(self._pending))
