@@ -24,6 +24,8 @@ import numpy as np
 import pylsl
 from threadpoolctl import threadpool_limits
 
+from bci_stream.live.accumulate import make_accumulator
+from bci_stream.live.channel_events import make_channel_events
 from bci_stream.live.decoder import Decoder
 from bci_stream.retrieval.index import GalleryError, GalleryIndex, check_gallery_fits_card, file_sha256, load_gallery
 from bci_stream.live.config import LiveConfig
@@ -208,7 +210,7 @@ class LiveSession:
         self.listeners = list(listeners or [])
         self.source = source if source is not None else LSLSource(card.ch_names, card.input_sfreq, SourceConfig(
             name=config.stream, lost_after=config.lost_after, resolve_timeout=config.resolve_timeout,
-            unit=card.signal_unit, assume_unit=config.assume_unit))
+            unit=card.signal_unit, assume_unit=config.assume_unit, events_channel=config.events.channel))
         pre = card.preprocessing_spec()
         self.preprocessor = CausalPreprocessor(pre, list(card.ch_names), card.input_sfreq,
                                                sos=check_against_card(pre, Preprocessing.stored_sos(card.preprocessing),
@@ -227,6 +229,8 @@ class LiveSession:
         want_markers = config.mode == "event" or config.markers is not None
         self.want_markers = want_markers
         self.markers = markers  # None: chosen at start()
+        self.accumulator = make_accumulator(config.accumulate, len(self.class_names), retriever is not None)
+        self.channel_events = make_channel_events(config.events, card.ch_names, on_pair=self._log_offset)
         self._pending: list[tuple[float, str]] = []
         self._next_end: int | None = None
         self._outage: _Outage | None = None
@@ -260,7 +264,7 @@ class LiveSession:
         if self.want_markers and self.markers is None:
             self.markers = MarkerSource(cfg.markers, eeg=info)
             if not self.markers.connect(timeout=2.0):
-                if cfg.mode == "event":
+                if cfg.mode == "event" and self.channel_events is None:
                     raise StreamLostError(
                         f"no marker stream {repr(cfg.markers) if cfg.markers else 'for ' + repr(info.name())} found "
                         "for event mode; name one with --markers"
@@ -277,7 +281,8 @@ class LiveSession:
                                               gallery_file=r.gallery_file, gallery_sha256=r.gallery_sha256)
             else:
                 self.outlet = PredictionOutlet(self.card.class_names, name=cfg.outlet_name, source_id=source_id,
-                                               model=self.decoder.model_desc())
+                                               model=self.decoder.model_desc(),
+                                               extra=("repeats",) if self.accumulator is not None else ())
         self._started = True
         if self.jsonl:
             self.jsonl.event("session_start", **self.describe())
@@ -304,6 +309,8 @@ class LiveSession:
             "outlet": ({"name": self.config.outlet_name, "source_id": self.outlet.source_id}
                        if self.outlet else None),
             "mode": self.config.mode, "provider": self.decoder.provider, "hop_samples": self.hop,
+            "accumulate": self.config.accumulate.describe(),
+            "events_from": self.config.events.describe() if self.channel_events is not None else None,
         }
         if self.retriever is not None:
             r = self.retriever
@@ -376,7 +383,8 @@ class LiveSession:
             self.markers.close()
         if self.renderer is not None:
             self.renderer.stop()
-        self.state.update(stream_status="stopped")
+        self.state.update(stream_status="stopped",
+                          channel_events=self.channel_events.summary() if self.channel_events is not None else {})
         if self.jsonl and not self._started:
             self.jsonl.close()
         elif self.jsonl:
@@ -385,7 +393,8 @@ class LiveSession:
                              skipped_backlog=st.n_skipped, lost_samples=self.source.lost_samples,
                              gap_samples=getattr(self.source, "gap_samples", None),
                              gaps=len(st.gaps), seconds_down=round(sum(d for _, d in st.gaps), 3),
-                             event_accuracy=self.accuracy.summary() if self.config.mode == "event" else None)
+                             event_accuracy=self.accuracy.summary() if self.config.mode == "event" else None,
+                             accumulation=st.accumulation or None, channel_events=st.channel_events or None)
             self.jsonl.close()
         self.outlet = None
 
@@ -415,6 +424,8 @@ class LiveSession:
             self._recover(err)
             return
         if len(stamps):
+            if self.channel_events is not None:  # edges stamped with their samples' raw stamps
+                self.channel_events.feed(getattr(self.source, "event_values", np.empty(0)), stamps)
             if self._outage is not None:
                 self._data_resumed(float(stamps[0]))
             samples, stamps = self.preprocessor.process_stamped(samples, stamps)
@@ -423,13 +434,17 @@ class LiveSession:
             self.ring.write(samples, stamps)
             if len(stamps):
                 self._last_sample_t = float(stamps[-1])
-        if self.markers is not None:
-            received = self.markers.pull()
+        if self.markers is not None or self.channel_events is not None:
+            received = self.markers.pull() if self.markers is not None else []
+            if self.channel_events is not None:  # decisions follow the channel; LSL markers are timed against it
+                received = self.channel_events.take(received)
+            if self.accumulator is not None:
+                self.accumulator.markers(received)  # reset markers (new target / sequence)
             if received and self.config.stimuli is not None and self.config.mode == "event":
                 self.state.add_markers([m for m in received if not self.config.is_stimulus(m[1])])  # shown only
                 received = [m for m in received if self.config.is_stimulus(m[1])]
             self._pending.extend(received)
-            if self.markers.changes:
+            if self.markers is not None and self.markers.changes:
                 self._marker_changes()
         if self.config.mode == "continuous":
             self._continuous()
@@ -505,6 +520,10 @@ class LiveSession:
                        window_end_sample=end, latency_ms=(t_emitted - t_lsl) * 1e3, marker=marker,
                        ood_rms=ood.rms, ood_bias=ood.bias,
                        extra={"t_marker": t_marker} if t_marker is not None else {}, retrieval=retrieval)
+        if self.accumulator is not None and marker is not None:  # repeats of one stimulus combined
+            p = self.accumulator(p)
+            probs = p.probabilities
+            self.state.update(accumulation=self.accumulator.summary())
         self.outlet.push(p)
         if self.renderer is not None:
             self.renderer.submit(p)
@@ -526,6 +545,10 @@ class LiveSession:
                            retrieval=retrieval)
         for listener in self.listeners:
             listener(p)
+
+    def _log_offset(self, pair: dict) -> None:
+        if self.jsonl:
+            self.jsonl.event("event_offset", **pair)
 
     def _filters_restarted(self, channels: tuple[int, ...], ring_count: int) -> None:
         """Non-finite samples on ``channels`` (indices) were kept out of the filter state and their
@@ -566,6 +589,8 @@ class LiveSession:
         self.decoder.reset()  # smoothing and the incremental spectrogram start again
         self.decoder.ood.reset()
         self.preprocessor.reset()  # filters restart at the steady state of the first new sample
+        if self.channel_events is not None:
+            self.channel_events.detector.reset()
         self.waiter.forget()
         self._due = None
         self._next_end = None
