@@ -133,23 +133,30 @@ def test_events_from_the_marker_column_decode_as_the_marker_stream_within_one_sa
     sessions = [by_markers, by_channel, accumulated]
     for s in sessions:
         s.start()
-    outlet_inlet = pylsl.StreamInlet(pylsl.resolve_byprop("source_id", accumulated.outlet.source_id, timeout=5)[0])
+    outlet_inlet = pylsl.StreamInlet(pylsl.resolve_byprop("source_id", accumulated.outlet.source_id, timeout=5)[0],
+                                     recover=False)
     outlet_inlet.open_stream(timeout=5)
     runners = [threading.Thread(target=s.run, kwargs={"seconds": recording.duration / 8 + 30}) for s in sessions]
     for r in runners:
         r.start()
     pusher.start()
     deadline = time.monotonic() + recording.duration / 8 + 30
-    while min(len(v) for v in got.values()) < len(complete) and time.monotonic() < deadline:
+    outlet = []  # the accumulated session's outlet samples, read while it is up
+    while min(len(v) for v in got.values()) < len(complete) and time.monotonic() < deadline - 2:
         time.sleep(0.05)
+        outlet += outlet_inlet.pull_chunk(timeout=0.0)[0]
+    time.sleep(0.3)
+    outlet += outlet_inlet.pull_chunk(timeout=0.0)[0]
+    counts = {k: len(v) for k, v in got.items()}
     for s in sessions:
         s.stop()
     for r in runners:
         r.join()
-    outlet, _ = outlet_inlet.pull_chunk(timeout=1.0, max_samples=10_000)
     pusher.close()
 
     assert len(complete) >= 150 and all(s.source.lost_samples == 0 for s in sessions)
+    assert min(counts.values()) == len(complete), f"decisions {counts} of {len(complete)} stimuli"
+
     # 1. the channel's events are the marker stream's: same stimuli, same windows, same decisions
     assert [p.marker for p in got["channel"]] == [p.marker for p in got["markers"]] == [t for _, t in complete]
     assert [p.window_end_sample for p in got["channel"]] == [p.window_end_sample for p in got["markers"]]
