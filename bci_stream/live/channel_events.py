@@ -53,7 +53,9 @@ class ChannelEventsConfig:
         photodiode).
     codes : trigger code -> marker text (``parse_codes``); a code not named keeps its number.
     photodiode_marker : the marker text of a photodiode event.
-    pair_window : seconds within which an LSL marker is the same stimulus as a channel event.
+    pair_window : seconds within which an LSL marker is the same stimulus as a channel event (keep it
+        under half the stimulus interval: a stimulus whose channel event was lost must not pair with
+        its neighbour's marker).
     """
 
     channel: str | None = None
@@ -62,7 +64,7 @@ class ChannelEventsConfig:
     holdoff: float | None = None
     codes: tuple[tuple[str, str], ...] = ()
     photodiode_marker: str = "photodiode"
-    pair_window: float = 0.5
+    pair_window: float = 0.2
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -128,10 +130,11 @@ class OffsetPairs:
     """Channel events paired with LSL markers of the same stimulus; each pair's offset
     ``t_channel - t_marker`` (s) is passed to ``on_pair(record)`` and kept for :meth:`summary`.
 
-    Either side may arrive first; an item that can no longer be paired (the other side has moved
+    Either side may arrive first; each item pairs with the nearest one of the other side within
+    ``window`` s; an item that can no longer be paired (the other side has moved
     more than ``window`` s past it) is counted as unpaired."""
 
-    def __init__(self, window: float = 0.5, match_text: bool = True,
+    def __init__(self, window: float = 0.2, match_text: bool = True,
                  on_pair: Callable[[dict], None] | None = None, keep: int = 100_000):
         self.window, self.match_text, self.on_pair = window, match_text, on_pair
         self._channel: deque[tuple[float, str]] = deque()
@@ -155,17 +158,19 @@ class OffsetPairs:
                 self.unpaired_markers += 1
             else:
                 self.unpaired_channel += 1
-        for j, (t_other, text_other) in enumerate(other):
-            if abs(t_other - t) <= self.window and (not self.match_text or text_other == text):
-                del other[j]
-                t_ch, t_mk = (t, t_other) if from_channel else (t_other, t)
-                offset = t_ch - t_mk
-                self.offsets.append(offset)
-                if self.on_pair is not None:
-                    self.on_pair({"marker": text if from_channel else text_other, "t_channel": t_ch,
-                                  "t_marker": t_mk, "offset_ms": round(offset * 1e3, 4)})
-                return
-        mine.append((t, text))
+        fits = [(abs(t_other - t), j) for j, (t_other, text_other) in enumerate(other)
+                if abs(t_other - t) <= self.window and (not self.match_text or text_other == text)]
+        if not fits:
+            mine.append((t, text))
+            return
+        t_other, text_other = other[min(fits)[1]]  # the nearest: a missed event never shifts the pairs after it
+        del other[min(fits)[1]]
+        t_ch, t_mk = (t, t_other) if from_channel else (t_other, t)
+        offset = t_ch - t_mk
+        self.offsets.append(offset)
+        if self.on_pair is not None:
+            self.on_pair({"marker": text if from_channel else text_other, "t_channel": t_ch,
+                          "t_marker": t_mk, "offset_ms": round(offset * 1e3, 4)})
 
     def summary(self) -> dict:
         """Pairs, median and 95th percentile of the offset and of its magnitude (ms), unpaired counts."""
