@@ -53,6 +53,7 @@ class ScriptedSource:
         self.gap_samples = 0
         self.last_gap_samples: int | None = None
         self.unit_note = ""
+        self.event_values = np.empty(0)  # no --events-from channel
         self.rejected: list[tuple[str, str]] = []
         self.stop_event = threading.Event()
         self.on_wait: Callable[[float], None] | None = None

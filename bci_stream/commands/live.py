@@ -16,6 +16,8 @@ EPILOG = """examples:
   bci-stream live --model my_model.onnx --mode event --markers PsychoPyMarkers --stimuli 'stim_*' --headless
   bci-stream --local live --model demo --headless --seconds 20   # beside `simulate`
   bci-stream live --model embedding.onnx --gallery-index idx.safetensors --top-k 5   # retrieval (embedding models)
+  bci-stream live --model p300.onnx --mode event --accumulate --stop-confidence 0.95 --max-repeats 10
+  bci-stream live --model faces.onnx --mode event --events-from Marker0 --event-codes '1:house;2:face'
 """
 
 
@@ -25,6 +27,7 @@ def add_parser(sub, parents) -> None:
     from bci_stream.render.base import RENDER_KINDS, UNCLIP_MODEL, RenderConfig
 
     live, render = LiveConfig(), RenderConfig()
+    acc, events = live.accumulate, live.events
     p = sub.add_parser("live", help="decode an LSL EEG stream in real time", parents=parents,
                        formatter_class=HelpFormatter, epilog=EPILOG,
                        description="Decode an LSL EEG stream with an exported model: the stream is checked against "
@@ -67,6 +70,34 @@ def add_parser(sub, parents) -> None:
     p.add_argument("--stimuli", default=None, metavar="PATTERNS",
                    help="event mode: comma-separated patterns of the markers that are stimuli (e.g. 'square/*'); "
                         "other markers (responses) are shown, not decoded (default: every marker)")
+    g = p.add_argument_group("evidence accumulation (event mode; off by default)")
+    g.add_argument("--accumulate", nargs="?", const="marker", default="marker" if acc.enabled else None,
+                   choices=["marker", "sequence"],
+                   help="combine the decisions of repeated stimuli by summed log-probabilities: 'marker' (the same "
+                        "marker text) or 'sequence' (every stimulus until a reset marker)")
+    g.add_argument("--stop-confidence", type=float_range(0, 1), default=acc.stop_confidence, metavar="P",
+                   help="a decision is final once its top probability reaches P (then it starts again)")
+    g.add_argument("--max-repeats", type=positive_int, default=acc.max_repeats, metavar="N",
+                   help="... or once N repeats are combined")
+    g.add_argument("--reset-markers", default=None, metavar="PATTERNS",
+                   help="comma-separated patterns of markers that start every accumulation again (a new target)")
+    g.add_argument("--accumulate-timeout", type=positive_float, default=acc.timeout, metavar="S",
+                   help="a stimulus not repeated for S seconds starts again")
+    g.add_argument("--accumulate-prior", default=None, metavar="P,P,...",
+                   help="the class prior the model's probabilities carry (divided out of all but one repeat; "
+                        "default flat)")
+    g = p.add_argument_group("events from a channel of the EEG stream")
+    g.add_argument("--events-from", default=events.channel, metavar="CHANNEL",
+                   help="take the stimulus events from this channel of the EEG stream (sample-exact; an LSL marker "
+                        "stream, if there is one, is only timed against it); the model must not decode the channel")
+    g.add_argument("--events-kind", choices=["trigger", "photodiode"], default=events.kind,
+                   help="trigger: a new non-zero code is an event; photodiode: a rising crossing of --events-threshold")
+    g.add_argument("--events-threshold", type=float, default=events.threshold, metavar="LEVEL",
+                   help="photodiode: the edge level in the channel's raw unit")
+    g.add_argument("--events-holdoff", type=float, default=events.holdoff, metavar="S",
+                   help="seconds after an event in which no other is taken (default: 0 trigger, 0.05 photodiode)")
+    g.add_argument("--event-codes", default=None, metavar="CODE:NAME;...",
+                   help="trigger codes named as markers, e.g. '1:house;2:face' (default: the code itself)")
     p.add_argument("--assume-unit", default=live.assume_unit, metavar="UNIT",
                    help="the unit of the stream's samples (V, mV, uV, nV, a.u.) when it declares none or a wrong one")
     p.add_argument("--outlet-name", default=live.outlet_name,
@@ -118,6 +149,8 @@ def render_config(args):
 def run(args) -> int:
     from bci_stream.live.session import LiveConfig, LiveSpec
     from bci_stream.live.wait import WaitConfig
+    from bci_stream.live.accumulate import AccumulateConfig
+    from bci_stream.live.channel_events import ChannelEventsConfig, parse_codes
 
     if not args.headless and not (has_display() or os.environ.get("QT_QPA_PLATFORM") == "offscreen"):
         raise RuntimeError("no display for the viewer: add --headless (or run under xvfb-run)")
@@ -128,7 +161,16 @@ def run(args) -> int:
                         publish_embedding=args.publish_embedding,
                         record_dir=Path(args.record) if args.record else None,
                         watch_model=Path(args.watch_model) if args.watch_model else None,
-                        stimuli=tuple(p.strip() for p in args.stimuli.split(",") if p.strip()) if args.stimuli else None)
+                        stimuli=tuple(p.strip() for p in args.stimuli.split(",") if p.strip()) if args.stimuli else None,
+                        accumulate=AccumulateConfig(
+                            enabled=args.accumulate is not None, group=args.accumulate or "marker",
+                            stop_confidence=args.stop_confidence, max_repeats=args.max_repeats,
+                            reset_markers=_patterns(args.reset_markers), timeout=args.accumulate_timeout,
+                            prior=tuple(float(v) for v in args.accumulate_prior.split(",")) if args.accumulate_prior
+                            else None),
+                        events=ChannelEventsConfig(channel=args.events_from, kind=args.events_kind,
+                                                   threshold=args.events_threshold, holdoff=args.events_holdoff,
+                                                   codes=parse_codes(args.event_codes)))
     spec = LiveSpec(model=args.model, providers=args.providers, smoothing=args.smoothing, live=config,
                     render=render_config(args), seconds=args.seconds, gallery_index=args.gallery_index)
     if args.headless:
@@ -149,6 +191,9 @@ def run(args) -> int:
     if accuracy.get("n"):
         print(f"event mode: {accuracy['n']} stimuli scored, {accuracy_text(accuracy)} "
               "(95 % CIs; p: one-sided binomial vs chance)")
+    line = extras_line(summary)
+    if line:
+        print(line)
     if summary.get("log_error"):  # decoding went on, but the record of it is incomplete
         print(f"bci-stream live: error: {summary['log_error']}", file=sys.stderr)
         return EXIT_LOG_FAILED
@@ -156,6 +201,28 @@ def run(args) -> int:
         print(f"bci-stream live: error: {summary['recording_error']}", file=sys.stderr)
         return EXIT_LOG_FAILED
     return 0
+
+
+def _patterns(text: str | None) -> tuple[str, ...]:
+    return tuple(p.strip() for p in text.split(",") if p.strip()) if text else ()
+
+
+def extras_line(summary: dict) -> str:
+    """The accumulation's and the events channel's closing figures ("" when neither was on)."""
+    out = []
+    acc = summary.get("accumulation") or {}
+    if acc:
+        mean = acc.get("mean_repeats_final")
+        out.append(f"accumulation: {acc['decisions']} accumulated decisions, {acc['final_decisions']} final"
+                   + (f" after {mean:.2f} repeats on average" if mean is not None else "")
+                   + f", {acc['resets']} resets (accuracy above is of the accumulated decisions)")
+    ch = summary.get("channel_events") or {}
+    if ch:
+        off = ch["offset_vs_lsl_markers"]
+        timing = (f"offset vs LSL markers median {off['median_ms']:+.3f} ms, p95 |offset| {off['p95_abs_ms']:.3f} ms "
+                  f"over {off['pairs']} pairs" if off.get("pairs") else "no LSL marker paired")
+        out.append(f"events from channel {ch['channel']!r} ({ch['kind']}): {ch['events']} events; {timing}")
+    return "\n".join(out)
 
 
 def summary_line(summary: dict) -> str:
@@ -274,6 +341,8 @@ class HeadlessPrinter:
             marker = f"  marker {p.marker}" if p.marker else ""
             line = (f"#{self.n:6d} sample {p.window_end_sample:9d}  {self.class_names[top]:>20s} "
                     f"{p.probabilities[top]:.2f}  latency {p.latency_ms:6.2f} ms{ood}{marker}")
+        if "repeats" in p.extra:  # accumulation on: the decision above combines this many repeats
+            line += f"  [{p.extra['repeats']} repeat(s){', final' if p.extra.get('final') else ''}]"
         if p.retrieval is not None:
             r = p.retrieval
             line += "  | nearest: " + ", ".join(f"{i} ({lab}) {s:.2f}" for i, lab, s in

@@ -44,6 +44,9 @@ def add_parser(sub, parents) -> None:
                         "missed by a decoder that starts after the replay")
     p.add_argument("--event-field", default=None, metavar="FIELD",
                    help="EEGLAB .set: markers '<type>/<FIELD value>' from the file's event table (e.g. position)")
+    p.add_argument("--events-from", default=None, metavar="CHANNEL",
+                   help="also write the markers as a trigger channel CHANNEL of the EEG stream (their codes; the "
+                        "marker stream still carries them), for `bci-stream live --events-from CHANNEL`")
     p.set_defaults(func=run)
 
 
@@ -56,6 +59,12 @@ def run(args) -> int:
                          "recording: drop --subject")
     kwargs = {"subject": args.subject, "event_field": args.event_field}
     path, rec = read_replay_spec(args.file, **{k: v for k, v in kwargs.items() if v is not None})
+    if args.events_from:
+        from bci_stream.sources.replay import with_events_channel
+
+        rec, codes = with_events_channel(rec, args.events_from)
+        print(f"markers also on channel {args.events_from!r} as codes; decode with --events-from {args.events_from} "
+              f"--event-codes '{';'.join(f'{c}:{t}' for t, c in codes.items())}'", flush=True)
     name = args.name or path.stem
     outlet = OutletConfig(name=name, source_id=args.source_id or f"replay-{name}", chunk=args.chunk, counter=args.counter)
     pusher = recording_pusher(rec, outlet, speed=args.speed, loop=args.loop)

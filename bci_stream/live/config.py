@@ -6,6 +6,8 @@ import fnmatch
 from dataclasses import dataclass
 from pathlib import Path
 
+from bci_stream.live.accumulate import AccumulateConfig
+from bci_stream.live.channel_events import ChannelEventsConfig
 from bci_stream.live.wait import WaitConfig
 
 
@@ -43,6 +45,9 @@ class LiveConfig:
     record_dir : record the EEG, marker and predictions streams into a new XDF file in this folder
         with LabRecorder (:mod:`bci_stream.recording.labrecorder`; None: no recording).
     watch_model : swap in the model at this path whenever the file changes (:mod:`bci_stream.live.hotswap`).
+    accumulate : event mode: evidence accumulated over repeats (:mod:`bci_stream.live.accumulate`; off).
+    events : event mode: events from a channel of the EEG stream (:mod:`bci_stream.live.channel_events`;
+        None channel: from the LSL marker stream).
     """
 
     stream: str | None = None
@@ -64,6 +69,8 @@ class LiveConfig:
     publish_embedding: bool = False
     record_dir: Path | None = None
     watch_model: Path | None = None
+    accumulate: AccumulateConfig = AccumulateConfig()
+    events: ChannelEventsConfig = ChannelEventsConfig()
 
     def is_stimulus(self, marker: str) -> bool:
         return self.stimuli is None or any(fnmatch.fnmatchcase(marker, p) for p in self.stimuli)
@@ -71,5 +78,7 @@ class LiveConfig:
     def __post_init__(self) -> None:
         if self.mode not in ("continuous", "event"):
             raise ValueError(f"mode must be 'continuous' or 'event'; got {self.mode!r}")
+        if self.accumulate.enabled and self.mode != "event":
+            raise ValueError("--accumulate combines the decisions of repeated stimuli: it needs --mode event")
         if self.top_k < 1:
             raise ValueError(f"top_k must be >= 1; got {self.top_k}")

@@ -54,6 +54,7 @@ class Source(Protocol):
     rejected : ``(stream name, why)`` of the streams not taken at the first connection.
     stop_event : set to abandon a wait for the stream.
     on_wait : called with the seconds waited so far during the first wait (None: silent).
+    event_values : ``(n,)`` raw values of the ``--events-from`` channel in the last pull (empty without one).
     """
 
     info: pylsl.StreamInfo | None
@@ -64,6 +65,7 @@ class Source(Protocol):
     rejected: list[tuple[str, str]]
     stop_event: threading.Event
     on_wait: Callable[[float], None] | None
+    event_values: np.ndarray
 
     @property
     def has_counter(self) -> bool: ...

@@ -28,6 +28,8 @@ import pylsl
 from threadpoolctl import threadpool_limits
 
 from bci_stream.contract.model_card import ModelCard
+from bci_stream.live.accumulate import Accumulator, make_accumulator
+from bci_stream.live.channel_events import make_channel_events
 from bci_stream.contract.preprocessing import CausalPreprocessor, Preprocessing, check_against_card
 from bci_stream.live.config import LiveConfig
 from bci_stream.live.decision import Decision, Withheld
@@ -237,13 +239,16 @@ class LiveSession:
         self.class_names = self.classes[1]
         self.source: Source = source if source is not None else LSLSource(card.ch_names, card.input_sfreq, SourceConfig(
             name=config.stream, lost_after=config.lost_after, resolve_timeout=config.resolve_timeout,
-            unit=card.signal_unit, assume_unit=config.assume_unit), clock=clock)
+            unit=card.signal_unit, assume_unit=config.assume_unit, events_channel=config.events.channel), clock=clock)
         self._make_buffers()
         self.state = state or SharedState()
         self.state.update(class_names=list(self.class_names), provider=decoder.provider, stream_name=config.stream or "")
         self.decoder.reset(smoothing=config.smoothing)
         self.want_markers = config.mode == "event" or config.markers is not None
         self.markers = markers  # None: chosen at start()
+        self.accumulator: Accumulator | None = make_accumulator(config.accumulate, len(self.class_names),
+                                                                retriever is not None)
+        self.channel_events = make_channel_events(config.events, card.ch_names, on_pair=self._log_offset)
         self._pending: list[tuple[float, str]] = []
         self._next_end: int | None = None
         self._outage: _Outage | None = None
@@ -263,6 +268,9 @@ class LiveSession:
         self.log_slot: SinkSlot[JsonlLog] = SinkSlot(self._open_log(config.log_path) if config.log_path else None)
         self.stages: list[Stage] = list(stages or [])
         self.sinks: list[Sink] = self.standard_sinks() + [CallbackSink(f) for f in listeners or []]
+        if self.accumulator is not None:  # repeats of one stimulus combined before any sink sees them
+            self.stages.append(self.accumulator)
+            self.sinks.append(CallbackSink(lambda p: self.state.update(accumulation=self.accumulator.summary())))
         self.state.update(model=self.decoder.model_path.name, model_since=self.clock())
 
     def _make_buffers(self) -> None:
@@ -351,7 +359,7 @@ class LiveSession:
         markers = MarkerSource(cfg.markers, eeg=info)
         if markers.connect(timeout=2.0):
             return markers
-        if cfg.mode == "event":
+        if cfg.mode == "event" and self.channel_events is None:  # --events-from: the channel gives the events
             raise StreamLostError(f"no marker stream {repr(cfg.markers) if cfg.markers else 'for ' + repr(info.name())} "
                                   "found for event mode; name one with --markers")
         return None
@@ -366,7 +374,8 @@ class LiveSession:
                                    publish_embedding=cfg.publish_embedding, gallery_file=r.gallery_file,
                                    gallery_sha256=r.gallery_sha256)
         return PredictionOutlet(self.card.class_names, name=cfg.outlet_name, source_id=source_id,
-                                model=self.decoder.model_desc())
+                                model=self.decoder.model_desc(),
+                                extra=("repeats",) if self.accumulator is not None else ())
 
     def describe(self) -> dict:
         """What this session is: model (path, hash, card preprocessing), input stream, markers, outlet,
@@ -390,6 +399,8 @@ class LiveSession:
             "outlet": ({"name": self.config.outlet_name, "source_id": self.outlet.source_id}
                        if self.outlet else None),
             "mode": self.config.mode, "provider": self.decoder.provider, "hop_samples": self.hop,
+            "accumulate": self.config.accumulate.describe(),
+            "events_from": self.config.events.describe() if self.channel_events is not None else None,
         }
         if self.retriever is not None:
             r = self.retriever
@@ -466,14 +477,16 @@ class LiveSession:
         self.source.close()
         if self.markers is not None:
             self.markers.close()
-        self.state.update(stream_status="stopped")
+        self.state.update(stream_status="stopped",
+                          channel_events=self.channel_events.summary() if self.channel_events is not None else {})
         if self._started:
             st = self.state
             self._event("session_end", decisions=st.n_decisions, withheld=st.n_withheld,
                         skipped_backlog=st.n_skipped, lost_samples=self.source.lost_samples,
                         gap_samples=self.source.gap_samples,
                         gaps=len(st.gaps), seconds_down=round(sum(d for _, d in st.gaps), 3),
-                        event_accuracy=self.accuracy.summary() if self.config.mode == "event" else None)
+                        event_accuracy=self.accuracy.summary() if self.config.mode == "event" else None,
+                        accumulation=st.accumulation or None, channel_events=st.channel_events or None)
         for sink in self.sinks:
             sink.close()
         self.outlet = None
@@ -504,6 +517,8 @@ class LiveSession:
             self._recover(err)
             return
         if len(stamps):
+            if self.channel_events is not None:  # edges stamped with their samples' raw stamps
+                self.channel_events.feed(self.source.event_values, stamps)
             if self._outage is not None:
                 self._data_resumed(float(stamps[0]))
             samples, stamps = self.preprocessor.process_stamped(samples, stamps)
@@ -512,13 +527,17 @@ class LiveSession:
             self.ring.write(samples, stamps)
             if len(stamps):
                 self._last_sample_t = float(stamps[-1])
-        if self.markers is not None:
-            received = self.markers.pull()
+        if self.markers is not None or self.channel_events is not None:
+            received = self.markers.pull() if self.markers is not None else []
+            if self.channel_events is not None:  # decisions follow the channel; LSL markers are timed against it
+                received = self.channel_events.take(received)
+            if self.accumulator is not None:
+                self.accumulator.markers(received)  # reset markers (new target / sequence)
             if received and self.config.stimuli is not None and self.config.mode == "event":
                 self.state.add_markers([m for m in received if not self.config.is_stimulus(m[1])])  # shown only
                 received = [m for m in received if self.config.is_stimulus(m[1])]
             self._pending.extend(received)
-            if self.markers.changes:
+            if self.markers is not None and self.markers.changes:
                 self._marker_changes()
         if self.config.mode == "continuous":
             self._continuous()
@@ -579,6 +598,10 @@ class LiveSession:
         for sink in self.sinks:
             sink.push(p)
 
+    def _log_offset(self, pair: dict) -> None:
+        """A channel event paired with the LSL marker of the same stimulus: their offset, logged."""
+        self._event("event_offset", **pair)
+
     def _filters_restarted(self, channels: tuple[int, ...], ring_count: int) -> None:
         """Non-finite samples on ``channels`` (indices) were kept out of the filter state and their
         filters started again at the next finite sample (:class:`CausalPreprocessor`): say so once."""
@@ -615,6 +638,8 @@ class LiveSession:
         self.decoder.reset()  # smoothing and the incremental spectrogram start again
         self.decoder.ood.reset()
         self.preprocessor.reset()  # filters restart at the steady state of the first new sample
+        if self.channel_events is not None:
+            self.channel_events.detector.reset()
         self.waiter.forget()
         self._due = None
         self._next_end = None

@@ -69,6 +69,8 @@ class SharedState:
     model_since: float = float("nan")  # LSL time it went live
     recording: dict = field(default_factory=dict)  # bci_stream.recording.labrecorder.RecordStatus as a dict ({} when none)
     calibration: dict = field(default_factory=dict)  # bci_stream.recording.calibrate progress ({} when not calibrating)
+    accumulation: dict = field(default_factory=dict)  # bci_stream.live.accumulate.Accumulator.summary() ({}: off)
+    channel_events: dict = field(default_factory=dict)  # ChannelEvents.summary() at the end ({}: none)
     log_error: str = ""  # the JSONL log could not be written (see publish.JsonlLog); "" while it is fine
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     # called (no argument, on the renderer's thread) after each new picture: the viewer is told, not polling
@@ -155,7 +157,8 @@ class SharedState:
                     "p50": p50, "p99": p99, "lost_samples": self.lost_samples, "gaps": len(self.gaps),
                     "seconds_down": round(sum(d for _, d in self.gaps), 3), "marker_status": self.marker_status,
                     "ood_warning": self.ood_warning, "log_error": self.log_error,
-                    "event_accuracy": dict(self.event_accuracy)}
+                    "event_accuracy": dict(self.event_accuracy), "accumulation": dict(self.accumulation),
+                    "channel_events": dict(self.channel_events)}
 
     def snapshot(self) -> dict:
         """A consistent shallow copy of the fields, for the GUI thread."""

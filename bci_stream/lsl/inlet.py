@@ -53,6 +53,8 @@ class SourceConfig:
     unit : the unit the model needs ("uV"...); samples are converted to it.
     assume_unit : the unit of the stream's samples, overriding what it declares (or that it
         declares none).
+    events_channel : a trigger / photodiode channel of the stream read beside the model's channels
+        (raw values, ``LSLSource.event_values``; :mod:`bci_stream.live.channel_events`).
     """
 
     name: str | None = None
@@ -64,6 +66,7 @@ class SourceConfig:
     max_chunk: int = 1024
     unit: str = "uV"
     assume_unit: str | None = None
+    events_channel: str | None = None
 
 
 def xpath_literal(value: str) -> str:
@@ -246,6 +249,8 @@ class LSLSource:
         self.stalled = False  # silent for lost_after, inlet still open
         self._scale: np.ndarray | float = 1.0
         self._counter: int | None = None  # the counter channel's index in the stream (None: it has none)
+        self._events: int | None = None
+        self.event_values = np.empty(0)  # the events channel's values of the last pull (config.events_channel)
 
     # --- connection --------------------------------------------------------------------------
     def connect(self, timeout: float | None = None) -> bool:
@@ -294,6 +299,7 @@ class LSLSource:
         self._index, _ = _match_channels(labels, self.ch_names)
         self._identity = np.array_equal(self._index, np.arange(len(self.ch_names))) and full.channel_count() == len(self.ch_names)
         self._counter = labels.index(self.counter_channel) if self.counter_channel in labels else None
+        self._events = labels.index(cfg.events_channel) if cfg.events_channel in labels else None
         self._buf = np.empty((cfg.max_chunk, full.channel_count()), _DTYPES[full.channel_format()])
         try:
             inlet.open_stream(timeout=wait)
@@ -330,6 +336,9 @@ class LSLSource:
         index, missing = _match_channels(labels, self.ch_names)
         if missing:
             problems.append(_missing_text(labels, self.ch_names, missing))
+        elif self.config.events_channel and self.config.events_channel not in labels:
+            problems.append(f"has no channel {self.config.events_channel!r} for --events-from (channels: "
+                            f"{', '.join(labels[:12])}{' ...' if len(labels) > 12 else ''})")
         else:
             try:
                 self._scale, self.unit_note = self._unit_scale(stream_channel_units(info), index)
@@ -413,8 +422,11 @@ class LSLSource:
             if idle > self.config.lost_after and not self.stalled:
                 self.stalled = True
                 raise StreamLostError(f"no data from {self.info.name()!r} for {self.config.lost_after:g} s")
+            self.event_values = np.empty(0)
             return np.empty((0, len(self.ch_names)), np.float32), np.empty(0)
         self._idle_since = None
+        if self._events is not None:  # raw, before the unit scale: trigger codes are not microvolts
+            self.event_values = view[:, self._events].astype(np.float64)
         self.stalled = False
         if self._counter is not None:
             self._count_lost(view[:, self._counter])

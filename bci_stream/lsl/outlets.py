@@ -46,6 +46,7 @@ class Published(Protocol):
     top5: list[int]
     window_end_sample: int
     latency_ms: float
+    extra: dict  # a stage's own fields (e.g. ``repeats``)
     retrieval: object | None  # bci_stream.retrieval.retriever.Retrieval: rows, similarities, scores, embedding, ids, labels
 
 
@@ -78,9 +79,9 @@ def predictions_info(name: str, source_id: str, labels: list[str], model: dict |
 
 #: units and types of the outlet's non-probability channels (``desc/channels/channel``)
 EXTRA_UNITS = {**{f"top{i}": "index" for i in range(1, 6)}, "window_end_sample": "samples", "latency_ms": "ms",
-               "t_emitted": "s"}
+               "t_emitted": "s", "repeats": "count"}
 EXTRA_TYPES = {**{f"top{i}": "ClassIndex" for i in range(1, 6)}, "window_end_sample": "SampleIndex",
-               "latency_ms": "Latency", "t_emitted": "Timestamp"}
+               "latency_ms": "Latency", "t_emitted": "Timestamp", "repeats": "Repeats"}
 
 
 def model_desc(card, model_path: str | Path = "", model_sha256: str = "") -> dict:
@@ -98,16 +99,19 @@ def model_desc(card, model_path: str | Path = "", model_sha256: str = "") -> dic
 
 class PredictionOutlet:
     """LSL outlet: one channel per class (labels = class names), then ``top1..top5`` (class indices),
-    ``window_end_sample``, ``latency_ms``, ``t_emitted``; each sample stamped with ``t_lsl``.
+    ``window_end_sample``, ``latency_ms``, ``t_emitted``, then the ``extra`` fields asked for (e.g.
+    ``repeats`` with accumulation on); each sample stamped with ``t_lsl``.
     ``model`` (:func:`model_desc`) goes into the stream's ``desc`` (:func:`predictions_info`)."""
 
     EXTRA = ["top1", "top2", "top3", "top4", "top5", "window_end_sample", "latency_ms", "t_emitted"]
 
     def __init__(self, class_names: list[str], name: str = "bci-stream-predictions", source_id: str | None = None,
-                 model: dict | None = None):
+                 model: dict | None = None, extra: tuple[str, ...] = ()):
         self.n_classes = len(class_names)
         self.source_id = source_id or f"{name}-outlet"
-        info = predictions_info(name, self.source_id, list(class_names) + self.EXTRA, model=model,
+        self.extra = tuple(extra)  # a stage's fields after the fixed ones (NaN when a decision has none)
+        self._end = self.n_classes + len(self.EXTRA)  # where the extra fields begin
+        info = predictions_info(name, self.source_id, list(class_names) + self.EXTRA + list(self.extra), model=model,
                                 n_classes=self.n_classes)
         self.outlet = pylsl.StreamOutlet(info)
         self._sample = np.zeros(info.channel_count(), np.float64)
@@ -116,7 +120,9 @@ class PredictionOutlet:
         s = self._sample
         s[: self.n_classes] = p.probabilities
         s[self.n_classes : self.n_classes + len(p.top5)] = p.top5
-        s[-3:] = (p.window_end_sample, p.latency_ms, p.t_emitted)
+        s[self._end - 3 : self._end] = (p.window_end_sample, p.latency_ms, p.t_emitted)
+        for i, key in enumerate(self.extra):
+            s[self._end + i] = p.extra.get(key, np.nan)
         self.outlet.push_sample(s, p.t_lsl)
 
     def close(self) -> None:

@@ -48,6 +48,28 @@ def recording_pusher(recording: Recording, outlet: OutletConfig, speed: float = 
                        speed=speed, unit=unit)
 
 
+def with_events_channel(recording: Recording, channel: str) -> tuple[Recording, dict[str, int]]:
+    """``recording`` with its markers also written as a trigger channel ``channel`` (the code at each
+    marker's sample, 0 elsewhere), as an amplifier's trigger input carries them; and the code of each
+    marker text. A marker that is an integer keeps it as its code; other texts are numbered 1, 2, ...
+    in sorted order, after the largest integer code.
+
+    Raises :class:`RecordingError` when the recording already has a channel of that name."""
+    if channel.lower() in (c.lower() for c in recording.ch_names):
+        raise RecordingError(f"{recording.source} already has a channel {channel!r}; name the events channel "
+                             "--events-from another name")
+    texts = sorted({t for _, t in recording.events})
+    codes = {t: int(t) for t in texts if t.lstrip("-").isdigit() and int(t) != 0}
+    start = max(codes.values(), default=0)
+    codes |= {t: start + i + 1 for i, t in enumerate(t for t in texts if t not in codes)}
+    row = np.zeros((1, recording.n_times), np.float32)
+    for sample, text in recording.events:
+        row[0, sample] = codes[text]
+    return Recording(data=np.concatenate([recording.data, row]), sfreq=recording.sfreq,
+                     ch_names=[*recording.ch_names, channel], events=recording.events, unit=recording.unit,
+                     source=recording.source), codes
+
+
 REPLAY_KINDS = ("xdf", "mne", "csv", "fif", "edf", "bdf", "vhdr", "set", "recording", "eegimagenet")
 
 

@@ -424,7 +424,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _refresh_events(self, snap: dict) -> None:
         accuracy = snap.get("event_accuracy") or {}
-        self.accuracy_label.setText(accuracy_text(accuracy))
+        self.accuracy_label.setText(accuracy_text(accuracy, snap.get("accumulation")))
         names = snap["class_names"]
         recent = snap.get("event_recent") or []
         scored = accuracy.get("n", 0)
@@ -516,11 +516,15 @@ class MainWindow(QtWidgets.QMainWindow):
         super().closeEvent(event)
 
 
-def accuracy_text(accuracy: dict) -> str:
-    """The event-mode accuracy line the viewer shows (from ``RunningAccuracy.summary()``)."""
+def accuracy_text(accuracy: dict, accumulation: dict | None = None) -> str:
+    """The event-mode accuracy line the viewer shows (from ``RunningAccuracy.summary()``), with the
+    accumulated decision's repeats when accumulation is on (``Accumulator.summary()``)."""
+    last = (accumulation or {}).get("last") or {}
+    repeats = (f" | accumulated over {last['repeats']} repeat(s){' (final)' if last.get('final') else ''}"
+               if last else "")
     if not accuracy.get("n"):
-        return "event mode: no stimulus scored yet" if accuracy else "continuous mode (no stimulus scoring)"
-    return f"event mode: {accuracy['n']} stimuli, {scoring_text(accuracy)} (95 % CIs)"
+        return ("event mode: no stimulus scored yet" if accuracy else "continuous mode (no stimulus scoring)") + repeats
+    return f"event mode: {accuracy['n']} stimuli, {scoring_text(accuracy)} (95 % CIs){repeats}"
 
 
 class RingTraces:
