@@ -6,6 +6,7 @@ import fnmatch
 from dataclasses import dataclass
 from pathlib import Path
 
+from bci_stream.contract.artifacts import RepairConfig
 from bci_stream.live.wait import WaitConfig
 
 
@@ -43,6 +44,8 @@ class LiveConfig:
     record_dir : record the EEG, marker and predictions streams into a new XDF file in this folder
         with LabRecorder (:mod:`bci_stream.recording.labrecorder`; None: no recording).
     watch_model : swap in the model at this path whenever the file changes (:mod:`bci_stream.live.hotswap`).
+    bad_channels : flat / noisy / dropped-out channels: off (default), withhold the window, or repair
+        them by spherical-spline interpolation (:class:`bci_stream.contract.artifacts.RepairConfig`).
     """
 
     stream: str | None = None
@@ -64,6 +67,7 @@ class LiveConfig:
     publish_embedding: bool = False
     record_dir: Path | None = None
     watch_model: Path | None = None
+    bad_channels: RepairConfig = RepairConfig()
 
     def is_stimulus(self, marker: str) -> bool:
         return self.stimuli is None or any(fnmatch.fnmatchcase(marker, p) for p in self.stimuli)
