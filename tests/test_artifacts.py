@@ -183,3 +183,72 @@ def test_both_stages_are_off_by_default():
     assert isinstance(build_chain(chain, names, RepairConfig(mode="withhold")), ArtifactChain)
     with pytest.raises(ArtifactError, match="volts"):
         build_chain(chain, names, RepairConfig(mode="repair"), unit="a.u.")
+
+
+@pytest.fixture(scope="module")
+def asr_model(tmp_path_factory):
+    """``bci-train fit --asr`` on subject 1's first SSVEP session (the second is replayed), exported."""
+    from offline_training.cli import main as bci_train
+
+    run = tmp_path_factory.mktemp("asr")
+    first = sorted(SSVEP.glob("*_raw.fif"))[0]
+    assert bci_train(["fit", "--data", f"mne:{first},{SSVEP_EVENTS},tmin=1,tmax=4", "--out", str(run / "run"),
+                      "--no-kd", "--epochs", "2", "--threads", "1", "--seed", "0", "--student", "shallow",
+                      "--window", "1", "3", "--bandpass", "5", "45", "--asr", "40"]) == 0
+    assert bci_train(["export", str(run / "run"), "--out", str(run / "model.onnx")]) == 0
+    return run / "model.onnx"
+
+
+@real
+def test_live_repair_and_asr_over_real_lsl_equal_the_offline_path(asr_model, sessions, stream_name, tmp_path):
+    """A real recording with a flat electrode replayed over LSL: every window the live decoder classifies,
+    the interpolated ones included, equals the offline chain's (same code over the whole recording)."""
+    import json
+    from dataclasses import replace
+
+    from bci_stream.live.decoder import Decoder
+    from bci_stream.live.session import LiveSession
+    from bci_stream.sources.replay import recording_pusher
+    from bci_stream.sources.simulate import OutletConfig
+
+    rec = sessions[1]
+    n = 70 * 256
+    rec = replace(rec, data=np.ascontiguousarray(with_flat(rec)[:, :n]), events=[e for e in rec.events if e[0] < n])
+    decoder = Decoder(asr_model, providers="cpu")
+    card = decoder.card
+    assert card.asr_state() is not None and card.asr_state().cutoff == 40.0  # fit --asr put it in the card
+    w = card.window_samples
+    live = []
+    log = tmp_path / "session.jsonl"
+    repair = RepairConfig(mode="repair")
+    session = LiveSession(decoder, LiveConfig(stream=stream_name, mode="continuous", bad_channels=repair, log_path=log))
+    session.listeners.append(lambda p: live.append((p.window_end_sample, p.probabilities.copy(),
+                                                    session.ring.window(p.window_end_sample, w)[0].T.copy())))
+    pusher = recording_pusher(rec, OutletConfig(name=stream_name, source_id=stream_name, counter=True), speed=4.0)
+    session.start()
+    runner = threading.Thread(target=session.run, kwargs={"seconds": rec.duration / 4 + 30})
+    runner.start()
+    pusher.start()
+    deadline = time.monotonic() + rec.duration / 4 + 30
+    while (not live or live[-1][0] < n - 256) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    session.stop()
+    runner.join()
+    pusher.close()
+
+    assert session.source.lost_samples == 0 and len(live) > 100
+    order = [rec.ch_names.index(c) for c in card.ch_names]
+    offline = artifacts_continuous(card.preprocessing_spec(), rec.data[order], list(card.ch_names), rec.sfreq,
+                                   repair, card.asr_state(), card.signal_unit)
+    repaired = [x for x in live if FLAT[1] + 600 + w < x[0] <= FLAT[2]]
+    assert len(repaired) > 20, "decisions on windows with the interpolated electrode"
+    worst = max(close(window, offline[:, end - w : end]) for end, _, window in live)
+    assert worst <= 1e-5, f"live windows differ from the offline chain's by {worst:.1e} of their range"
+    probs = max(float(np.abs(Decoder(asr_model, providers="cpu").classify(np.ascontiguousarray(offline[:, e - w : e]))
+                             - p).max()) for e, p, _ in repaired[::5])
+    assert probs <= 1e-5
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    start = next(r for r in records if r.get("event") == "session_start")
+    assert start["artifacts"]["asr"].startswith("ASR") and start["artifacts"]["bad_channels"].startswith("interpolate")
+    changes = [r for r in records if r.get("event") == "channel_repair"]
+    assert [(r["channel"], r["interpolated"]) for r in changes][:2] == [("O1", True), ("O1", False)]
