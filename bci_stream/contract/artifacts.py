@@ -17,7 +17,8 @@ same samples as the whole recording processed in one call.
   came; noisy, railed: the span high-passed at
   ``detect_highpass`` Hz (its own causal filter: a DC-coupled amplifier's offset and drift are
   neither "railed" nor "noisy"; a channel stuck at the rail is flat); its verdict applies to the
-  next block (causal). Hysteresis: a channel is bad from its first flagged check until
+  block after next (causal; one block of slack lets the live loop run the check after its
+  decisions, :meth:`ArtifactChain.idle`, off the decision path). Hysteresis: a channel is bad from its first flagged check until
   ``clear_s`` of checks in a row find it fine. Non-finite samples are repaired at once, per sample.
 - The interpolation matrix of a set of bad channels comes from MNE's public API: ``interpolate_bads``
   on a ``RawArray`` whose data are the identity, on the standard 10-05 montage; one matrix per bad
@@ -170,6 +171,7 @@ class ChannelRepair:
         self.span = max(self.block, int(round(self.config.span_s * self.sfreq)))
         self.clear_checks = int(math.ceil(self.config.clear_s / (self.block / self.sfreq)))
         self.max_bad = min(self.config.limit(n), max(0, n - 3))
+        self._cache: dict[bytes, tuple] = {}
         from scipy.signal import butter, sosfilt_zi
 
         self._sos = butter(2, self.config.detect_highpass, "highpass", fs=self.sfreq, output="sos")
@@ -184,6 +186,10 @@ class ChannelRepair:
         self._history = np.zeros((0, len(self.ch_names)))  # the detector's high-passed input, µV
         self._finite = np.zeros((0, len(self.ch_names)), bool)
         self._raw = np.zeros((0, len(self.ch_names)))  # the last block as it came, µV
+        self._block_raw: list[np.ndarray] = []  # this block's input so far
+        self._queue: list[np.ndarray] = []  # complete blocks not yet checked
+        self._checks = 0  # blocks checked
+        self._masks = {0: np.zeros(len(self.ch_names), bool)}  # checks done -> the bad set they leave
         self._zi = None
         self._count = 0
         self._clean_checks = np.zeros(len(self.ch_names), int)  # checks in a row without a flag
@@ -200,38 +206,66 @@ class ChannelRepair:
         out = None
         start = 0
         while start < len(x):
-            stop = min(len(x), start + self.block - self._count % self.block)  # up to the next check
+            k, pos = divmod(self._count, self.block)
+            stop = min(len(x), start + self.block - pos)  # up to the end of this block
+            while self._checks < k - 1:  # block k obeys the checks of blocks 0..k-2 (idle() ran them, or now)
+                self._check()
+            mask = self._masks[max(0, k - 1)]
+            if mask.sum() <= self.max_bad:
+                self._refused = False  # the next refusal is a new episode
             part = x[start:stop]
-            fixed = self._repair(part)
+            fixed = self._repair(part, mask)
             if fixed is not part:
                 if out is None:
                     out = np.array(x, np.float64)
                 out[start:stop] = fixed
-            self._remember(part)
+            self._block_raw.append(part)
+            self._count += len(part)
             if self._count % self.block == 0:
-                self._check()
+                self._queue.append(np.concatenate(self._block_raw) if len(self._block_raw) > 1 else self._block_raw[0])
+                self._block_raw = []
             start = stop
         return x if out is None else out
 
-    def _repair(self, part: np.ndarray) -> np.ndarray:
-        finite = np.isfinite(part)
-        if not self._bad.any() and finite.all():
-            return part
-        bad_rows = ~finite | self._bad  # per sample: the detector's channels and any non-finite sample
+    def idle(self) -> None:
+        """Run the checks of complete blocks now (the live loop calls it after its decisions): their
+        verdicts apply from the block after next either way, so when they run changes nothing."""
+        while self._queue:
+            self._check()
+
+    def _repair(self, part: np.ndarray, bad_now: np.ndarray) -> np.ndarray:
+        finite = np.isfinite(part).all(axis=1)
+        if finite.all():
+            if not bad_now.any():
+                return part
+            masks, inverse = bad_now[None], np.zeros(len(part), int)  # the usual case: one bad set
+        else:  # per sample: the detector's channels and any non-finite sample
+            masks, inverse = np.unique(~np.isfinite(part) | bad_now, axis=0, return_inverse=True)
+            inverse = inverse.reshape(-1)
         out = np.array(part, np.float64)
-        masks, inverse = np.unique(bad_rows, axis=0, return_inverse=True)
         for k, mask in enumerate(masks):
-            rows = np.flatnonzero(inverse.reshape(-1) == k)
             if not mask.any():
                 continue
-            if mask.sum() > self.max_bad:
-                out[np.ix_(rows, np.flatnonzero(mask))] = np.nan  # unrepairable: the window is withheld
+            rows = np.arange(len(part)) if len(masks) == 1 else np.flatnonzero(inverse == k)
+            bad, good, weights = self._weights(mask)
+            if weights is None:
+                out[np.ix_(rows, bad)] = np.nan  # unrepairable: the window is withheld
                 self._refuse(mask, rows[0])
                 continue
-            m = interpolation_matrix(tuple(self.ch_names), tuple(self.ch_names[i] for i in np.flatnonzero(mask)))
-            good = np.flatnonzero(~mask)
-            out[np.ix_(rows, np.flatnonzero(mask))] = part[np.ix_(rows, good)] @ m[np.ix_(mask, good)].T
+            out[np.ix_(rows, bad)] = out[np.ix_(rows, good)] @ weights.T
         return out
+
+    def _weights(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``(bad, good, W)`` of a bad set: bad channels = good channels @ W.T (None: too many bad)."""
+        key = mask.tobytes()
+        if key not in self._cache:
+            bad, good = np.flatnonzero(mask), np.flatnonzero(~mask)
+            weights = None
+            if len(bad) <= self.max_bad:
+                m = interpolation_matrix(tuple(self.ch_names), tuple(self.ch_names[i] for i in bad))
+                weights = np.ascontiguousarray(m[np.ix_(bad, good)])
+            self._cache[key] = (bad, good, weights)
+        return self._cache[key]
 
     def _refuse(self, mask: np.ndarray, row: int) -> None:
         if not self._refused:  # said once per episode, not once per chunk
@@ -239,21 +273,20 @@ class ChannelRepair:
             self.changes.append({"sample": self._count + int(row), "channels": [self.ch_names[i] for i in np.flatnonzero(mask)],
                                  "withheld": True, "max_bad": self.max_bad})
 
-    def _remember(self, part: np.ndarray) -> None:
+    def _check(self) -> None:
+        """One check of the detector over the last ``span`` input samples; its verdict holds from the next."""
         from scipy.signal import sosfilt
 
-        finite = np.isfinite(part)
-        x = np.where(finite, part, 0.0) * self.to_uv  # a dropout is flagged as such, not filtered
+        raw = self._queue.pop(0)
+        self._checks += 1
+        finite_now = np.isfinite(raw)
+        x = np.where(finite_now, raw, 0.0) * self.to_uv  # a dropout is flagged as such, not filtered
         if self._zi is None:
             self._zi = self._steady * x[:1]  # the steady state of the first sample: no start-up transient
         y, self._zi = sosfilt(self._sos, x, axis=0, zi=self._zi)
         self._history = np.concatenate([self._history, y])[-self.span:]
-        self._raw = np.concatenate([self._raw, x])[-self.block:]
-        self._finite = np.concatenate([self._finite, finite])[-self.span:]
-        self._count += len(part)
-
-    def _check(self) -> None:
-        """One check of the detector over the last ``span`` input samples; its verdict holds from the next."""
+        self._finite = np.concatenate([self._finite, finite_now])[-self.span:]
+        self._raw = x
         h = self._history
         finite = self._finite.all(axis=0)
         flagged = {int(i): "non-finite samples" for i in np.flatnonzero(~finite)}
@@ -269,7 +302,7 @@ class ChannelRepair:
             # high-pass has forgotten the step to its last value
             flat = np.flatnonzero(finite & (np.ptp(self._raw, axis=0) < cfg.flat_uv))
             flagged.update({int(i): "flat" for i in flat})
-        now = self._count
+        now = (self._checks + 1) * self.block  # where this verdict takes effect (the block after next)
         for i in range(len(self.ch_names)):
             if i in flagged:
                 self._clean_checks[i] = 0
@@ -283,8 +316,8 @@ class ChannelRepair:
                     self._bad[i] = False
                     self.changes.append({"sample": now, "channel": self.ch_names[i], "bad": False,
                                          "reason": self._reasons.pop(i, "")})
-        if self._bad.sum() <= self.max_bad:
-            self._refused = False
+        self._masks[self._checks] = self._bad.copy()
+        self._masks.pop(self._checks - 3, None)  # never asked for again
 
 
 # --- ASR ---------------------------------------------------------------------------------------
@@ -521,9 +554,11 @@ class ArtifactChain:
         return self._after(np.asarray(out, np.float32)), kept
 
     def idle(self) -> None:
-        """Work that later samples need and this chunk did not (ASR updates): run it off the decision path."""
-        if self.asr is not None:
-            self.asr.idle()
+        """Work that later samples need and this chunk did not (detector checks, ASR updates): run it off
+        the decision path."""
+        for stage in (self.repair, self.asr):
+            if stage is not None:
+                stage.idle()
 
     def drain_changes(self) -> list[dict]:
         """Bad-channel changes since the last call (:class:`ChannelRepair`), oldest first."""
