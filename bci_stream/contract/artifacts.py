@@ -128,7 +128,7 @@ def interpolation_matrix(ch_names: tuple[str, ...], bad: tuple[str, ...]) -> np.
     try:
         import mne
     except ImportError as err:
-        raise ArtifactError("bad-channel repair needs MNE: pip install 'bci-stream[io]'") from err
+        raise ArtifactError("bad-channel repair needs MNE: pip install 'bci-stream[artifacts]'") from err
     from bci_stream.contract.montage import channel_positions
 
     n = len(ch_names)
@@ -386,7 +386,7 @@ def _meegkit_asr(sfreq: float, cutoff: float, method: str, memory: int | None):
     try:
         from meegkit.asr import ASR
     except ImportError as err:
-        raise ArtifactError("ASR needs meegkit: pip install 'bci-stream[train]' (or meegkit>=0.2)") from err
+        raise ArtifactError("this model uses ASR, which needs meegkit: pip install 'bci-stream[artifacts]'") from err
     return ASR(sfreq=sfreq, cutoff=cutoff, method=method, memory=memory)
 
 
