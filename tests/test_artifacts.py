@@ -253,3 +253,15 @@ def test_live_repair_and_asr_over_real_lsl_equal_the_offline_path(asr_model, ses
     assert start["artifacts"]["asr"].startswith("ASR") and start["artifacts"]["bad_channels"].startswith("interpolate")
     changes = [r for r in records if r.get("event") == "channel_repair"]
     assert [(r["channel"], r["interpolated"]) for r in changes][:2] == [("O1", True), ("O1", False)]
+
+
+@real
+def test_fit_asr_refuses_epoch_data_and_an_unfiltered_chain_in_one_line(tmp_path, capsys):
+    from offline_training.cli import main as bci_train
+
+    first = sorted(SSVEP.glob("*_raw.fif"))[0]
+    for data, extra, said in (("phantom:subjects=1,classes=2,images=2", [], "needs continuous recordings"),
+                              (f"mne:{first},{SSVEP_EVENTS},tmin=1,tmax=4", [], "needs high-passed data")):
+        assert bci_train(["fit", "--data", data, "--out", str(tmp_path / "run"), "--asr", "20", *extra]) != 0
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and said in err[0], err
