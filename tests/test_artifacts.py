@@ -13,7 +13,6 @@ import pytest
 from bci_stream.contract.artifacts import (
     ArtifactChain,
     ArtifactError,
-    AsrState,
     CausalAsr,
     ChannelRepair,
     RepairConfig,
@@ -24,7 +23,12 @@ from bci_stream.contract.artifacts import (
 )
 from bci_stream.contract.model_card import ModelCard, ModelCardError
 from bci_stream.contract.montage import channel_positions, standard_channel_names
-from bci_stream.contract.preprocessing import CausalPreprocessor, FilterDesign, Preprocessing, preprocess_continuous
+from bci_stream.contract.preprocessing import (
+    CausalPreprocessor,
+    FilterDesign,
+    Preprocessing,
+    preprocess_continuous,
+)
 from bci_stream.io import read_recording
 from bci_stream.live.config import LiveConfig
 

@@ -90,7 +90,12 @@ def epochs(data: np.ndarray, events: list[tuple[int, str]], classes: list[str], 
 
 
 def run_set(name: str, cutoff: float) -> dict:
-    from bci_stream.contract.artifacts import RepairConfig, artifacts_continuous, asr_continuous, calibrate_asr
+    from bci_stream.contract.artifacts import (
+        RepairConfig,
+        artifacts_continuous,
+        asr_continuous,
+        calibrate_asr,
+    )
     from bci_stream.contract.preprocessing import FilterDesign, Preprocessing, preprocess_continuous
     from bci_stream.io import read_recording
     from offline_training.experiments.references import build_reference, reference_probabilities

@@ -14,12 +14,12 @@ from the start of the stream (not at chunk edges), so a stream processed in LSL'
 same samples as the whole recording processed in one call.
 
 - The detector looks at the last ``span_s`` of input every ``block_s`` (flat: the last block as it
-  came; noisy, railed: the span high-passed at
-  ``detect_highpass`` Hz (its own causal filter: a DC-coupled amplifier's offset and drift are
-  neither "railed" nor "noisy"; a channel stuck at the rail is flat); its verdict applies to the
-  block after next (causal; one block of slack lets the live loop run the check after its
-  decisions, :meth:`ArtifactChain.idle`, off the decision path). Hysteresis: a channel is bad from its first flagged check until
-  ``clear_s`` of checks in a row find it fine. Non-finite samples are repaired at once, per sample.
+  came; noisy, railed: the span through its own causal ``detect_highpass`` filter, so a DC-coupled
+  amplifier's offset and drift are neither railed nor noisy, and a channel stuck at its rail is
+  flat). A check's verdict applies from the block after next: causal, and one block of slack lets
+  the live loop run the check after its decisions (:meth:`ArtifactChain.idle`). Hysteresis: a
+  channel is bad from its first flagged check until ``clear_s`` of checks in a row find it fine.
+  Non-finite samples are repaired at once, sample by sample.
 - The interpolation matrix of a set of bad channels comes from MNE's public API: ``interpolate_bads``
   on a ``RawArray`` whose data are the identity, on the standard 10-05 montage; one matrix per bad
   set, cached (single channels precomputed when the stage is built).
@@ -28,9 +28,10 @@ same samples as the whole recording processed in one call.
   reconstruction matrix per call. :class:`CausalAsr` therefore feeds it fixed blocks of ``block``
   samples and applies the reconstruction matrix that the blocks up to ``lag`` blocks back produced
   (blended across each block with meegkit's raised cosine). The output is never delayed; the
-  price is a reaction time of ``lag`` to ``lag + 1`` blocks. With ``lag >= 2`` the update (meegkit's
-  covariance median, milliseconds) is never needed by the chunk being processed: the live loop runs
-  it after the turn's decisions (:meth:`ArtifactChain.idle`), off the decision path.
+  price is a reaction time of ``lag`` to ``lag + 1`` blocks. With ``lag >= 2`` the update
+  (meegkit's ``transform`` of one block, about half a millisecond) is never needed by the chunk
+  being processed: the live loop runs it after the turn's decisions (:meth:`ArtifactChain.idle`).
+  meegkit's covariance memory is one block (see :func:`calibrate_asr` for why).
 """
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from bci_stream.io import Recording, RecordingError
 from bci_stream.contract.trials import Trials
+from bci_stream.io import Recording, RecordingError
 
 KINDS = ("phantom", "eegimagenet", "xdf", "mne", "csv", "bids", "things")
 _RECORDING_KINDS = ("xdf", "mne", "csv", "fif", "edf", "bdf", "vhdr", "set", "recording")
