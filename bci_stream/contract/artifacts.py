@@ -319,6 +319,8 @@ class ChannelRepair:
                                          "reason": self._reasons.pop(i, "")})
         self._masks[self._checks] = self._bad.copy()
         self._masks.pop(self._checks - 3, None)  # never asked for again
+        if self._bad.any():
+            self._weights(self._bad)  # a new set's spline map made here (after the decisions), not when used
 
 
 # --- ASR ---------------------------------------------------------------------------------------
