@@ -269,3 +269,12 @@ def test_fit_asr_refuses_epoch_data_and_an_unfiltered_chain_in_one_line(tmp_path
         assert bci_train(["fit", "--data", data, "--out", str(tmp_path / "run"), "--asr", "20", *extra]) != 0
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and said in err[0], err
+
+
+@real
+def test_info_names_the_models_asr(asr_model, capsys):
+    from bci_stream.cli import main as bci_stream
+
+    assert bci_stream(["info", str(asr_model)]) == 0
+    out = capsys.readouterr().out
+    assert "ASR (meegkit, cutoff 40 SD" in out and "mixing" not in out  # said in a line, not its matrices
