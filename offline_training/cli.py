@@ -96,8 +96,8 @@ def _preprocessing(args):
     return None if pre.is_identity else pre
 
 
-def _load(args, spec=None, preprocessing=None) -> Trials:
-    trials = load_trials(spec if spec is not None else args.data, preprocessing=preprocessing)
+def _load(args, spec=None, preprocessing=None, asr=None) -> Trials:
+    trials = load_trials(spec if spec is not None else args.data, preprocessing=preprocessing, asr=asr)
     print(trials.summary())
     return trials
 
@@ -142,7 +142,7 @@ def cmd_fit(args) -> None:
     check_writable_folder(args.out)  # and a run folder that cannot be written
     if args.objective == "embedding":
         return _fit_embedding(args)
-    trials = _load(args, preprocessing=_preprocessing(args))
+    trials = _load(args, preprocessing=_preprocessing(args), asr=args.asr)
     config = _fitted_config(args, trials)
     soft, teacher = soft_labels_for(trials, args.teacher, config.kd)
     metrics = train_and_test(trials, args.split, config, args.out, soft, teacher, oracle=_oracle_for(args.data),
@@ -157,7 +157,7 @@ def _fit_embedding(args) -> None:
     from offline_training.experiments.zero_shot import print_zero_shot, train_and_test_embedding
 
     targets = _image_embeddings(args.data, args.embeddings)  # said before the data loads
-    trials = _load(args, preprocessing=_preprocessing(args))
+    trials = _load(args, preprocessing=_preprocessing(args), asr=args.asr)
     config = _fitted_config(args, trials)
     phantom = _phantom_for(args.data)
     oracle = phantom.retrieval_oracle if phantom is not None and phantom.config.semantic else None
@@ -198,7 +198,12 @@ def cmd_evaluate(args) -> None:
         from bci_stream.contract.preprocessing import Preprocessing
 
         preprocessing = Preprocessing.from_dict(info["preprocessing"])
-    trials = _load(args, args.data or info["data"], preprocessing)
+    asr = None
+    if (info.get("artifacts") or {}).get("asr"):  # the run's own ASR state, not a new calibration
+        from bci_stream.contract.artifacts import AsrState
+
+        asr = AsrState.from_dict(info["artifacts"]["asr"])
+    trials = _load(args, args.data or info["data"], preprocessing, asr)
     test = np.asarray(split["test"], dtype=np.int64)
     if len(test) and test.max() >= len(trials):
         raise ValueError(f"the saved split indexes {test.max() + 1} trials but the data has {len(trials)}; "
@@ -506,6 +511,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_training_args(p)
     _add_embedding_args(p)
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR's last checkpoint")
+    p.add_argument("--asr", type=float, default=None, metavar="CUTOFF",
+                   help="Artifact Subspace Reconstruction (meegkit) after the filters, calibrated on the data's "
+                        "recordings (continuous specs; needs --highpass or --bandpass); CUTOFF in standard "
+                        "deviations (5 aggressive, 20 conservative); stored in the card and applied live (default: off)")
     p.set_defaults(func=cmd_fit)
 
     from offline_training.experiments.things_recipe import MODES, ThingsRecipe

@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NUMERICAL_TESTS = (
     "tests/test_features.py",
     "tests/test_preprocessing.py",
+    "tests/test_artifacts.py",
     "tests/test_loop.py",
     "tests/test_ring_buffer.py",
     "tests/test_signal_contract.py",

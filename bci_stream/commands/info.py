@@ -24,7 +24,8 @@ def add_parser(sub, parents) -> None:
 
 def summary(card, full: bool = False) -> dict:
     """The card for people: large tables left out (or listed in full), derived needs added."""
-    hidden = ("norm_mean", "norm_std", "ch_names", "class_ids", "class_names", "preprocessing", "marker_classes")
+    hidden = ("norm_mean", "norm_std", "ch_names", "class_ids", "class_names", "preprocessing", "marker_classes",
+              "artifacts")
     out = {k: v for k, v in json.loads(card.to_json()).items() if k not in hidden}
     shown = 8 if not full else card.n_channels
     more = lambda n, total: "" if n >= total else f" (+{total - n} more; --full lists them)"  # noqa: E731
@@ -42,6 +43,8 @@ def summary(card, full: bool = False) -> dict:
     out["features"] = card.features().describe()
     out["stream must be"] = f"{card.input_sfreq:g} Hz, samples in {stream_unit_requirement(card.signal_unit)}"
     out["preprocessing"] = card.preprocessing_spec().describe()
+    asr = card.asr_state()
+    out["artifacts"] = asr.describe() + " after the preprocessing" if asr is not None else "none"
     if card.marker_classes:
         out["stimulus markers"] = f"{len(card.marker_classes)} named in the card (e.g. " + ", ".join(
             f"{m} -> {c}" for m, c in list(card.marker_classes.items())[:3]) + ")"

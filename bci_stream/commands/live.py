@@ -100,6 +100,12 @@ def add_parser(sub, parents) -> None:
                    help="trigger codes named as markers, e.g. '1:house;2:face' (default: the code itself)")
     p.add_argument("--assume-unit", default=live.assume_unit, metavar="UNIT",
                    help="the unit of the stream's samples (V, mV, uV, nV, a.u.) when it declares none or a wrong one")
+    p.add_argument("--bad-channels", choices=["off", "withhold", "repair"], default=live.bad_channels.mode,
+                   help="flat / noisy / dropped-out channels (checked every 0.25 s, bad until clean for 2 s): off "
+                        "(default), withhold the window, or repair: interpolate them from their neighbours (MNE "
+                        "spherical splines; needs 10-05 channel names and MNE), withholding beyond --max-bad-channels")
+    p.add_argument("--max-bad-channels", type=int, default=live.bad_channels.max_bad, metavar="N",
+                   help="repair: most channels interpolated at once (default: a quarter of the channels)")
     p.add_argument("--outlet-name", default=live.outlet_name,
                    help="name of the predictions LSL outlet (its source id adds host, input stream and model hash)")
     p.add_argument("--renderer", choices=RENDER_KINDS, default=render.kind,
@@ -147,6 +153,7 @@ def render_config(args):
 
 
 def run(args) -> int:
+    from bci_stream.contract.artifacts import RepairConfig
     from bci_stream.live.session import LiveConfig, LiveSpec
     from bci_stream.live.wait import WaitConfig
     from bci_stream.live.accumulate import AccumulateConfig
@@ -161,6 +168,7 @@ def run(args) -> int:
                         publish_embedding=args.publish_embedding,
                         record_dir=Path(args.record) if args.record else None,
                         watch_model=Path(args.watch_model) if args.watch_model else None,
+                        bad_channels=RepairConfig(mode=args.bad_channels, max_bad=args.max_bad_channels),
                         stimuli=tuple(p.strip() for p in args.stimuli.split(",") if p.strip()) if args.stimuli else None,
                         accumulate=AccumulateConfig(
                             enabled=args.accumulate is not None, group=args.accumulate or "marker",

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bci_stream.contract.artifacts import ArtifactError, AsrState, check_card_artifacts
 from bci_stream.contract.card_checks import validate_card_numbers
 from bci_stream.contract.features import ErpConfig, Features, SpectrogramConfig
 from bci_stream.contract.preprocessing import Preprocessing, PreprocessingError
@@ -74,6 +75,9 @@ class ModelCard:
     preprocessing : :meth:`bci_stream.contract.preprocessing.Preprocessing.to_dict` of the causal chain the
         training data went through (filters with their SOS coefficients at the input rate
         ``sfreq * decimate``, reference, decimation, standardisation); empty: none.
+    artifacts : artifact stages the training data went through, applied live the same way
+        (:mod:`bci_stream.contract.artifacts`): ``{"asr": AsrState.to_dict()}`` when fitted with
+        ``bci-train fit --asr``; empty: none.
     output_kind : "classes" (the network outputs class probabilities, one per ``class_ids`` entry) or
         "embedding" (it outputs an L2-normalised embedding in the image space the ``embedding`` entry
         names; decisions are retrieval from a gallery index built in that same space).
@@ -118,6 +122,7 @@ class ModelCard:
     architecture: dict = field(default_factory=dict)
     output_kind: str = "classes"
     embedding: dict = field(default_factory=dict)
+    artifacts: dict = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -143,6 +148,14 @@ class ModelCard:
                 raise PreprocessingError("standardisation statistics do not match the channel count")
         except (PreprocessingError, KeyError, TypeError, ValueError) as err:
             raise ModelCardError(f"card preprocessing is invalid: {err}") from err
+        try:
+            self.asr_state()
+        except ArtifactError as err:
+            raise ModelCardError(f"model card: {err}") from err
+
+    def asr_state(self) -> AsrState | None:
+        """The card's calibrated ASR (None: none), checked against its channels and rate."""
+        return check_card_artifacts(self.artifacts, self.ch_names, self.sfreq)
 
     @property
     def is_embedding(self) -> bool:

@@ -53,6 +53,7 @@ class Trials:
     dropped: dict[str, int] = field(default_factory=dict)
     unit: str = "uV"
     preprocessing: dict = field(default_factory=dict)
+    artifacts: dict = field(default_factory=dict)  # {"asr": AsrState.to_dict()} when loaded with ASR
 
     def __post_init__(self) -> None:
         self.eeg = np.asarray(self.eeg, dtype=np.float32)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bci_stream.live.accumulate import AccumulateConfig
 from bci_stream.live.channel_events import ChannelEventsConfig
+from bci_stream.contract.artifacts import RepairConfig
 from bci_stream.live.wait import WaitConfig
 
 
@@ -48,6 +49,8 @@ class LiveConfig:
     accumulate : event mode: evidence accumulated over repeats (:mod:`bci_stream.live.accumulate`; off).
     events : event mode: events from a channel of the EEG stream (:mod:`bci_stream.live.channel_events`;
         None channel: from the LSL marker stream).
+    bad_channels : flat / noisy / dropped-out channels: off (default), withhold the window, or repair
+        them by spherical-spline interpolation (:class:`bci_stream.contract.artifacts.RepairConfig`).
     """
 
     stream: str | None = None
@@ -71,6 +74,7 @@ class LiveConfig:
     watch_model: Path | None = None
     accumulate: AccumulateConfig = AccumulateConfig()
     events: ChannelEventsConfig = ChannelEventsConfig()
+    bad_channels: RepairConfig = RepairConfig()
 
     def is_stimulus(self, marker: str) -> bool:
         return self.stimuli is None or any(fnmatch.fnmatchcase(marker, p) for p in self.stimuli)

@@ -39,6 +39,8 @@ def swap_problems(running: ModelCard, new: ModelCard) -> list[str]:
     if new.preprocessing_spec().describe() != running.preprocessing_spec().describe():
         out.append(f"preprocessing '{new.preprocessing_spec().describe()}' vs the running "
                    f"'{running.preprocessing_spec().describe()}'")
+    if new.artifacts != running.artifacts:  # the running chain's ASR state would not be the new model's
+        out.append("artifact stages (ASR state) differ")
     if (new.window_samples, new.offset_samples) != (running.window_samples, running.offset_samples):
         out.append(f"window {new.window_offset:g}+{new.window_length:g} s vs the running "
                    f"{running.window_offset:g}+{running.window_length:g} s")

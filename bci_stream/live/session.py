@@ -30,6 +30,7 @@ from threadpoolctl import threadpool_limits
 from bci_stream.contract.model_card import ModelCard
 from bci_stream.live.accumulate import Accumulator, make_accumulator
 from bci_stream.live.channel_events import make_channel_events
+from bci_stream.contract.artifacts import ArtifactChain, build_chain
 from bci_stream.contract.preprocessing import CausalPreprocessor, Preprocessing, check_against_card
 from bci_stream.live.config import LiveConfig
 from bci_stream.live.decision import Decision, Withheld
@@ -277,9 +278,13 @@ class LiveSession:
         """The causal preprocessor, the window geometry (samples) and the ring buffer, from the card."""
         card, config = self.card, self.config
         pre = card.preprocessing_spec()
-        self.preprocessor = CausalPreprocessor(pre, list(card.ch_names), card.input_sfreq,
-                                               sos=check_against_card(pre, Preprocessing.stored_sos(card.preprocessing),
-                                                                      card.input_sfreq))
+        chain = CausalPreprocessor(pre, list(card.ch_names), card.input_sfreq,
+                                   sos=check_against_card(pre, Preprocessing.stored_sos(card.preprocessing),
+                                                          card.input_sfreq))
+        # bad-channel repair before the chain, the card's ASR after it; the chain itself when both are off
+        self.preprocessor = build_chain(chain, list(card.ch_names), config.bad_channels, card.asr_state(),
+                                        card.signal_unit)
+        self.artifacts = self.preprocessor if isinstance(self.preprocessor, ArtifactChain) else None
         self.window = card.window_samples
         self.offset = card.offset_samples
         self.hop = max(1, int(round(config.hop * card.sfreq))) if config.hop else card.hop_samples
@@ -391,6 +396,7 @@ class LiveSession:
             "model": {"path": str(self.decoder.model_path), "sha256": self.decoder.model_sha256,
                       "classes": self.card.n_classes, "signal_unit": self.card.signal_unit,
                       "preprocessing": self.card.preprocessing_spec().describe()},
+            "artifacts": self.artifacts.describe() if self.artifacts else {"bad_channels": "off", "asr": "off"},
             "stream": stream,
             "rejected_streams": [{"name": n, "why": why} for n, why in self.source.rejected],
             "markers": ({"name": self.markers.info.name(), "source_id": self.markers.info.source_id(),
@@ -524,6 +530,8 @@ class LiveSession:
             samples, stamps = self.preprocessor.process_stamped(samples, stamps)
             if self.preprocessor.restarted:
                 self._filters_restarted(self.preprocessor.restarted, self.ring.count)
+            if self.artifacts is not None:
+                self._channel_changes(self.artifacts.drain_changes())
             self.ring.write(samples, stamps)
             if len(stamps):
                 self._last_sample_t = float(stamps[-1])
@@ -543,6 +551,8 @@ class LiveSession:
             self._continuous()
         else:
             self._event_locked()
+        if self.artifacts is not None:
+            self.artifacts.idle()  # ASR updates later samples need: after the decisions, off their path
 
     def _continuous(self) -> None:
         ring = self.ring
@@ -588,8 +598,11 @@ class LiveSession:
         data, times = self.ring.window(end, self.window)
         p = self.decision.decide(data.T, times, end, marker, t_marker)  # the window: a (n_channels, n_times) view
         if isinstance(p, Withheld):
-            self.state.update(n_withheld=self.state.n_withheld + 1, withheld_reason=p.reason)
-            self._event("withheld", window_end_sample=end, t_lsl=float(times[-1]), reason=p.reason, marker=marker)
+            reason = p.reason
+            if self.artifacts is not None and self.artifacts.repair is not None and reason.startswith("non-finite"):
+                reason = f"bad channel(s) not repaired (--bad-channels {self.config.bad_channels.mode}): {reason}"
+            self.state.update(n_withheld=self.state.n_withheld + 1, withheld_reason=reason)
+            self._event("withheld", window_end_sample=end, t_lsl=float(times[-1]), reason=reason, marker=marker)
             return
         for stage in self.stages:
             p = stage.process(p)
@@ -611,6 +624,22 @@ class LiveSession:
                     len(names), text)
         self.state.update(message=f"filters restarted after non-finite samples on {text}")
         self._event("filter_reset", reason="non-finite samples", channels=names, chunk_start_sample=ring_count)
+
+    def _channel_changes(self, changes: list[dict]) -> None:
+        """Log what the bad-channel stage changed: a channel interpolated (or withheld) from now on, or
+        clean again; too many bad channels at once (their windows are withheld)."""
+        repairing = self.config.bad_channels.mode == "repair"
+        for c in changes:
+            if c.get("withheld"):
+                text = f"{len(c['channels'])} bad channel(s) (over {c['max_bad']}): windows withheld"
+                self._event("channels_withheld", channels=c["channels"], max_bad=c["max_bad"], input_sample=c["sample"])
+            else:
+                what = ("interpolated" if repairing else "withheld") if c["bad"] else "clean again"
+                text = f"channel {c['channel']} {what} ({c['reason']})"
+                self._event("channel_repair", channel=c["channel"], bad=c["bad"],
+                            interpolated=bool(c["bad"] and repairing), reason=c["reason"], input_sample=c["sample"])
+            log.warning("%s", text)
+            self.state.update(message=text)
 
     def _marker_changes(self) -> None:
         """Report the marker stream going away or coming back (reconnection runs in the background)."""

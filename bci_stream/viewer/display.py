@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.signal import butter, iirnotch, sosfiltfilt, tf2sos
 
+from bci_stream.contract.artifacts import channel_health  # noqa: F401  (its home: the live repair uses it too)
+
 if TYPE_CHECKING:
     from bci_stream.contract.model_card import ModelCard
 
@@ -76,24 +78,6 @@ def trace_view(ring, seconds: float, sfreq: float, channels: np.ndarray, points:
     return data, offsets / sfreq, t_last
 
 
-def channel_health(window: np.ndarray, ch_names: list[str], rail_uv: float = 5000.0, flat_uv: float = 0.1,
-                   noisy_factor: float = 8.0) -> dict[str, list[str]]:
-    """Bad channels of ``window`` ``(n_times, n_channels)`` µV: ``{"flat": [...], "railed": [...],
-    "noisy": [...]}`` (names): flat = peak-to-peak below ``flat_uv``; railed = at or beyond
-    ``rail_uv``; noisy = standard deviation above ``noisy_factor`` times the channels' median."""
-    if window.shape[0] < 2:
-        return {"flat": [], "railed": [], "noisy": []}
-    ptp = np.ptp(window, axis=0)
-    std = window.std(axis=0)
-    railed = np.abs(window).max(axis=0) >= rail_uv
-    flat = (ptp < flat_uv) & ~railed  # a channel stuck at the rail is railed, not flat
-    median = np.median(std[~flat]) if (~flat).any() else 0.0
-    noisy = (std > noisy_factor * median) & ~railed & ~flat if median > 0 else np.zeros_like(flat)
-    return {kind: [ch_names[i] for i in np.flatnonzero(mask)] for kind, mask in
-            (("flat", flat), ("railed", railed), ("noisy", noisy))}
-
-
-def spectrogram_extent(card: ModelCard | None) -> tuple[float, float, float, float] | None:
     """``(x0 ms, width ms, y0 Hz, height Hz)`` of the spectrogram image of a card's window, time from
     the window's first sample: frames centred on their segment (scipy's zero-padded boundary), bins
     on their frequency."""

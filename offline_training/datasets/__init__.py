@@ -17,8 +17,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from bci_stream.io import Recording, RecordingError
 from bci_stream.contract.trials import Trials
+from bci_stream.io import Recording, RecordingError
 
 KINDS = ("phantom", "eegimagenet", "xdf", "mne", "csv", "bids", "things")
 _RECORDING_KINDS = ("xdf", "mne", "csv", "fif", "edf", "bdf", "vhdr", "set", "recording")
@@ -52,7 +52,7 @@ def split_specs(spec: str | Sequence[str]) -> list[str]:
     return [s for item in specs for s in item.split(SPEC_SEPARATOR) if s.strip()]
 
 
-def load_trials(spec: str | Sequence[str], progress: bool = True, preprocessing=None) -> Trials:
+def load_trials(spec: str | Sequence[str], progress: bool = True, preprocessing=None, asr=None) -> Trials:
     """Load trials from one or several data SPECs (see module docstring); ``trials.source`` is the
     SPEC itself (several joined by :data:`SPEC_SEPARATOR`), so a run folder can reload exactly the same data.
 
@@ -61,32 +61,65 @@ def load_trials(spec: str | Sequence[str], progress: bool = True, preprocessing=
     (recordings, BIDS); to each trial from its first sample for trial-only datasets (phantom,
     ImageNet-EEG, THINGS-EEG2). What was applied is recorded in ``trials.preprocessing``.
 
+    ``asr`` (continuous recordings only, after ``preprocessing``, which must high-pass): a cutoff in
+    standard deviations calibrates ASR on all the recordings of the spec (meegkit picks their clean
+    windows; labels are not used), or an :class:`~bci_stream.contract.artifacts.AsrState` (a run's,
+    to re-test it) is applied as it is; each recording then goes through it from its first sample
+    (:func:`~bci_stream.contract.artifacts.asr_continuous`). The state is in ``trials.artifacts``.
+
     Trials holding a NaN or an infinite sample are left out and counted in ``trials.dropped``
     (:meth:`~bci_stream.contract.trials.Trials.without_non_finite`).
     """
     specs = split_specs(spec)
     if not specs:
         raise ValueError("no data spec given")
+    if asr is not None and len(specs) > 1:
+        raise ValueError("--asr calibrates on one data spec; join the recordings in one spec (a folder or a glob)")
+    artifacts: dict = {}
     parts = []
     for one in specs:
-        trials = _load(one, progress, preprocessing)
+        trials = _load(one, progress, preprocessing, None if asr is None else (asr, artifacts))
         trials.source = one
         parts.append(trials)
     trials = parts[0] if len(parts) == 1 else concat_trials(parts)
     if preprocessing is not None:
         trials.preprocessing = preprocessing.to_dict()
+    trials.artifacts = artifacts
     return trials.without_non_finite()  # after the filters, which carry a NaN on to later samples
 
 
-def _load(spec: str, progress: bool, preprocessing) -> Trials:
+def _load(spec: str, progress: bool, preprocessing, asr=None) -> Trials:
     from offline_training.datasets.options import check_keys, naming_keys, reader_keys
 
     kind, path, opts = parse_spec(spec)
+    if asr is not None and kind not in _RECORDING_KINDS:
+        raise ValueError(f"--asr needs continuous recordings ({', '.join(sorted(_RECORDING_KINDS))} specs); "
+                         f"{kind}: data are epochs")
     with naming_keys(spec, opts):  # a value that is not a number, a key a reader does not take: named
-        return _load_kind(spec, kind, path, opts, progress, preprocessing, check_keys, reader_keys)
+        return _load_kind(spec, kind, path, opts, progress, preprocessing, check_keys, reader_keys, asr)
 
 
-def _load_kind(spec, kind, path, opts, progress, preprocessing, check_keys, reader_keys) -> Trials:
+def _asr_postprocess(asr, preprocessing, into: dict):
+    """Recordings (already through ``preprocessing``) → the same through ASR (:func:`load_trials`)."""
+    from bci_stream.contract.artifacts import AsrState, asr_continuous, calibrate_asr, needs_highpass
+    from bci_stream.contract.preprocessing import Preprocessing
+
+    needs_highpass(preprocessing or Preprocessing())
+
+    def apply(recordings: list[Recording]) -> list[Recording]:
+        names = list(recordings[0].ch_names)
+        recordings = [r if list(r.ch_names) == names else
+                      replace(r, data=r.data[[r.ch_names.index(c) for c in names]], ch_names=names) for r in recordings]
+        state = asr if isinstance(asr, AsrState) else calibrate_asr([r.data for r in recordings], names,
+                                                                     recordings[0].sfreq, float(asr))
+        state.check(names, recordings[0].sfreq)
+        into["asr"] = state.to_dict()
+        return [replace(r, data=asr_continuous(state, r.data)) for r in recordings]
+
+    return apply
+
+
+def _load_kind(spec, kind, path, opts, progress, preprocessing, check_keys, reader_keys, asr=None) -> Trials:
     """The loader of ``kind``, its options checked against its signature first (``check_keys``)."""
     continuous = _continuous_preprocess(preprocessing) if preprocessing is not None else None
     if kind == "phantom":
@@ -104,7 +137,8 @@ def _load_kind(spec, kind, path, opts, progress, preprocessing, check_keys, read
         from offline_training.datasets.recordings import load_recording_trials
 
         check_keys(spec, load_recording_trials, opts, more=reader_keys)  # the rest goes to the file's reader
-        return load_recording_trials(path, preprocess=continuous, **opts)
+        post = None if asr is None else _asr_postprocess(asr[0], preprocessing, asr[1])
+        return load_recording_trials(path, preprocess=continuous, postprocess=post, **opts)
     if kind == "bids":
         from offline_training.datasets.bids import load_bids
 

@@ -303,7 +303,8 @@ def load_recording_trials(path: str | None = None, tmin: str = "0", tmax: str = 
                           channels: str | None = None, unit: str | None = None, sfreq: str | None = None,
                           eeg: str | None = None, drop: str | None = None, time_column: str | None = None,
                           marker_column: str | None = None,
-                          preprocess: Preprocess | None = None) -> Trials:
+                          preprocess: Preprocess | None = None,
+                          postprocess: Callable[[list[Recording]], list[Recording]] | None = None) -> Trials:
     """Epoch one or several recordings at their markers.
 
     Parameters
@@ -324,6 +325,7 @@ def load_recording_trials(path: str | None = None, tmin: str = "0", tmax: str = 
     sfreq, eeg, drop, time_column, marker_column : CSV columns and rate
         (:func:`bci_stream.io.csv_table.read_csv`).
     preprocess : applied to each continuous recording before epoching (filters need the history).
+    postprocess : then applied to all of them at once (ASR: calibrated on them all, see ``load_trials``).
     """
     # 1. The files and the reader options the spec gives
     paths = expand_paths(path, glob)
@@ -342,6 +344,8 @@ def load_recording_trials(path: str | None = None, tmin: str = "0", tmax: str = 
     paths, recordings = [paths[k] for k in keep], [recordings[k] for k in keep]
     if preprocess is not None:
         recordings = [preprocess(rec) for rec in recordings]
+    if postprocess is not None:
+        recordings = postprocess(recordings)
     # 3. Identities and classes, then epochs
     ids = recording_ids(paths, subject, session, run)
     if event_id is not None and mapping is None and classes is None:

@@ -79,6 +79,7 @@ def card_for_run(run_dir: str | Path, hop: float = 0.02, sweep: dict | None = No
         signal_unit=info.get("signal_unit", "uV"),
         marker_classes=info.get("marker_classes", {}),
         preprocessing={} if pre.is_identity else pre.to_dict(sfreq * pre.decimate),  # SOS at the input rate
+        artifacts=info.get("artifacts") or {},
         teacher=info.get("teacher", "") if config.kd or config.objective == "embedding" else "none (hard labels)",
         training_data=info["data"] + (f" (subject {info['subject']} only)" if info.get("subject") is not None else ""),
         split=metrics.get("split", ""),

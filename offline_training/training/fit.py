@@ -510,6 +510,7 @@ def fit(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_d
         "signal_unit": trials.unit,
         "marker_classes": unresolved_markers(*_distinct_markers(trials), list(trials.class_ids), list(trials.class_names)),
         "preprocessing": trials.preprocessing,
+        "artifacts": getattr(trials, "artifacts", {}),
     }
     write_text(run_dir / "run.json", json.dumps(info, indent=1))
     return info
