@@ -31,6 +31,7 @@ from bci_stream.contract.preprocessing import (
 )
 from bci_stream.io import read_recording
 from bci_stream.live.config import LiveConfig
+from bci_stream.live.sinks import CallbackSink
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared/data/real"
 SSVEP = REAL / "ssvep_exo/subject01"
@@ -227,8 +228,8 @@ def test_live_repair_and_asr_over_real_lsl_equal_the_offline_path(asr_model, ses
     log = tmp_path / "session.jsonl"
     repair = RepairConfig(mode="repair")
     session = LiveSession(decoder, LiveConfig(stream=stream_name, mode="continuous", bad_channels=repair, log_path=log))
-    session.listeners.append(lambda p: live.append((p.window_end_sample, p.probabilities.copy(),
-                                                    session.ring.window(p.window_end_sample, w)[0].T.copy())))
+    session.sinks.append(CallbackSink(lambda p: live.append((p.window_end_sample, p.probabilities.copy(),
+                                                    session.ring.window(p.window_end_sample, w)[0].T.copy()))))
     pusher = recording_pusher(rec, OutletConfig(name=stream_name, source_id=stream_name, counter=True), speed=4.0)
     session.start()
     runner = threading.Thread(target=session.run, kwargs={"seconds": rec.duration / 4 + 30})
