@@ -47,21 +47,32 @@ def test_cross_session_leaves_whole_recordings_out(group):
             assert (t.subjects[f.train] != f.subject).any() == pool
 
 
-def test_cross_subject_calibration_slice_is_the_first_trials_and_never_tested():
+def test_cross_subject_calibration_slice_is_the_first_trials_of_each_class_and_never_tested():
     t = _trials()
     folds = cross_subject(t, calibration=0.25)
     assert len(folds) == 3
     for f in folds:
         mine = np.flatnonzero(t.subjects == f.subject)
         calib = np.intersect1d(f.train, mine)
-        assert len(calib) == round(0.25 * len(mine) / 2) * 2  # a quarter of each of its 2 sessions
-        for ses in (0, 1):  # the first trials of each session in time
-            idx = mine[t.sessions[mine] == ses]
-            assert np.array_equal(np.intersect1d(calib, idx), idx[: len(np.intersect1d(calib, idx))])
+        for ses in (0, 1):  # a quarter of each class of each session: its first trials in time
+            for c in range(4):
+                idx = mine[(t.sessions[mine] == ses) & (t.labels[mine] == c)]
+                assert np.array_equal(np.intersect1d(calib, idx), idx[: round(0.25 * len(idx))])
         assert not np.intersect1d(f.train, f.test).size
         assert np.array_equal(np.sort(np.concatenate([calib, f.test])), mine)
     plain = cross_subject(t)
     assert all(not (t.subjects[f.train] == f.subject).any() for f in plain)
+
+
+def test_cross_subject_calibration_covers_every_class_when_a_session_starts_with_one_class():
+    t = _trials()
+    blocked = np.concatenate([np.sort(t.labels[t.subjects == s]) for s in (1, 2, 3)])  # each subject: 0s first
+    t = Trials(eeg=t.eeg, labels=blocked, image_ids=blocked.astype(str), subjects=t.subjects, runs=t.runs,
+               sfreq=t.sfreq, ch_names=t.ch_names, class_ids=t.class_ids, class_names=t.class_names, sessions=t.sessions)
+    for f in cross_subject(t, calibration=0.25):
+        calib = f.train[t.subjects[f.train] == f.subject]
+        assert set(t.labels[calib]) == {0, 1, 2, 3}  # the first quarter in time of each session would hold one class
+        assert set(t.labels[f.test]) == {0, 1, 2, 3}
 
 
 def test_binary_scores_have_auc_and_no_top_k_at_or_above_the_classes():

@@ -107,3 +107,35 @@ def test_fit_reject_leaves_blink_epochs_out_of_training_and_decides_every_test_t
     assert len(clean_split["train"]) == len(all_split["train"]) - clean_split["rejected_train"]
     assert set(clean_split["train"]) < set(all_split["train"])
     assert clean_split["test"] == all_split["test"]  # every test trial is still decided
+
+
+def _bench_real():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_real", Path(__file__).resolve().parents[1] / "tools" / "bench_real.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _result(rows: dict, spec: str = "csv:x") -> dict:
+    """A bench result of two subjects whose rows are ``{label: (kind, auc of subject 1, auc of subject 2)}``."""
+    out = {label: {"kind": kind, "per_subject": {1: {"auc": a}, 2: {"auc": b}}, "mean": {"auc": (a + b) / 2},
+                   "seconds": 1.0} for label, (kind, a, b) in rows.items()}
+    return {"spec": spec, "bandpass": [0.5, 20.0], "reject": 100.0, "protocol": "loro", "metric": "auc",
+            "summary": "n trials", "rows": out}
+
+
+def test_bench_real_students_merge_into_the_earlier_rows_of_the_same_folds():
+    bench = _bench_real()
+    old = bench.compared(_result({"lda": ("reference", 0.7, 0.7), "eegnet": ("student", 0.6, 0.7),
+                                  "ccanet": ("student", 0.6, 0.6)}))
+    new = bench.compared(_result({"lda": ("reference", 0.7, 0.7), "xdawn": ("reference", 0.8, 0.8),
+                                  "ccanet": ("student", 0.9, 0.8)}))
+    both = bench.merged(old, new)
+    assert set(both["rows"]) == {"lda", "xdawn", "eegnet", "ccanet"}  # eegnet kept, ccanet refreshed
+    assert both["rows"]["ccanet"]["mean"]["auc"] == pytest.approx(0.85)
+    assert both["best_reference"] == "xdawn"  # every kept row compared with the new best reference
+    assert both["rows"]["eegnet"]["vs_best_reference"]["mean"] == pytest.approx(-0.15)
+    other = bench.merged(old, bench.compared(_result({"lda": ("reference", 0.7, 0.7)}, spec="csv:y")))
+    assert set(other["rows"]) == {"lda"}  # other folds: the old rows are not comparable, dropped

@@ -36,8 +36,8 @@ SETS = {
 PROTOCOL_NAME = {"session": "cross-session (MOABB CrossSession: leave one session out, per subject)",
                  "run": "leave-one-recording-out (cross-session over recordings, per subject)",
                  "within-session": "within-session (MOABB WithinSession: stratified 4-fold inside each session, per subject)",
-                 "cross-subject": "cross-subject (MOABB CrossSubject: leave one subject out, the first 25 % of each of "
-                                  "its sessions added to training as calibration)"}
+                 "cross-subject": "cross-subject (MOABB CrossSubject: leave one subject out, the first 25 % of each class "
+                                  "in each of its sessions added to training as calibration)"}
 CALIBRATION = 0.25
 # protocols run by default: every one the set allows for SSVEP; leave-one-recording-out for the Muse sets
 DEFAULT_PROTOCOLS = {"ssvep": ("within-session", "cross-session", "cross-subject"), "n170": ("cross-session",),
@@ -73,7 +73,6 @@ def bench(name: str, students: list[str], protocol: str, trials=None) -> dict:
     from offline_training.experiments.protocols import cross_session
     from offline_training.experiments.real_eval import run_folds, score
     from offline_training.experiments.references import references_for
-    from offline_training.experiments.stats import paired_differences
 
     title, spec, band, kw, metric, reject = SETS[name]
     trials = load(name) if trials is None else trials
@@ -92,18 +91,37 @@ def bench(name: str, students: list[str], protocol: str, trials=None) -> dict:
             t0 = time.perf_counter()
             rows[label] = {"kind": "student", **score(run_folds(st, "student", trials, folds, crop, reject=reject), trials)}
             print(f"{name} {protocol} {label}: {rows[label]['mean']} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    name_of = PROTOCOL_NAME[kw["group"]] if protocol == "cross-session" else PROTOCOL_NAME[protocol]
+    return compared({"title": title, "spec": spec, "bandpass": list(band), "reject": reject, "protocol": name_of,
+                     "metric": metric, "summary": trials.summary(), "rows": rows, "chance": 1 / trials.n_classes})
+
+
+def compared(res: dict) -> dict:
+    """``res`` with its best reference, subjects and every other row's paired difference to that reference."""
+    from offline_training.experiments.stats import paired_differences
+
+    rows, metric = res["rows"], res["metric"]
     refs = [r for r in rows if rows[r]["kind"] == "reference"]
     best_ref = max(refs, key=lambda r: rows[r]["mean"][metric])
     subjects = sorted(rows[best_ref]["per_subject"])
     for label, row in rows.items():
+        row.pop("vs_best_reference", None)
         if label != best_ref:
             a = [row["per_subject"][s][metric] for s in subjects]
             b = [rows[best_ref]["per_subject"][s][metric] for s in subjects]
             row["vs_best_reference"] = paired_differences(a, b)
-    name_of = PROTOCOL_NAME[kw["group"]] if protocol == "cross-session" else PROTOCOL_NAME[protocol]
-    return {"title": title, "spec": spec, "bandpass": band, "reject": reject, "protocol": name_of, "metric": metric,
-            "summary": trials.summary(), "best_reference": best_ref, "rows": rows, "subjects": subjects,
-            "chance": 1 / trials.n_classes}
+    return {**res, "best_reference": best_ref, "subjects": subjects}
+
+
+def merged(old: dict | None, new: dict) -> dict:
+    """``new`` plus the rows of ``old`` it did not re-measure, when both ran on the same folds (same spec,
+    band-pass, rejection, protocol and trials); otherwise ``new`` alone (the old rows are not comparable).
+    So ``--students X`` adds or refreshes X's rows and keeps every other student's."""
+    same = old is not None and all(old.get(k) == new.get(k) for k in ("spec", "reject", "protocol", "summary")) \
+        and list(old.get("bandpass", [])) == list(new["bandpass"])
+    if not same:
+        return new
+    return compared({**new, "rows": {**old["rows"], **new["rows"]}})
 
 
 def result_key(name: str, protocol: str) -> str:
@@ -214,8 +232,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
     p.add_argument("--students", nargs="+", default=["ccanet", "eegnet"],
-                   help="students (the first also pre-trained on the other subjects in cross-session); the committed "
-                        "table adds shallow deep4 seed")
+                   help="students (the first also pre-trained on the other subjects in cross-session); their rows are "
+                        "merged into the JSON's (other students' rows are kept when the folds are the same); the "
+                        "committed table adds shallow deep4 seed")
     p.add_argument("--protocols", nargs="+", choices=["within-session", "cross-session", "cross-subject"],
                    help="MOABB-named protocols (default: all three for ssvep, cross-session for n170/p300; those "
                         "the data do not allow are skipped)")
@@ -232,7 +251,8 @@ def main() -> None:
         trials = load(name)
         for protocol in args.protocols or DEFAULT_PROTOCOLS[name]:
             if applicable(trials, protocol):
-                results[result_key(name, protocol)] = bench(name, args.students, protocol, trials)
+                key = result_key(name, protocol)
+                results[key] = merged(results.get(key), bench(name, args.students, protocol, trials))
                 out.write_text(json.dumps(results, indent=1))
     order = [result_key(k, p) for k in SETS for p in ("cross-session", "within-session", "cross-subject")]
     ordered = {k: results[k] for k in order if k in results}

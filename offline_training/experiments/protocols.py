@@ -6,7 +6,8 @@
   ``pool_subjects`` the other subjects' trials join the training part (pre-training on other subjects,
   calibrated on the target's training sessions: no trial of the held-out session is seen).
 - ``cross-subject`` (``CrossSubjectEvaluation``): leave one subject out; ``calibration`` moves the first
-  fraction (in time) of each of the test subject's sessions to training, the rest is tested.
+  fraction (in time) of each class in each of the test subject's sessions to training (stratified: every
+  class the session has is calibrated, in its share), the rest is tested.
 
 Every fold is checked: non-empty, train and test disjoint.
 """
@@ -75,9 +76,25 @@ def cross_session(trials: Trials, group: str = "session", pool_subjects: bool = 
     return folds
 
 
+def calibration_slice(idx: np.ndarray, labels: np.ndarray, fraction: float) -> np.ndarray:
+    """The first ``fraction`` (in time: ``idx`` is in time order) of each class's trials among ``idx``, at least
+    one per class when ``fraction`` > 0 and the class has 2 trials or more, so a calibration slice never
+    misses a class (a session whose first quarter is all rest would otherwise calibrate no flicker class).
+    Returns sorted indices (a subset of ``idx``)."""
+    if fraction <= 0:
+        return np.array([], int)
+    out = []
+    for c in np.unique(labels[idx]):
+        mine = idx[labels[idx] == c]
+        n = int(round(fraction * len(mine)))
+        out.append(mine[: max(n, 1) if len(mine) > 1 else n])
+    return np.sort(np.concatenate(out))
+
+
 def cross_subject(trials: Trials, calibration: float = 0.0) -> list[Fold]:
-    """Leave one subject out; ``calibration`` (0..1): the first fraction of each of the test subject's
-    sessions, in time order, moves to training (MOABB's cross-subject evaluation with a calibration slice)."""
+    """Leave one subject out; ``calibration`` (0..1): the first fraction of each class in each of the test
+    subject's sessions, in time order (:func:`calibration_slice`), moves to training (MOABB's
+    cross-subject evaluation with a calibration slice)."""
     if len(np.unique(trials.subjects)) < 2:
         raise ValueError("cross-subject needs 2 subjects")
     folds = []
@@ -86,7 +103,7 @@ def cross_subject(trials: Trials, calibration: float = 0.0) -> list[Fold]:
         calib = []
         for ses in np.unique(trials.sessions[mine]):
             idx = mine[trials.sessions[mine] == ses]  # loader order is time order within a session
-            calib.append(idx[: int(round(calibration * len(idx)))])
+            calib.append(calibration_slice(idx, trials.labels, calibration))
         calib = np.concatenate(calib) if calib else np.array([], int)
         train = np.sort(np.concatenate([np.flatnonzero(trials.subjects != s), calib]))
         folds.append(_checked(Fold(int(s), f"subject {s} out" + (f", {calibration:.0%} calibration" if calibration else ""),
