@@ -1,6 +1,6 @@
 """``bci-train sweep``: students, features and hyperparameters over subjects and seeds, on Ray Tune.
 
-Each trial is one :func:`~offline_training.experiments.pipeline.train_and_test` (so one
+Each trial is one :func:`~offline_training.experiments.pipeline.classes_run` (so one
 :func:`~offline_training.training.fit.fit`): there is no second training loop. ``fit`` reports every epoch's
 validation loss and top-1 to Tune, and ASHA stops the trials that trail at its rungs.
 
@@ -158,8 +158,9 @@ def fit_trial(params: dict, context: TrialContext, trial_id: str,
     work of one trial with or without Ray. ``report`` gets each epoch's history row except the last.
     A folder with a ``train_state.json`` (a trial cut off by an interruption) continues from it.
     Returns (the last epoch's history row, the test metrics)."""
+    from offline_training.experiments.pipeline import classes_run
     from offline_training.training.device import trial_device
-    from offline_training.experiments.pipeline import train_and_test
+    from offline_training.training.splits import resolve_run_split
 
     run_dir = Path(context.sweep_dir) / trial_id
     trials = subject_trials(cached_trials(context.data), params["subject"])
@@ -171,13 +172,12 @@ def fit_trial(params: dict, context: TrialContext, trial_id: str,
         if report is not None and row["epoch"] < config.epochs:
             report(row)
 
-    metrics = train_and_test(trials, context.split, config, run_dir, soft, teacher,
-                             resume=(run_dir / "train_state.json").exists(), progress=False, on_epoch=on_epoch)
-    info = json.loads((run_dir / "run.json").read_text())
-    info.update(subject=None if params["subject"] == "all" else int(params["subject"]),
-                sweep={"dir": str(Path(context.sweep_dir).resolve()), "trial": trial_id, "config_id": config_id(params)})
-    write_text(run_dir / "run.json", json.dumps(info, indent=1))
-    return info["history"][-1], metrics
+    trial = {"subject": None if params["subject"] == "all" else int(params["subject"]),
+             "sweep": {"dir": str(Path(context.sweep_dir).resolve()), "trial": trial_id, "config_id": config_id(params)}}
+    split = resolve_run_split(trials, context.split, config.seed, config.reject)
+    result = classes_run(trials, split, config, run_dir, soft, teacher, resume=(run_dir / "train_state.json").exists(),
+                         progress=False, on_epoch=on_epoch, extra_info=trial)  # run.json written once, with the trial
+    return result.fit.info["history"][-1], result.metrics
 
 
 def run_trial(params: dict, context: TrialContext) -> None:
