@@ -442,9 +442,10 @@ def _write_comparison(trials: Trials, out_dir: Path, rows: list[tuple[str, dict]
 
 
 def _adopt(folder: Path, out_dir: Path) -> None:
-    """Copy a run's files into ``out_dir`` (the folder ``bci-train export`` reads)."""
+    """Copy a run's files into ``out_dir`` (the folder ``bci-train export`` reads), but its ``report.md``:
+    the comparison's report takes that name there."""
     import shutil
 
     for item in folder.iterdir():
-        if item.is_file():
+        if item.is_file() and item.name != "report.md":
             write_with(out_dir / item.name, lambda tmp, item=item: shutil.copyfile(item, tmp))

@@ -293,6 +293,17 @@ def _tuner(config: SweepConfig, sweep_dir: Path):
     )
 
 
+def _restored_tuner(config: SweepConfig, sweep_dir: Path):
+    """The interrupted sweep's Tuner, from its folder (one line when there is nothing to restore)."""
+    from ray import tune
+
+    if not tune.Tuner.can_restore(str(sweep_dir)):
+        raise SweepError(f"{sweep_dir} has no Ray Tune state to restore (tuner.pkl missing); remove the folder "
+                         "and start the sweep anew")
+    return tune.Tuner.restore(str(sweep_dir), trainable=_trainable(config, sweep_dir),
+                              resume_unfinished=True, resume_errored=True)
+
+
 def prepare(config: SweepConfig, resume: bool) -> SweepConfig:
     """Check the options against ``config.out``: a new sweep needs a free folder; ``resume`` takes the
     recorded command from its ``sweep.json`` (data, space, trials, scheduler) and keeps this run's
@@ -348,17 +359,8 @@ def run_sweep(config: SweepConfig, resume: bool = False, verbose: bool = False) 
         write_text(sweep_dir / MANIFEST, json.dumps(config.to_dict(), indent=1))
 
     try:
-        from ray import tune
-
         # 3. A new Tuner, or the interrupted one from its folder
-        if resume and tune.Tuner.can_restore(str(sweep_dir)):
-            tuner = tune.Tuner.restore(str(sweep_dir), trainable=_trainable(config, sweep_dir),
-                                       resume_unfinished=True, resume_errored=True)
-        elif resume:
-            raise SweepError(f"{sweep_dir} has no Ray Tune state to restore (tuner.pkl missing); remove the folder "
-                             "and start the sweep anew")
-        else:
-            tuner = _tuner(config, sweep_dir)
+        tuner = _restored_tuner(config, sweep_dir) if resume else _tuner(config, sweep_dir)
 
         # 4. Run, with the display fed by ProgressCallback
         from offline_training.sweep.progress import ACTIVE, SweepProgress
