@@ -48,7 +48,7 @@ def card_for_run(fitted: FitResult, metrics: dict | None = None, hop: float = 0.
         signal_unit=info.get("signal_unit", "uV"),
         marker_classes=info.get("marker_classes", {}),
         preprocessing={} if pre.is_identity else pre.to_dict(sfreq * pre.decimate),  # SOS at the input rate
-        teacher=info.get("teacher", "") if config.kd or config.objective == "embedding" else "none (hard labels)",
+        teacher=own["teacher"],
         training_data=info["data"] + (f" (subject {info['subject']} only)" if info.get("subject") is not None else ""),
         split=metrics.get("split", ""),
         evaluation={**evaluation, **own["evaluation"]},

@@ -113,8 +113,10 @@ class Objective:
         raise NotImplementedError
 
     def card_entries(self, model: nn.Module, info: dict, metrics: dict) -> dict:
-        """Model card fields of this output: ``output_kind``, ``embedding``, evaluation and architecture extras."""
-        return {"output_kind": self.output_kind, "embedding": {}, "evaluation": {}, "architecture": {}}
+        """Model card fields of this output: ``output_kind``, ``teacher``, ``embedding``, evaluation and
+        architecture extras."""
+        return {"output_kind": self.output_kind, "teacher": info.get("teacher", ""), "embedding": {}, "evaluation": {},
+                "architecture": {}}
 
 
 class ClassesObjective(Objective):
@@ -162,6 +164,10 @@ class ClassesObjective(Objective):
 
     def head(self, model: nn.Module) -> nn.Module:
         return WithSoftmax(model)
+
+    def card_entries(self, model: nn.Module, info: dict, metrics: dict) -> dict:
+        return {**super().card_entries(model, info, metrics),
+                "teacher": info.get("teacher", "") if self.config.kd else "none (hard labels)"}
 
 
 class EmbeddingObjective(Objective):
@@ -214,7 +220,7 @@ class EmbeddingObjective(Objective):
         spec = info["embedding"]
         embedding = {"dim": int(spec["dim"]), "space": spec["space"], "checkpoint_sha256": spec.get("checkpoint_sha256", ""),
                      "normalisation": "l2", "logit_scale": float(model.logit_scale().item())}
-        return {"output_kind": self.output_kind, "embedding": embedding,
+        return {"output_kind": self.output_kind, "teacher": info.get("teacher", ""), "embedding": embedding,
                 "evaluation": {k: metrics[k] for k in ("top1_ci", "top5_ci") if k in metrics},
                 "architecture": {"objective": "embedding", "mse_weight": self.config.mse_weight}}
 
