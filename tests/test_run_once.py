@@ -8,10 +8,11 @@ import json
 import pytest
 
 from offline_training.cli import main as bci_train
+from offline_training.training.checkpoints import CHECKPOINT, MODEL, OPTIMIZER, STATE
 
 TINY = "phantom:subjects=1,classes=3,channels=4,images=4,seed=0"
 SEMANTIC = "phantom:subjects=1,classes=12,channels=4,images=4,seed=4,semantic=1,embed_dim=8"
-CHECKPOINT_FILES = {"checkpoint.safetensors", "train_state.json", "model.safetensors"}  # per epoch, by design
+CHECKPOINT_FILES = {CHECKPOINT, OPTIMIZER, STATE, MODEL}  # rewritten per epoch so that a run resumes, by design
 
 
 @pytest.fixture
