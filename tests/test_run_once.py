@@ -11,7 +11,7 @@ from offline_training.cli import main as bci_train
 from offline_training.training.checkpoints import CHECKPOINT, MODEL, OPTIMIZER, STATE
 
 TINY = "phantom:subjects=1,classes=3,channels=4,images=4,seed=0"
-SEMANTIC = "phantom:subjects=1,classes=12,channels=4,images=4,seed=4,semantic=1,embed_dim=8"
+SEMANTIC = "phantom:subjects=1,classes=16,channels=4,images=3,seed=4,semantic=1,embed_dim=8"
 CHECKPOINT_FILES = {CHECKPOINT, OPTIMIZER, STATE, MODEL}  # rewritten per epoch so that a run resumes, by design
 
 
