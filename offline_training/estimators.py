@@ -82,9 +82,9 @@ class StudentClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X: np.ndarray, y: np.ndarray) -> StudentClassifier:
         """Train on trials ``X`` ``(n_trials, n_channels, n_times)`` (any unit; the features are
         standardised) with labels ``y`` ``(n_trials,)``. Returns ``self``."""
+        from offline_training.experiments.pipeline import for_data
         from offline_training.training.config import TrainConfig
         from offline_training.training.fit import fit
-        from offline_training.experiments.pipeline import for_data
 
         X = _check_trials(X)
         self.classes_, labels = np.unique(np.asarray(y), return_inverse=True)

@@ -8,7 +8,13 @@ import json
 from pathlib import Path
 
 from bci_stream.io.safe_write import write_text
-from offline_training.commands._common import add_command, class_oracle, image_embeddings, load, retrieval_oracle
+from offline_training.commands._common import (
+    add_command,
+    class_oracle,
+    image_embeddings,
+    load,
+    retrieval_oracle,
+)
 
 
 def add_parser(sub) -> None:

@@ -7,7 +7,14 @@ import argparse
 from pathlib import Path
 
 from bci_stream.io.safe_write import check_writable_folder, check_writable_target
-from offline_training.commands._common import add_command, add_training_args, class_oracle, fitted_config, load, preprocessing_of
+from offline_training.commands._common import (
+    add_command,
+    add_training_args,
+    class_oracle,
+    fitted_config,
+    load,
+    preprocessing_of,
+)
 
 
 def add_parser(sub) -> None:

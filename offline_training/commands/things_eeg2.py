@@ -35,7 +35,12 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """THINGS-EEG2 200-way zero-shot, intra-subject and leave-subject-out, in the anchors' table layout."""
-    from offline_training.experiments.things_recipe import ThingsRecipe, parse_subjects, run_recipe, with_defaults
+    from offline_training.experiments.things_recipe import (
+        ThingsRecipe,
+        parse_subjects,
+        run_recipe,
+        with_defaults,
+    )
     from offline_training.training.image_embeddings import load_image_embeddings
 
     recipe = ThingsRecipe(eeg_root=args.eeg, metadata=args.metadata, subjects=parse_subjects(args.subjects),

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bci_stream.io import Recording, RecordingError
 from bci_stream.contract.trials import Trials
+from bci_stream.io import Recording, RecordingError
 
 if TYPE_CHECKING:
     from bci_stream.sources.phantom import Phantom

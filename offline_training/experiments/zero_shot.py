@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from bci_stream.contract.trials import Trials
+from offline_training.experiments.evaluate import evaluate
+from offline_training.experiments.run import Outcome
 from offline_training.training.config import CANDIDATES, TrainConfig
 from offline_training.training.contrastive import class_candidates, embed, retrieval_probabilities, unit_rows
-from offline_training.experiments.evaluate import evaluate
 from offline_training.training.image_embeddings import ImageEmbeddings
-from offline_training.experiments.run import Outcome
 from offline_training.training.splits import RunSplit, Split, held_out_classes, resolve_run_split
 
 # trials (cropped as the student sees them), candidate embeddings (k, dim) not renormalised, subject-agnostic?

@@ -36,11 +36,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bci_stream.io.safe_write import write_text
 from bci_stream.contract.trials import Trials
-from offline_training.training.soft_labels import soft_labels_for
+from bci_stream.io.safe_write import write_text
 from offline_training.students.registry import STUDENTS
 from offline_training.sweep.space import SweepSpace, canonical_params, config_id, load_space, train_config
+from offline_training.training.soft_labels import soft_labels_for
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from bci_stream.io.safe_write import atomic_path
 from bci_stream.contract.model_card import ModelCard
 from bci_stream.contract.preprocessing import Preprocessing
+from bci_stream.io.safe_write import atomic_path
 from offline_training.training.fit import FitResult, feature_kind, load_model
 from offline_training.training.objectives import WithL2Norm, WithSoftmax, objective_for  # noqa: F401 - exported here
 

@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 from bci_stream.contract.features import Features
 from bci_stream.contract.trials import Trials
 from bci_stream.live.scoring import unresolved_markers
+from offline_training.students import build_student, student_args, student_spec
 from offline_training.training.checkpoints import (
     checkpoint_identity,
     has_checkpoint,
@@ -44,7 +45,6 @@ from offline_training.training.checkpoints import (
 from offline_training.training.config import TrainConfig, feature_kind
 from offline_training.training.device import amp_dtype, autocast, describe, resolve_device, to_device
 from offline_training.training.objectives import Objective, kd_loss, objective_for, tempered  # noqa: F401
-from offline_training.students import build_student, student_args, student_spec
 
 log = logging.getLogger(__name__)
 
