@@ -18,6 +18,7 @@ from offline_training.commands._common import (
     print_metrics,
     retrieval_oracle,
 )
+from offline_training.training.soft_labels import soft_labels_for  # the sweep's too (tests/test_sweep.py)
 
 
 def add_parser(sub) -> None:
@@ -49,7 +50,6 @@ def run(args: argparse.Namespace) -> None:
 
 def _classes(args: argparse.Namespace, data, config) -> None:
     from offline_training.experiments.pipeline import train_and_test
-    from offline_training.training.soft_labels import soft_labels_for
 
     soft, teacher = soft_labels_for(data.trials, args.teacher, config.kd)
     metrics = train_and_test(data.trials, args.split, config, args.out, soft, teacher, oracle=class_oracle(data),

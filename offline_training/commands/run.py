@@ -15,6 +15,7 @@ from offline_training.commands._common import (
     load,
     preprocessing_of,
 )
+from offline_training.training.soft_labels import soft_labels_for  # the sweep's too (tests/test_sweep.py)
 
 
 def add_parser(sub) -> None:
@@ -35,7 +36,6 @@ def run(args: argparse.Namespace) -> None:
     from offline_training.experiments.pipeline import CompareConfig, compare
     from offline_training.training.device import resolve_device
     from offline_training.training.export import export_onnx
-    from offline_training.training.soft_labels import soft_labels_for
     from offline_training.training.splits import check_split_name
 
     check_split_name(args.split)
