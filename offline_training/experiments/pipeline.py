@@ -307,8 +307,9 @@ def control_table(trials: Trials, main: str) -> list[Control]:
     block_skip = (f"the main split ({main}) already holds out whole blocks" if main in ("by-block", "by-run", "by-session")
                   else f"{runs} run(s)/block(s); needs each class in at least 3" if runs < 3 else "")
     s = int(subjects[0])
-    return [Control("by block", "by-block", "control_by_block", block_skip),
-            Control(f"leave subject {s} out", f"loso-{s}", f"control_loso_{s}", "" if len(subjects) > 1 else "1 subject"),
+    loso = Control(f"leave subject {s} out", f"loso-{s}", f"control_loso_{s}") if len(subjects) > 1 else \
+        Control("leave subject out", "", "", "1 subject")
+    return [Control("by block", "by-block", "control_by_block", block_skip), loso,
             Control("shuffled labels (within train)", "shuffled", "control_shuffled")]
 
 
