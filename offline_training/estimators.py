@@ -82,9 +82,9 @@ class StudentClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X: np.ndarray, y: np.ndarray) -> StudentClassifier:
         """Train on trials ``X`` ``(n_trials, n_channels, n_times)`` (any unit; the features are
         standardised) with labels ``y`` ``(n_trials,)``. Returns ``self``."""
-        from offline_training.training.config import TrainConfig
-        from offline_training.training.fit import fit, load_model
         from offline_training.experiments.pipeline import for_data
+        from offline_training.training.config import TrainConfig
+        from offline_training.training.fit import fit
 
         X = _check_trials(X)
         self.classes_, labels = np.unique(np.asarray(y), return_inverse=True)
@@ -103,9 +103,15 @@ class StudentClassifier(ClassifierMixin, BaseEstimator):
         split = {"train": np.sort(train), "val": np.sort(val), "test": np.sort(val)}
         with tempfile.TemporaryDirectory(prefix="bci-student-") as tmp:
             run_dir = Path(self.run_dir) if self.run_dir is not None else Path(tmp)
-            info = fit(trials, split, self.config_, run_dir, progress=False)
-            self.model_, self.normaliser_, _, _ = load_model(run_dir)
-        self.history_ = info["history"]
+            fitted = fit(trials, split, self.config_, run_dir, progress=False)  # the best model, in memory
+            if self.run_dir is not None:  # a kept folder is a run folder (load_model reads it)
+                import json
+
+                from bci_stream.io.safe_write import write_text
+
+                write_text(run_dir / "run.json", json.dumps(fitted.info, indent=1))
+        self.model_, self.normaliser_ = fitted.model, fitted.normaliser
+        self.history_ = fitted.info["history"]
         return self
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:

@@ -113,3 +113,25 @@ def test_moabb_cross_session_evaluation_of_a_student_and_mdm_on_local_ssvep_agre
             ours = evaluate(fitted.predict_proba(X[test]), y[test], np.ones(test.sum(), int), "by-session")
             theirs = results[(results.pipeline == name) & (results.session == session)]["score"].item()
             assert ours["top1"] == pytest.approx(theirs, abs=1e-12), (name, session)
+
+
+def test_the_lda_and_log_power_references_are_sklearn_pipelines_that_clone_and_cross_validate(phantom_trials):
+    """The references beside the students compose like pyRiemann's (``clone``, ``cross_val_score``), and the
+    LDA pipeline gives the probabilities of the recipe it replaced (features standardised by hand with
+    mean / (std + 1e-6), then shrinkage LDA): the Real EEG and phantom figures stand."""
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    from offline_training.experiments.baselines import power_logreg
+    from offline_training.experiments.lda import ErpFeatures, shrinkage_lda
+
+    x, y = phantom_trials.eeg[..., 20:460], phantom_trials.labels
+    folds = StratifiedKFold(3, shuffle=True, random_state=0)
+    lda = cross_val_score(clone(shrinkage_lda()), x, y, cv=folds)
+    assert lda.mean() > 2 / phantom_trials.n_classes, lda  # the templates are learnable
+    assert np.isfinite(cross_val_score(power_logreg(0), x, y, cv=folds)).all()
+    train, test = np.arange(0, len(y), 2), np.arange(1, len(y), 2)
+    f = ErpFeatures().fit_transform(x)
+    mean, std = f[train].mean(0), f[train].std(0) + 1e-6
+    old = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto").fit((f[train] - mean) / std, y[train])
+    new = shrinkage_lda().fit(x[train], y[train])
+    np.testing.assert_allclose(new.predict_proba(x[test]), old.predict_proba((f[test] - mean) / std), atol=1e-4)

@@ -149,3 +149,26 @@ def test_leave_subject_out_holds_out_the_images_too_when_subjects_share_them(tin
     split = make_split(trials, "loso-2")  # checked: non-empty, disjoint, no shared image
     assert set(trials.subjects[split["test"]]) == {2} and 2 not in set(trials.subjects[split["train"]])
     assert not set(trials.image_ids[split["test"]]) & set(trials.image_ids[split["train"]])
+
+
+def test_one_registry_entry_is_a_student_everywhere(monkeypatch):
+    """Adding a student is one StudentSpec: the command line's choices, report labels, the builder, its
+    arguments and compare's order all read it (no second list to edit)."""
+    import argparse
+
+    from offline_training.cli import build_parser
+    from offline_training.experiments.pipeline import run_label
+    from offline_training.students import registry
+    from offline_training.students.build import build_student, student_args
+
+    spec = registry.StudentSpec("spectrogram", description="a second seed CNN", label="seed CNN, twin",
+                                builder="offline_training.students.seed_cnn:SpectrogramCNN",
+                                arguments=registry.spectrogram_args)
+    monkeypatch.setitem(registry.STUDENTS, "twin", spec)
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    choices = {name: a.choices for name, p in commands.items() for a in p._actions if a.dest == "student"}
+    assert set(choices) == {"fit", "run", "things-eeg2"} and all("twin" in c for c in choices.values()), choices
+    assert run_label("twin", True) == "seed CNN, twin + KD"
+    model = build_student("twin", **student_args("twin", (4, 5, 6), 3, 125.0))
+    assert type(model).__name__ == "SpectrogramCNN"
+    assert sorted(["deep4", "twin", "phase"], key=registry.feature_order) == ["twin", "phase", "deep4"]

@@ -188,12 +188,13 @@ def test_best_run_picks_the_best_finished_trial_of_any_student(tmp_path):
 def test_the_sweep_and_the_cli_share_one_soft_label_function_that_checks_the_classes(tmp_path):
     from safetensors.numpy import save_file
 
-    import offline_training.cli as cli
+    import offline_training.commands.fit as fit_command
+    import offline_training.commands.run as run_command
     import offline_training.sweep.runner as sweep
     from offline_training.datasets import load_trials
     from offline_training.training.soft_labels import soft_labels_for
 
-    assert sweep.soft_labels_for is cli.soft_labels_for is soft_labels_for
+    assert sweep.soft_labels_for is fit_command.soft_labels_for is run_command.soft_labels_for is soft_labels_for
     trials = load_trials(TINY_SPEC, progress=False)
     cache = tmp_path / "teacher.safetensors"
     ids = sorted(set(trials.image_ids))

@@ -67,7 +67,8 @@ def test_resume_continues_exactly(small_trials, tmp_path, recwarn):
     resumed = tmp_path / "resumed"
     fit(sub, s2, TrainConfig(student="seed", epochs=4, patience=9), resumed, sub.soft_labels, progress=False, stop_after=2)
     assert json.loads((resumed / "train_state.json").read_text())["epoch"] == 2
-    info = fit(sub, s2, TrainConfig(student="seed", epochs=4, patience=9), resumed, sub.soft_labels, resume=True, progress=False)
+    info = fit(sub, s2, TrainConfig(student="seed", epochs=4, patience=9), resumed, sub.soft_labels, resume=True,
+               progress=False).info
     assert [h["epoch"] for h in info["history"]] == [1, 2, 3, 4]
     # the scheduler comes back from its saved state, not by stepping it before any optimizer step
     assert not [w for w in recwarn if "lr_scheduler.step()" in str(w.message)], [str(w.message) for w in recwarn]

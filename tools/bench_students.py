@@ -38,13 +38,13 @@ from offline_training.datasets import load_trials, parse_spec  # noqa: E402
 from offline_training.datasets.phantom import phantom_config  # noqa: E402
 from offline_training.training.fit import TrainConfig  # noqa: E402
 from offline_training.experiments.pipeline import (  # noqa: E402
-    STUDENT_LABELS,
     CompareConfig,
     compare,
     run_label,
     student_config,
     train_and_test,
 )
+from offline_training.students.registry import student_label  # noqa: E402
 from offline_training.experiments.stats import comparison_header, describe_comparison, mcnemar, paired_differences  # noqa: E402
 
 STANDARD = "phantom:subjects=6,classes=40,channels=128,images=50,seed=0"
@@ -100,7 +100,7 @@ def main() -> int:
     # 1. the table (seed 0)
     rows = compare(trials, out, config, trials.soft_labels, teacher, oracle=oracle, progress=False,
                    plan=CompareConfig(students=tuple(args.students), baselines=tuple(args.baselines),
-                                      controls=not args.no_controls))
+                                      controls=not args.no_controls)).rows
     timings["table"] = time.perf_counter() - t0
     result = json.loads((out / "comparison.json").read_text())
     best_folder = result["best_folder"]
@@ -123,7 +123,7 @@ def main() -> int:
     seed_runs = {}
     for student, kd in {(best_student, True), (best_student, False), ("seed", True)}:
         seed_runs[(student, kd)] = [run(student, kd, s) for s in args.seeds]
-    best_label = f"{STUDENT_LABELS.get(best_student, best_student)}"
+    best_label = student_label(best_student)
     pairs = [((best_student, True), ("seed", True)), ((best_student, True), (best_student, False))]
     stats_lines = ["\n## Paired comparisons over seeds (by-image test split, the same trials for every run)\n",
                    comparison_header()]

@@ -53,7 +53,7 @@ def bench_student(trials, split: dict, base: TrainConfig, student: str, soft: np
     t0 = time.perf_counter()
     inputs = model_inputs(trials, config)
     features_s = time.perf_counter() - t0
-    info = fit(trials, split, config, out / student, soft, progress=False, inputs=inputs)
+    info = fit(trials, split, config, out / student, soft, progress=False, inputs=inputs).info
     timed = info["history"][1:] or info["history"]
     epoch_s = float(np.median([h["seconds"] for h in timed]))
     train_s = float(np.median([h["train_seconds"] for h in timed]))

@@ -13,12 +13,16 @@ merged by class id).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bci_stream.contract.trials import Trials
 from bci_stream.io import Recording, RecordingError
+
+if TYPE_CHECKING:
+    from bci_stream.sources.phantom import Phantom
 
 KINDS = ("phantom", "eegimagenet", "xdf", "mne", "csv", "bids", "things")
 _RECORDING_KINDS = ("xdf", "mne", "csv", "fif", "edf", "bdf", "vhdr", "set", "recording")
@@ -52,6 +56,37 @@ def split_specs(spec: str | Sequence[str]) -> list[str]:
     return [s for item in specs for s in item.split(SPEC_SEPARATOR) if s.strip()]
 
 
+@dataclass
+class LoadedData:
+    """Trials loaded from data SPECs, and the phantom that made them when the data is one phantom spec
+    (its oracle, teacher and semantic embeddings then come from the same object: built once)."""
+
+    trials: Trials
+    phantom: Phantom | None = None
+
+
+def load_data(spec: str | Sequence[str], progress: bool = True, preprocessing=None, asr=None) -> LoadedData:
+    """:func:`load_trials`, keeping the phantom of a single phantom spec (each spec parsed once)."""
+    specs = split_specs(spec)
+    if not specs:
+        raise ValueError("no data spec given")
+    if asr is not None and len(specs) > 1:
+        raise ValueError("--asr calibrates on one data spec; join the recordings in one spec (a folder or a glob)")
+    artifacts: dict = {}
+    parts, phantoms = [], []
+    for one in specs:
+        trials, phantom = _load(one, progress, preprocessing, None if asr is None else (asr, artifacts))
+        trials.source = one
+        parts.append(trials)
+        phantoms.append(phantom)
+    trials = parts[0] if len(parts) == 1 else concat_trials(parts)
+    if preprocessing is not None:
+        trials.preprocessing = preprocessing.to_dict()
+    trials.artifacts = artifacts
+    # after the filters, which carry a NaN on to later samples
+    return LoadedData(trials.without_non_finite(), phantoms[0] if len(specs) == 1 else None)
+
+
 def load_trials(spec: str | Sequence[str], progress: bool = True, preprocessing=None, asr=None) -> Trials:
     """Load trials from one or several data SPECs (see module docstring); ``trials.source`` is the
     SPEC itself (several joined by :data:`SPEC_SEPARATOR`), so a run folder can reload exactly the same data.
@@ -70,25 +105,11 @@ def load_trials(spec: str | Sequence[str], progress: bool = True, preprocessing=
     Trials holding a NaN or an infinite sample are left out and counted in ``trials.dropped``
     (:meth:`~bci_stream.contract.trials.Trials.without_non_finite`).
     """
-    specs = split_specs(spec)
-    if not specs:
-        raise ValueError("no data spec given")
-    if asr is not None and len(specs) > 1:
-        raise ValueError("--asr calibrates on one data spec; join the recordings in one spec (a folder or a glob)")
-    artifacts: dict = {}
-    parts = []
-    for one in specs:
-        trials = _load(one, progress, preprocessing, None if asr is None else (asr, artifacts))
-        trials.source = one
-        parts.append(trials)
-    trials = parts[0] if len(parts) == 1 else concat_trials(parts)
-    if preprocessing is not None:
-        trials.preprocessing = preprocessing.to_dict()
-    trials.artifacts = artifacts
-    return trials.without_non_finite()  # after the filters, which carry a NaN on to later samples
+    return load_data(spec, progress, preprocessing, asr).trials
 
 
-def _load(spec: str, progress: bool, preprocessing, asr=None) -> Trials:
+def _load(spec: str, progress: bool, preprocessing, asr=None) -> tuple[Trials, Phantom | None]:
+    """One spec's trials (and its phantom, for a phantom spec); ``asr``: ``(cutoff or state, into)``."""
     from offline_training.datasets.options import check_keys, naming_keys, reader_keys
 
     kind, path, opts = parse_spec(spec)
@@ -96,7 +117,13 @@ def _load(spec: str, progress: bool, preprocessing, asr=None) -> Trials:
         raise ValueError(f"--asr needs continuous recordings ({', '.join(sorted(_RECORDING_KINDS))} specs); "
                          f"{kind}: data are epochs")
     with naming_keys(spec, opts):  # a value that is not a number, a key a reader does not take: named
-        return _load_kind(spec, kind, path, opts, progress, preprocessing, check_keys, reader_keys, asr)
+        if kind == "phantom":
+            from bci_stream.sources.phantom import Phantom
+            from offline_training.datasets.phantom import phantom_config
+
+            phantom = Phantom(phantom_config(**opts))
+            return _epochwise(phantom.trials(progress=progress), preprocessing), phantom
+        return _load_kind(spec, kind, path, opts, progress, preprocessing, check_keys, reader_keys, asr), None
 
 
 def _asr_postprocess(asr, preprocessing, into: dict):
@@ -122,10 +149,6 @@ def _asr_postprocess(asr, preprocessing, into: dict):
 def _load_kind(spec, kind, path, opts, progress, preprocessing, check_keys, reader_keys, asr=None) -> Trials:
     """The loader of ``kind``, its options checked against its signature first (``check_keys``)."""
     continuous = _continuous_preprocess(preprocessing) if preprocessing is not None else None
-    if kind == "phantom":
-        from offline_training.datasets.phantom import load_phantom
-
-        return _epochwise(load_phantom(progress=progress, **opts), preprocessing)
     if path is None and not (kind in _RECORDING_KINDS and "glob" in opts):
         raise ValueError(f"data spec {spec!r} needs a path, e.g. {kind}:/data/file")
     if kind == "eegimagenet":

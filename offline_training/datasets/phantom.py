@@ -1,9 +1,9 @@
-"""The phantom headset as a dataset (see :mod:`bci_stream.sources.phantom`)."""
+"""The phantom headset as a dataset: its spec options (see :mod:`bci_stream.sources.phantom`); the loader
+builds the phantom once and keeps it beside its trials (:func:`offline_training.datasets.load_data`)."""
 
 from __future__ import annotations
 
-from bci_stream.sources.phantom import Phantom, PhantomConfig
-from bci_stream.contract.trials import Trials
+from bci_stream.sources.phantom import PhantomConfig
 
 _KEYS = {"subjects": "n_subjects", "classes": "n_classes", "channels": "n_channels", "images": "images_per_class",
          "seed": "seed", "snr": "snr", "sfreq": "sfreq"}
@@ -33,8 +33,3 @@ def phantom_config(**options) -> PhantomConfig:
         kwargs[name] = _parse_bool(key, value) if isinstance(fields[name].default, bool) \
             else type(fields[name].default)(value)
     return PhantomConfig(**kwargs)
-
-
-def load_phantom(progress: bool = True, **options) -> Trials:
-    """All phantom trials with the class-similarity soft labels and the by-image split attached."""
-    return Phantom(phantom_config(**options)).trials(progress=progress)

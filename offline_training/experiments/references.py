@@ -11,7 +11,7 @@ its own filter bank, Nakanishi et al. 2018) and ``cca`` (MOABB's ``SSVEP_CCA``, 
 know only the flicker classes, as published (no idle-state model), so a rest trial always counts as an
 error. ERPs: ``xdawn+mdm`` and ``xdawn+ts+lr`` (pyRiemann's
 xDAWN covariances) and ``lda`` (shrinkage LDA on the low-passed, decimated epoch:
-:class:`offline_training.experiments.lda.ShrinkageLDA`).
+:func:`offline_training.experiments.lda.shrinkage_lda`).
 """
 
 from __future__ import annotations
@@ -136,27 +136,6 @@ class MoabbSSVEP(BaseEstimator, ClassifierMixin):
         return self.classes_[self.predict_proba(x).argmax(1)]
 
 
-class ErpLDA(BaseEstimator, ClassifierMixin):
-    """:class:`offline_training.experiments.lda.ShrinkageLDA` as a scikit-learn classifier (erp features at ``sfreq``)."""
-
-    def __init__(self, sfreq: float = 256.0):
-        self.sfreq = sfreq
-
-    def fit(self, x, y):
-        from offline_training.experiments.lda import ShrinkageLDA
-        from offline_training.experiments.pipeline import erp_for_rate
-
-        self.classes_ = np.unique(y)
-        self.model_ = ShrinkageLDA(erp_for_rate(ErpConfig(), self.sfreq)).fit(np.asarray(x, np.float32), y)
-        return self
-
-    def predict_proba(self, x):
-        return self.model_.predict_proba(np.asarray(x, np.float32), int(self.classes_.max()) + 1)[:, self.classes_]
-
-    def predict(self, x):
-        return self.classes_[self.predict_proba(x).argmax(1)]
-
-
 def build_reference(name: str, sfreq: float, class_names: list[str]) -> Pipeline:
     """The scikit-learn pipeline of reference ``name`` (one of :data:`SSVEP` or :data:`ERP`) for trials at
     ``sfreq`` Hz whose classes are ``class_names`` (SSVEP references read the flicker frequencies from them)."""
@@ -184,7 +163,10 @@ def build_reference(name: str, sfreq: float, class_names: list[str]) -> Pipeline
     if name == "xdawn+mdm":
         return make_pipeline(XdawnCovariances(nfilter=2, estimator="lwf"), MDM())
     if name == "lda":
-        return make_pipeline(ErpLDA(sfreq))
+        from offline_training.experiments.lda import shrinkage_lda
+        from offline_training.experiments.pipeline import erp_for_rate
+
+        return shrinkage_lda(erp_for_rate(ErpConfig(), sfreq))
     raise ValueError(f"unknown reference {name!r}; choose from {', '.join(SSVEP + ERP)}")
 
 

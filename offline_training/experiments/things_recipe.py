@@ -159,6 +159,10 @@ def parse_subjects(text: str) -> tuple[int, ...]:
     return tuple(out)
 
 
+# the recipe's training defaults (``bci-train things-eeg2``'s): EEGNet, batches of 256, the embedding objective
+RECIPE_CONFIG = TrainConfig(student="eegnet", batch_size=256, objective="embedding", kd=False)
+
+
 def with_defaults(config: TrainConfig) -> TrainConfig:
     """The recipe's training config: the embedding objective."""
     return replace(config, objective="embedding", kd=False)

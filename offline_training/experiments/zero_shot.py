@@ -10,21 +10,19 @@ top-5 with Wilson 95 % CIs and a binomial test against chance ``1/k``
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from bci_stream.io.safe_write import write_text, write_with
 from bci_stream.contract.trials import Trials
+from offline_training.experiments.evaluate import evaluate
+from offline_training.experiments.run import Outcome
 from offline_training.training.config import CANDIDATES, TrainConfig
 from offline_training.training.contrastive import class_candidates, embed, retrieval_probabilities, unit_rows
-from offline_training.experiments.evaluate import confusion_png, evaluate, learning_curve_png, report_markdown
 from offline_training.training.image_embeddings import ImageEmbeddings
-from offline_training.training.splits import Split, check_split, held_out_classes, make_split
+from offline_training.training.splits import RunSplit, Split, held_out_classes, resolve_run_split
 
 # trials (cropped as the student sees them), candidate embeddings (k, dim) not renormalised, subject-agnostic?
 RetrievalOracle = Callable[..., np.ndarray]
@@ -88,95 +86,86 @@ def oracle_retrieval(oracle: RetrievalOracle, trials: Trials, test: np.ndarray, 
 ORACLE_ROW = "oracle (knows W: embedding → evoked response, the components, the noise model{})"
 
 
-def test_embedding_run(run_dir: Path, trials: Trials, test: np.ndarray, split_name: str, targets: np.ndarray,
-                       per: str = "class", oracle: RetrievalOracle | None = None) -> tuple[dict, np.ndarray, Candidates]:
-    """Retrieval test of the embedding model in ``run_dir`` on trials ``test``; ``targets`` ``(n_trials, dim)``
-    each trial's image embedding. Writes ``predictions.npz``; returns ``(metrics, probabilities, candidates)``,
-    the metrics with ``oracle_*`` figures, ``oracle_ratio`` and the oracle's own metrics under ``"oracle"``
-    when a phantom ``oracle`` is given."""
-    from offline_training.training.fit import load_model, model_inputs
-    from offline_training.experiments.pipeline import oracle_kind
+class EmbeddingTest:
+    """The embedding objective's test and report: k-way retrieval among the held-out ``per`` candidates
+    ("class" or "image") of the test trials, with the phantom's retrieval ``oracle`` beside it when given.
+    ``targets``: the image embeddings trained against."""
 
-    model, normaliser, config, _ = load_model(run_dir)
-    z = embed(model, normaliser(model_inputs(trials.subset(test), config, jitter=False)).astype(np.float32))
-    candidates = held_out_candidates(trials, test, targets, per)
-    probs = retrieval_probabilities(z, candidates.embeddings, model.logit_scale().item())
-    write_with(run_dir / "predictions.npz", lambda tmp: np.savez_compressed(
-        tmp, test=test, truth=candidates.truth, embeddings=z, probabilities=probs.astype(np.float32),
-        candidates=np.array(candidates.names)))
-    metrics = retrieval_metrics(probs, candidates, trials.subjects[test], split_name)
-    metrics["logit_scale"] = model.logit_scale().item()
-    if oracle is not None:
-        agnostic = oracle_kind(split_name) == "subject-agnostic"
-        om = oracle_retrieval(oracle, trials, test, config, candidates, split_name, agnostic)
-        metrics.update(oracle_top1=om["top1"], oracle_top5=om["top5"], oracle_kind=om["oracle_kind"],
-                       oracle_top1_ci=om["top1_ci"], oracle_ratio=metrics["top1"] / max(om["top1"], 1e-12), oracle=om)
-    return metrics, probs, candidates
+    max_confusion = 40
+
+    def __init__(self, targets: ImageEmbeddings, per: str = "class", oracle: RetrievalOracle | None = None):
+        self.targets, self.per, self.oracle = targets, per, oracle
+
+    def split_entries(self) -> dict:
+        return {"candidates": self.per}
+
+    def info_entries(self, config: TrainConfig) -> dict:
+        t = self.targets
+        return {"teacher": f"image embeddings {t.space}",
+                "embedding": {"dim": t.dim, "space": t.space, "checkpoint_sha256": t.checkpoint_sha256}}
+
+    def label(self, config: TrainConfig) -> str:
+        return f"{config.student} + InfoNCE{f' + {config.mse_weight:g} MSE' if config.mse_weight else ''}"
+
+    def test(self, fitted, trials: Trials, split: Split | RunSplit) -> Outcome:
+        """Retrieval of the model in memory on the test trials; the metrics carry ``oracle_*`` figures and
+        ``oracle_ratio`` when a phantom oracle is given (its own row in ``extra_rows``)."""
+        from offline_training.experiments.pipeline import oracle_kind
+
+        test = np.asarray(split.test)
+        e = unit_rows(self.targets.for_trials(trials.image_ids))
+        model, scale = fitted.model, fitted.model.logit_scale().item()
+        z = embed(model, fitted.inputs(trials.subset(test)))
+        candidates = held_out_candidates(trials, test, e, self.per)
+        probs = retrieval_probabilities(z, candidates.embeddings, scale)
+        metrics = retrieval_metrics(probs, candidates, trials.subjects[test], split.name)
+        metrics.update(logit_scale=scale, embedding_space=self.targets.space,
+                       zero_shot=bool(np.isin(trials.labels[test], held_out_classes(trials, split.parts)).all()))
+        arrays = {"test": test, "truth": candidates.truth, "embeddings": z, "probabilities": probs.astype(np.float32),
+                  "candidates": np.array(candidates.names)}
+        outcome = Outcome(metrics, probs, candidates.truth, candidates.names, arrays)
+        if self.oracle is not None:
+            agnostic = oracle_kind(split.name) == "subject-agnostic"
+            om = oracle_retrieval(self.oracle, trials, test, fitted.config, candidates, split.name, agnostic)
+            metrics.update(oracle_top1=om["top1"], oracle_top5=om["top5"], oracle_kind=om["oracle_kind"],
+                           oracle_top1_ci=om["top1_ci"], oracle_ratio=metrics["top1"] / max(om["top1"], 1e-12))
+            outcome.extra_rows.append((ORACLE_ROW.format("" if agnostic else ", each subject's gain and latency"), om))
+        return outcome
+
+    def titles(self, label: str, outcome: Outcome, split: RunSplit) -> tuple[str, str, float | None]:
+        return (f"{label} — {len(outcome.names)}-way zero-shot, split '{split.name}'",
+                f"{label} — split '{split.name}' (validation: retrieval among the validation classes)", None)
+
+    def notes(self, metrics: dict) -> list[str]:
+        return [zero_shot_note(metrics)]
 
 
 def train_and_test_embedding(trials: Trials, split_name: str, config: TrainConfig, run_dir: str | Path,
                              targets: ImageEmbeddings, oracle: RetrievalOracle | None = None,
                              split: Split | None = None, per: str = "class", resume: bool = False,
                              progress: bool = True, name: str | None = None) -> dict:
-    """Fit an embedding model (``config.objective == "embedding"``) and test it by k-way zero-shot retrieval.
+    """Fit an embedding model (``config.objective == "embedding"``) and test it by k-way zero-shot retrieval:
+    :func:`~offline_training.experiments.run.run` with the embedding objective and :class:`EmbeddingTest`.
 
     ``split`` (explicit, e.g. THINGS-EEG2's test part) or ``split_name`` (default ``by-class``) says what is
-    held out. Writes ``run_dir``: the model, ``split.json``, ``metrics.json`` (top-1/top-5 with Wilson CIs,
-    ``k``, ``chance_top1``, and with a phantom ``oracle`` its figures on the same trials and candidates and
-    ``oracle_ratio`` = top-1 / oracle top-1), ``predictions.npz``, ``report.md``, ``learning_curve.png`` (and
-    ``confusion.png`` up to 40 candidates). ``run.json`` gets ``embedding`` (space, checkpoint hash, dim).
+    held out. Writes ``run_dir`` once: the model, ``split.json``, ``metrics.json`` (top-1/top-5 with Wilson
+    CIs, ``k``, ``chance_top1``, and with a phantom ``oracle`` its figures on the same trials and candidates
+    and ``oracle_ratio`` = top-1 / oracle top-1), ``predictions.npz``, ``report.md``, ``learning_curve.png``
+    (and ``confusion.png`` up to 40 candidates). ``run.json`` gets ``embedding`` (space, checkpoint hash, dim).
     """
-    from offline_training.training.fit import fit
-    from offline_training.experiments.pipeline import run_info, software_versions
+    from offline_training.experiments.run import run
+    from offline_training.training.objectives import EmbeddingObjective
 
     # 1. check inputs; the split, checked before any work
     if config.objective != "embedding":
         raise ValueError("train_and_test_embedding trains the embedding objective (TrainConfig(objective='embedding'))")
-    run_dir = Path(run_dir)
     e = unit_rows(targets.for_trials(trials.image_ids))  # a missing image is said before any work
-    if split is None:
-        split = make_split(trials, split_name, seed=config.seed)
-        why = "whole classes held out (zero-shot)" if split_name == "by-class" else "asked for"
-    else:
-        check_split(trials, split, split_name, config.seed)
-        why = "given"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_text(run_dir / "split.json", json.dumps({"name": split_name, "reason": why, "candidates": per,
-                                                    **{k: np.asarray(v).tolist() for k, v in split.items()}}))
-    # 2. fit
-    t0 = time.perf_counter()
-    info = fit(trials, split, config, run_dir, resume=resume, progress=progress, targets=e)
-    seconds = time.perf_counter() - t0
-    info.update(teacher=f"image embeddings {targets.space}", train_seconds=round(seconds, 1), split=split_name,
-                split_reason=why, dropped=trials.dropped, software=software_versions(),
-                embedding={"dim": targets.dim, "space": targets.space, "checkpoint_sha256": targets.checkpoint_sha256})
-    write_text(run_dir / "run.json", json.dumps(info, indent=1))
-    # 3. test: retrieval among the held-out candidates
-    metrics, probs, candidates = test_embedding_run(run_dir, trials, np.asarray(split["test"]), split_name, e, per,
-                                                    oracle)
-    best = info["history"][info["best_epoch"] - 1] if info["best_epoch"] > 0 else {}
-    unseen = np.isin(trials.labels[split["test"]], held_out_classes(trials, split)).all()
-    metrics.update(split_reason=why, train_seconds=round(seconds, 1), val_top1=best.get("val_top1"),
-                   embedding_space=targets.space, zero_shot=bool(unseen))
-    label = name or f"{config.student} + InfoNCE{f' + {config.mse_weight:g} MSE' if config.mse_weight else ''}"
-    rows = [(label, {k: v for k, v in metrics.items() if k != "oracle"})]
-    if "oracle" in metrics:
-        om = metrics.pop("oracle")
-        rows.append((ORACLE_ROW.format("" if om["oracle_kind"] == "subject-agnostic" else
-                                       ", each subject's gain and latency"), om))
-    test = np.asarray(split["test"])
-    # 4. write
-    write_text(run_dir / "metrics.json", json.dumps(metrics, indent=1))
-    title = f"{label} — {candidates.k}-way zero-shot, split '{split_name}'"
-    if candidates.k <= 40:
-        confusion_png(probs, candidates.truth, candidates.names, run_dir / "confusion.png",
-                      f"{title} — top-1 {metrics['top1']:.3f} (n={len(test)})")
-    learning_curve_png(info["history"], run_dir / "learning_curve.png", f"{label} — split '{split_name}' "
-                       "(validation: retrieval among the validation classes)")
-    notes = [zero_shot_note(metrics)]
-    write_text(run_dir / "report.md", report_markdown(rows, trials.source, notes,
-                                                       run_info=run_info(trials, config, split_name, why)))
-    return metrics
+    why = "whole classes held out (zero-shot)" if split_name == "by-class" else "asked for"
+    resolved = resolve_run_split(trials, split_name, config.seed, config.reject, given=split,
+                                 reason="" if split is not None else why)
+    result = run(trials, resolved, config, run_dir, EmbeddingObjective(config, e), EmbeddingTest(targets, per, oracle),
+                 resume=resume, progress=progress, name=name)
+    return result.metrics
 
 
 def zero_shot_note(metrics: dict) -> str:

@@ -1,6 +1,6 @@
 """``bci-train sweep``: students, features and hyperparameters over subjects and seeds, on Ray Tune.
 
-Each trial is one :func:`~offline_training.experiments.pipeline.train_and_test` (so one
+Each trial is one :func:`~offline_training.experiments.pipeline.classes_run` (so one
 :func:`~offline_training.training.fit.fit`): there is no second training loop. ``fit`` reports every epoch's
 validation loss and top-1 to Tune, and ASHA stops the trials that trail at its rungs.
 
@@ -36,11 +36,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bci_stream.io.safe_write import write_text
 from bci_stream.contract.trials import Trials
-from offline_training.training.soft_labels import soft_labels_for
+from bci_stream.io.safe_write import write_text
 from offline_training.students.registry import STUDENTS
 from offline_training.sweep.space import SweepSpace, canonical_params, config_id, load_space, train_config
+from offline_training.training.soft_labels import soft_labels_for
 
 log = logging.getLogger(__name__)
 
@@ -158,8 +158,9 @@ def fit_trial(params: dict, context: TrialContext, trial_id: str,
     work of one trial with or without Ray. ``report`` gets each epoch's history row except the last.
     A folder with a ``train_state.json`` (a trial cut off by an interruption) continues from it.
     Returns (the last epoch's history row, the test metrics)."""
+    from offline_training.experiments.pipeline import classes_run
     from offline_training.training.device import trial_device
-    from offline_training.experiments.pipeline import train_and_test
+    from offline_training.training.splits import resolve_run_split
 
     run_dir = Path(context.sweep_dir) / trial_id
     trials = subject_trials(cached_trials(context.data), params["subject"])
@@ -171,13 +172,12 @@ def fit_trial(params: dict, context: TrialContext, trial_id: str,
         if report is not None and row["epoch"] < config.epochs:
             report(row)
 
-    metrics = train_and_test(trials, context.split, config, run_dir, soft, teacher,
-                             resume=(run_dir / "train_state.json").exists(), progress=False, on_epoch=on_epoch)
-    info = json.loads((run_dir / "run.json").read_text())
-    info.update(subject=None if params["subject"] == "all" else int(params["subject"]),
-                sweep={"dir": str(Path(context.sweep_dir).resolve()), "trial": trial_id, "config_id": config_id(params)})
-    write_text(run_dir / "run.json", json.dumps(info, indent=1))
-    return info["history"][-1], metrics
+    trial = {"subject": None if params["subject"] == "all" else int(params["subject"]),
+             "sweep": {"dir": str(Path(context.sweep_dir).resolve()), "trial": trial_id, "config_id": config_id(params)}}
+    split = resolve_run_split(trials, context.split, config.seed, config.reject)
+    result = classes_run(trials, split, config, run_dir, soft, teacher, resume=(run_dir / "train_state.json").exists(),
+                         progress=False, on_epoch=on_epoch, extra_info=trial)  # run.json written once, with the trial
+    return result.fit.info["history"][-1], result.metrics
 
 
 def run_trial(params: dict, context: TrialContext) -> None:
@@ -293,6 +293,17 @@ def _tuner(config: SweepConfig, sweep_dir: Path):
     )
 
 
+def _restored_tuner(config: SweepConfig, sweep_dir: Path):
+    """The interrupted sweep's Tuner, from its folder (one line when there is nothing to restore)."""
+    from ray import tune
+
+    if not tune.Tuner.can_restore(str(sweep_dir)):
+        raise SweepError(f"{sweep_dir} has no Ray Tune state to restore (tuner.pkl missing); remove the folder "
+                         "and start the sweep anew")
+    return tune.Tuner.restore(str(sweep_dir), trainable=_trainable(config, sweep_dir),
+                              resume_unfinished=True, resume_errored=True)
+
+
 def prepare(config: SweepConfig, resume: bool) -> SweepConfig:
     """Check the options against ``config.out``: a new sweep needs a free folder; ``resume`` takes the
     recorded command from its ``sweep.json`` (data, space, trials, scheduler) and keeps this run's
@@ -348,17 +359,8 @@ def run_sweep(config: SweepConfig, resume: bool = False, verbose: bool = False) 
         write_text(sweep_dir / MANIFEST, json.dumps(config.to_dict(), indent=1))
 
     try:
-        from ray import tune
-
         # 3. A new Tuner, or the interrupted one from its folder
-        if resume and tune.Tuner.can_restore(str(sweep_dir)):
-            tuner = tune.Tuner.restore(str(sweep_dir), trainable=_trainable(config, sweep_dir),
-                                       resume_unfinished=True, resume_errored=True)
-        elif resume:
-            raise SweepError(f"{sweep_dir} has no Ray Tune state to restore (tuner.pkl missing); remove the folder "
-                             "and start the sweep anew")
-        else:
-            tuner = _tuner(config, sweep_dir)
+        tuner = _restored_tuner(config, sweep_dir) if resume else _tuner(config, sweep_dir)
 
         # 4. Run, with the display fed by ProgressCallback
         from offline_training.sweep.progress import ACTIVE, SweepProgress

@@ -28,7 +28,7 @@ class EmbeddingStudent(nn.Module):
     """A student whose ``n_outputs`` outputs are an embedding, with the InfoNCE logit scale beside it.
 
     ``forward`` gives the raw embedding ``(batch, dim)``; export wraps it in
-    :class:`offline_training.training.export.WithL2Norm`. The logit scale is a parameter (trained, checkpointed).
+    :class:`offline_training.training.objectives.WithL2Norm`. The logit scale is a parameter (trained, checkpointed).
     """
 
     def __init__(self, student: nn.Module):

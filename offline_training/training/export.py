@@ -9,58 +9,27 @@ import numpy as np
 import torch
 from torch import nn
 
-from bci_stream.io.safe_write import atomic_path
 from bci_stream.contract.model_card import ModelCard
 from bci_stream.contract.preprocessing import Preprocessing
-from offline_training.training.fit import feature_kind, load_model
+from bci_stream.io.safe_write import atomic_path
+from offline_training.training.fit import FitResult, feature_kind, load_model
+from offline_training.training.objectives import WithL2Norm, WithSoftmax, objective_for  # noqa: F401 - exported here
 
 log = logging.getLogger(__name__)
 
 PARITY_TOLERANCE = 1e-4
 
 
-class WithSoftmax(nn.Module):
-    """The exported graph: normalised features ``(batch, ch, rows, columns)`` → probabilities."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.model(x), dim=1)
-
-
-class WithL2Norm(nn.Module):
-    """The exported graph of an embedding model: normalised features → unit-length embedding ``(batch, dim)``."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return nn.functional.normalize(self.model(x), dim=1)
-
-
-def card_for_run(run_dir: str | Path, hop: float = 0.02, sweep: dict | None = None) -> ModelCard:
-    """The ModelCard of a run folder (needs ``run.json`` and, if present, ``metrics.json``). ``sweep``
-    (the sweep folder, trial and selection metric that chose this run) goes to ``architecture["sweep"]``;
-    a run trained on one subject's trials says so in ``training_data``."""
-    import json
-
-    run_dir = Path(run_dir)
-    model, normaliser, config, info = load_model(run_dir)
-    metrics_path = run_dir / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+def card_for_run(fitted: FitResult, metrics: dict | None = None, hop: float = 0.02,
+                 sweep: dict | None = None) -> ModelCard:
+    """The ModelCard of a trained run: ``fitted`` (in memory, :func:`~offline_training.training.fit.fit`'s
+    result, or :func:`load_run` of a run folder) and its test ``metrics``. ``sweep`` (the sweep folder, trial
+    and selection metric that chose this run) goes to ``architecture["sweep"]``; a run trained on one
+    subject's trials says so in ``training_data``."""
+    config, info, metrics = fitted.config, fitted.info, metrics or {}
+    own = fitted.objective.card_entries(fitted.model, info, metrics)
     evaluation = {k: metrics[k] for k in ("top1", "top3", "top5", "macro_f1", "kappa", "n", "k", "candidates",
                                           "oracle_top1", "oracle_ratio", "zero_shot") if k in metrics}
-    for key in ("top1_ci", "top5_ci"):
-        if key in metrics and config.objective == "embedding":
-            evaluation[key] = metrics[key]
-    embedding = {}
-    if config.objective == "embedding":  # what the gallery index and the renderer must match
-        spec = info["embedding"]
-        embedding = {"dim": int(spec["dim"]), "space": spec["space"], "checkpoint_sha256": spec.get("checkpoint_sha256", ""),
-                     "normalisation": "l2", "logit_scale": float(model.logit_scale().item())}
     sfreq = info["sfreq"]
     pre = Preprocessing.from_dict(info.get("preprocessing"))
     return ModelCard(
@@ -74,39 +43,51 @@ def card_for_run(run_dir: str | Path, hop: float = 0.02, sweep: dict | None = No
         spectrogram=config.spectrogram,
         feature_kind=feature_kind(config),
         erp=config.erp,
-        norm_mean=normaliser.mean.tolist(),
-        norm_std=normaliser.std.tolist(),
+        norm_mean=fitted.normaliser.mean.tolist(),
+        norm_std=fitted.normaliser.std.tolist(),
         signal_unit=info.get("signal_unit", "uV"),
         marker_classes=info.get("marker_classes", {}),
         preprocessing={} if pre.is_identity else pre.to_dict(sfreq * pre.decimate),  # SOS at the input rate
         artifacts=info.get("artifacts") or {},
-        teacher=info.get("teacher", "") if config.kd or config.objective == "embedding" else "none (hard labels)",
+        teacher=own["teacher"],
         training_data=info["data"] + (f" (subject {info['subject']} only)" if info.get("subject") is not None else ""),
         split=metrics.get("split", ""),
-        evaluation=evaluation,
+        evaluation={**evaluation, **own["evaluation"]},
         architecture={"student": config.student, **info["student_args"], "kd": config.kd,
                       "alpha": config.alpha, "temperature": config.temperature, **({"sweep": sweep} if sweep else {}),
-                      **({"objective": "embedding", "mse_weight": config.mse_weight} if embedding else {})},
-        output_kind="embedding" if embedding else "classes",
-        embedding=embedding,
+                      **own["architecture"]},
+        output_kind=own["output_kind"],
+        embedding=own["embedding"],
     )
 
 
-def export_onnx(run_dir: str | Path, out: str | Path, hop: float = 0.02, sweep: dict | None = None) -> tuple[Path, float]:
+def load_run(run_dir: str | Path) -> tuple[FitResult, dict]:
+    """A run folder read once: its model as a :class:`FitResult` and its ``metrics.json`` (``{}`` if absent)."""
+    import json
+
+    run_dir = Path(run_dir)
+    model, normaliser, config, info = load_model(run_dir)
+    metrics_path = run_dir / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+    return FitResult(model, normaliser, config, info, objective_for(config)), metrics
+
+
+def export_onnx(run: str | Path | FitResult, out: str | Path, hop: float = 0.02, sweep: dict | None = None,
+                metrics: dict | None = None) -> tuple[Path, float]:
     """Write ``out`` (dynamic batch axis, opset of the dynamo exporter) with the run's card
-    (``sweep``: see :func:`card_for_run`).
+    (``sweep``: see :func:`card_for_run`). ``run``: the trained model in memory (a :class:`FitResult`
+    with its test ``metrics``) or a run folder, read once.
 
     Runs the parity check: ONNX Runtime vs torch on random inputs of batch 1 and 3; raises if the
     max abs difference exceeds :data:`PARITY_TOLERANCE`. Returns ``(path, max_abs_diff)``.
     """
-
-    model, _, config, _ = load_model(run_dir)
-    if feature_kind(config) == "raw":
+    fitted, saved = (run, metrics or {}) if isinstance(run, FitResult) else load_run(run)
+    if feature_kind(fitted.config) == "raw":
         raise ValueError("raw-EEG students (the old LSTM baseline) are not exported for the live app")
-    card = card_for_run(run_dir, hop=hop, sweep=sweep)
-    wrapped = (WithL2Norm(model) if card.is_embedding else WithSoftmax(model)).eval()
+    card = card_for_run(fitted, saved, hop=hop, sweep=sweep)
+    wrapped = fitted.objective.head(fitted.model).eval()
     what = f"{card.embedding_spec().dim}-d embedding" if card.is_embedding else f"{card.n_classes} classes"
-    return write_onnx(wrapped, card, out, doc=f"bci-stream student ({config.student}), {what}")
+    return write_onnx(wrapped, card, out, doc=f"bci-stream student ({fitted.config.student}), {what}")
 
 
 def write_onnx(wrapped: nn.Module, card: ModelCard, out: str | Path, doc: str = "") -> tuple[Path, float]:

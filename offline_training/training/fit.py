@@ -1,16 +1,16 @@
-"""Knowledge-distillation training: config, data, model, loop, checkpoint — read top to bottom.
+"""Training a student: data, model, loop — read top to bottom (the config is
+:mod:`offline_training.training.config`, checkpoints :mod:`offline_training.training.checkpoints`).
 
-Loss (Hinton et al. 2015; Ferrante et al. 2023)::
-
-    L = alpha * CE(student, hard) + (1 - alpha) * T^2 * KL(teacher_T || student_T)
-
-with ``teacher_T = softmax(log p_teacher / T)``. ``kd=False`` trains on hard labels only (the
-plain-CNN baseline). Checkpoints are safetensors plus JSON (:mod:`offline_training.training.checkpoints`); a run
-resumes where it stopped. Training runs on ``config.device`` (:mod:`offline_training.training.device`).
+What is learnt is an :class:`~offline_training.training.objectives.Objective` (class probabilities with the
+KD loss of Hinton et al. 2015, or an image embedding with InfoNCE): the loop never branches on it.
+Checkpoints are safetensors plus JSON; a run resumes where it stopped. Training runs on ``config.device``
+(:mod:`offline_training.training.device`).
 
 :func:`fit` is a page of named steps: :func:`prepare_inputs` (features once, normalised, in memory or
-memory-mapped), :func:`build_model`, :func:`build_optimizer`, then per epoch :func:`train_epoch`,
-:func:`evaluate_epoch`, :func:`record_epoch` (history, best model, checkpoint) and :class:`EpochProgress`.
+memory-mapped), :func:`build_model`, :func:`build_optimizer`, then per epoch :func:`train_epoch`, the
+objective's ``validate``, :func:`record_epoch` (history, best model, checkpoint) and :class:`EpochProgress`.
+It returns a :class:`FitResult` (the best model in memory and its run info) and writes no ``run.json``:
+the run that called it writes that once (:mod:`offline_training.experiments.run`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -31,9 +31,9 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from bci_stream.contract.features import Features
-from bci_stream.io.safe_write import write_text
 from bci_stream.contract.trials import Trials
 from bci_stream.live.scoring import unresolved_markers
+from offline_training.students import build_student, student_args, student_spec
 from offline_training.training.checkpoints import (
     checkpoint_identity,
     has_checkpoint,
@@ -42,10 +42,9 @@ from offline_training.training.checkpoints import (
     save_checkpoint,
     save_model,
 )
-from offline_training.training.config import TrainConfig, feature_kind  # noqa: F401 - re-exported: its old home
-from offline_training.training.contrastive import embedding_loss, validate_retrieval
+from offline_training.training.config import TrainConfig, feature_kind
 from offline_training.training.device import amp_dtype, autocast, describe, resolve_device, to_device
-from offline_training.students import build_student, student_args, student_spec
+from offline_training.training.objectives import Objective, kd_loss, objective_for, tempered  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -134,21 +133,6 @@ def fit_normaliser(x: np.ndarray) -> Normaliser:
     return Normaliser(mean, std)
 
 
-def tempered(probabilities: torch.Tensor, temperature: float) -> torch.Tensor:
-    """``softmax(log p / T)``: teacher probabilities at temperature T."""
-    return F.softmax(torch.log(probabilities.clamp_min(1e-8)) / temperature, dim=1)
-
-
-def kd_loss(logits: torch.Tensor, hard: torch.Tensor, soft: torch.Tensor | None, alpha: float, temperature: float) -> torch.Tensor:
-    """``alpha * CE + (1 - alpha) * T^2 * KL(teacher_T || student_T)`` (CE alone when ``soft`` is None)."""
-    ce = F.cross_entropy(logits, hard)
-    if soft is None:
-        return ce
-    kl = F.kl_div(F.log_softmax(logits / temperature, dim=1), tempered(soft, temperature), reduction="batchmean")
-    return alpha * ce + (1 - alpha) * temperature**2 * kl
-
-
-
 def fit_normaliser_chunked(x: np.ndarray, rows: np.ndarray, chunk: int = 256) -> Normaliser:
     """:func:`fit_normaliser` of ``x[rows]`` without holding ``x[rows]`` in memory (memory-mapped inputs):
     two passes in float64, the mean then the spread around it."""
@@ -205,26 +189,17 @@ def prepare_inputs(trials: Trials, split: dict[str, np.ndarray], config: TrainCo
     return Prepared(out, normaliser, pad, shape[-1] - 2 * pad, path)
 
 
-def build_model(config: TrainConfig, data: Prepared, n_outputs: int, device: torch.device) -> tuple[torch.nn.Module, dict]:
+def build_model(config: TrainConfig, data: Prepared, objective: Objective, n_outputs: int,
+                device: torch.device) -> tuple[torch.nn.Module, dict]:
     """The student for ``data``'s shape on ``device`` (initialised on the CPU from the seeded RNG, so the same
-    seed starts from the same weights on every device), and its constructor arguments. ``n_outputs``: classes,
-    or the embedding dimension for the embedding objective (the student then sits in an
-    :class:`~offline_training.training.contrastive.EmbeddingStudent` with its logit scale)."""
+    seed starts from the same weights on every device), wrapped as ``objective`` trains it, and its
+    constructor arguments. ``n_outputs``: classes, or the embedding dimension."""
     if feature_kind(config) == "raw":
         args = dict(n_chans=data.x.shape[1], n_outputs=n_outputs, **config.student_kwargs)
     else:
         args = student_args(config.student, (data.x.shape[1], data.x.shape[2], data.width), n_outputs,
                             config.erp.out_sfreq(), **config.student_kwargs)
-    return wrap_for_objective(build_student(config.student, **args), config).to(device), args
-
-
-def wrap_for_objective(student: torch.nn.Module, config: TrainConfig) -> torch.nn.Module:
-    """The student as trained: itself for class outputs, with its logit scale for the embedding objective."""
-    if config.objective == "embedding":
-        from offline_training.training.contrastive import EmbeddingStudent
-
-        return EmbeddingStudent(student)
-    return student
+    return objective.wrap(build_student(config.student, **args)).to(device), args
 
 
 def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
@@ -242,15 +217,12 @@ def shifted(x: torch.Tensor, starts: np.ndarray, width: int) -> torch.Tensor:
 
 
 def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
-                data: Prepared, labels: torch.Tensor, soft: torch.Tensor | None, config: TrainConfig, epoch: int,
-                train_idx: np.ndarray, amp: torch.dtype | None = None,
-                targets: torch.Tensor | None = None, groups: torch.Tensor | None = None) -> float:
+                data: Prepared, objective: Objective, config: TrainConfig, epoch: int, train_idx: np.ndarray,
+                device: torch.device, amp: torch.dtype | None = None) -> float:
     """One pass over the training trials in a seeded order (``[seed, epoch]``: a resumed run sees the same
-    batches); returns the mean training loss. ``labels``/``soft`` (all trials) live on the model's device;
-    batches travel there one at a time. The loss is summed on the device (no sync per step). The embedding
-    objective uses ``targets`` (image embedding per trial, ``(n, dim)``) and ``groups`` (image index per
-    trial) instead of ``labels``/``soft`` (:func:`~offline_training.training.contrastive.embedding_loss`)."""
-    device = labels.device
+    batches); returns the mean training loss. What the loss reads per trial lives on ``device``
+    (``objective.bind``); batches travel there one at a time. The loss is summed on the device (no sync
+    per step)."""
     model.train()
     order = np.random.default_rng([config.seed, epoch]).permutation(train_idx)
     shifts = np.random.default_rng([config.seed, epoch, 1]).integers(0, 2 * data.pad + 1, size=len(order))
@@ -260,13 +232,8 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler
         x = to_device(data.x[rows], device)
         if data.pad:
             x = shifted(x, shifts[i : i + config.batch_size], data.width)
-        idx = torch.from_numpy(rows).to(device)
         with autocast(device, amp):
-            if config.objective == "embedding":
-                loss = embedding_loss(model(x), targets[idx], model.logit_scale(), groups[idx], config.mse_weight)
-            else:
-                loss = kd_loss(model(x), labels[idx], None if soft is None else soft[idx], config.alpha,
-                               config.temperature)
+            loss = objective.loss(model, x, torch.from_numpy(rows).to(device))
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
@@ -281,7 +248,7 @@ def _distinct_markers(trials: Trials) -> tuple[list[str], list[int]]:
     return list(ids), [int(v) for v in trials.labels[first]]
 
 
-# --- the loop -----------------------------------------------------------------------------------
+# --- predictions and the best model ------------------------------------------------------------
 @torch.no_grad()
 def predict(model: torch.nn.Module, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Class probabilities ``(n, n_classes)`` for normalised inputs ``x``, computed in float32 on the
@@ -293,22 +260,36 @@ def predict(model: torch.nn.Module, x: np.ndarray, batch_size: int = 256) -> np.
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
-def evaluate_epoch(model: torch.nn.Module, data: Prepared, labels: np.ndarray, val_idx: np.ndarray) -> tuple[float, float]:
-    """Validation loss (NLL of the probabilities) and top-1 on the window the exported model sees."""
-    probs = predict(model, data.x[val_idx][..., data.pad : data.pad + data.width])
-    loss = F.nll_loss(torch.log(torch.from_numpy(probs).clamp_min(1e-8)), torch.from_numpy(labels[val_idx].astype(np.int64)))
-    return float(loss), float((probs.argmax(1) == labels[val_idx]).mean())
+class BestModel:
+    """The weights of the best epoch so far, kept in memory (CPU copies) beside ``model.safetensors``, so
+    the run tests and exports the best model without reading it back from disk."""
+
+    def __init__(self) -> None:
+        self.weights: dict[str, torch.Tensor] | None = None
+
+    def keep(self, run_dir: Path, model: torch.nn.Module, normaliser: Normaliser) -> None:
+        save_model(run_dir, model, normaliser.mean, normaliser.std)
+        self.weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+    def restore(self, run_dir: Path, model: torch.nn.Module) -> torch.nn.Module:
+        """``model`` on the CPU in eval mode with the best weights (a resumed run whose best epoch came
+        before this session: read once from its ``model.safetensors``)."""
+        weights = self.weights if self.weights is not None else load_model_tensors(run_dir)[0]
+        model = model.cpu()
+        model.load_state_dict(weights)
+        return model.eval()
 
 
 def record_epoch(run_dir: Path, state: dict, row: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                 scheduler: torch.optim.lr_scheduler.LRScheduler, scaler: torch.amp.GradScaler, data: Prepared) -> None:
-    """Append ``row`` to the history, save the model when its validation loss is the best so far, and write
+                 scheduler: torch.optim.lr_scheduler.LRScheduler, scaler: torch.amp.GradScaler, data: Prepared,
+                 best: BestModel) -> None:
+    """Append ``row`` to the history, keep the model when its validation loss is the best so far, and write
     the checkpoint (every epoch: a run cut off anywhere resumes from its last finished epoch)."""
     state["history"].append(row)
     state["epoch"] = row["epoch"]
     if row["val_loss"] < state["best_val_loss"]:
         state.update(best_val_loss=row["val_loss"], best_epoch=row["epoch"], stale=0)
-        save_model(run_dir, model, data.normaliser.mean, data.normaliser.std)
+        best.keep(run_dir, model, data.normaliser)
     else:
         state["stale"] += 1
     save_checkpoint(run_dir, model, optimizer, scheduler, state, scaler)
@@ -382,118 +363,94 @@ def load_model(run_dir: str | Path) -> tuple[torch.nn.Module, Normaliser, TrainC
     info = json.loads((run_dir / "run.json").read_text())
     config = TrainConfig.from_dict(info["train_config"])
     weights, mean, std = load_model_tensors(run_dir)
-    model = wrap_for_objective(build_student(config.student, **info["student_args"]), config)
+    model = objective_for(config).wrap(build_student(config.student, **info["student_args"]))
     model.load_state_dict(weights)
     model.eval()
     return model, Normaliser(mean, std), config, info
 
 
-# --- the loop -----------------------------------------------------------------------------------
-def fit(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_dir: str | Path,
-        soft_labels: np.ndarray | None = None, train_labels: np.ndarray | None = None,
-        resume: bool = False, progress: bool = True, inputs: np.ndarray | None = None,
-        stop_after: int | None = None, on_epoch: Callable[[dict], None] | None = None,
-        targets: np.ndarray | None = None) -> dict:
-    """Train a student and write ``run_dir`` (checkpoints, best model, ``run.json``).
+@dataclass
+class FitResult:
+    """What :func:`fit` hands back: the best model (CPU, eval mode), its normaliser, config and objective,
+    and the run info (history, best epoch, student arguments, device, data) that ``run.json`` will hold."""
 
-    Parameters
-    ----------
-    trials : all trials; ``split`` indexes them (``train``, ``val``, ``test``).
-    soft_labels : teacher probabilities ``(n_trials, n_classes)``; required when ``config.kd``.
-    train_labels : labels to train on (default ``trials.labels``; the shuffled control passes a permutation).
-    resume : continue from ``run_dir``'s last checkpoint.
-    progress : show progress (a bar on a terminal, one line per epoch otherwise; :class:`EpochProgress`).
-    inputs : precomputed :func:`model_inputs` (to share between runs on the same data).
-    stop_after : stop once this many epochs are done, as an interruption would (the schedule
-        still spans ``config.epochs``; ``resume`` continues from there).
-    targets : embedding objective: the image embedding of each trial ``(n_trials, dim)``, unit rows (required
-        then; validation is retrieval among the validation classes' mean embeddings,
-        :func:`~offline_training.training.contrastive.validate_retrieval`).
-    on_epoch : called after each epoch (once its checkpoint is written) with that epoch's history row
-        (``epoch``, ``train_loss``, ``val_loss``, ``val_top1``, ``seconds``, ``train_seconds``); a sweep
-        reports it to its scheduler.
+    model: torch.nn.Module
+    normaliser: Normaliser
+    config: TrainConfig
+    info: dict
+    objective: Objective
 
-    Returns the run info written to ``run.json`` (history, best epoch, student arguments, device).
-    """
-    # 1. check inputs; device, threads, seed
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    embedding = config.objective == "embedding"
-    if embedding and (targets is None or len(targets) != len(trials)):
-        raise ValueError("the embedding objective needs one image embedding per trial (targets of shape (n_trials, dim))")
-    if config.kd and soft_labels is None and not embedding:
-        raise ValueError("KD training needs teacher soft labels (run `bci-train teacher`, or kd=False)")
-    device = resolve_device(config.device)
-    amp = amp_dtype(device, config.amp)
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    torch.manual_seed(config.seed)
-    labels = trials.labels if train_labels is None else train_labels
+    def inputs(self, trials: Trials) -> np.ndarray:
+        """The normalised float32 inputs the model reads for ``trials`` (the exported window, no jitter)."""
+        return self.normaliser(model_inputs(trials, self.config, jitter=False)).astype(np.float32)
 
-    # 2. features once, normalised
-    data = prepare_inputs(trials, split, config, run_dir, inputs)
-    try:
-        # 3. model, optimizer and schedule, or all of them as the last checkpoint left them
-        model, args = build_model(config, data, targets.shape[1] if embedding else trials.n_classes, device)
-        optimizer, scheduler = build_optimizer(model, config)
-        scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
-        identity = run_identity(trials, config, args)
-        state = {"epoch": 0, "best_val_loss": float("inf"), "best_epoch": -1, "stale": 0, "history": [],
-                 "identity": identity}
-        if resume and has_checkpoint(run_dir):
-            check_same_run(run_dir, identity)
-            state = load_checkpoint(run_dir, model, optimizer, scheduler, scaler)
-            state.setdefault("identity", identity)
-            log.info("resumed %s at epoch %d", run_dir, state["epoch"])
-        elif hasattr(model, "init_readout") and not embedding:  # CCANet: closed-form read-out first
-            train = split["train"]
-            model.init_readout(np.asarray(data.x[train][..., data.pad : data.pad + data.width]), labels[train])
-            if len(split["val"]):  # the closed-form read-out is "epoch 0": epochs only replace it when they validate better
-                init_loss, _ = evaluate_epoch(model, data, labels, split["val"])
-                if np.isfinite(init_loss):
-                    state.update(best_val_loss=init_loss, best_epoch=0)
-                    save_model(run_dir, model, data.normaliser.mean, data.normaliser.std)
 
-        # 4. epochs
-        y = torch.from_numpy(labels.astype(np.int64)).to(device)
-        soft = torch.from_numpy(soft_labels.astype(np.float32)).to(device) if config.kd and not embedding else None
-        groups = np.unique(trials.image_ids, return_inverse=True)[1].ravel()  # image index per trial
-        e = torch.from_numpy(np.asarray(targets, np.float32)).to(device) if embedding else None
-        g = torch.from_numpy(groups).to(device) if embedding else None
-        tag = "+InfoNCE" if embedding else "+KD" if config.kd else ""
-        bar = EpochProgress(f"{config.student}{tag}", state["epoch"], config.epochs, progress)
-        for epoch in range(state["epoch"], config.epochs):
-            t0 = time.perf_counter()
-            train_loss = train_epoch(model, optimizer, scaler, data, y, soft, config, epoch, split["train"], amp, e, g)
-            train_seconds = time.perf_counter() - t0
-            scheduler.step()
-            if embedding:
-                val = split["val"]
-                val_loss, val_acc = validate_retrieval(model, data.x[val][..., data.pad : data.pad + data.width],
-                                                       targets[val], labels[val], groups[val])
-            else:
-                val_loss, val_acc = evaluate_epoch(model, data, labels, split["val"])
-            row = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss, "val_top1": val_acc,
-                   "seconds": round(time.perf_counter() - t0, 4), "train_seconds": round(train_seconds, 4)}
-            check_finite(row, config)
-            record_epoch(run_dir, state, row, model, optimizer, scheduler, scaler, data)
-            if on_epoch is not None:
-                on_epoch(dict(row))
-            bar.epoch(row)
-            if stop_after is not None and state["epoch"] >= stop_after:
-                break
-            if state["stale"] >= config.patience:
-                log.info("early stop at epoch %d (best %d)", epoch + 1, state["best_epoch"])
-                break
-        bar.close()
-    finally:
-        data.release()
-    if state["best_epoch"] < 0:  # e.g. resumed past the last epoch of a run that never saved a model
-        raise RuntimeError(f"{run_dir}: no epoch produced a model (epochs run: {state['epoch']}); "
-                           "train again without --resume, or with more --epochs")
+@dataclass
+class _Training:
+    """One fit's moving parts (model, optimizer, schedule, scaler, state, best model)."""
 
-    # 5. run.json
-    info = {
+    model: torch.nn.Module
+    args: dict
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    state: dict
+    best: BestModel
+
+
+def _start(trials: Trials, split: dict, config: TrainConfig, run_dir: Path, objective: Objective, data: Prepared,
+           labels: np.ndarray, device: torch.device, amp, resume: bool) -> _Training:
+    """Model, optimizer and schedule, or all of them as the last checkpoint left them; a student with a
+    closed-form read-out (CCANet) starts from it as "epoch 0"."""
+    model, args = build_model(config, data, objective, objective.n_outputs(trials), device)
+    optimizer, scheduler = build_optimizer(model, config)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
+    identity = run_identity(trials, config, args)
+    state = {"epoch": 0, "best_val_loss": float("inf"), "best_epoch": -1, "stale": 0, "history": [],
+             "identity": identity}
+    t = _Training(model, args, optimizer, scheduler, scaler, state, BestModel())
+    if resume and has_checkpoint(run_dir):
+        check_same_run(run_dir, identity)
+        t.state = load_checkpoint(run_dir, model, optimizer, scheduler, scaler)
+        t.state.setdefault("identity", identity)
+        log.info("resumed %s at epoch %d", run_dir, t.state["epoch"])
+    elif objective.init_readout(model, data, labels, split["train"]) and len(split["val"]):
+        # the closed-form read-out is "epoch 0": epochs only replace it when they validate better
+        init_loss, _ = objective.validate(model, data, labels, split["val"])
+        if np.isfinite(init_loss):
+            t.state.update(best_val_loss=init_loss, best_epoch=0)
+            t.best.keep(run_dir, model, data.normaliser)
+    return t
+
+
+def _epochs(t: _Training, data: Prepared, objective: Objective, config: TrainConfig, split: dict, labels: np.ndarray,
+            run_dir: Path, device: torch.device, amp, bar: EpochProgress, stop_after: int | None,
+            on_epoch: Callable[[dict], None] | None) -> None:
+    """Train until ``config.epochs``, early stopping (``patience``) or ``stop_after``."""
+    for epoch in range(t.state["epoch"], config.epochs):
+        t0 = time.perf_counter()
+        train_loss = train_epoch(t.model, t.optimizer, t.scaler, data, objective, config, epoch, split["train"],
+                                 device, amp)
+        train_seconds = time.perf_counter() - t0
+        t.scheduler.step()
+        val_loss, val_acc = objective.validate(t.model, data, labels, split["val"])
+        row = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss, "val_top1": val_acc,
+               "seconds": round(time.perf_counter() - t0, 4), "train_seconds": round(train_seconds, 4)}
+        check_finite(row, config)
+        record_epoch(run_dir, t.state, row, t.model, t.optimizer, t.scheduler, t.scaler, data, t.best)
+        if on_epoch is not None:
+            on_epoch(dict(row))
+        bar.epoch(row)
+        if stop_after is not None and t.state["epoch"] >= stop_after:
+            break
+        if t.state["stale"] >= config.patience:
+            log.info("early stop at epoch %d (best %d)", epoch + 1, t.state["best_epoch"])
+            break
+
+
+def run_record(trials: Trials, config: TrainConfig, args: dict, state: dict, device: torch.device, amp) -> dict:
+    """The run info of a finished fit (what ``run.json`` holds, before the run adds its own entries)."""
+    return {
         "train_config": config.to_dict(),
         "student_args": args,
         "best_epoch": state["best_epoch"],
@@ -510,12 +467,58 @@ def fit(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_d
         "signal_unit": trials.unit,
         "marker_classes": unresolved_markers(*_distinct_markers(trials), list(trials.class_ids), list(trials.class_names)),
         "preprocessing": trials.preprocessing,
-        "artifacts": getattr(trials, "artifacts", {}),
+        "artifacts": trials.artifacts,
     }
-    write_text(run_dir / "run.json", json.dumps(info, indent=1))
-    return info
 
 
-def with_overrides(config: TrainConfig, **kwargs) -> TrainConfig:
-    """A copy of ``config`` with the given fields replaced (``None`` values ignored)."""
-    return replace(config, **{k: v for k, v in kwargs.items() if v is not None})
+# --- the loop -----------------------------------------------------------------------------------
+def fit(trials: Trials, split: dict[str, np.ndarray], config: TrainConfig, run_dir: str | Path,
+        soft_labels: np.ndarray | None = None, train_labels: np.ndarray | None = None,
+        resume: bool = False, progress: bool = True, inputs: np.ndarray | None = None,
+        stop_after: int | None = None, on_epoch: Callable[[dict], None] | None = None,
+        targets: np.ndarray | None = None, objective: Objective | None = None) -> FitResult:
+    """Train a student; ``run_dir`` gets its checkpoints and ``model.safetensors`` (no ``run.json``: the
+    caller writes it once, with :attr:`FitResult.info`).
+
+    Parameters
+    ----------
+    trials : all trials; ``split`` indexes them (``train``, ``val``, ``test``).
+    objective : what is learnt (default :func:`~offline_training.training.objectives.objective_for` of
+        ``config`` with ``soft_labels`` / ``targets``).
+    soft_labels : teacher probabilities ``(n_trials, n_classes)``; required when ``config.kd``.
+    targets : embedding objective: the image embedding of each trial ``(n_trials, dim)``, unit rows.
+    train_labels : labels to train on (default ``trials.labels``; the shuffled control passes a permutation).
+    resume : continue from ``run_dir``'s last checkpoint.
+    progress : show progress (a bar on a terminal, one line per epoch otherwise; :class:`EpochProgress`).
+    inputs : precomputed :func:`model_inputs` (to share between runs on the same data).
+    stop_after : stop once this many epochs are done, as an interruption would.
+    on_epoch : called after each epoch (once its checkpoint is written) with that epoch's history row.
+    """
+    # 1. check inputs; device, threads, seed
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    objective = objective or objective_for(config, soft_labels, targets)
+    objective.check(trials)
+    device = resolve_device(config.device)
+    amp = amp_dtype(device, config.amp)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    labels = trials.labels if train_labels is None else train_labels
+    # 2. features once, normalised
+    data = prepare_inputs(trials, split, config, run_dir, inputs)
+    try:
+        # 3. model, optimizer and schedule (or the last checkpoint's); 4. epochs
+        t = _start(trials, split, config, run_dir, objective, data, labels, device, amp, resume)
+        objective.bind(trials, labels, device)
+        bar = EpochProgress(f"{config.student}{objective.tag()}", t.state["epoch"], config.epochs, progress)
+        _epochs(t, data, objective, config, split, labels, run_dir, device, amp, bar, stop_after, on_epoch)
+        bar.close()
+    finally:
+        data.release()
+    if t.state["best_epoch"] < 0:  # e.g. resumed past the last epoch of a run that never saved a model
+        raise RuntimeError(f"{run_dir}: no epoch produced a model (epochs run: {t.state['epoch']}); "
+                           "train again without --resume, or with more --epochs")
+    # 5. the best model, in memory
+    info = run_record(trials, config, t.args, t.state, device, amp)
+    return FitResult(t.best.restore(run_dir, t.model), data.normaliser, config, info, objective)

@@ -21,6 +21,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from bci_stream.contract.trials import Trials
@@ -343,3 +345,59 @@ def clean_training(eeg: np.ndarray, labels: np.ndarray, train: np.ndarray, rejec
         return train
     keep = train[np.ptp(eeg[train], axis=-1).max(1) < reject]
     return keep if np.unique(labels[keep]).size == np.unique(labels[train]).size else train
+
+
+@dataclass(frozen=True)
+class RunSplit:
+    """A training run's split, resolved once (by :func:`resolve_run_split`) and passed down to every step
+    that needs it: the fit, the test, the references, ``split.json``.
+
+    Attributes
+    ----------
+    name : the split actually used ("by-image", "shuffled", ... never "auto").
+    reason : why that split (``auto``'s choice, "asked for", "given").
+    parts : ``train`` / ``val`` / ``test`` trial indices (``train`` after the ``reject`` rule).
+    rejected : training epochs the ``reject`` rule left out.
+    made : the parts as made, before the ``reject`` rule (what the references and the drift probe fit on,
+        as they always have: the rule is the students' training option).
+    """
+
+    name: str
+    reason: str
+    parts: dict[str, np.ndarray]
+    rejected: int = 0
+    made: dict[str, np.ndarray] | None = None
+
+    @property
+    def unrejected(self) -> dict[str, np.ndarray]:
+        """The parts before the ``reject`` rule."""
+        return self.made if self.made is not None else self.parts
+
+    @property
+    def test(self) -> np.ndarray:
+        return self.parts["test"]
+
+    def to_json(self, **extra) -> dict:
+        """What ``split.json`` holds (indices as lists) plus ``extra`` entries."""
+        return {"name": self.name, "reason": self.reason, "rejected_train": self.rejected, **extra,
+                **{k: np.asarray(v).tolist() for k, v in self.parts.items()}}
+
+
+def resolve_run_split(trials: Trials, name: str = "auto", seed: int = 0, reject: float | None = None,
+                      given: Split | None = None, reason: str = "") -> RunSplit:
+    """The split of a run, resolved, made and checked once (:func:`make_split`'s steps, each once): ``auto``
+    becomes a named split (:func:`resolve_split`), ``shuffled`` the parts of ``auto``; ``given`` parts (e.g.
+    THINGS-EEG2's own test set) are checked instead of made. Then the ``reject`` rule
+    (:func:`clean_training`) on the training part. :class:`SplitError` says which split would work."""
+    check_classes(trials)
+    if given is not None:
+        check_split(trials, given, name, seed)
+        resolved, why, parts = name, reason or "given", {k: np.asarray(v) for k, v in given.items()}
+    else:
+        resolved, why = resolve_split(trials, name)
+        base = resolve_split(trials, "auto")[0] if resolved == "shuffled" else resolved
+        parts = _make(trials, base, seed)
+        check_split(trials, parts, base, seed)
+        why = reason or why
+    kept = clean_training(trials.eeg, trials.labels, parts["train"], reject)
+    return RunSplit(resolved, why, {**parts, "train": kept}, len(parts["train"]) - len(kept), parts)
