@@ -137,12 +137,6 @@ def find_streams(name: str | None, stream_type: str, timeout: float, stop: threa
     return StreamFinder(name, stream_type, source_id).wait(timeout, stop, gather, progress)
 
 
-def resolve(name: str | None, stream_type: str, timeout: float) -> pylsl.StreamInfo | None:
-    """First stream with that name (or type when name is None), or None after ``timeout`` s."""
-    found = find_streams(name, stream_type, timeout)
-    return found[0] if found else None
-
-
 def stream_channel_labels(info: pylsl.StreamInfo) -> list[str]:
     """Channel labels from the stream's ``desc/channels``; empty strings where there are none."""
     return _channel_field(info, "label")
@@ -335,12 +329,6 @@ class LSLSource:
             except UnitError as err:
                 problems.append(str(err))
         return problems
-
-    def check(self, info: pylsl.StreamInfo) -> None:
-        """Raise :class:`StreamMismatchError` unless ``info`` fits the model (see :meth:`problems`)."""
-        problems = self.problems(info)
-        if problems:
-            raise StreamMismatchError(f"stream {info.name()!r} " + "; ".join(problems))
 
     def _unit_scale(self, units: list[str], index: np.ndarray) -> tuple[np.ndarray | float, str]:
         """Per-channel factors from the stream's units (or ``assume_unit``) to the model's unit."""
