@@ -263,9 +263,21 @@ class LSLSource:
         # a stale answer from an outlet that just closed makes info() wait its whole timeout:
         # keep it to the caller's timeout so the reconnect loop tries again soon
         wait = max(0.5, min(5.0, timeout if timeout > 0 else 5.0))
+        rejected, fitting = self._sort_candidates(found, wait)
+        if not fitting:
+            if not rejected:
+                return False
+            if len(rejected) == 1:
+                raise StreamMismatchError(f"stream {rejected[0][0]!r} does not fit the model: {rejected[0][1]}")
+            raise StreamMismatchError("no stream fits the model: " + " | ".join(f"{n!r}: {why}" for n, why in rejected))
+        return self._open(*fitting[0], wait, rejected, fitting)
+
+    def _sort_candidates(self, found: list[pylsl.StreamInfo], wait: float) -> tuple[list, list]:
+        """``(rejected, fitting)``: ``[(name, problems)]`` of the streams that do not fit the model and
+        ``[(inlet, full info)]`` of those that do (streams whose full description never came are left out)."""
         rejected, fitting = [], []
         for info in found:
-            inlet = pylsl.StreamInlet(info, max_buflen=cfg.max_buflen, recover=False)  # clock: ClockCorrection
+            inlet = pylsl.StreamInlet(info, max_buflen=self.config.max_buflen, recover=False)  # clock: ClockCorrection
             try:
                 full = inlet.info(timeout=wait)
             except (LSLTimeoutError, LostError):  # a stale answer from an outlet that just went away
@@ -275,13 +287,12 @@ class LSLSource:
                 rejected.append((full.name(), "; ".join(problems)))
             else:
                 fitting.append((inlet, full))
-        if not fitting:
-            if not rejected:
-                return False
-            if len(rejected) == 1:
-                raise StreamMismatchError(f"stream {rejected[0][0]!r} does not fit the model: {rejected[0][1]}")
-            raise StreamMismatchError("no stream fits the model: " + " | ".join(f"{n!r}: {why}" for n, why in rejected))
-        inlet, full = fitting[0]
+        return rejected, fitting
+
+    def _open(self, inlet: pylsl.StreamInlet, full: pylsl.StreamInfo, wait: float, rejected: list,
+              fitting: list) -> bool:
+        """Open the chosen stream (``inlet``, its full description); False if it went away meanwhile."""
+        cfg = self.config
         self.problems(full)  # the unit conversion of the stream taken, not of the last one checked
         labels = stream_channel_labels(full)
         self._index, _ = _match_channels(labels, self.ch_names)
