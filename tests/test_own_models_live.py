@@ -48,6 +48,7 @@ def squares_only(rec: Recording) -> Recording:
                      events=[(s, t) for s, t in rec.events if t.startswith("square/")])
 
 
+@pytest.mark.slow  # bci-train run, export, live replay: ~2 min on 2 cores; `make test` runs it
 def test_a_lab_s_three_classes_train_export_and_decode_live(tmp_path):
     write_lab_fif(tmp_path / "sub-01_run-1_raw.fif", n_trials=45, seed=1)
     replayed = write_lab_fif(tmp_path / "sub-01_run-2_raw.fif", n_trials=10, seed=2, extra_markers=False)
@@ -68,6 +69,8 @@ def test_a_lab_s_three_classes_train_export_and_decode_live(tmp_path):
 
 
 @pytest.mark.skipif(not EEGLAB.is_file(), reason=f"EEGLAB tutorial recording not at {EEGLAB} (../shared/data/eeglab)")
+@pytest.mark.slow  # bci-train run on an EEGLAB recording, export, live: over 5 min on 2 loaded cores; `make test` runs it
+@pytest.mark.timeout(900)  # past the suite's 300 s when the machine is loaded (a bound, not a timing assertion)
 def test_eeglab_recording_end_to_end(tmp_path):
     run = tmp_path / "eeglab"
     mapping = REPO / "examples/eeglab_square_position.tsv"
