@@ -39,7 +39,7 @@ def test_batch_equals_single_and_log(rng):
     batch = spectrogram_batch(x)
     for i in range(4):
         np.testing.assert_array_equal(batch[i], spectrogram(x[i]))
-    logged = spectrogram_batch(x, SpectrogramConfig(mode="log"))
+    logged = spectrogram_batch(x, SpectrogramConfig(log=True))
     np.testing.assert_allclose(logged, np.log(batch + 1e-6), rtol=1e-5, atol=1e-5)
 
 
@@ -94,8 +94,9 @@ def test_fmax_keeps_the_low_bins_of_magnitude_and_log(rng):
     np.testing.assert_allclose(logged, np.log(full[:, :5] + 1e-6), rtol=1e-4, atol=1e-4)
 
 
-def test_bad_modes_are_refused():
-    assert SpectrogramConfig().mode == "magnitude"
+def test_legacy_log_flag_is_log_mode_and_bad_modes_are_refused():
+    assert SpectrogramConfig(log=True).mode == "log" and SpectrogramConfig(mode="log").log is True
+    assert SpectrogramConfig().mode == "magnitude" and SpectrogramConfig().log is False
     with pytest.raises(ValueError, match="mode"):
         SpectrogramConfig(mode="phase")
     with pytest.raises(ValueError, match="kind"):

@@ -90,13 +90,23 @@ def test_the_40_classes_match_the_shared_table():
     assert np.all([c.synset.startswith("n") for c in classes])
 
 
-def test_a_pre_release_card_is_refused_with_the_way_out():
-    """Format 1 and the spectrogram's ``log`` flag were written only by pre-release versions."""
+def test_cards_without_the_feature_fields_load_as_the_magnitude_spectrogram_and_format_1_is_refused():
+    """Version-2 cards written before feature_kind/mode/fmax/erp existed; format 1 came only from
+    pre-release versions and is refused with the way out."""
+    from bci_stream.contract.features import Features
+
     data = json.loads(make_card().to_json())
+    for key in ("feature_kind", "erp"):
+        data.pop(key)
+    for key in ("mode", "fmax"):
+        data["spectrogram"].pop(key)
+    card = ModelCard.from_json(json.dumps(data))
+    assert card.features() == Features("spectrogram", SpectrogramConfig(), card.erp)
+    assert card.feature_shape() == (3, 21, 23) and card.spectrogram.mode == "magnitude"
+    legacy_log = {**data, "spectrogram": {**data["spectrogram"], "log": True}}
+    assert ModelCard.from_json(json.dumps(legacy_log)).spectrogram.mode == "log"
     with pytest.raises(ModelCardError, match="pre-release.*bci-train export"):
         ModelCard.from_json(json.dumps({**data, "format_version": 1}))
-    with pytest.raises(ModelCardError, match="incomplete.*log"):
-        ModelCard.from_json(json.dumps({**data, "spectrogram": {**data["spectrogram"], "log": True}}))
 
 
 def test_erp_and_complex_cards_round_trip_with_their_shapes():

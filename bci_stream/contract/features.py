@@ -47,6 +47,7 @@ class SpectrogramConfig:
     nperseg : samples per STFT segment.
     noverlap : overlapping samples between segments (``None`` -> ``nperseg // 2``).
     window : scipy window name.
+    log : legacy (version-1 cards) spelling of ``mode="log"``; kept equal to ``mode == "log"``.
     log_eps : floor added before the log.
     mode : "magnitude" (``|stft|``), "log" (``log(|stft| + log_eps)``) or "complex" (real parts of
         the kept bins, then their imaginary parts: ``2 * n_bins`` rows).
@@ -57,6 +58,7 @@ class SpectrogramConfig:
     nperseg: int = 40
     noverlap: int | None = None
     window: str = "hann"
+    log: bool = False
     log_eps: float = 1e-6
     mode: str = "magnitude"
     fmax: float | None = None
@@ -64,6 +66,11 @@ class SpectrogramConfig:
     def __post_init__(self) -> None:
         if self.mode not in SPECTROGRAM_MODES:
             raise ValueError(f"spectrogram mode {self.mode!r} is not one of {SPECTROGRAM_MODES}")
+        if self.log and self.mode == "magnitude":  # a version-1 card's log=True
+            object.__setattr__(self, "mode", "log")
+        if self.log and self.mode == "complex":
+            raise ValueError("spectrogram log=True contradicts mode='complex'")
+        object.__setattr__(self, "log", self.mode == "log")
 
     @property
     def hop(self) -> int:
