@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo demo-phantom test check-kernels lint demo-model bench docs docs-screenshot clean
+.PHONY: venv demo demo-phantom test check-kernels lint demo-model models bench docs docs-screenshot clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -23,8 +23,9 @@ demo: $(STAMP)
 demo-phantom: $(STAMP)
 	$(BIN)/python -m bci_stream.demo
 
+# every test, the slow ones too (a bare `pytest` leaves out those marked slow: pyproject's addopts)
 test: $(STAMP)
-	QT_QPA_PLATFORM=$${QT_QPA_PLATFORM:-offscreen} $(BIN)/python -m pytest -q -ra
+	QT_QPA_PLATFORM=$${QT_QPA_PLATFORM:-offscreen} $(BIN)/python -m pytest -q -ra -m ""
 
 # The numerical tests under every OpenBLAS kernel this CPU runs (Haswell, Zen, SkylakeX with AVX-512).
 check-kernels: $(STAMP)
@@ -35,6 +36,12 @@ lint: $(STAMP)
 
 demo-model: $(STAMP)
 	$(BIN)/python tools/build_demo_model.py
+
+# the model zoo (models/README.md): every model rebuilt with its one command, its card and report rewritten
+models: $(STAMP)
+	$(BIN)/python tools/build_demo_model.py
+	$(BIN)/python tools/build_zero_shot_model.py
+	$(BIN)/python tools/build_real_demo_model.py
 
 bench: $(STAMP)
 	$(BIN)/python tools/bench_latency.py --seconds 60

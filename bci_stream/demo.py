@@ -31,9 +31,8 @@ from bci_stream.resources import REAL_DEMO_EVENTS, REAL_DEMO_MODEL, REAL_DEMO_RE
 DEMO_MODEL = DEMO_MODEL_FILE
 
 
-
-
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The demo's options."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--real", action="store_true",
                         help="a real faces-vs-houses recording (Muse, shipped) instead of the phantom")
@@ -50,7 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", default="event", choices=["event", "continuous"],
                         help="event: one decision per stimulus, scored against what was shown (running accuracy "
                              "with its CI); continuous: a decision every 20 ms")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.real:
         return real_demo(args)
     args.model = args.model or str(DEMO_MODEL)
@@ -66,17 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     config_path = use_loopback()
     name = f"bci-stream-demo-{uuid.uuid4().hex[:6]}"
     env = dict(os.environ, LSLAPICFG=str(config_path))
-    stream = ["--classes", str(card.n_classes or 40)]
-    if card.is_embedding:  # the semantic phantom of the card's space "phantom:seed=<s>,dim=<d>,classes=<n>,..."
-        space = card.embedding_spec().space
-        if not space.startswith("phantom:") or not args.gallery_index:
-            print(f"the demo streams the phantom: an embedding model must be in a phantom space (this one: {space}) "
-                  "and come with --gallery-index", file=sys.stderr)
-            return 2
-        fields = dict(item.split("=") for item in space.split(":", 1)[1].split(","))
-        stream += ["--semantic", "--seed", fields["seed"], "--embed-dim", fields["dim"]]
-        if "classes" in fields:
-            stream[1] = fields["classes"]
+    stream = _phantom_options(card, args.gallery_index)
+    if stream is None:
+        return 2
     simulator = subprocess.Popen(
         [sys.executable, "-m", "bci_stream.cli", "simulate", "--channels", str(card.n_channels), "--sfreq",
          str(card.sfreq), *stream, "--name", name, "--counter"], env=env)
@@ -89,6 +84,34 @@ def main(argv: list[str] | None = None) -> int:
     time.sleep(1.5)
     from bci_stream.cli import main as bci_stream
 
+    try:
+        return bci_stream(_live_options(args, name, seconds, headless))
+    finally:
+        simulator.terminate()
+        simulator.wait(timeout=10)
+
+
+def _phantom_options(card, gallery_index: str | None) -> list[str] | None:
+    """``bci-stream simulate`` options for the phantom the model ``card`` decodes (an embedding model:
+    the semantic phantom of its space ``phantom:seed=<s>,dim=<d>,classes=<n>,...``); None, said, when
+    the demo cannot stream it."""
+    stream = ["--classes", str(card.n_classes or 40)]
+    if not card.is_embedding:
+        return stream
+    space = card.embedding_spec().space
+    if not space.startswith("phantom:") or not gallery_index:
+        print(f"the demo streams the phantom: an embedding model must be in a phantom space (this one: {space}) "
+              "and come with --gallery-index", file=sys.stderr)
+        return None
+    fields = dict(item.split("=") for item in space.split(":", 1)[1].split(","))
+    stream += ["--semantic", "--seed", fields["seed"], "--embed-dim", fields["dim"]]
+    if "classes" in fields:
+        stream[1] = fields["classes"]
+    return stream
+
+
+def _live_options(args, name: str, seconds: float | None, headless: bool) -> list[str]:
+    """``bci-stream live`` options decoding the phantom stream ``name`` as the demo's ``args`` ask."""
     live = ["live", "--model", args.model, "--stream", name, "--markers", f"{name}-markers", "--mode", args.mode,
             "--smoothing", "5", "--renderer", args.renderer, "--diffusion-model", args.diffusion_model, "--image-size", "256"]
     if args.gallery_index:
@@ -99,11 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         live += ["--headless"]
     if args.screenshot:
         live += ["--screenshot", args.screenshot]
-    try:
-        return bci_stream(live)
-    finally:
-        simulator.terminate()
-        simulator.wait(timeout=10)
+    return live
 
 
 def real_demo(args) -> int:

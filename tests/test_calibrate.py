@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from conftest import unique_name
 from stimulus_images import make_image_folder
 
@@ -16,6 +18,7 @@ from bci_stream.sources.phantom import Phantom
 from bci_stream.sources.simulate import OutletConfig
 
 
+@pytest.mark.slow  # a whole sitting (present, record, train, hot-swap, test): ~1.5 min on 2 loaded cores; `make test` runs it
 def test_calibrate_records_trains_and_hot_swaps_a_personal_decoder(tmp_path, tiny_model, tiny_phantom_config):
     phantom = Phantom(tiny_phantom_config)
     images = make_image_folder(tmp_path / "images", list(phantom.class_ids), per_class=4)

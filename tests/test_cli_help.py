@@ -1,6 +1,7 @@
 """Every option of both command lines says what it does, and its default where it has one."""
 
 import argparse
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -40,8 +41,17 @@ def test_every_option_has_help_and_shows_its_default(make):
         if action.option_strings and action.default not in (None, argparse.SUPPRESS, False):
             command = make()
             text = (command._subparsers._group_actions[0].choices[path[0]] if path else command).format_help()
-            squeezed = "".join(text.split()).replace("default:", "default")  # help wraps lines (also at hyphens)
-            assert f"default{action.default}".replace(" ", "") in squeezed, f"{path} {action.dest}"
+            entry = "".join(option_entry(text, action, command).split()).replace("default:", "default")  # wrapped
+            value = re.escape(str(action.default).replace(" ", ""))  # its own default, whole: 1 is not 10 or 1.0
+            assert re.search(rf"default{value}(?!\.?\d)", entry), f"{path} {action.dest}: {entry}"
+
+
+def option_entry(text: str, action: argparse.Action, parser: argparse.ArgumentParser) -> str:
+    """The part of a help page that describes ``action``: from its invocation (``--opt X``) to the next
+    option's, so another option's default cannot stand in for its own."""
+    start = text.index("  " + parser._get_formatter()._format_action_invocation(action))
+    following = re.search(r"\n  -", text[start + 2:])
+    return text[start : start + 2 + following.start()] if following else text[start:]
 
 
 def all_help_pages(parser: argparse.ArgumentParser):

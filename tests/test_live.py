@@ -150,7 +150,7 @@ def test_stream_loss_is_reported_and_reconnects(tiny_model, tiny_phantom_config,
     assert "stream_lost" in kinds and "stream_restored" in kinds, records[-3:]
     lost_at = kinds.index("stream_lost")
     restored = records[kinds.index("stream_restored")]
-    assert 1.0 < restored["seconds_down"] < 3.5  # includes the 1.5 s the stream was away
+    assert 1.0 < restored["seconds_down"] < 6.0  # at least the 1.5 s it was away, at most the run (tests never time)
     after = [r for r in records[kinds.index("stream_restored"):] if "probabilities" in r]
     assert len(after) > 10, "decoding resumed after the stream came back"
     assert any("probabilities" in r for r in records[:lost_at])

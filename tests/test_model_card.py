@@ -26,7 +26,7 @@ def identity_onnx(path):
 
 
 def test_json_round_trip_keeps_every_field():
-    card = make_card(spectrogram=SpectrogramConfig(nperseg=32, log=True), window_offset=0.05,
+    card = make_card(spectrogram=SpectrogramConfig(nperseg=32, mode="log"), window_offset=0.05,
                      norm_mean=[[0.5] * 17] * 3, norm_std=[[2.0] * 17] * 3)
     again = ModelCard.from_json(card.to_json())
     assert again == card
@@ -90,8 +90,9 @@ def test_the_40_classes_match_the_shared_table():
     assert np.all([c.synset.startswith("n") for c in classes])
 
 
-def test_cards_without_the_feature_fields_load_as_the_magnitude_spectrogram():
-    """Version-1 cards and version-2 cards written before feature_kind/mode/fmax/erp existed."""
+def test_cards_without_the_feature_fields_load_as_the_magnitude_spectrogram_and_format_1_is_refused():
+    """Version-2 cards written before feature_kind/mode/fmax/erp existed; format 1 came only from
+    pre-release versions and is refused with the way out."""
     from bci_stream.contract.features import Features
 
     data = json.loads(make_card().to_json())
@@ -99,14 +100,13 @@ def test_cards_without_the_feature_fields_load_as_the_magnitude_spectrogram():
         data.pop(key)
     for key in ("mode", "fmax"):
         data["spectrogram"].pop(key)
-    for version, extra in ((1, ("preprocessing", "signal_unit")), (2, ())):
-        old = {k: v for k, v in data.items() if k not in extra}
-        old["format_version"] = version
-        card = ModelCard.from_json(json.dumps(old))
-        assert card.features() == Features("spectrogram", SpectrogramConfig(), card.erp)
-        assert card.feature_shape() == (3, 21, 23) and card.spectrogram.mode == "magnitude"
+    card = ModelCard.from_json(json.dumps(data))
+    assert card.features() == Features("spectrogram", SpectrogramConfig(), card.erp)
+    assert card.feature_shape() == (3, 21, 23) and card.spectrogram.mode == "magnitude"
     legacy_log = {**data, "spectrogram": {**data["spectrogram"], "log": True}}
     assert ModelCard.from_json(json.dumps(legacy_log)).spectrogram.mode == "log"
+    with pytest.raises(ModelCardError, match="pre-release.*bci-train export"):
+        ModelCard.from_json(json.dumps({**data, "format_version": 1}))
 
 
 def test_erp_and_complex_cards_round_trip_with_their_shapes():

@@ -77,6 +77,7 @@ def offline_probabilities(decoder: Decoder, recording, end: int) -> np.ndarray:
     return decoder.classify(np.ascontiguousarray(clean[order, end - card.window_samples : end]))
 
 
+@pytest.mark.slow  # trains on real recordings first, then replays one: ~2.5 min on 2 loaded cores; `make test` runs it
 def test_a_replayed_faces_houses_recording_decodes_live_as_offline_and_loses_nothing(faces_model, stream_name):
     recording = read_recording(sorted(N170.glob("*.csv"))[-1], event_id="1:house;2:face")
     decoder = Decoder(faces_model, providers="cpu")
@@ -99,6 +100,7 @@ def test_a_replayed_faces_houses_recording_decodes_live_as_offline_and_loses_not
     assert session.state.event_accuracy["n"] == len(complete)  # every decision scored against its stimulus
 
 
+@pytest.mark.slow  # trains on real SSVEP sessions first, then replays one: ~40 s on 2 loaded cores; `make test` runs it
 def test_ssvep_session_decodes_continuously_every_hop_as_offline(ssvep_model, stream_name):
     recording = read_recording(sorted(SSVEP.glob("*_raw.fif"))[1], event_id="1:rest;2:13Hz;3:21Hz;4:17Hz")
     decoder = Decoder(ssvep_model, providers="cpu")

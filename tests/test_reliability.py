@@ -242,10 +242,10 @@ def test_a_path_looking_diffusion_model_is_a_missing_folder_not_a_hub_id():
 
 def test_renderer_errors_do_not_stutter():
     from bci_stream.render import RendererError
-    from bci_stream.render.process import _describe
+    from bci_stream.render.process import describe_error
 
-    assert _describe(RendererError("cannot load X")) == "cannot load X"
-    assert _describe(OSError("disk")) == "OSError: disk"
+    assert describe_error(RendererError("cannot load X")) == "cannot load X"
+    assert describe_error(OSError("disk")) == "OSError: disk"
 
 
 # --- 7. card numbers and the network ----------------------------------------------------------------

@@ -2,6 +2,7 @@
 that are one line, never a traceback."""
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ def test_wilson_interval_and_binomial_p_value_match_the_textbook_figures():
     lo, hi = wilson_interval(3, 20)
     assert (round(lo, 2), round(hi, 2)) == (0.05, 0.36)
     assert chance_p_value(3, 20, 0.1) == pytest.approx(0.323, abs=1e-3)
-    assert wilson_interval(0, 0) != wilson_interval(0, 0)  # nan: no trials, no interval
+    assert all(math.isnan(end) for end in wilson_interval(0, 0))  # no trials, no interval
     probs = np.eye(4)[[0, 1, 2, 3, 0, 1, 2, 3, 0, 1]] * 0.9 + 0.025
     m = evaluate(probs, np.array([0, 1, 2, 3, 0, 1, 2, 3, 1, 0]), np.ones(10, int), "time-blocked")
     assert m["top1"] == 0.8 and m["top1_ci"][0] < 0.8 < m["top1_ci"][1] and m["top1_p"] < 1e-3
@@ -48,7 +49,7 @@ def test_fit_report_names_split_ci_p_value_config_and_learning_curve(tmp_path, c
 
 def test_evaluate_writes_its_own_files_and_leaves_run_outputs_intact(tmp_path):
     run = tmp_path / "run"
-    assert bci_train(["run", "--data", TINY, "--out", str(run), "--epochs", "2", "--no-lstm", "--no-controls"]) == 0
+    assert bci_train(["run", "--data", TINY, "--out", str(run), "--epochs", "2", "--no-baselines", "--no-controls"]) == 0
     before = {name: (run / name).read_bytes() for name in ("report.md", "metrics.json", "confusion.png")}
     assert "oracle_top1" in json.loads(before["metrics.json"])
     assert b"CNN (no KD)" in before["report.md"] and b"- all controls: --no-controls" in before["report.md"]

@@ -72,7 +72,8 @@ def stats(values: list[float]) -> dict:
             "p99_ms": float(np.percentile(v, 99)), "max_ms": float(v.max())}
 
 
-def main() -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The benchmark's options."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--isi", type=float, default=0.5, help="seconds between stimuli")
@@ -82,7 +83,11 @@ def main() -> int:
     parser.add_argument("--fps", type=float, default=30.0, help="viewer refresh rate")
     parser.add_argument("--wait", default="block", help="the decoding loop's wait mode (bci_stream/live/wait.py)")
     parser.add_argument("--json", help="write the figures here")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> int:
+    args = build_parser().parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     # here, not at import: the spawned decoding process imports this module again and must keep
     # the session id it inherits (LSLAPICFG), not make a new one
@@ -133,6 +138,17 @@ def main() -> int:
         sim.wait(timeout=10)
 
     # 2. match: a marker's decision ends its window (offset + window) after it; pictures carry t_marker
+    results = _figures(args, card, summary, markers, decisions, window)
+    _print_figures(args, card, results)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _figures(args, card, summary: dict, markers: Reader, decisions: Reader, window) -> dict:
+    """Each stage's latency from the marker and after the window: decisions matched to their markers by
+    the window's end, pictures by the ``t_marker`` they carry."""
     floor = (card.offset_samples + card.window_samples) / card.sfreq
     last_sample = (card.offset_samples + card.window_samples - 1) / card.sfreq
     emitted_col = card.n_classes + 7  # PredictionOutlet.EXTRA: top1..top5, window_end_sample, latency_ms, t_emitted
@@ -156,7 +172,7 @@ def main() -> int:
         c_painted.append(t_painted - rendered.t_marker)
         b_after.append(rendered.t_created - rendered.t_decision)
         c_after.append(t_painted - rendered.t_decision)
-    results = {
+    return {
         "config": vars(args), "floor_ms": floor * 1e3, "markers": int(marker_times.size), "decisions": int(len(outs)),
         "pictures_painted": len(c_painted), "session": summary,
         "from_marker": {"a_decision_published": stats(a_emit), "a_decision_received": stats(a_recv),
@@ -164,9 +180,13 @@ def main() -> int:
         "after_window": {"a_decision_published": stats(a_emit_after), "b_picture_ready": stats(b_after),
                          "c_picture_painted": stats(c_after)},
     }
+
+
+def _print_figures(args, card, results: dict) -> None:
+    floor = results["floor_ms"] / 1e3
     print(f"{card.n_channels} ch @ {card.sfreq:g} Hz, event mode, a stimulus every {args.isi:g} s for {args.seconds:g} s, "
           f"{args.renderer} renderer {args.size}², viewer {args.fps:g} fps (offscreen), wait {args.wait}")
-    print(f"markers {results['markers']}, decisions {results['decisions']}, pictures painted {len(c_painted)}")
+    print(f"markers {results['markers']}, decisions {results['decisions']}, pictures painted {results['pictures_painted']}")
     print(f"floor (offset + window, no code can beat it): {floor * 1e3:.1f} ms")
     print(f"{'stage':34s} {'from marker p50 / p99':>24s}   {'after the window p50 / p99':>28s}")
     rows = [("(a) decision published", "a_decision_published"), ("(a) decision received on the outlet", "a_decision_received"),
@@ -177,10 +197,6 @@ def main() -> int:
         left = f"{m['p50_ms']:9.2f} / {m['p99_ms']:8.2f} ms" if m["n"] else "—"
         right = f"{w['p50_ms']:9.2f} / {w['p99_ms']:8.2f} ms" if w and w["n"] else ""
         print(f"{label:34s} {left:>24s}   {right:>28s}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1))
-        print(f"wrote {args.json}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -32,6 +32,36 @@ def timeit(fn, repeats: int) -> tuple[float, float]:
     return float(np.median(times) * 1e3), float(np.percentile(times, 99) * 1e3)
 
 
+def _model_rows(args, x: np.ndarray, next_window) -> list:
+    """The model's rows (ONNX Runtime, torch eager, whole decisions) when it has ``args.channels`` channels."""
+    import torch
+
+    from bci_stream.live.decoder import Decoder
+    from bci_stream.contract.model_card import ModelCard
+    from offline_training.students import build_from_card_architecture
+
+    rows: list = []
+    card = ModelCard.from_onnx(args.model)
+    if card.n_channels == args.channels:
+        decoder = Decoder(args.model, providers="cpu")
+        feats = decoder.features(x)[None]
+        rows.append(("ONNX Runtime student, batch 1 (1 thread)",
+                     timeit(lambda: decoder.session.run(None, {decoder.input_name: feats}), args.repeats)))
+        torch.set_num_threads(1)
+        net = build_from_card_architecture(card.architecture).eval()
+        tx = torch.from_numpy(feats)
+
+        def eager():
+            with torch.no_grad():
+                torch.softmax(net(tx), 1)
+
+        rows.append(("torch eager student, batch 1 (1 thread)", timeit(eager, args.repeats)))
+        rows.append(("whole decision: Decoder.classify, in full", timeit(lambda: decoder.classify(x), args.repeats)))
+        rows.append(("whole decision: Decoder.classify, rolled 20 samples",
+                     timeit(lambda: decoder.classify(*next_window()), args.repeats)))
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--channels", type=int, default=128)
@@ -73,30 +103,7 @@ def main() -> int:
 
         rows.append(("RollingSpectrogram, window moved by 20 samples", timeit(roll, args.repeats)))
     if Path(args.model).exists():
-        import torch
-
-        from bci_stream.live.decoder import Decoder
-        from bci_stream.contract.model_card import ModelCard
-        from offline_training.students import build_from_card_architecture
-
-        card = ModelCard.from_onnx(args.model)
-        if card.n_channels == args.channels:
-            decoder = Decoder(args.model, providers="cpu")
-            feats = decoder.features(x)[None]
-            rows.append(("ONNX Runtime student, batch 1 (1 thread)",
-                         timeit(lambda: decoder.session.run(None, {decoder.input_name: feats}), args.repeats)))
-            torch.set_num_threads(1)
-            net = build_from_card_architecture(card.architecture).eval()
-            tx = torch.from_numpy(feats)
-
-            def eager():
-                with torch.no_grad():
-                    torch.softmax(net(tx), 1)
-
-            rows.append(("torch eager student, batch 1 (1 thread)", timeit(eager, args.repeats)))
-            rows.append(("whole decision: Decoder.classify, in full", timeit(lambda: decoder.classify(x), args.repeats)))
-            rows.append(("whole decision: Decoder.classify, rolled 20 samples",
-                         timeit(lambda: decoder.classify(*next_window()), args.repeats)))
+        rows += _model_rows(args, x, next_window)
     print(f"{args.channels} ch x {args.samples} samples, {args.repeats} repeats (median / p99, ms):")
     for label, (p50, p99) in rows:
         print(f"  {label:52s} {p50:7.3f} / {p99:7.3f}")

@@ -209,7 +209,8 @@ def run_baseline(model: Path, stream: str, seconds: float, hop: float) -> dict:
     return {**summarise(latencies, seconds), "cpu_percent": cpu}
 
 
-def main() -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The benchmark's options."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=60.0, help="per pipeline")
     parser.add_argument("--channels", type=int, default=128)
@@ -237,9 +238,37 @@ def main() -> int:
                         help="time each decision's stages (transport + wake-up, loop, features, ONNX Runtime, "
                              "outlet) in every run of this checkout's decoder; adds about a microsecond per stage")
     parser.add_argument("--json", help="write the figures here")
-    args = parser.parse_args()
+    return parser
 
+
+def main() -> int:
+    args = build_parser().parse_args()
     model = Path(args.model)
+    card, waits = _checked(args, model)
+    n_runs = len(waits) + int(args.full_features) + int(args.old is not None) + int(not args.no_baseline) \
+        + int(bool(args.model_b))
+    name = f"bench-{uuid.uuid4().hex[:8]}"
+    total = args.seconds * (n_runs + bool(args.reference_model)) + 30 * (n_runs + 1)
+    sim = subprocess.Popen([sys.executable, "-m", "bci_stream.cli", "simulate", "--channels", str(args.channels),
+                            "--sfreq", str(args.sfreq), "--classes", str(card.n_classes), "--counter",
+                            "--name", name, "--duration", str(total)], cwd=ROOT, env=dict(os.environ),
+                           stdout=subprocess.DEVNULL)
+    try:
+        time.sleep(2.0)
+        print(f"phantom: {args.channels} ch @ {args.sfreq:g} Hz (+SAMPLE_INDEX), hop {args.hop * 1000:g} ms, "
+              f"model {model.name} ({card.n_classes} classes), {args.seconds:g} s per pipeline, {os.cpu_count()} CPUs")
+        results = _run_pipelines(args, model, name, waits)
+    finally:
+        sim.terminate()
+        sim.wait(timeout=10)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _checked(args, model: Path) -> tuple:
+    """``(card, wait modes)`` once the model, the stream's shape, the waits and ``--model-b`` fit; else exits."""
     if not model.exists():
         sys.exit(f"no model at {model}: run `make demo-model` (or pass --model)")
     from bci_stream.contract.model_card import ModelCard
@@ -259,68 +288,72 @@ def main() -> int:
             sys.exit("--model-b must be an embedding model and comes with --gallery-index")
         if card_b.n_channels != card.n_channels or card_b.input_sfreq != card.input_sfreq:
             sys.exit(f"--model-b expects {card_b.n_channels} ch @ {card_b.input_sfreq:g} Hz; the stream is the --model's")
-    n_runs = len(waits) + int(args.full_features) + int(args.old is not None) + int(not args.no_baseline) \
-        + int(bool(args.model_b))
-    name = f"bench-{uuid.uuid4().hex[:8]}"
-    total = args.seconds * (n_runs + bool(args.reference_model)) + 30 * (n_runs + 1)
-    sim = subprocess.Popen([sys.executable, "-m", "bci_stream.cli", "simulate", "--channels", str(args.channels),
-                            "--sfreq", str(args.sfreq), "--classes", str(card.n_classes), "--counter",
-                            "--name", name, "--duration", str(total)], cwd=ROOT, env=dict(os.environ),
-                           stdout=subprocess.DEVNULL)
-    try:
-        time.sleep(2.0)
-        print(f"phantom: {args.channels} ch @ {args.sfreq:g} Hz (+SAMPLE_INDEX), hop {args.hop * 1000:g} ms, "
-              f"model {model.name} ({card.n_classes} classes), {args.seconds:g} s per pipeline, {os.cpu_count()} CPUs")
-        results: dict = {"config": vars(args), "runs": {}}
-        runs = results["runs"]
-        for wait in waits:
-            runs[f"wait={wait}"] = run_ours(model, name, args.seconds, args.hop, args.threads, wait=wait,
-                                            breakdown=args.breakdown)
-            print_row(f"bci-stream, incremental spectrogram, wait {wait}", runs[f"wait={wait}"])
-            if args.model_b and wait == waits[0]:  # right after the classifier's run, on the same stream
-                runs["model-b"] = run_ours(Path(args.model_b), name, args.seconds, args.hop, args.threads, wait=wait,
-                                           gallery_index=args.gallery_index)
-                b = runs["model-b"]
-                print_row(f"bci-stream, embedding model {Path(args.model_b).name} + retrieval (top-{b['top_k']} of "
-                          f"{b['gallery_images']} images), wait {wait}", b)
-                results["p99_embedding_vs_classifier"] = b["p99_ms"] / runs[f"wait={wait}"]["p99_ms"]
-                results["p50_embedding_vs_classifier"] = b["p50_ms"] / runs[f"wait={wait}"]["p50_ms"]
-                print(f"embedding / classifier: p50 x{results['p50_embedding_vs_classifier']:.2f}, "
-                      f"p99 x{results['p99_embedding_vs_classifier']:.2f} (budget: p99 x1.5)")
-        if args.full_features:
-            runs["full-features"] = run_ours(model, name, args.seconds, args.hop, args.threads, incremental=False,
-                                             breakdown=args.breakdown)
-            print_row("bci-stream, every spectrogram in full, wait block", runs["full-features"])
-        if args.old:
-            old_model = Path(args.old_model or model)
-            runs["old"] = run_other_checkout(Path(args.old), old_model, name, args.seconds, args.hop, args.threads)
-            print_row(f"bci-stream as in {args.old} (before), model {old_model}", runs["old"])
-        results["ours"] = runs[f"wait={waits[0]}"]  # the first wait mode (block by default), as earlier JSON had it
-        if args.reference_model:
-            reference = ModelCard.from_onnx(args.reference_model)
-            results["reference"] = run_ours(Path(args.reference_model), name, args.seconds, args.hop, args.threads,
-                                            breakdown=args.breakdown)
-            print_row(f"bci-stream with the reference model {args.reference_model} ({reference.features().describe()})",
-                      results["reference"])
-            results["p99_vs_reference"] = results["ours"]["p99_ms"] / results["reference"]["p99_ms"]
-            print(f"model / reference: p99 x{results['p99_vs_reference']:.2f} (budget: x1.5)")
-        if not args.no_baseline:
-            results["baseline"] = run_baseline(model, name, args.seconds, args.hop)
-            print_row("baseline (mne-lsl get_data + scipy.stft + torch eager)", results["baseline"])
-            results["ratios"] = {}
-            for label, r in runs.items():
-                ratio = {"p50": results["baseline"]["p50_ms"] / r["p50_ms"], "p99": results["baseline"]["p99_ms"] / r["p99_ms"]}
-                results["ratios"][label] = ratio
-                print(f"baseline / {label}: p50 x{ratio['p50']:.1f}, p99 x{ratio['p99']:.1f}")
-            results["p99_ratio"] = results["ratios"][f"wait={waits[0]}"]["p99"]
-            results["p50_ratio"] = results["ratios"][f"wait={waits[0]}"]["p50"]
-    finally:
-        sim.terminate()
-        sim.wait(timeout=10)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1))
-        print(f"wrote {args.json}")
-    return 0
+    return card, waits
+
+
+def _run_pipelines(args, model: Path, name: str, waits: list[str]) -> dict:
+    """Every pipeline asked for, one after the other on the stream ``name``: the figures by run."""
+    results: dict = {"config": vars(args), "runs": {}}
+    runs = results["runs"]
+    for wait in waits:
+        runs[f"wait={wait}"] = run_ours(model, name, args.seconds, args.hop, args.threads, wait=wait,
+                                        breakdown=args.breakdown)
+        print_row(f"bci-stream, incremental spectrogram, wait {wait}", runs[f"wait={wait}"])
+        if args.model_b and wait == waits[0]:  # right after the classifier's run, on the same stream
+            _run_model_b(args, name, wait, results)
+    if args.full_features:
+        runs["full-features"] = run_ours(model, name, args.seconds, args.hop, args.threads, incremental=False,
+                                         breakdown=args.breakdown)
+        print_row("bci-stream, every spectrogram in full, wait block", runs["full-features"])
+    if args.old:
+        old_model = Path(args.old_model or model)
+        runs["old"] = run_other_checkout(Path(args.old), old_model, name, args.seconds, args.hop, args.threads)
+        print_row(f"bci-stream as in {args.old} (before), model {old_model}", runs["old"])
+    results["ours"] = runs[f"wait={waits[0]}"]  # the first wait mode (block by default), as earlier JSON had it
+    if args.reference_model:
+        _run_reference(args, name, results)
+    if not args.no_baseline:
+        _run_baseline_ratios(args, model, name, waits[0], results)
+    return results
+
+
+def _run_model_b(args, name: str, wait: str, results: dict) -> None:
+    """The embedding model ``--model-b`` with retrieval, and its latency over the classifier's."""
+    runs = results["runs"]
+    runs["model-b"] = b = run_ours(Path(args.model_b), name, args.seconds, args.hop, args.threads, wait=wait,
+                                   gallery_index=args.gallery_index)
+    print_row(f"bci-stream, embedding model {Path(args.model_b).name} + retrieval (top-{b['top_k']} of "
+              f"{b['gallery_images']} images), wait {wait}", b)
+    results["p99_embedding_vs_classifier"] = b["p99_ms"] / runs[f"wait={wait}"]["p99_ms"]
+    results["p50_embedding_vs_classifier"] = b["p50_ms"] / runs[f"wait={wait}"]["p50_ms"]
+    print(f"embedding / classifier: p50 x{results['p50_embedding_vs_classifier']:.2f}, "
+          f"p99 x{results['p99_embedding_vs_classifier']:.2f} (budget: p99 x1.5)")
+
+
+def _run_reference(args, name: str, results: dict) -> None:
+    """This checkout with ``--reference-model``, and the model's p99 over the reference's."""
+    from bci_stream.contract.model_card import ModelCard
+
+    reference = ModelCard.from_onnx(args.reference_model)
+    results["reference"] = run_ours(Path(args.reference_model), name, args.seconds, args.hop, args.threads,
+                                    breakdown=args.breakdown)
+    print_row(f"bci-stream with the reference model {args.reference_model} ({reference.features().describe()})",
+              results["reference"])
+    results["p99_vs_reference"] = results["ours"]["p99_ms"] / results["reference"]["p99_ms"]
+    print(f"model / reference: p99 x{results['p99_vs_reference']:.2f} (budget: x1.5)")
+
+
+def _run_baseline_ratios(args, model: Path, name: str, first_wait: str, results: dict) -> None:
+    """The do-it-yourself baseline, and its latency over each of this checkout's runs."""
+    results["baseline"] = run_baseline(model, name, args.seconds, args.hop)
+    print_row("baseline (mne-lsl get_data + scipy.stft + torch eager)", results["baseline"])
+    results["ratios"] = {}
+    for label, r in results["runs"].items():
+        ratio = {"p50": results["baseline"]["p50_ms"] / r["p50_ms"], "p99": results["baseline"]["p99_ms"] / r["p99_ms"]}
+        results["ratios"][label] = ratio
+        print(f"baseline / {label}: p50 x{ratio['p50']:.1f}, p99 x{ratio['p99']:.1f}")
+    results["p99_ratio"] = results["ratios"][f"wait={first_wait}"]["p99"]
+    results["p50_ratio"] = results["ratios"][f"wait={first_wait}"]["p50"]
 
 
 def print_row(label: str, r: dict) -> None:

@@ -229,6 +229,36 @@ def save_for_renderer(pipe, args, device: str):
                         device=device, taesd=taesd, compile=args.compile)
 
 
+def _beside(worker, priority, percentiles, prediction, names: list[str]) -> dict:
+    """``percentiles()`` under ``priority()`` while ``worker`` renders a new class every 20-ms hop
+    (``prediction(probabilities, top5)`` makes each decision), with its render rate."""
+    done = threading.Event()
+
+    def feed():  # a new class every 20 ms hop: the renderer never rests
+        i = 0
+        while not done.is_set():
+            p = np.full(len(names), 0.01)
+            p[i % len(names)] = 0.97
+            worker.submit(prediction(p, [i % len(names), 0, 1, 2, 3]))
+            i += 1
+            time.sleep(0.02)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    deadline = time.monotonic() + 900  # a child process loads (and may compile) first
+    while worker.n_rendered < 3 and time.monotonic() < deadline and not worker.state.renderer_error:
+        time.sleep(0.05)
+    before, t0 = worker.n_rendered, time.monotonic()
+    with priority():
+        figures = percentiles()
+    figures["renders_per_s"] = (worker.n_rendered - before) / (time.monotonic() - t0)
+    figures["renderer_error"] = worker.state.renderer_error
+    done.set()
+    feeder.join()
+    worker.stop()
+    return figures
+
+
 def decoding_beside_renderer(model: str, config, renderer, repeats: int = 3000) -> dict:
     """``Decoder.classify`` latency (ms) alone, then while a ``RenderWorker`` renders without pause:
     on a thread of this process (Python's default GIL switch interval, then the live loop's), and in
@@ -251,35 +281,11 @@ def decoding_beside_renderer(model: str, config, renderer, repeats: int = 3000) 
         t = time_calls(lambda: decoder.classify(window), repeats) * 1e3
         return {"p50": float(np.median(t)), "p99": float(np.percentile(t, 99)), "max": float(t.max())}
 
-    def beside(worker: RenderWorker, priority) -> dict:
-        done = threading.Event()
-
-        def feed():  # a new class every 20 ms hop: the renderer never rests
-            i = 0
-            while not done.is_set():
-                p = np.full(len(names), 0.01)
-                p[i % len(names)] = 0.97
-                worker.submit(Prediction(0.0, 0.0, p, [i % len(names), 0, 1, 2, 3], 0, 0.0))
-                i += 1
-                time.sleep(0.02)
-
-        feeder = threading.Thread(target=feed, daemon=True)
-        feeder.start()
-        deadline = time.monotonic() + 900  # a child process loads (and may compile) first
-        while worker.n_rendered < 3 and time.monotonic() < deadline and not worker.state.renderer_error:
-            time.sleep(0.05)
-        before, t0 = worker.n_rendered, time.monotonic()
-        with priority():
-            figures = percentiles()
-        figures["renders_per_s"] = (worker.n_rendered - before) / (time.monotonic() - t0)
-        figures["renderer_error"] = worker.state.renderer_error
-        done.set()
-        feeder.join()
-        worker.stop()
-        return figures
-
     def blas_only():
         return threadpool_limits(limits=1, user_api="blas")
+
+    def beside(worker: RenderWorker, priority) -> dict:
+        return _beside(worker, priority, percentiles, lambda p, top5: Prediction(0.0, 0.0, p, top5, 0, 0.0), names)
 
     with decoding_priority():
         result = {"classify_ms_alone": percentiles()}

@@ -6,7 +6,8 @@ braindecode's Deep4Net on the erp features, on hard labels, since the phantom's 
 alignment rho = 0.3 did not help) trained on the phantom headset (128 channels at 1 kHz, the 40
 ImageNet-EEG classes, 6 subjects x 50 images), evaluated by image against the phantom's full oracle,
 exported with its model card. Writes ``bci_stream/data/demo/report.md`` (with the continuous-mode
-accuracy on a live session), ``metrics.json`` and ``confusion.png``.
+accuracy on a live session), ``metrics.json`` and ``confusion.png``, and the zoo's ``models/demo/``
+(card, report, metrics) when it writes the shipped model.
 
     python tools/build_demo_model.py            # about a minute of training on 2 CPU cores
 """
@@ -26,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from bci_stream.sources.phantom import Phantom  # noqa: E402
 from bci_stream.resources import DEMO_MODEL_DIR  # noqa: E402
+from model_zoo import write_entry  # noqa: E402
 from offline_training.experiments.continuous import ContinuousConfig, continuous_accuracy, continuous_markdown  # noqa: E402
 from offline_training.datasets import load_trials  # noqa: E402
 from offline_training.datasets.phantom import phantom_config  # noqa: E402
@@ -78,6 +80,8 @@ def main() -> int:
                     f"decision every hop, scored against the marker that caused it)\n\n{continuous_markdown(result)}\n")
     metrics.pop("oracle", None)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    if out.resolve() == DEMO_MODEL_DIR.resolve():
+        print(f"wrote {write_entry('demo', out / 'model.onnx', out)}")
     print(f"by-image test: top-1 {metrics['top1']:.3f} top-5 {metrics['top5']:.3f} "
           f"(full oracle top-1 {metrics['oracle_top1']:.3f}); data + training {train_seconds:.0f} s, "
           f"total {time.perf_counter() - t0:.0f} s; wrote {out}")

@@ -6,7 +6,8 @@ The recording is eeg-notebooks' N170 subject 1, session 1, ``data_2017-09-13-15.
 its LICENSE copied beside it), copied byte for byte from ``../shared/data/real``. The model is trained
 with ``bci-train fit`` on subject 1's five other recordings with the recipe below, exported with its card
 (report and metrics beside it). ``python -m bci_stream.demo --real`` replays the shipped recording and
-decodes it live in event mode, scored against the true stimuli: trials the model never saw.
+decodes it live in event mode, scored against the true stimuli: trials the model never saw. The zoo's
+``models/faces_houses/`` (card, report, metrics) is written too.
 
     python tools/build_real_demo_model.py          # under a minute on 2 CPU cores
 """
@@ -21,6 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from model_zoo import write_entry  # noqa: E402
 
 from bci_stream.resources import REAL_DEMO_DIR, REAL_DEMO_EVENTS, REAL_DEMO_MODEL, REAL_DEMO_RECORDING  # noqa: E402
 
@@ -62,6 +65,7 @@ def main() -> int:
         for name in ("report.md", "metrics.json", "confusion.png"):
             if (run / name).is_file():
                 shutil.copyfile(run / name, REAL_DEMO_DIR / name)
+    write_entry("faces_houses", REAL_DEMO_MODEL, REAL_DEMO_DIR)
     print(f"wrote {REAL_DEMO_MODEL} (trained on {len(others)} recordings) and {REAL_DEMO_RECORDING.name} "
           f"(the held-out one) in {REAL_DEMO_DIR}")
     return 0

@@ -69,8 +69,6 @@ def _phantom_gallery(args):
     from bci_stream.retrieval.index import phantom_gallery
     from bci_stream.sources.phantom import Phantom, PhantomConfig
 
-    if "semantic" not in PhantomConfig.__dataclass_fields__:
-        raise RuntimeError("this bci-stream's phantom has no semantic space (PhantomConfig(semantic=True)); upgrade")
     config = PhantomConfig(n_classes=args.classes, images_per_class=args.images, seed=args.seed, semantic=True,
                            embed_dim=args.embed_dim)
     return phantom_gallery(Phantom(config), thumb=min(args.thumb, PHANTOM_THUMB))

@@ -28,55 +28,81 @@ def _finite(value) -> bool:
 
 def validate_card_numbers(card) -> list[str]:
     """Problems with the numbers of ``card`` (a ModelCard or anything with its attributes); [] if none."""
-    problems: list[str] = []
-
-    def need(ok: bool, text: str) -> None:
-        if not ok:
-            problems.append(text)
-
-    need(_finite(card.sfreq) and card.sfreq > 0, f"sfreq must be a finite number > 0 Hz; got {card.sfreq!r}")
-    need(len(card.ch_names) >= 1, "the card lists no channels")
-    kind_out = getattr(card, "output_kind", "classes")
-    need(kind_out in ("classes", "embedding"), f"output_kind must be 'classes' or 'embedding'; got {kind_out!r}")
-    if kind_out == "embedding":
-        problems.extend(_embedding_problems(getattr(card, "embedding", {})))
-    else:
-        need(len(card.class_names) >= 1, "the card lists no classes")
-    need(_finite(card.window_length) and 0 < card.window_length <= MAX_WINDOW_SECONDS,
-         f"window_length must be in (0, {MAX_WINDOW_SECONDS:g}] s; got {card.window_length!r}")
-    need(_finite(card.window_offset), f"window_offset must be a finite number of seconds; got {card.window_offset!r}")
-    need(_finite(card.hop) and card.hop > 0, f"hop must be a finite number > 0 s; got {card.hop!r}")
-    need(_finite(card.signal_scale) and card.signal_scale != 0,
-         f"signal_scale must be a finite non-zero number; got {card.signal_scale!r}")
-    need(normalise_unit(card.signal_unit) is not None,
-         f"signal_unit {card.signal_unit!r} is not one of {UNIT_OPTIONS}")
-    spec = card.spectrogram
-    need(isinstance(spec.nperseg, int) and spec.nperseg >= 2, f"spectrogram nperseg must be an integer >= 2; "
-         f"got {spec.nperseg!r}")
-    if spec.noverlap is not None and isinstance(spec.nperseg, int):
-        need(isinstance(spec.noverlap, int) and 0 <= spec.noverlap < spec.nperseg,
-             f"spectrogram noverlap must be in 0..nperseg-1; got {spec.noverlap!r}")
-    need(_finite(spec.log_eps) and spec.log_eps > 0, f"spectrogram log_eps must be > 0; got {spec.log_eps!r}")
-    kind = getattr(card, "feature_kind", "spectrogram")
-    need(kind in ("spectrogram", "erp"), f"feature_kind must be 'spectrogram' or 'erp'; got {kind!r}")
-    need(spec.fmax is None or (_finite(spec.fmax) and spec.fmax >= 0),
-         f"spectrogram fmax must be null or a frequency >= 0 Hz; got {spec.fmax!r}")
-    erp = getattr(card, "erp", None)
-    if kind == "erp" and erp is not None:
-        need(isinstance(erp.numtaps, int) and erp.numtaps >= 1, f"erp numtaps must be an integer >= 1; got {erp.numtaps!r}")
-        need(isinstance(erp.decimate, int) and erp.decimate >= 1, f"erp decimate must be an integer >= 1; got {erp.decimate!r}")
-        need(_finite(erp.cutoff) and 0 < erp.cutoff < card.sfreq / 2,
-             f"erp cutoff must be in (0, {card.sfreq / 2:g}) Hz; got {erp.cutoff!r}")
+    problems = _scalar_problems(card) + _feature_problems(card)
     if problems:  # the sizes below need sane numbers
         return problems
-    window = int(round(card.window_length * card.sfreq))
-    if kind == "erp":
-        need(window >= erp.numtaps, f"window of {window} samples is shorter than the ERP filter ({erp.numtaps} taps)")
+    return _size_problems(card) + _table_problems(card)
+
+
+class _Problems(list):
+    """A list of problem texts with ``need(ok, text)``: keep ``text`` unless ``ok``."""
+
+    def need(self, ok: bool, text: str) -> None:
+        if not ok:
+            self.append(text)
+
+
+def _scalar_problems(card) -> list[str]:
+    """Rate, channels, outputs, window, hop, scale and unit."""
+    p = _Problems()
+    p.need(_finite(card.sfreq) and card.sfreq > 0, f"sfreq must be a finite number > 0 Hz; got {card.sfreq!r}")
+    p.need(len(card.ch_names) >= 1, "the card lists no channels")
+    kind_out = getattr(card, "output_kind", "classes")
+    p.need(kind_out in ("classes", "embedding"), f"output_kind must be 'classes' or 'embedding'; got {kind_out!r}")
+    if kind_out == "embedding":
+        p.extend(_embedding_problems(getattr(card, "embedding", {})))
     else:
-        need(window >= spec.nperseg, f"window of {window} samples is shorter than one STFT segment ({spec.nperseg})")
-    need(window * len(card.ch_names) * 4 <= MAX_WINDOW_BYTES,
-         f"a window of {card.window_length:g} s x {len(card.ch_names)} channels at {card.sfreq:g} Hz needs "
-         f"{window * len(card.ch_names) * 4 / 2**20:.0f} MiB; at most {MAX_WINDOW_BYTES // 2**20} MiB")
+        p.need(len(card.class_names) >= 1, "the card lists no classes")
+    p.need(_finite(card.window_length) and 0 < card.window_length <= MAX_WINDOW_SECONDS,
+           f"window_length must be in (0, {MAX_WINDOW_SECONDS:g}] s; got {card.window_length!r}")
+    p.need(_finite(card.window_offset), f"window_offset must be a finite number of seconds; got {card.window_offset!r}")
+    p.need(_finite(card.hop) and card.hop > 0, f"hop must be a finite number > 0 s; got {card.hop!r}")
+    p.need(_finite(card.signal_scale) and card.signal_scale != 0,
+           f"signal_scale must be a finite non-zero number; got {card.signal_scale!r}")
+    p.need(normalise_unit(card.signal_unit) is not None,
+           f"signal_unit {card.signal_unit!r} is not one of {UNIT_OPTIONS}")
+    return p
+
+
+def _feature_problems(card) -> list[str]:
+    """The feature kind and its spectrogram or erp numbers."""
+    p, spec = _Problems(), card.spectrogram
+    p.need(isinstance(spec.nperseg, int) and spec.nperseg >= 2, f"spectrogram nperseg must be an integer >= 2; "
+           f"got {spec.nperseg!r}")
+    if spec.noverlap is not None and isinstance(spec.nperseg, int):
+        p.need(isinstance(spec.noverlap, int) and 0 <= spec.noverlap < spec.nperseg,
+               f"spectrogram noverlap must be in 0..nperseg-1; got {spec.noverlap!r}")
+    p.need(_finite(spec.log_eps) and spec.log_eps > 0, f"spectrogram log_eps must be > 0; got {spec.log_eps!r}")
+    kind = getattr(card, "feature_kind", "spectrogram")
+    p.need(kind in ("spectrogram", "erp"), f"feature_kind must be 'spectrogram' or 'erp'; got {kind!r}")
+    p.need(spec.fmax is None or (_finite(spec.fmax) and spec.fmax >= 0),
+           f"spectrogram fmax must be null or a frequency >= 0 Hz; got {spec.fmax!r}")
+    erp = getattr(card, "erp", None)
+    if kind == "erp" and erp is not None:
+        p.need(isinstance(erp.numtaps, int) and erp.numtaps >= 1, f"erp numtaps must be an integer >= 1; got {erp.numtaps!r}")
+        p.need(isinstance(erp.decimate, int) and erp.decimate >= 1, f"erp decimate must be an integer >= 1; got {erp.decimate!r}")
+        p.need(_finite(erp.cutoff) and 0 < erp.cutoff < card.sfreq / 2,
+               f"erp cutoff must be in (0, {card.sfreq / 2:g}) Hz; got {erp.cutoff!r}")
+    return p
+
+
+def _size_problems(card) -> list[str]:
+    """The window against the filter or STFT segment, and its memory."""
+    p, window = _Problems(), int(round(card.window_length * card.sfreq))
+    if getattr(card, "feature_kind", "spectrogram") == "erp":
+        p.need(window >= card.erp.numtaps, f"window of {window} samples is shorter than the ERP filter ({card.erp.numtaps} taps)")
+    else:
+        nperseg = card.spectrogram.nperseg
+        p.need(window >= nperseg, f"window of {window} samples is shorter than one STFT segment ({nperseg})")
+    p.need(window * len(card.ch_names) * 4 <= MAX_WINDOW_BYTES,
+           f"a window of {card.window_length:g} s x {len(card.ch_names)} channels at {card.sfreq:g} Hz needs "
+           f"{window * len(card.ch_names) * 4 / 2**20:.0f} MiB; at most {MAX_WINDOW_BYTES // 2**20} MiB")
+    return p
+
+
+def _table_problems(card) -> list[str]:
+    """Normalisation tables (finite, std > 0) and evaluation figures (finite or null)."""
+    p = _Problems()
     for name in ("norm_mean", "norm_std"):
         values = getattr(card, name)
         if values is None:
@@ -84,17 +110,17 @@ def validate_card_numbers(card) -> list[str]:
         try:
             array = np.asarray(values, dtype=np.float64)
         except (TypeError, ValueError):
-            problems.append(f"{name} is not a numeric (channels x feature rows) table")
+            p.append(f"{name} is not a numeric (channels x feature rows) table")
             continue
         bad = int((~np.isfinite(array)).sum())
-        need(bad == 0, f"{name} has {bad} non-finite value(s) (NaN/Inf)")
+        p.need(bad == 0, f"{name} has {bad} non-finite value(s) (NaN/Inf)")
         if name == "norm_std":
             small = int((np.abs(array[np.isfinite(array)]) <= 0).sum())
-            need(small == 0, f"norm_std has {small} value(s) <= 0 (division by zero: every decision would be NaN)")
+            p.need(small == 0, f"norm_std has {small} value(s) <= 0 (division by zero: every decision would be NaN)")
     for key, value in (card.evaluation or {}).items():
         if isinstance(value, float):
-            need(math.isfinite(value), f"evaluation {key} is {value!r}; write null for a missing figure")
-    return problems
+            p.need(math.isfinite(value), f"evaluation {key} is {value!r}; write null for a missing figure")
+    return p
 
 
 def _embedding_problems(spec) -> list[str]:

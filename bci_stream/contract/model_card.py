@@ -20,8 +20,8 @@ from bci_stream.contract.preprocessing import Preprocessing, PreprocessingError
 CARD_KEY = "bci_stream.model_card"
 FORMAT_VERSION = 2  # 2: preprocessing; signal_unit taken from the data; feature_kind, spectrogram mode/fmax, erp;
 # output_kind and embedding (open-vocabulary models).
-# Fields a card may lack (version 1, or version 2 before the feature fields) take their defaults: today's
-# magnitude spectrogram, no preprocessing.
+# Format 1 (no preprocessing, signal unit or feature fields) was written only by pre-release versions:
+# refused, with the way out (re-export).
 
 
 class ModelCardError(ValueError):
@@ -196,7 +196,7 @@ class ModelCard:
         return max(1, int(round(self.hop * self.sfreq)))
 
     def preprocessing_spec(self) -> Preprocessing:
-        """The card's causal preprocessing (identity for version-1 cards)."""
+        """The card's causal preprocessing (identity when the card has none)."""
         return Preprocessing.from_dict(self.preprocessing)
 
     @property
@@ -239,6 +239,9 @@ class ModelCard:
         version = data.get("format_version")
         if not isinstance(version, int):
             raise ModelCardError("model card has no integer format_version")
+        if version < FORMAT_VERSION:
+            raise ModelCardError(f"model card format {version} was written by a pre-release bci-stream; re-export "
+                                 "the run with `bci-train export`")
         if version > FORMAT_VERSION:
             raise ModelCardError(
                 f"model card format {version} is newer than this bci-stream reads ({FORMAT_VERSION}); "

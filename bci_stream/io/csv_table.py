@@ -77,28 +77,10 @@ def read_csv(path: str | Path, eeg: str | None = None, drop: str | None = None, 
     time_col = time_column or next((c for c in columns if c.strip().lower() in TIME_COLUMNS), None)
     if time_col is not None and time_col not in columns:
         raise RecordingError(f"{path}: no column {time_col!r} for time_column= (columns: {columns})")
-    if marker_column and marker_column.lower() == "none":
-        marker_cols = []
-    elif marker_column:
-        marker_cols = _names(marker_column)
-        missing = [c for c in marker_cols if c not in columns]
-        if missing:
-            raise RecordingError(f"{path}: no column {missing[0]!r} for marker_column= (columns: {columns})")
-    else:
-        marker_cols = [c for c in columns if MARKER_COLUMN.match(c.strip())]
+    marker_cols = _marker_columns(path, columns, marker_column)
 
     # 2. The EEG columns and their unit
-    wanted = _names(eeg)
-    dropped = set(_names(drop) if drop is not None else AUX_COLUMNS)
-    if wanted:
-        missing = [c for c in wanted if c not in columns]
-        if missing:
-            raise RecordingError(f"{path}: no EEG column {missing[0]!r} (columns: {columns})")
-        eeg_cols = wanted
-    else:
-        eeg_cols = [c for c in columns if c != time_col and c not in marker_cols and c not in dropped]
-    if not eeg_cols:
-        raise RecordingError(f"{path}: no EEG column left (columns: {columns}); name them with eeg=A;B;C")
+    eeg_cols = _eeg_columns(path, columns, eeg, drop, [time_col, *marker_cols])
     ch_names, header_units = zip(*(_split_unit(c) for c in eeg_cols))
     scale = np.array([_factor(path, c, unit or u or "uV") for c, u in zip(eeg_cols, header_units)])[:, None]
     values = table[eeg_cols].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
@@ -112,6 +94,44 @@ def read_csv(path: str | Path, eeg: str | None = None, drop: str | None = None, 
     rate = _rate(path, table[time_col].to_numpy(np.float64) if time_col else None, sfreq)
 
     # 4. Markers: every row with a set marker value
+    events = _marker_events(table, marker_cols)
+    return Recording(data=(values.T * scale).astype(np.float32), sfreq=rate, ch_names=list(ch_names),
+                     events=name_events(events, parse_event_id(event_id)), unit="uV", source=str(path))
+
+
+def _marker_columns(path: Path, columns: list[str], marker_column: str | None) -> list[str]:
+    """The columns named by ``marker_column`` (``none``: no markers), else those named like Marker0."""
+    if marker_column and marker_column.lower() == "none":
+        return []
+    if not marker_column:
+        return [c for c in columns if MARKER_COLUMN.match(c.strip())]
+    marker_cols = _names(marker_column)
+    missing = [c for c in marker_cols if c not in columns]
+    if missing:
+        raise RecordingError(f"{path}: no column {missing[0]!r} for marker_column= (columns: {columns})")
+    return marker_cols
+
+
+def _eeg_columns(path: Path, columns: list[str], eeg: str | None, drop: str | None, taken: list) -> list[str]:
+    """The columns named by ``eeg``, else every column neither ``taken`` (time, markers) nor dropped."""
+    wanted = _names(eeg)
+    dropped = set(_names(drop) if drop is not None else AUX_COLUMNS)
+    if wanted:
+        missing = [c for c in wanted if c not in columns]
+        if missing:
+            raise RecordingError(f"{path}: no EEG column {missing[0]!r} (columns: {columns})")
+        eeg_cols = wanted
+    else:
+        eeg_cols = [c for c in columns if c not in taken and c not in dropped]
+    if not eeg_cols:
+        raise RecordingError(f"{path}: no EEG column left (columns: {columns}); name them with eeg=A;B;C")
+    return eeg_cols
+
+
+def _marker_events(table, marker_cols: list[str]) -> list[tuple[int, str]]:
+    """``[(row, code)]``: every row whose marker value is set (numeric: non-zero; text: non-empty, not "0")."""
+    import pandas as pd
+
     events: list[tuple[int, str]] = []
     for col in marker_cols:
         marks = table[col]
@@ -121,8 +141,7 @@ def read_csv(path: str | Path, eeg: str | None = None, drop: str | None = None, 
             text = marks.fillna("").astype(str).str.strip()
             rows = np.flatnonzero(((text != "") & (text != "0")).to_numpy())
         events += [(int(row), _code(marks.iloc[row])) for row in rows]
-    return Recording(data=(values.T * scale).astype(np.float32), sfreq=rate, ch_names=list(ch_names),
-                     events=name_events(events, parse_event_id(event_id)), unit="uV", source=str(path))
+    return events
 
 
 def _split_unit(column: str) -> tuple[str, str | None]:

@@ -58,6 +58,34 @@ def read_xdf(path: str | Path, eeg_stream: str | None = None, marker_stream: str
     ``unit=`` is given. All-"a.u." data stay as they are (unit "a.u."). Marker times become the
     index of the nearest EEG sample.
     """
+    if channels not in ("eeg", "all"):
+        raise RecordingError(f"channels={channels!r}; use 'eeg' or 'all'")
+    streams = _load_streams(path)
+    eeg = _eeg_stream(path, streams, eeg_stream)
+    labels, units, data = _eeg_channels(path, eeg, channels)
+    out_unit, scale = _microvolt_scale(path, _name(eeg), labels, units, unit)
+    sfreq = float(_text(eeg["info"]["nominal_srate"]))
+    if sfreq <= 0:
+        sfreq = float(eeg["info"].get("effective_srate") or 0)
+    events = _events(path, streams, marker_stream, np.asarray(eeg["time_stamps"]), sfreq)
+    return Recording(data=(data * scale).astype(np.float32), sfreq=sfreq, ch_names=labels, events=events,
+                     unit=out_unit, source=str(path))
+
+
+def _name(stream: dict) -> str:
+    return _text(stream["info"]["name"])
+
+
+def _is_string(stream: dict) -> bool:
+    return _text(stream["info"]["channel_format"]) == "string"
+
+
+def _kind(stream: dict) -> str:
+    return _text(stream["info"]["type"])
+
+
+def _load_streams(path: str | Path) -> list[dict]:
+    """Every stream of the file (pyxdf, dejittered); a cut, corrupt or empty file is one line."""
     import pyxdf
 
     check_xdf_complete(path)  # pyxdf skips a cut tail silently
@@ -67,63 +95,58 @@ def read_xdf(path: str | Path, eeg_stream: str | None = None, marker_stream: str
         raise RecordingError(f"{path}: not a readable XDF file ({type(err).__name__}: {err})") from err
     if not streams:
         raise RecordingError(f"{path}: not a readable XDF file (no streams in it)")
+    return streams
 
-    def name(s):
-        return _text(s["info"]["name"])
 
-    def is_string(s):
-        return _text(s["info"]["channel_format"]) == "string"
-
-    def kind(s):
-        return _text(s["info"]["type"])
-
-    if channels not in ("eeg", "all"):
-        raise RecordingError(f"channels={channels!r}; use 'eeg' or 'all'")
-    numeric = [s for s in streams if not is_string(s) and len(s["time_stamps"])]
+def _eeg_stream(path: str | Path, streams: list[dict], eeg_stream: str | None) -> dict:
+    """The numeric stream with samples named ``eeg_stream``, else the first of type EEG."""
+    numeric = [s for s in streams if not _is_string(s) and len(s["time_stamps"])]
     if eeg_stream is not None:
-        numeric = [s for s in numeric if name(s) == eeg_stream]
+        numeric = [s for s in numeric if _name(s) == eeg_stream]
     else:
-        numeric = [s for s in numeric if kind(s).upper() == "EEG"]
+        numeric = [s for s in numeric if _kind(s).upper() == "EEG"]
     if not numeric:
-        found = ", ".join(f"{name(s)!r} (type {kind(s) or '?'}, {_text(s['info']['channel_format'])})" for s in streams)
+        found = ", ".join(f"{_name(s)!r} (type {_kind(s) or '?'}, {_text(s['info']['channel_format'])})" for s in streams)
         raise RecordingError(f"{path}: no EEG stream{f' named {eeg_stream!r}' if eeg_stream else ' (type EEG)'} "
                              f"with samples; streams: {found}; pass eeg_stream=NAME to use another")
-    eeg = numeric[0]
+    return numeric[0]
+
+
+def _eeg_channels(path: str | Path, eeg: dict, channels: str) -> tuple[list[str], list[str], np.ndarray]:
+    """``(labels, units, data (n_channels, n_times))`` of the channels kept: of type EEG or undeclared
+    (``channels="eeg"``), or all of them with a warning naming the others (``"all"``)."""
     labels, units, types = _channel_labels(eeg)
     data = np.asarray(eeg["time_series"], dtype=np.float64).T
     other = [i for i, t in enumerate(types) if t not in ("EEG", "")]
     if other and channels == "all":
-        warnings.warn(f"{path}: keeping non-EEG channels {[f'{labels[i]} ({types[i]})' for i in other]}", stacklevel=2)
+        warnings.warn(f"{path}: keeping non-EEG channels {[f'{labels[i]} ({types[i]})' for i in other]}", stacklevel=3)
     elif other:
         keep = [i for i in range(len(labels)) if i not in set(other)]
         if not keep:
-            raise RecordingError(f"{path}: stream {name(eeg)!r} has no channel of type EEG; pass channels=all")
+            raise RecordingError(f"{path}: stream {_name(eeg)!r} has no channel of type EEG; pass channels=all")
         log.info("%s: dropped non-EEG channels %s", path, [labels[i] for i in other])
         labels, units, data = [labels[i] for i in keep], [units[i] for i in keep], data[keep]
-    out_unit, scale = _microvolt_scale(path, name(eeg), labels, units, unit)
-    sfreq = float(_text(eeg["info"]["nominal_srate"]))
-    if sfreq <= 0:
-        sfreq = float(eeg["info"].get("effective_srate") or 0)
-    times = np.asarray(eeg["time_stamps"])
+    return labels, units, data
 
-    strings = [s for s in streams if is_string(s)]
+
+def _events(path: str | Path, streams: list[dict], marker_stream: str | None, times: np.ndarray,
+            sfreq: float) -> list[tuple[int, str]]:
+    """``[(sample, text)]`` of the marker stream named ``marker_stream``, else the first string stream of
+    type Markers (other string streams are not stimuli), each at the EEG sample nearest it."""
+    strings = [s for s in streams if _is_string(s)]
     if marker_stream is not None:
-        strings = [s for s in strings if name(s) == marker_stream]
-    events = []
-    if marker_stream is None:
-        if strings and not any(kind(s).lower() == "markers" for s in strings):
-            warnings.warn(f"{path}: no marker stream of type Markers (string streams: {[name(s) for s in strings]}); "
-                          "pass marker_stream=NAME to use one", stacklevel=2)
-        strings = [s for s in strings if kind(s).lower() == "markers"]
-    if strings:
-        markers = strings[0]
-        # the EEG sample nearest each marker (half a sample either side)
-        idx = np.searchsorted(times, np.asarray(markers["time_stamps"]) - 0.5 / sfreq)
-        for i, value in zip(idx, markers["time_series"]):
-            if i < len(times):
-                events.append((int(i), str(value[0])))
-    return Recording(data=(data * scale).astype(np.float32), sfreq=sfreq, ch_names=labels, events=events,
-                     unit=out_unit, source=str(path))
+        strings = [s for s in strings if _name(s) == marker_stream]
+    else:
+        if strings and not any(_kind(s).lower() == "markers" for s in strings):
+            warnings.warn(f"{path}: no marker stream of type Markers (string streams: {[_name(s) for s in strings]}); "
+                          "pass marker_stream=NAME to use one", stacklevel=3)
+        strings = [s for s in strings if _kind(s).lower() == "markers"]
+    if not strings:
+        return []
+    markers = strings[0]
+    # the EEG sample nearest each marker (half a sample either side)
+    idx = np.searchsorted(times, np.asarray(markers["time_stamps"]) - 0.5 / sfreq)
+    return [(int(i), str(value[0])) for i, value in zip(idx, markers["time_series"]) if i < len(times)]
 
 
 def _microvolt_scale(path, stream: str, labels: list[str], units: list[str],

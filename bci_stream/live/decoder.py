@@ -61,12 +61,10 @@ class Decoder:
         self._inputs = [np.zeros(shape, np.float32), np.zeros(shape, np.float32)]
         self._turn = 0
         self._x = self._inputs[0]
-        output = self.session.get_outputs()[0]
         self._probs = np.zeros((1, self.card.n_outputs), np.float32)  # probabilities, or an embedding
         self._scratch = np.zeros_like(self._probs)  # touch(): results nobody reads
         self._bindings = [self._bind(x, self._probs) for x in self._inputs]
         self._touch_bindings = [self._bind(x, self._scratch) for x in self._inputs]
-        self._output_name = output.name
         s = self._features.spectrogram
         self.rolling: RollingSpectrogram | None = None
         if incremental and self._features.kind == "spectrogram" and RollingSpectrogram.supports(s, self.card.window_samples):

@@ -59,7 +59,6 @@ class SharedState:
     features: np.ndarray | None = None  # (n_channels, n_freqs, n_frames) of the last window
     latencies: deque = field(default_factory=lambda: deque(maxlen=1000))
     markers: deque = field(default_factory=lambda: deque(maxlen=50))  # (t_lsl, text)
-    last_marker: str = ""
     image: RenderedImage | None = None
     renderer_kind: str = "none"
     renderer_fps: float = 0.0
@@ -133,7 +132,6 @@ class SharedState:
         if markers:
             with self.lock:
                 self.markers.extend(markers)
-                self.last_marker = markers[-1][1]
 
     def report_log_error(self, message: str) -> None:
         """``JsonlLog(on_error=...)``: the session log failed (``message``) or recovered with nothing

@@ -140,12 +140,6 @@ def find_streams(name: str | None, stream_type: str, timeout: float, stop: threa
     return StreamFinder(name, stream_type, source_id).wait(timeout, stop, gather, progress)
 
 
-def resolve(name: str | None, stream_type: str, timeout: float) -> pylsl.StreamInfo | None:
-    """First stream with that name (or type when name is None), or None after ``timeout`` s."""
-    found = find_streams(name, stream_type, timeout)
-    return found[0] if found else None
-
-
 def stream_channel_labels(info: pylsl.StreamInfo) -> list[str]:
     """Channel labels from the stream's ``desc/channels``; empty strings where there are none."""
     return _channel_field(info, "label")
@@ -275,9 +269,21 @@ class LSLSource:
         # a stale answer from an outlet that just closed makes info() wait its whole timeout:
         # keep it to the caller's timeout so the reconnect loop tries again soon
         wait = max(0.5, min(5.0, timeout if timeout > 0 else 5.0))
+        rejected, fitting = self._sort_candidates(found, wait)
+        if not fitting:
+            if not rejected:
+                return False
+            if len(rejected) == 1:
+                raise StreamMismatchError(f"stream {rejected[0][0]!r} does not fit the model: {rejected[0][1]}")
+            raise StreamMismatchError("no stream fits the model: " + " | ".join(f"{n!r}: {why}" for n, why in rejected))
+        return self._open(*fitting[0], wait, rejected, fitting)
+
+    def _sort_candidates(self, found: list[pylsl.StreamInfo], wait: float) -> tuple[list, list]:
+        """``(rejected, fitting)``: ``[(name, problems)]`` of the streams that do not fit the model and
+        ``[(inlet, full info)]`` of those that do (streams whose full description never came are left out)."""
         rejected, fitting = [], []
         for info in found:
-            inlet = pylsl.StreamInlet(info, max_buflen=cfg.max_buflen, recover=False)  # clock: ClockCorrection
+            inlet = pylsl.StreamInlet(info, max_buflen=self.config.max_buflen, recover=False)  # clock: ClockCorrection
             try:
                 full = inlet.info(timeout=wait)
             except (LSLTimeoutError, LostError):  # a stale answer from an outlet that just went away
@@ -287,13 +293,12 @@ class LSLSource:
                 rejected.append((full.name(), "; ".join(problems)))
             else:
                 fitting.append((inlet, full))
-        if not fitting:
-            if not rejected:
-                return False
-            if len(rejected) == 1:
-                raise StreamMismatchError(f"stream {rejected[0][0]!r} does not fit the model: {rejected[0][1]}")
-            raise StreamMismatchError("no stream fits the model: " + " | ".join(f"{n!r}: {why}" for n, why in rejected))
-        inlet, full = fitting[0]
+        return rejected, fitting
+
+    def _open(self, inlet: pylsl.StreamInlet, full: pylsl.StreamInfo, wait: float, rejected: list,
+              fitting: list) -> bool:
+        """Open the chosen stream (``inlet``, its full description); False if it went away meanwhile."""
+        cfg = self.config
         self.problems(full)  # the unit conversion of the stream taken, not of the last one checked
         labels = stream_channel_labels(full)
         self._index, _ = _match_channels(labels, self.ch_names)
@@ -345,12 +350,6 @@ class LSLSource:
             except UnitError as err:
                 problems.append(str(err))
         return problems
-
-    def check(self, info: pylsl.StreamInfo) -> None:
-        """Raise :class:`StreamMismatchError` unless ``info`` fits the model (see :meth:`problems`)."""
-        problems = self.problems(info)
-        if problems:
-            raise StreamMismatchError(f"stream {info.name()!r} " + "; ".join(problems))
 
     def _unit_scale(self, units: list[str], index: np.ndarray) -> tuple[np.ndarray | float, str]:
         """Per-channel factors from the stream's units (or ``assume_unit``) to the model's unit."""

@@ -171,72 +171,36 @@ def calibrate(config: CalibrateConfig, state=None, say=print) -> CalibrationResu
     c = config
     out = Path(c.out)
     out.mkdir(parents=True, exist_ok=True)
-    stimuli = scan_images(c.images)
-    order = ModelCard.from_onnx(c.model).class_ids if c.model else None
-    mapping = write_mapping(stimuli, out / "mapping.tsv", class_order=order)
-    state = state or SharedState()
-    stop = threading.Event()
-    seconds: dict[str, float] = {}
+    mapping = _write_mapping(c, out / "mapping.tsv")
+    state, stop, seconds = state or SharedState(), threading.Event(), {}
     t_start = time.monotonic()
     markers_name = c.external_markers or c.markers_name
     presenter = None if c.external_markers else Presenter(c)
     listener = MarkerListener(markers_name)
     live = LiveConfig(stream=c.stream, markers=markers_name, mode="event", resolve_timeout=c.resolve_timeout,
                       log_path=out / "session.jsonl")
-    session: LiveSession | None = None
-    thread: threading.Thread | None = None
-    recorder = None
+    session, thread, recorder = None, None, None
     try:
         # 2. the decoder (if one runs already) and the recording
-        deadline = time.monotonic() + c.resolve_timeout
-        while not listener.pull() and listener.inlet is None and time.monotonic() < deadline:
-            time.sleep(0.05)  # the presenter's marker stream is up: the decoder's event mode needs it
-        if c.model:
-            session = build_session(LiveSpec(model=c.model, providers=c.providers, live=live), state=state)
-            session.start()
-            thread = threading.Thread(target=session.run, name="decoder", daemon=True)
-            thread.start()
-            ids = [stream_query_id(session.source.info), stream_query_id(session.markers.info),
-                   session.outlet.source_id]
-        else:
-            if listener.inlet is None:
-                raise RuntimeError(f"no marker stream {markers_name!r} within {c.resolve_timeout:g} s")
-            ids = [stream_query_id(_find_eeg(c)), stream_query_id(listener.inlet.info())]
+        session, thread, ids = _start_decoder(c, live, state, listener)
         recorder = Recorder(out / "calibration.xdf", ids,
                             on_error=lambda m: state.update(message=m[:200])).start()
         recorder.on_status = lambda st: state.update(recording=dataclasses.asdict(st))
         say(f"recording {len(ids)} streams to {recorder.path}; presenting {c.trials} pictures", flush=True)
         # 3. calibration trials
         t = time.monotonic()
-        shown = _count_until(listener, c.trials, presenter, 0, state, "calibration", stop)
-        time.sleep(c.tmax + 1.0)  # the last epoch's samples reach the recorder
-        status = recorder.stop()
+        shown = _present_and_record(c, recorder, listener, presenter, state, stop, say)
         seconds["present+record"] = time.monotonic() - t
-        if status.error:
-            raise RuntimeError(status.error)
-        say(f"{shown} pictures shown; {status.line()}", flush=True)
         # 4. train in a child process
         t = time.monotonic()
         state.update(calibration={"phase": "training", "done": shown, "total": c.trials})
         model_path = out / "model.onnx"
         offline = _train(c, recorder.path, mapping, out / "run", model_path)
         seconds["train+export"] = time.monotonic() - t
-        lo, hi = offline["top1_ci"]
-        say(f"trained: test split '{offline['split']}' top-1 {offline['top1']:.3f} [95 % CI {lo:.3f}, {hi:.3f}] "
-            f"(n={offline['n']}, chance {offline['chance_top1']:.3f}); {model_path}", flush=True)
+        say(_trained_line(offline, model_path), flush=True)
         # 5. hot-swap (or start)
-        new = Decoder(model_path, providers=c.providers)
-        if session is not None:
-            session.swap_decoder(new)
-            while session._next_decoder is not None and thread.is_alive():
-                time.sleep(0.01)  # applied by the loop between two turns
-            swapped = True
-        else:
-            session = LiveSession(new, live, state=state)
-            session.start()
-            thread = threading.Thread(target=session.run, name="decoder", daemon=True)
-            thread.start()
-            swapped = False
+        swapped = session is not None
+        session, thread = _go_live(Decoder(model_path, providers=c.providers), session, thread, live, state)
         say(f"live with {model_path.name} ({'hot-swapped' if swapped else 'started'})", flush=True)
         # 6. the test phase, scored live
         t = time.monotonic()
@@ -250,21 +214,96 @@ def calibrate(config: CalibrateConfig, state=None, say=print) -> CalibrationResu
         lost = session.source.lost_samples if session.source.has_counter else None
         seconds["total"] = time.monotonic() - t_start
         result = CalibrationResult(recorder.path, model_path, offline, live_acc, swapped, lost, seconds)
-        (out / "calibration.json").write_text(json.dumps(
-            {"offline": offline, "live": live_acc, "within_ci": result.within_ci, "swapped": swapped,
-             "lost_samples": lost, "seconds": seconds, "xdf": str(recorder.path), "model": str(model_path)},
-            indent=1, default=str))
+        _write_result(out / "calibration.json", result)
         return result
     finally:
-        stop.set()
-        if recorder is not None:
-            recorder.stop()
-        if session is not None:
-            session.stop()
-        if thread is not None:
-            thread.join(timeout=10)
-        if presenter is not None:
-            presenter.close()
+        _close(stop, recorder, session, thread, presenter)
+
+
+def _write_mapping(c: CalibrateConfig, path: Path) -> Path:
+    """The stimulus folder's image -> class table, in the model's class order when there is a model."""
+    from bci_stream.contract.model_card import ModelCard
+    from bci_stream.contract.stimuli import scan_images, write_mapping
+
+    stimuli = scan_images(c.images)  # the folder first: its problems are said before the model's
+    order = ModelCard.from_onnx(c.model).class_ids if c.model else None
+    return write_mapping(stimuli, path, class_order=order)
+
+
+def _close(stop: threading.Event, recorder, session, thread, presenter) -> None:
+    """Stop whatever of the sitting was started (None: never started), in order."""
+    stop.set()
+    if recorder is not None:
+        recorder.stop()
+    if session is not None:
+        session.stop()
+    if thread is not None:
+        thread.join(timeout=10)
+    if presenter is not None:
+        presenter.close()
+
+
+def _present_and_record(c: CalibrateConfig, recorder, listener, presenter, state, stop, say) -> int:
+    """The calibration trials, recorded; the number shown. A recorder error ends the sitting."""
+    shown = _count_until(listener, c.trials, presenter, 0, state, "calibration", stop)
+    time.sleep(c.tmax + 1.0)  # the last epoch's samples reach the recorder
+    status = recorder.stop()
+    if status.error:
+        raise RuntimeError(status.error)
+    say(f"{shown} pictures shown; {status.line()}", flush=True)
+    return shown
+
+
+def _trained_line(offline: dict, model_path: Path) -> str:
+    lo, hi = offline["top1_ci"]
+    return (f"trained: test split '{offline['split']}' top-1 {offline['top1']:.3f} [95 % CI {lo:.3f}, {hi:.3f}] "
+            f"(n={offline['n']}, chance {offline['chance_top1']:.3f}); {model_path}")
+
+
+def _start_decoder(c: CalibrateConfig, live, state, listener) -> tuple:
+    """``(session, thread, stream ids to record)``: with a model, its live session decoding on a thread
+    (EEG, markers and its predictions recorded); without one, no session (EEG and markers recorded)."""
+    from bci_stream.live.session import LiveSpec, build_session
+    from bci_stream.recording.labrecorder import stream_query_id
+
+    deadline = time.monotonic() + c.resolve_timeout
+    while not listener.pull() and listener.inlet is None and time.monotonic() < deadline:
+        time.sleep(0.05)  # the presenter's marker stream is up: the decoder's event mode needs it
+    if not c.model:
+        if listener.inlet is None:
+            raise RuntimeError(f"no marker stream {live.markers!r} within {c.resolve_timeout:g} s")
+        return None, None, [stream_query_id(_find_eeg(c)), stream_query_id(listener.inlet.info())]
+    session = build_session(LiveSpec(model=c.model, providers=c.providers, live=live), state=state)
+    session.start()
+    thread = threading.Thread(target=session.run, name="decoder", daemon=True)
+    thread.start()
+    return session, thread, [stream_query_id(session.source.info), stream_query_id(session.markers.info),
+                             session.outlet.source_id]
+
+
+def _go_live(decoder, session, thread, live, state) -> tuple:
+    """``(session, thread)`` decoding with the new ``decoder``: hot-swapped into the running session, or
+    a session started for it."""
+    from bci_stream.live.session import LiveSession
+
+    if session is not None:
+        session.swap_decoder(decoder)
+        while session._next_decoder is not None and thread.is_alive():
+            time.sleep(0.01)  # applied by the loop between two turns
+        return session, thread
+    session = LiveSession(decoder, live, state=state)
+    session.start()
+    thread = threading.Thread(target=session.run, name="decoder", daemon=True)
+    thread.start()
+    return session, thread
+
+
+def _write_result(path: Path, result: CalibrationResult) -> None:
+    """``calibration.json``: the offline and live figures, the swap, lost samples and timings."""
+    path.write_text(json.dumps(
+        {"offline": result.offline, "live": result.live, "within_ci": result.within_ci, "swapped": result.swapped,
+         "lost_samples": result.lost_samples, "seconds": result.seconds, "xdf": str(result.xdf),
+         "model": str(result.model)}, indent=1, default=str))
 
 
 def _held_out_images(xdf: Path, split_json: Path, tmax: float) -> list[str]:

@@ -37,7 +37,7 @@ def _serve(config: RenderConfig, decoder_space: str | None, conn) -> None:
     try:
         renderer = build_in_process(config, decoder_space)
     except Exception as err:  # missing weights, no CUDA, space mismatch: the parent reports it and falls back
-        conn.send(("error", _describe(err)))
+        conn.send(("error", describe_error(err)))
         return
     conn.send(("ready", f"{renderer.kind} on {renderer.device}"))
     while True:
@@ -52,10 +52,10 @@ def _serve(config: RenderConfig, decoder_space: str | None, conn) -> None:
         try:
             conn.send(("image", draw(*args)))
         except Exception as err:  # CUDA OOM, pipeline error
-            conn.send(("error", _describe(err)))
+            conn.send(("error", describe_error(err)))
 
 
-def _describe(err: Exception) -> str:
+def describe_error(err: Exception) -> str:
     """The child's error for the parent, which wraps it in a RendererError (so a RendererError's own
     message goes without its type: no "RendererError: RendererError: ...")."""
     return str(err) if isinstance(err, RendererError) else f"{type(err).__name__}: {err}"

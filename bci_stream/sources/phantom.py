@@ -517,6 +517,30 @@ class Phantom:
             y = np.einsum("ij,...jt->...it", projector, x) @ white_t
             return y.reshape(*x.shape[:-2], -1).astype(np.float32)
 
+        shifts, log_w, gain_list, log_gain_w, groups = self._oracle_prior(trials, n_shifts, subject_agnostic,
+                                                                          n_gains, n_amps)
+        log_post = np.full((len(trials), n_candidates), -np.inf)
+        for s, idx in groups.items():
+            if len(idx) == 0:
+                continue
+            x = whiten(trials.eeg[idx])  # (n, ch*t)
+            # templates at the subject's gain and latency, or at gain 1 and latency 0 scaled by each prior gain
+            gain, latency = (1.0, 0.0) if s is None else (self.subjects[s].gain, self.subjects[s].latency)
+            templates = np.stack([whiten(self.evoked_at(loadings[k], gain, latency + sh)[:, start : start + n_times])
+                                  for k in range(n_candidates) for sh in shifts])  # (candidates * shifts, ch * t)
+            dots = (x @ templates.T).reshape(len(idx), n_candidates, len(shifts))
+            energy = 0.5 * (templates.astype(np.float64) ** 2).sum(1).reshape(n_candidates, len(shifts))
+            ll = np.stack([g * dots - g * g * energy[None] for g in gain_list], axis=-1)  # (n, classes, shifts, gains)
+            ll = ll + log_w[None, None, :, None] + log_gain_w[None, None, None, :]
+            log_post[idx] = logsumexp(ll.reshape(len(idx), n_candidates, -1), axis=2)
+        return softmax(log_post, axis=1)
+
+    def _oracle_prior(self, trials: Trials, n_shifts: int, subject_agnostic: bool, n_gains: int,
+                      n_amps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+        """The oracle's quadrature over what it does not know: latency shifts (s) and their log weights,
+        gains (subject prior x trial amplitude) and their log weights, and the trial groups that share
+        templates (``{subject: indices}``, or ``{None: all}`` when subject-agnostic)."""
+        c = self.config
         # trial amplitude 1 + amp_jitter * z, z ~ N(0, 1): Gauss-Hermite nodes and weights
         z, z_w = np.polynomial.hermite_e.hermegauss(max(1, n_amps))
         amps, log_amp_w = np.clip(1 + c.amp_jitter * z, 0.05, None), np.log(z_w / z_w.sum())
@@ -535,21 +559,7 @@ class Phantom:
         log_w = np.log(weights / weights.sum())
         gain_list = np.outer(prior_gains, amps).ravel()  # gains relative to the templates below
         log_gain_w = (np.log(np.full(len(prior_gains), 1 / len(prior_gains)))[:, None] + log_amp_w[None]).ravel()
-        log_post = np.full((len(trials), n_candidates), -np.inf)
-        for s, idx in groups.items():
-            if len(idx) == 0:
-                continue
-            x = whiten(trials.eeg[idx])  # (n, ch*t)
-            # templates at the subject's gain and latency, or at gain 1 and latency 0 scaled by each prior gain
-            gain, latency = (1.0, 0.0) if s is None else (self.subjects[s].gain, self.subjects[s].latency)
-            templates = np.stack([whiten(self.evoked_at(loadings[k], gain, latency + sh)[:, start : start + n_times])
-                                  for k in range(n_candidates) for sh in shifts])  # (candidates * shifts, ch * t)
-            dots = (x @ templates.T).reshape(len(idx), n_candidates, len(shifts))
-            energy = 0.5 * (templates.astype(np.float64) ** 2).sum(1).reshape(n_candidates, len(shifts))
-            ll = np.stack([g * dots - g * g * energy[None] for g in gain_list], axis=-1)  # (n, classes, shifts, gains)
-            ll = ll + log_w[None, None, :, None] + log_gain_w[None, None, None, :]
-            log_post[idx] = logsumexp(ll.reshape(len(idx), n_candidates, -1), axis=2)
-        return softmax(log_post, axis=1)
+        return shifts, log_w, gain_list, log_gain_w, groups
 
     # --- continuous stream ------------------------------------------------------------------
     def new_stream(self, subject: int = 1, isi: float = 0.5, seed: int | None = None, blocks: bool = False,

@@ -16,7 +16,6 @@ state, never by stepping it again: that would warn "lr_scheduler.step() before o
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -91,7 +90,10 @@ def load_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer: torch.opti
         moments.setdefault(int(i), {})[key] = value
     sd["state"] = moments
     optimizer.load_state_dict(sd)  # moves the moments to the parameters' device
-    _restore_scheduler(optimizer, scheduler, state.pop("scheduler", None), state["epoch"])
+    if "scheduler" not in state:
+        raise ValueError(f"--resume: the checkpoint in {run_dir} has no scheduler state (a pre-release bci-train "
+                         "wrote it); start a new --out")
+    _restore_scheduler(optimizer, scheduler, state.pop("scheduler"))
     scaler_state = state.pop("grad_scaler", None)
     if scaler is not None and scaler.is_enabled() and scaler_state is not None:
         scaler.load_state_dict(scaler_state)
@@ -99,15 +101,9 @@ def load_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer: torch.opti
 
 
 def _restore_scheduler(optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler,
-                       saved: dict | None, epoch: int) -> None:
+                       saved: dict) -> None:
     """The scheduler from its saved state, and the optimizer's learning rates from the scheduler's last
     ones (the optimizer's ``param_groups`` were rebuilt fresh, at the initial rate)."""
-    if saved is None:  # a checkpoint from before the scheduler was saved: replay its steps, as it used to
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)`")
-            for _ in range(epoch):
-                scheduler.step()
-        return
     scheduler.load_state_dict(saved)
     for group, lr in zip(optimizer.param_groups, scheduler.get_last_lr()):
         group["lr"] = lr

@@ -327,12 +327,6 @@ def check_split(trials: Trials, split: Split, name: str, seed: int = 0) -> None:
         raise SplitError(f"split {name!r} cannot be used: {problem}; {hint}")
 
 
-def shuffled_labels(labels: np.ndarray, seed: int = 0) -> np.ndarray:
-    """A permutation of all ``labels`` across every part. The shuffled-label control no longer uses it: it
-    permutes within the training (and validation) part only, :func:`offline_training.experiments.controls.shuffled_within`."""
-    return np.random.default_rng([seed, 17]).permutation(labels)
-
-
 def clean_training(eeg: np.ndarray, labels: np.ndarray, train: np.ndarray, reject: float | None) -> np.ndarray:
     """The training indices ``train`` whose epoch ``eeg[i]`` ``(ch, t)`` has a peak-to-peak amplitude below
     ``reject`` (signal unit, e.g. µV) on every channel: MNE's ``Epochs(reject=...)`` rule, applied to the
