@@ -14,7 +14,7 @@ import numpy as np
 import pylsl
 import pytest
 
-from bci_stream.live.channel_events import (ChannelEvents, ChannelEventsConfig, EdgeDetector, OffsetPairs,
+from bci_stream.live.channel_events import (ChannelEventsConfig, EdgeDetector, OffsetPairs,
                                             make_channel_events, parse_codes)
 
 SFREQ = 256.0
@@ -102,6 +102,38 @@ def faces_model(tmp_path_factory):
     return run / "model.onnx"
 
 
+def _replay_into(recording, stream_name: str, sessions: list, got: dict, n_stimuli: int) -> tuple[list, dict]:
+    """Replay ``recording`` at 8x into ``sessions`` until each decided ``n_stimuli`` windows; the last
+    session's outlet samples read while it is up, and the decision counts."""
+    from bci_stream.sources.replay import recording_pusher
+    from bci_stream.sources.simulate import OutletConfig
+
+    pusher = recording_pusher(recording, OutletConfig(name=stream_name, source_id=stream_name, counter=True), speed=8.0)
+    for s in sessions:
+        s.start()
+    outlet_inlet = pylsl.StreamInlet(pylsl.resolve_byprop("source_id", sessions[-1].outlet.source_id, timeout=5)[0],
+                                     recover=False)
+    outlet_inlet.open_stream(timeout=5)
+    runners = [threading.Thread(target=s.run, kwargs={"seconds": recording.duration / 8 + 30}) for s in sessions]
+    for r in runners:
+        r.start()
+    pusher.start()
+    deadline = time.monotonic() + recording.duration / 8 + 30  # a bound on waiting, not an assertion
+    outlet = []
+    while min(len(v) for v in got.values()) < n_stimuli and time.monotonic() < deadline - 2:
+        time.sleep(0.05)
+        outlet += outlet_inlet.pull_chunk(timeout=0.0)[0]
+    time.sleep(0.3)
+    outlet += outlet_inlet.pull_chunk(timeout=0.0)[0]
+    counts = {k: len(v) for k, v in got.items()}
+    for s in sessions:
+        s.stop()
+    for r in runners:
+        r.join()
+    pusher.close()
+    return outlet, counts
+
+
 @real
 def test_events_from_the_marker_column_decode_as_the_marker_stream_within_one_sample(faces_model, stream_name,
                                                                                     tmp_path):
@@ -109,8 +141,7 @@ def test_events_from_the_marker_column_decode_as_the_marker_stream_within_one_sa
     from bci_stream.live.accumulate import AccumulateConfig, Accumulator
     from bci_stream.live.decoder import Decoder
     from bci_stream.live.session import LiveConfig, LiveSession
-    from bci_stream.sources.replay import recording_pusher, with_events_channel
-    from bci_stream.sources.simulate import OutletConfig
+    from bci_stream.sources.replay import with_events_channel
 
     recording = read_recording(sorted(N170.glob("*.csv"))[-1], event_id="1:house;2:face")
     recording, codes = with_events_channel(recording, "Marker0")
@@ -129,30 +160,8 @@ def test_events_from_the_marker_column_decode_as_the_marker_stream_within_one_sa
                          events=ChannelEventsConfig(channel="Marker0", codes=parse_codes("1:face;2:house")))
     accumulated = session("accumulated", log_path=tmp_path / "acc.jsonl", outlet_name=f"{stream_name}-acc",
                           accumulate=AccumulateConfig(enabled=True, max_repeats=3))
-    pusher = recording_pusher(recording, OutletConfig(name=stream_name, source_id=stream_name, counter=True), speed=8.0)
     sessions = [by_markers, by_channel, accumulated]
-    for s in sessions:
-        s.start()
-    outlet_inlet = pylsl.StreamInlet(pylsl.resolve_byprop("source_id", accumulated.outlet.source_id, timeout=5)[0],
-                                     recover=False)
-    outlet_inlet.open_stream(timeout=5)
-    runners = [threading.Thread(target=s.run, kwargs={"seconds": recording.duration / 8 + 30}) for s in sessions]
-    for r in runners:
-        r.start()
-    pusher.start()
-    deadline = time.monotonic() + recording.duration / 8 + 30
-    outlet = []  # the accumulated session's outlet samples, read while it is up
-    while min(len(v) for v in got.values()) < len(complete) and time.monotonic() < deadline - 2:
-        time.sleep(0.05)
-        outlet += outlet_inlet.pull_chunk(timeout=0.0)[0]
-    time.sleep(0.3)
-    outlet += outlet_inlet.pull_chunk(timeout=0.0)[0]
-    counts = {k: len(v) for k, v in got.items()}
-    for s in sessions:
-        s.stop()
-    for r in runners:
-        r.join()
-    pusher.close()
+    outlet, counts = _replay_into(recording, stream_name, sessions, got, len(complete))
 
     assert len(complete) >= 150 and all(s.source.lost_samples == 0 for s in sessions)
     assert min(counts.values()) == len(complete), f"decisions {counts} of {len(complete)} stimuli"

@@ -117,19 +117,8 @@ MAX_FUNCTION_LINES = 60  # end_lineno - lineno + 1, docstring included
 # Declarative argparse builders: a list of add_argument calls reads best as one block.
 DECLARATIVE_PARSERS = {
     "bci_stream/commands/live.py:add_parser",
-    "offline_training/cli.py:build_parser",
-    "offline_training/cli.py:_add_training_args",
 }
-# TEMPORARY: being split in the redesign branches (live side: viewer; trainer side: fit, pipeline,
-# zero_shot, sweep). The integrator empties this list after the merge.
-BEING_SPLIT = {
-    "bci_stream/viewer/main_window.py:MainWindow.__init__",
-    "offline_training/training/fit.py:fit",
-    "offline_training/experiments/pipeline.py:compare",
-    "offline_training/experiments/pipeline.py:train_and_test",
-    "offline_training/experiments/zero_shot.py:train_and_test_embedding",
-    "offline_training/sweep/runner.py:run_sweep",
-}
+BEING_SPLIT: set[str] = set()  # the redesign branches are merged: nothing waits to be split
 
 
 def python_files() -> list[Path]:

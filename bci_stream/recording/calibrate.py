@@ -158,13 +158,10 @@ def _train(config: CalibrateConfig, xdf: Path, mapping: Path, run_dir: Path, mod
 
 def calibrate(config: CalibrateConfig, state=None, say=print) -> CalibrationResult:
     """Run the whole sitting (see the module docstring); returns the figures."""
-    from bci_stream.contract.model_card import ModelCard
-    from bci_stream.contract.stimuli import scan_images, write_mapping
     from bci_stream.live.config import LiveConfig
     from bci_stream.live.decoder import Decoder
-    from bci_stream.live.session import LiveSession, LiveSpec, build_session
     from bci_stream.live.state import SharedState
-    from bci_stream.recording.labrecorder import Recorder, stream_query_id
+    from bci_stream.recording.labrecorder import Recorder
     from bci_stream.sources.listen import MarkerListener
 
     # 1. inputs checked before anything starts
