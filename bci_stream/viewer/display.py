@@ -78,6 +78,7 @@ def trace_view(ring, seconds: float, sfreq: float, channels: np.ndarray, points:
     return data, offsets / sfreq, t_last
 
 
+def spectrogram_extent(card: ModelCard | None) -> tuple[float, float, float, float] | None:
     """``(x0 ms, width ms, y0 Hz, height Hz)`` of the spectrogram image of a card's window, time from
     the window's first sample: frames centred on their segment (scipy's zero-padded boundary), bins
     on their frequency."""
