@@ -61,7 +61,8 @@ def synthetic_model(tmp_path_factory):
     config = for_data(TrainConfig(epochs=1, kd=False, seed=0, threads=1), trials)
     idx = np.arange(n)
     run = tmp_path_factory.mktemp("bf-run")
-    fit(trials, {"train": idx[: n - 4], "val": idx[n - 4 :], "test": idx[n - 4 :]}, config, run, progress=False)
+    fitted = fit(trials, {"train": idx[: n - 4], "val": idx[n - 4 :], "test": idx[n - 4 :]}, config, run, progress=False)
+    (run / "run.json").write_text(json.dumps(fitted.info))  # fit leaves run.json to its caller
     path, _ = export_onnx(run, run / "model.onnx")
     return path
 

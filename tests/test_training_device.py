@@ -99,7 +99,7 @@ def test_amp_on_the_cpu_is_ignored_and_trains_in_float32(tiny, tmp_path, caplog)
     trials, split = tiny
     fit(trials, split, TrainConfig(student="seed", epochs=1, seed=1, device="cpu"), tmp_path / "fp32", trials.soft_labels, progress=False)
     info = fit(trials, split, TrainConfig(student="seed", epochs=1, seed=1, device="cpu", amp=True), tmp_path / "amp",
-               trials.soft_labels, progress=False)
+               trials.soft_labels, progress=False).info
     assert info["amp"] is None and info["device"] == "cpu"
     assert "--amp is ignored on the CPU" in caplog.text
     a, b = weights(tmp_path / "fp32"), weights(tmp_path / "amp")
