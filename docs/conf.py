@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import types
 import warnings
 from pathlib import Path
 
@@ -48,7 +49,11 @@ autodoc_inherit_docstrings = False  # a subclass's page says what it does, not i
 
 def _skip_library_members(app, what, name, obj, skip, options):
     """scikit-learn adds ``set_*_request`` (metadata routing) to every estimator, and a Qt signal's docstring
-    is PyQt's: not ours to document (the class's docstring names its signals)."""
+    is PyQt's: not ours to document (the class's docstring names its signals). A type alias such as
+    ``Chunk = tuple[np.ndarray, np.ndarray]`` is not a class, though autosummary lists it as one and
+    fails on its signature: its module's docstring or comment says what it holds."""
+    if isinstance(obj, types.GenericAlias):
+        return True
     if name.startswith("set_") and name.endswith("_request"):
         return True
     if type(obj).__name__ in ("pyqtSignal", "pyqtBoundSignal"):

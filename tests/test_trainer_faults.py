@@ -86,6 +86,32 @@ def test_a_training_run_whose_loss_goes_non_finite_stops_in_one_line(tmp_path, c
     assert "training diverged at epoch 1" in line and "--lr" in line and "model.safetensors" not in line
 
 
+
+def test_a_batch_whose_loss_is_not_finite_is_skipped_and_most_skipped_stops_the_run():
+    """One non-finite batch loss takes no optimiser step (the weights stay finite and the epoch goes on);
+    an epoch where most batches are skipped stops the run in one line."""
+    from offline_training.training.fit import Normaliser, Prepared, TrainingDiverged, check_finite, train_epoch
+    from offline_training.training.objectives import ClassesObjective
+    from offline_training.training.config import TrainConfig
+
+    x = np.random.default_rng(0).standard_normal((8, 1, 1, 4)).astype(np.float32)
+    x[5] = np.inf  # the batch holding trial 5 has an infinite logit, so a NaN loss
+    labels = np.array([0, 1] * 4)
+    config = TrainConfig(student="seed", kd=False, batch_size=2, lr=0.1)
+    objective = ClassesObjective(config)
+    objective.bind(None, labels, torch.device("cpu"))
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    data = Prepared(x, Normaliser(np.zeros((1, 1, 1), np.float32), np.ones((1, 1, 1), np.float32)), 0, 4)
+    loss, skipped = train_epoch(model, optimizer, torch.amp.GradScaler("cpu", enabled=False), data, objective, config,
+                                0, np.arange(8), torch.device("cpu"))
+    assert skipped == 1 and np.isfinite(loss)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    check_finite({"epoch": 1, "train_loss": loss, "val_loss": 1.0, "skipped_batches": 1}, config, n_batches=4)
+    with pytest.raises(TrainingDiverged, match="3 of 4 batches with a non-finite loss"):
+        check_finite({"epoch": 1, "train_loss": loss, "val_loss": 1.0, "skipped_batches": 3}, config, n_batches=4)
+
 # --- 12. spec keys and values, --resume ----------------------------------------------------------------
 @pytest.mark.parametrize("options, message", [
     ("classes=auto,subjet=1", "unknown key 'subjet' (did you mean 'subject'?)"),

@@ -20,11 +20,16 @@ the top-k gallery images, :mod:`bci_stream.retrieval.retriever`) on the same str
 mode's run, and prints its p99 over the classifier's (issue 14's budget: x1.5). Build a same-network
 twin of the demo classifier with ``tools/build_embedding_model.py --kind twin``.
 
+``--variants event,accumulate,repair`` adds runs with those live features on (issue 26's budget: each
+costs the decision path at most 0.3 ms p99 over the run it changes: accumulate over event, repair over
+the first wait mode).
+
 ``--breakdown`` times each decision's stages (:class:`StageClock`): where the latency goes.
 
     python tools/bench_latency.py --seconds 600 --json latency.json
     python tools/bench_latency.py --seconds 60 --no-baseline --model-b twin.onnx --gallery-index gallery.safetensors
     python tools/bench_latency.py --seconds 60 --waits block,poll,prewarm,spin --full-features --old /work/old
+    python tools/bench_latency.py --seconds 60 --no-baseline --waits block --variants event,accumulate,repair
 """
 
 from __future__ import annotations
@@ -114,15 +119,32 @@ class StageClock:
                        "p99_ms": float(np.nanpercentile(parts[:, i], 99))} for i, name in enumerate(STAGES)}
 
 
+def variant_config(variant: str, stream: str) -> dict:
+    """The :class:`LiveConfig` entries of a ``--variants`` run: ``event`` (event mode on the phantom's
+    markers), ``accumulate`` (event mode + evidence accumulation), ``repair`` (continuous, bad channels
+    repaired by spherical splines: the detector runs every block)."""
+    from bci_stream.contract.artifacts import RepairConfig
+    from bci_stream.live.accumulate import AccumulateConfig
+
+    event = {"mode": "event", "markers": f"{stream}-markers"}
+    table = {"event": event, "accumulate": {**event, "accumulate": AccumulateConfig(enabled=True)},
+             "repair": {"bad_channels": RepairConfig(mode="repair")}}
+    if variant not in table:
+        sys.exit(f"--variants: unknown {variant!r}; choose from {', '.join(table)}")
+    return table[variant]
+
+
 def run_ours(model: Path, stream: str, seconds: float, hop: float, threads: int, wait: str = "block",
-             incremental: bool = True, gallery_index: str | None = None, breakdown: bool = False) -> dict:
+             incremental: bool = True, gallery_index: str | None = None, breakdown: bool = False,
+             overrides: dict | None = None) -> dict:
     from bci_stream.live.decoder import Decoder
     from bci_stream.live.session import LiveConfig, LiveSession, open_retriever
     from bci_stream.live.wait import WaitConfig
 
     latencies: list[float] = []
     decoder = Decoder(model, providers="cpu", threads=threads, incremental=incremental)
-    config = LiveConfig(stream=stream, hop=hop, outlet_name=f"bench-{uuid.uuid4().hex[:6]}", wait=WaitConfig(wait))
+    config = LiveConfig(stream=stream, hop=hop, outlet_name=f"bench-{uuid.uuid4().hex[:6]}", wait=WaitConfig(wait),
+                        **(overrides or {}))
     retriever = open_retriever(gallery_index, decoder.card, config) if gallery_index else None
     session = LiveSession(decoder, config, listeners=[lambda p: latencies.append(p.latency_ms)], retriever=retriever)
     stage_clock = StageClock(session) if breakdown else None
@@ -237,6 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--breakdown", action="store_true",
                         help="time each decision's stages (transport + wake-up, loop, features, ONNX Runtime, "
                              "outlet) in every run of this checkout's decoder; adds about a microsecond per stage")
+    parser.add_argument("--variants", default="",
+                        help="also run these live features on the same stream, comma-separated: event, accumulate "
+                             "(event mode + evidence accumulation: compare with event), repair (bad-channel repair: "
+                             "compare with wait=block)")
     parser.add_argument("--json", help="write the figures here")
     return parser
 
@@ -245,7 +271,7 @@ def main() -> int:
     args = build_parser().parse_args()
     model = Path(args.model)
     card, waits = _checked(args, model)
-    n_runs = len(waits) + int(args.full_features) + int(args.old is not None) + int(not args.no_baseline) \
+    n_runs = len(waits) + len([v for v in args.variants.split(",") if v.strip()]) + int(args.full_features) + int(args.old is not None) + int(not args.no_baseline) \
         + int(bool(args.model_b))
     name = f"bench-{uuid.uuid4().hex[:8]}"
     total = args.seconds * (n_runs + bool(args.reference_model)) + 30 * (n_runs + 1)
@@ -301,6 +327,10 @@ def _run_pipelines(args, model: Path, name: str, waits: list[str]) -> dict:
         print_row(f"bci-stream, incremental spectrogram, wait {wait}", runs[f"wait={wait}"])
         if args.model_b and wait == waits[0]:  # right after the classifier's run, on the same stream
             _run_model_b(args, name, wait, results)
+    for variant in [v.strip() for v in args.variants.split(",") if v.strip()]:
+        runs[variant] = run_ours(model, name, args.seconds, args.hop, args.threads, wait=waits[0],
+                                 breakdown=args.breakdown, overrides=variant_config(variant, name))
+        print_row(f"bci-stream, {variant}, wait {waits[0]}", runs[variant])
     if args.full_features:
         runs["full-features"] = run_ours(model, name, args.seconds, args.hop, args.threads, incremental=False,
                                          breakdown=args.breakdown)

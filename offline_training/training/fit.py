@@ -220,13 +220,17 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler
                 data: Prepared, objective: Objective, config: TrainConfig, epoch: int, train_idx: np.ndarray,
                 device: torch.device, amp: torch.dtype | None = None) -> float:
     """One pass over the training trials in a seeded order (``[seed, epoch]``: a resumed run sees the same
-    batches); returns the mean training loss. What the loss reads per trial lives on ``device``
-    (``objective.bind``); batches travel there one at a time. The loss is summed on the device (no sync
-    per step)."""
+    batches); returns ``(mean training loss over the steps taken, batches skipped)``. What the loss reads
+    per trial lives on ``device`` (``objective.bind``); batches travel there one at a time.
+
+    A batch whose loss is not finite is skipped (no step: one NaN must not poison the weights, as
+    mixed-precision training's scaler does for overflowing gradients); the caller stops the run when
+    most of an epoch's batches are skipped (:func:`check_finite`). That check reads the loss on the host,
+    one sync per step."""
     model.train()
     order = np.random.default_rng([config.seed, epoch]).permutation(train_idx)
     shifts = np.random.default_rng([config.seed, epoch, 1]).integers(0, 2 * data.pad + 1, size=len(order))
-    total = torch.zeros((), dtype=torch.float64, device=device)
+    total, taken, skipped = 0.0, 0, 0
     for i in range(0, len(order), config.batch_size):
         rows = order[i : i + config.batch_size]
         x = to_device(data.x[rows], device)
@@ -234,12 +238,16 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler
             x = shifted(x, shifts[i : i + config.batch_size], data.width)
         with autocast(device, amp):
             loss = objective.loss(model, x, torch.from_numpy(rows).to(device))
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            skipped += 1
+            continue
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
-        total += loss.detach().double() * len(rows)
-    return total.item() / max(1, len(order))
+        total, taken = total + value * len(rows), taken + len(rows)
+    return (total / taken if taken else math.nan), skipped
 
 
 def _distinct_markers(trials: Trials) -> tuple[list[str], list[int]]:
@@ -323,14 +331,19 @@ class TrainingDiverged(RuntimeError):
     """The training or validation loss went NaN or infinite: the run stops (no model is worth saving)."""
 
 
-def check_finite(row: dict, config: TrainConfig) -> None:
-    """Stop with one line when an epoch's loss is not finite (the data were finite: the loader drops
-    trials with NaN or infinite samples, so the cause is the optimisation)."""
-    bad = [k for k in ("train_loss", "val_loss") if not math.isfinite(row[k])]
+def check_finite(row: dict, config: TrainConfig, n_batches: int = 1) -> None:
+    """Stop with one line when an epoch's loss is not finite or more than half of its ``n_batches`` were
+    skipped for a non-finite loss (the data were finite: the loader drops trials with NaN or infinite
+    samples, so the cause is the optimisation). A few skipped batches are logged and the run goes on."""
+    skipped = row.get("skipped_batches", 0)
+    bad = [f"{k} {row[k]}" for k in ("train_loss", "val_loss") if not math.isfinite(row[k])]
+    if 2 * skipped > n_batches:
+        bad.append(f"{skipped} of {n_batches} batches with a non-finite loss")
     if bad:
-        raise TrainingDiverged(f"training diverged at epoch {row['epoch']}: {' and '.join(bad)} "
-                               f"{' / '.join(str(row[k]) for k in bad)}; lower the learning rate (--lr, now "
-                               f"{config.lr:g}), or check the data for extreme values")
+        raise TrainingDiverged(f"training diverged at epoch {row['epoch']}: {' and '.join(bad)}; lower the "
+                               f"learning rate (--lr, now {config.lr:g}), or check the data for extreme values")
+    if skipped:
+        log.warning("epoch %d: %d of %d batches skipped (loss not finite)", row["epoch"], skipped, n_batches)
 
 
 class EpochProgress:
@@ -429,14 +442,15 @@ def _epochs(t: _Training, data: Prepared, objective: Objective, config: TrainCon
     """Train until ``config.epochs``, early stopping (``patience``) or ``stop_after``."""
     for epoch in range(t.state["epoch"], config.epochs):
         t0 = time.perf_counter()
-        train_loss = train_epoch(t.model, t.optimizer, t.scaler, data, objective, config, epoch, split["train"],
-                                 device, amp)
+        train_loss, skipped = train_epoch(t.model, t.optimizer, t.scaler, data, objective, config, epoch,
+                                          split["train"], device, amp)
         train_seconds = time.perf_counter() - t0
         t.scheduler.step()
         val_loss, val_acc = objective.validate(t.model, data, labels, split["val"])
         row = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss, "val_top1": val_acc,
-               "seconds": round(time.perf_counter() - t0, 4), "train_seconds": round(train_seconds, 4)}
-        check_finite(row, config)
+               "seconds": round(time.perf_counter() - t0, 4), "train_seconds": round(train_seconds, 4),
+               "skipped_batches": skipped}
+        check_finite(row, config, n_batches=-(-len(split["train"]) // config.batch_size))
         record_epoch(run_dir, t.state, row, t.model, t.optimizer, t.scheduler, t.scaler, data, t.best)
         if on_epoch is not None:
             on_epoch(dict(row))
