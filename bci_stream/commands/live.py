@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bci_stream.commands._common import EXIT_LOG_FAILED, HelpFormatter, stop_on_signals
 from bci_stream.commands._types import float_range, positive_float, positive_int, wait_seconds
+from bci_stream.contract.adaptation import MODES as ADAPT_MODES
+from bci_stream.contract.adaptation import AdaptConfig
 from bci_stream.live.scoring import accuracy_text
 from bci_stream.resources import has_display, model_path
+
+if TYPE_CHECKING:
+    from bci_stream.live.config import LiveConfig
 
 EPILOG = """examples:
   bci-stream live --model my_model.onnx --stream "actiCHamp-12345" --log session.jsonl
@@ -18,6 +25,7 @@ EPILOG = """examples:
   bci-stream live --model embedding.onnx --gallery-index idx.safetensors --top-k 5   # retrieval (embedding models)
   bci-stream live --model p300.onnx --mode event --accumulate --stop-confidence 0.95 --max-repeats 10
   bci-stream live --model faces.onnx --mode event --events-from Marker0 --event-codes '1:house;2:face'
+  bci-stream live --model my_model.onnx --adapt recentre --adapt-windows 60   # a new day: re-centred, no labels
 """
 
 
@@ -27,7 +35,7 @@ def add_parser(sub, parents) -> None:
     from bci_stream.render.base import RENDER_KINDS, UNCLIP_MODEL, RenderConfig
 
     live, render = LiveConfig(), RenderConfig()
-    acc, events = live.accumulate, live.events
+    acc, events, adapt = live.accumulate, live.events, live.adapt
     p = sub.add_parser("live", help="decode an LSL EEG stream in real time", parents=parents,
                        formatter_class=HelpFormatter, epilog=EPILOG,
                        description="Decode an LSL EEG stream with an exported model: the stream is checked against "
@@ -86,6 +94,14 @@ def add_parser(sub, parents) -> None:
     g.add_argument("--accumulate-prior", default=None, metavar="P,P,...",
                    help="the class prior the model's probabilities carry (divided out of all but one repeat; "
                         "default flat)")
+    g = p.add_argument_group("session adaptation (label-free; off by default: it changes decisions)")
+    g.add_argument("--adapt", choices=list(ADAPT_MODES), default=adapt.mode,
+                   help="recentre: re-centre the features on this session's own statistics (per channel and row), "
+                        "estimated without labels from its first --adapt-windows decisions, which themselves use "
+                        "the training statistics; assumes those decisions hold the classes in their usual "
+                        "proportions")
+    g.add_argument("--adapt-windows", type=adapt_windows, default=adapt.windows, metavar="N",
+                   help="decisions (in event mode: stimuli) whose features re-centre the session (at least 2)")
     g = p.add_argument_group("events from a channel of the EEG stream")
     g.add_argument("--events-from", default=events.channel, metavar="CHANNEL",
                    help="take the stimulus events from this channel of the EEG stream (sample-exact; an LSL marker "
@@ -152,33 +168,54 @@ def render_config(args):
                         in_process=args.renderer_in_process)
 
 
-def run(args) -> int:
+def adapt_windows(text: str) -> int:
+    """``--adapt-windows``: an integer the adaptation accepts (:class:`AdaptConfig`'s own rule)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer; got {text!r}") from None
+    try:
+        AdaptConfig(windows=value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{err}; e.g. --adapt-windows {AdaptConfig().windows}") from None
+    return value
+
+
+def live_config(args) -> LiveConfig:
+    """The :class:`LiveConfig` the parsed ``bci-stream live`` options name."""
     from bci_stream.contract.artifacts import RepairConfig
-    from bci_stream.live.session import LiveConfig, LiveSpec
-    from bci_stream.live.wait import WaitConfig
     from bci_stream.live.accumulate import AccumulateConfig
     from bci_stream.live.channel_events import ChannelEventsConfig, parse_codes
+    from bci_stream.live.config import LiveConfig
+    from bci_stream.live.wait import WaitConfig
+
+    return LiveConfig(stream=args.stream, markers=args.markers, mode=args.mode, hop=args.hop,
+                      smoothing=args.smoothing, log_path=Path(args.log) if args.log else None,
+                      resolve_timeout=args.resolve_timeout, outlet_name=args.outlet_name,
+                      assume_unit=args.assume_unit, wait=WaitConfig(args.wait), top_k=args.top_k,
+                      publish_embedding=args.publish_embedding,
+                      record_dir=Path(args.record) if args.record else None,
+                      watch_model=Path(args.watch_model) if args.watch_model else None,
+                      bad_channels=RepairConfig(mode=args.bad_channels, max_bad=args.max_bad_channels),
+                      stimuli=tuple(p.strip() for p in args.stimuli.split(",") if p.strip()) if args.stimuli else None,
+                      accumulate=AccumulateConfig(
+                          enabled=args.accumulate is not None, group=args.accumulate or "marker",
+                          stop_confidence=args.stop_confidence, max_repeats=args.max_repeats,
+                          reset_markers=_patterns(args.reset_markers), timeout=args.accumulate_timeout,
+                          prior=tuple(float(v) for v in args.accumulate_prior.split(",")) if args.accumulate_prior
+                          else None),
+                      events=ChannelEventsConfig(channel=args.events_from, kind=args.events_kind,
+                                                 threshold=args.events_threshold, holdoff=args.events_holdoff,
+                                                 codes=parse_codes(args.event_codes)),
+                      adapt=AdaptConfig(mode=args.adapt, windows=args.adapt_windows))
+
+
+def run(args) -> int:
+    from bci_stream.live.session import LiveSpec
 
     if not args.headless and not (has_display() or os.environ.get("QT_QPA_PLATFORM") == "offscreen"):
         raise RuntimeError("no display for the viewer: add --headless (or run under xvfb-run)")
-    config = LiveConfig(stream=args.stream, markers=args.markers, mode=args.mode, hop=args.hop,
-                        smoothing=args.smoothing, log_path=Path(args.log) if args.log else None,
-                        resolve_timeout=args.resolve_timeout, outlet_name=args.outlet_name,
-                        assume_unit=args.assume_unit, wait=WaitConfig(args.wait), top_k=args.top_k,
-                        publish_embedding=args.publish_embedding,
-                        record_dir=Path(args.record) if args.record else None,
-                        watch_model=Path(args.watch_model) if args.watch_model else None,
-                        bad_channels=RepairConfig(mode=args.bad_channels, max_bad=args.max_bad_channels),
-                        stimuli=tuple(p.strip() for p in args.stimuli.split(",") if p.strip()) if args.stimuli else None,
-                        accumulate=AccumulateConfig(
-                            enabled=args.accumulate is not None, group=args.accumulate or "marker",
-                            stop_confidence=args.stop_confidence, max_repeats=args.max_repeats,
-                            reset_markers=_patterns(args.reset_markers), timeout=args.accumulate_timeout,
-                            prior=tuple(float(v) for v in args.accumulate_prior.split(",")) if args.accumulate_prior
-                            else None),
-                        events=ChannelEventsConfig(channel=args.events_from, kind=args.events_kind,
-                                                   threshold=args.events_threshold, holdoff=args.events_holdoff,
-                                                   codes=parse_codes(args.event_codes)))
+    config = live_config(args)
     spec = LiveSpec(model=args.model, providers=args.providers, smoothing=args.smoothing, live=config,
                     render=render_config(args), seconds=args.seconds, gallery_index=args.gallery_index)
     if args.headless:
@@ -216,7 +253,8 @@ def _patterns(text: str | None) -> tuple[str, ...]:
 
 
 def extras_line(summary: dict) -> str:
-    """The accumulation's and the events channel's closing figures ("" when neither was on)."""
+    """The accumulation's, the events channel's and the session adaptation's closing figures ("" when
+    none was on)."""
     out = []
     acc = summary.get("accumulation") or {}
     if acc:
@@ -230,6 +268,10 @@ def extras_line(summary: dict) -> str:
         timing = (f"offset vs LSL markers median {off['median_ms']:+.3f} ms, p95 |offset| {off['p95_abs_ms']:.3f} ms "
                   f"over {off['pairs']} pairs" if off.get("pairs") else "no LSL marker paired")
         out.append(f"events from channel {ch['channel']!r} ({ch['kind']}): {ch['events']} events; {timing}")
+    ad = summary.get("adaptation") or {}
+    if ad:
+        out.append(f"session adaptation ({ad['mode']}): re-centred on the first {ad['windows']} decisions "
+                   f"(mean shift {ad['mean_shift_z']:.2f} z, spread ratio {ad['spread_ratio']:.2f})")
     return "\n".join(out)
 
 
@@ -332,9 +374,13 @@ class HeadlessPrinter:
         self.class_names, self.every, self.n = class_names, max(1, every), 0
         self.ood_warning, self.warned = ood_warning, ""
         self.accuracy = accuracy  # a RunningAccuracy (event mode)
+        self.adapt_state = "off"  # the last decision's (a change is printed)
 
     def __call__(self, p) -> None:
         self.n += 1
+        if p.adapt_state != self.adapt_state:
+            self.adapt_state = p.adapt_state
+            print(f"session adaptation: {p.adapt_state} ({p.adapt_windows} decisions gathered)", flush=True)
         if p.marker is None and self.n % self.every:
             return
         top = p.top5[0]

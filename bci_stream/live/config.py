@@ -6,9 +6,10 @@ import fnmatch
 from dataclasses import dataclass
 from pathlib import Path
 
+from bci_stream.contract.adaptation import AdaptConfig
+from bci_stream.contract.artifacts import RepairConfig
 from bci_stream.live.accumulate import AccumulateConfig
 from bci_stream.live.channel_events import ChannelEventsConfig
-from bci_stream.contract.artifacts import RepairConfig
 from bci_stream.live.wait import WaitConfig
 
 
@@ -51,6 +52,9 @@ class LiveConfig:
         None channel: from the LSL marker stream).
     bad_channels : flat / noisy / dropped-out channels: off (default), withhold the window, or repair
         them by spherical-spline interpolation (:class:`bci_stream.contract.artifacts.RepairConfig`).
+    adapt : label-free session adaptation (:class:`bci_stream.contract.adaptation.AdaptConfig`; off): the
+        features re-centred on the statistics of the session's first ``adapt.windows`` decisions, which
+        themselves use the training statistics.
     """
 
     stream: str | None = None
@@ -75,6 +79,7 @@ class LiveConfig:
     accumulate: AccumulateConfig = AccumulateConfig()
     events: ChannelEventsConfig = ChannelEventsConfig()
     bad_channels: RepairConfig = RepairConfig()
+    adapt: AdaptConfig = AdaptConfig()
 
     def is_stimulus(self, marker: str) -> bool:
         return self.stimuli is None or any(fnmatch.fnmatchcase(marker, p) for p in self.stimuli)

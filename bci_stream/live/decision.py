@@ -34,6 +34,8 @@ class Decision:
         reason = bad_window(window, self.decoder.card.ch_names)
         if reason:
             return Withheld(reason)
+        adapt = self.decoder.recentring  # the statistics this window is normalised with: as before classify
+        adapt_state = "off" if adapt is None else ("recentred" if adapt.ready else "calibrating")
         probs = self.decoder.classify(window, end)  # only the new frames when it moved by whole STFT hops
         if not np.isfinite(probs).all():  # e.g. samples so large the features overflow float32
             return Withheld("non-finite decision (input beyond float32 range after the features)")
@@ -49,7 +51,8 @@ class Decision:
         return Prediction(t_lsl=t_lsl, t_emitted=t_emitted, probabilities=probs, top5=top5, window_end_sample=end,
                           latency_ms=(t_emitted - t_lsl) * 1e3, marker=marker, ood_rms=ood.rms, ood_bias=ood.bias,
                           retrieval=retrieval, t_marker=t_marker, ood_warning=ood.warning,
-                          features=self.decoder.last_features)
+                          features=self.decoder.last_features, adapt_state=adapt_state,
+                          adapt_windows=adapt.n if adapt is not None else 0)
 
 
 def bad_window(window: np.ndarray, ch_names: list[str]) -> str:

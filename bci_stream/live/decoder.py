@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import onnxruntime as ort
 
+from bci_stream.contract.adaptation import AdaptConfig, FeatureRecentring
 from bci_stream.contract.card_checks import check_card_fits_network
 from bci_stream.contract.features import RollingSpectrogram
 from bci_stream.contract.model_card import ModelCard, ModelCardError
@@ -35,6 +36,10 @@ class Decoder:
     incremental : compute only the new spectrogram frames of a window that moved by whole STFT hops
         (:class:`~bci_stream.contract.features.RollingSpectrogram`, bit-identical to the full computation);
         False: every window in full.
+
+    Label-free session adaptation is off until :meth:`set_adaptation` (the live session calls it
+    with its ``LiveConfig.adapt``): ``recentring`` is then the session's
+    :class:`~bci_stream.contract.adaptation.FeatureRecentring` (None: off).
     """
 
     def __init__(self, model_path: str | Path, providers: str = "auto", smoothing: int = 1, threads: int = 1,
@@ -48,6 +53,9 @@ class Decoder:
         self.input_name = self.session.get_inputs()[0].name
         self._mean, self._std = self.card.norm_arrays()
         self._inv_std = (1.0 / self._std).astype(np.float32)
+        self._card_norm = (self._mean, self._inv_std)  # the training statistics, kept for set_adaptation()
+        self.recentring: FeatureRecentring | None = None  # set_adaptation(): the session's statistics
+        self._calibrating: FeatureRecentring | None = None  # the same while it gathers inputs, then None
         self._scale = np.float32(self.card.signal_scale)
         self._features = self.card.features()  # the trainer's transform (bci_stream.contract.features.Features)
         self._recent: deque[np.ndarray] = deque(maxlen=max(1, smoothing))
@@ -139,12 +147,38 @@ class Decoder:
         else:
             self.features(window, out=x[0])
         self._turn, self._x = turn, x
+        if self._calibrating is not None:  # the only cost of adaptation when off or done
+            self._calibrate(x[0])
         self.ood.update(x)
         binding = self._bindings[turn]
         if binding is None:
             return self.session.run(None, {self.input_name: x})[0][0]
         self.session.run_with_iobinding(binding)
         return self._probs[0].copy()  # the caller keeps it (smoothing, the outlet, the renderer)
+
+    def set_adaptation(self, config: AdaptConfig) -> None:
+        """Start label-free session adaptation afresh (:mod:`bci_stream.contract.adaptation`): the
+        next ``config.windows`` inputs are normalised with the card's statistics and gathered; the
+        inputs after them with the session's. ``mode="off"``: the card's statistics only, for good.
+        A new model, or a new session: :meth:`reset` after a gap keeps the adaptation."""
+        self._mean, self._inv_std = self._card_norm
+        n_channels, n_rows, _ = self.card.feature_shape()
+        self.recentring = FeatureRecentring(config, n_channels, n_rows) if config.enabled else None
+        self._calibrating = self.recentring
+        if self.rolling is not None:  # its kept columns were normalised with the statistics replaced
+            self.rolling.reset()
+
+    def _calibrate(self, z: np.ndarray) -> None:
+        """One input ``z`` ``(n_channels, n_rows, n_columns)``, normalised with the training statistics,
+        into the re-centring; once it has enough, the session's statistics normalise every later input."""
+        rec = self._calibrating
+        if not rec.update(z):
+            return
+        self._calibrating = None
+        mean, std = rec.statistics(self._card_norm[0], self._std)
+        self._mean, self._inv_std = mean, (1.0 / std).astype(np.float32)
+        if self.rolling is not None:  # its kept columns are z-scores of the training statistics
+            self.rolling.reset()
 
     def touch(self) -> None:
         """Run the network once on the last input, results discarded: brings its code and weights

@@ -36,6 +36,11 @@ class Prediction:
     features : the decoder's normalised features of the window, ``(n_channels, n_rows, n_columns)``:
         a view of its buffer, valid only while the sinks run (copy it to keep it; not logged).
     extra : more fields for the JSONL record (a stage's own).
+    adapt_state : label-free session adaptation (:mod:`bci_stream.contract.adaptation`): "off", or the
+        statistics this decision's features were normalised with: "calibrating" (the training ones,
+        while the session's first inputs are gathered) or "recentred" (the session's).
+    adapt_windows : inputs the adaptation has gathered so far (0 when off). Both are in the JSONL
+        record only when adaptation is on.
     """
 
     t_lsl: float
@@ -54,6 +59,8 @@ class Prediction:
     t_marker: float | None = None
     ood_warning: str = ""
     features: np.ndarray | None = field(default=None, repr=False, compare=False)
+    adapt_state: str = "off"
+    adapt_windows: int = 0
 
     def to_record(self, class_names: list[str]) -> dict:
         """The JSONL decision record. A retrieval decision writes its ``topk_*`` fields and the class
@@ -82,6 +89,9 @@ class Prediction:
                 record["truth_name"] = class_names[self.truth] if self.truth is not None else None
         if self.t_marker is not None:
             record["t_marker"] = self.t_marker
+        if self.adapt_state != "off":
+            record["adapt_state"] = self.adapt_state
+            record["adapt_windows"] = self.adapt_windows
         record.update(self.extra)
         return record
 

@@ -27,11 +27,11 @@ import numpy as np
 import pylsl
 from threadpoolctl import threadpool_limits
 
+from bci_stream.contract.artifacts import ArtifactChain, build_chain
 from bci_stream.contract.model_card import ModelCard
+from bci_stream.contract.preprocessing import CausalPreprocessor, Preprocessing, check_against_card
 from bci_stream.live.accumulate import Accumulator, make_accumulator
 from bci_stream.live.channel_events import make_channel_events
-from bci_stream.contract.artifacts import ArtifactChain, build_chain
-from bci_stream.contract.preprocessing import CausalPreprocessor, Preprocessing, check_against_card
 from bci_stream.live.config import LiveConfig
 from bci_stream.live.decision import Decision, Withheld
 from bci_stream.live.decoder import Decoder
@@ -40,7 +40,7 @@ from bci_stream.live.prediction import Prediction
 from bci_stream.live.ring_buffer import RingBuffer
 from bci_stream.live.scoring import MarkerTruth, RunningAccuracy
 from bci_stream.live.session_log import JsonlLog
-from bci_stream.live.sinks import CallbackSink, Scorer, SinkSlot, StateSink
+from bci_stream.live.sinks import AdaptReport, CallbackSink, Scorer, SinkSlot, StateSink
 from bci_stream.live.state import SharedState
 from bci_stream.live.wait import ChunkWaiter
 from bci_stream.lsl.inlet import LSLSource, SourceConfig, StreamLostError, describe_stream
@@ -245,6 +245,7 @@ class LiveSession:
         self.state = state or SharedState()
         self.state.update(class_names=list(self.class_names), provider=decoder.provider, stream_name=config.stream or "")
         self.decoder.reset(smoothing=config.smoothing)
+        self.decoder.set_adaptation(config.adapt)  # off by default; a swapped model starts it afresh
         self.want_markers = config.mode == "event" or config.markers is not None
         self.markers = markers  # None: chosen at start()
         self.accumulator: Accumulator | None = make_accumulator(config.accumulate, len(self.class_names),
@@ -294,8 +295,10 @@ class LiveSession:
     def standard_sinks(self) -> list[Sink]:
         """Where each decision goes, in this order: out first (the outlet; the renderer is offered it),
         then the bookkeeping, which is not latency: scored (its truth and hit, for the sinks after
-        it), logged, an OOD episode reported, the viewer's state."""
+        it), logged, an OOD episode reported, the session adaptation's readiness reported, the
+        viewer's state."""
         return [self.outlet_slot, self.render_slot, self.scorer, self.log_slot, OodReport(self._event),
+                AdaptReport(self._event, self.state, lambda: self.decoder.recentring),
                 StateSink(self.state, self.scorer, self.source)]
 
     # --- the slots and what they hold ---------------------------------------------------------
@@ -406,6 +409,7 @@ class LiveSession:
                        if self.outlet else None),
             "mode": self.config.mode, "provider": self.decoder.provider, "hop_samples": self.hop,
             "accumulate": self.config.accumulate.describe(),
+            "adapt": self.config.adapt.to_dict(),
             "events_from": self.config.events.describe() if self.channel_events is not None else None,
         }
         if self.retriever is not None:
@@ -444,6 +448,7 @@ class LiveSession:
 
         check_swap(self.card, new.card, str(new.model_path))
         new.reset(smoothing=self.config.smoothing)
+        new.set_adaptation(self.config.adapt)  # the new model's statistics are its own: gathered afresh
         self._next_decoder = new
 
     def _apply_swap(self) -> None:
@@ -455,7 +460,7 @@ class LiveSession:
             stage.reset()
         self.waiter.touch = self.decoder.touch
         now = self.clock()
-        self.state.update(model=self.decoder.model_path.name, model_since=now,
+        self.state.update(model=self.decoder.model_path.name, model_since=now, adaptation={},  # gathered afresh
                           message=f"model swapped: {self.decoder.model_path.name}")
         log.info("model swapped: %s -> %s", old.model_path, self.decoder.model_path)
         self._event("model_swapped", old={"path": str(old.model_path), "sha256": old.model_sha256},

@@ -4,15 +4,18 @@ session runs."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from bci_stream.contract.adaptation import FeatureRecentring
 from bci_stream.live.interfaces import Sink, Source
 from bci_stream.live.prediction import Prediction
 from bci_stream.live.scoring import MarkerTruth, RunningAccuracy
 from bci_stream.live.state import SharedState
 
 S = TypeVar("S", bound=Sink)
+log = logging.getLogger(__name__)
 
 
 class SinkSlot(Generic[S]):
@@ -90,3 +93,32 @@ class StateSink:
 
     def close(self) -> None:
         """Nothing to release (the session marks the stream stopped)."""
+
+
+class AdaptReport:
+    """A sink: the moment label-free session adaptation becomes ready (the decoder's re-centring has
+    its ``windows`` inputs): one ``adaptation_ready`` event of the JSONL log (``event``) with
+    :meth:`FeatureRecentring.summary`, a log line and the viewer's ``state.adaptation``. ``recentring``
+    gives the running decoder's (None: off); a swapped model's starts afresh and is reported again."""
+
+    def __init__(self, event: Callable[..., None], state: SharedState,
+                 recentring: Callable[[], FeatureRecentring | None]):
+        self.event, self.state, self.recentring = event, state, recentring
+        self._reported: FeatureRecentring | None = None
+
+    def push(self, p: Prediction) -> None:
+        if p.adapt_state == "off" or p.adapt_state == "recentred":  # off, or reported already
+            return
+        rec = self.recentring()
+        if rec is None or not rec.ready or rec is self._reported:
+            return
+        self._reported = rec
+        summary = rec.summary()
+        log.info("session adaptation ready: the features are re-centred on the statistics of this session's "
+                    "first %d decisions (mean shift %.2f z, spread ratio %.2f)", summary["windows"],
+                    summary["mean_shift_z"], summary["spread_ratio"])
+        self.event("adaptation_ready", window_end_sample=p.window_end_sample, t_lsl=p.t_lsl, **summary)
+        self.state.update(adaptation=summary, message=f"session adaptation ready after {summary['windows']} decisions")
+
+    def close(self) -> None:
+        """Nothing to release."""

@@ -70,6 +70,7 @@ class SharedState:
     calibration: dict = field(default_factory=dict)  # bci_stream.recording.calibrate progress ({} when not calibrating)
     accumulation: dict = field(default_factory=dict)  # bci_stream.live.accumulate.Accumulator.summary() ({}: off)
     channel_events: dict = field(default_factory=dict)  # ChannelEvents.summary() at the end ({}: none)
+    adaptation: dict = field(default_factory=dict)  # session adaptation: FeatureRecentring.summary() once ready ({}: not yet / off)
     log_error: str = ""  # the JSONL log could not be written (see publish.JsonlLog); "" while it is fine
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     # called (no argument, on the renderer's thread) after each new picture: the viewer is told, not polling
@@ -148,7 +149,8 @@ class SharedState:
 
     def summary(self) -> dict:
         """The session's closing figures: decisions, withheld windows, latency p50/p99 (ms), lost
-        samples, gaps, and ``log_error`` ("" unless the JSONL log lost records)."""
+        samples, gaps, ``log_error`` ("" unless the JSONL log lost records), and the accumulation's,
+        the events channel's and the session adaptation's summaries ({} when off)."""
         p50, p99 = self.latency_percentiles()
         with self.lock:
             return {"n_decisions": self.n_decisions, "n_withheld": self.n_withheld, "n_skipped": self.n_skipped,
@@ -156,7 +158,7 @@ class SharedState:
                     "seconds_down": round(sum(d for _, d in self.gaps), 3), "marker_status": self.marker_status,
                     "ood_warning": self.ood_warning, "log_error": self.log_error,
                     "event_accuracy": dict(self.event_accuracy), "accumulation": dict(self.accumulation),
-                    "channel_events": dict(self.channel_events)}
+                    "channel_events": dict(self.channel_events), "adaptation": dict(self.adaptation)}
 
     def snapshot(self) -> dict:
         """A consistent shallow copy of the fields, for the GUI thread."""
