@@ -12,9 +12,9 @@ import os
 import sys
 
 from bci_stream import __version__
+from bci_stream._env import set_offline_environment
 from bci_stream.commands._common import HelpFormatter
 from bci_stream.errors import run_reporting_errors
-from bci_stream._env import set_offline_environment
 
 log = logging.getLogger("bci_stream")
 

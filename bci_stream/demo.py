@@ -24,9 +24,9 @@ import uuid
 from pathlib import Path
 
 from bci_stream.lsl.config import use_loopback
-from bci_stream.sources.phantom import LIVE_SESSION, TRAINING_SESSION
 from bci_stream.resources import DEMO_MODEL as DEMO_MODEL_FILE
 from bci_stream.resources import REAL_DEMO_EVENTS, REAL_DEMO_MODEL, REAL_DEMO_RECORDING, has_display
+from bci_stream.sources.phantom import LIVE_SESSION, TRAINING_SESSION
 
 DEMO_MODEL = DEMO_MODEL_FILE
 

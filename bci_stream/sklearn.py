@@ -20,10 +20,10 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from bci_stream.live.decoder import Decoder
 from bci_stream.contract.preprocessing import preprocess_epochs
-from bci_stream.resources import model_path
 from bci_stream.contract.units import conversion_factor
+from bci_stream.live.decoder import Decoder
+from bci_stream.resources import model_path
 
 LABELS = ("index", "id", "name")
 

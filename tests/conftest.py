@@ -57,9 +57,9 @@ def tiny_model(tmp_path_factory, tiny_phantom_config) -> Path:
     """A student trained for a few epochs on a tiny phantom and exported with its card: the real
     train → export path, on 16 channels and 5 classes."""
     from bci_stream.sources.phantom import Phantom
-    from offline_training.training.fit import TrainConfig
-    from offline_training.training.export import export_onnx
     from offline_training.experiments.pipeline import train_and_test
+    from offline_training.training.export import export_onnx
+    from offline_training.training.fit import TrainConfig
 
     trials = Phantom(tiny_phantom_config).trials()
     run = tmp_path_factory.mktemp("tiny-run")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from bci_stream.sources.simulate import OutletConfig, phantom_pusher
 from bci_stream.testing import CollectingSink, ScriptedSource
 
 RECENTRE = AdaptConfig(mode="recentre", windows=8)
+SSVEP_EXO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real" / "ssvep_exo"
 
 
 # --- FeatureRecentring on arrays ---------------------------------------------------------------
@@ -207,3 +209,63 @@ def test_too_few_adaptation_windows_is_a_one_line_error(capsys):
     errors = [line for line in err.splitlines() if "error:" in line]
     assert len(errors) == 1 and "Traceback" not in err
     assert "--adapt-windows" in errors[0] and "at least 2" in errors[0] and "--adapt-windows 60" in errors[0]
+
+
+# --- the covariance pipelines' re-centring and the real-data benchmark's pieces ------------------
+def test_riemann_recentring_centres_a_session_at_the_identity_whatever_its_mixing(rng):
+    from pyriemann.utils.mean import mean_riemann
+
+    from bci_stream.contract.adaptation import RiemannRecentring
+
+    mixing = rng.normal(size=(4, 4)) + 3 * np.eye(4)  # another day's cap: every covariance A C A^T
+    x = rng.standard_normal((60, 4, 200))
+    covs = np.einsum("nct,ndt->ncd", x, x) / 200
+    shifted = mixing @ covs @ mixing.T
+    centred = RiemannRecentring().fit_transform(shifted)
+    np.testing.assert_allclose(mean_riemann(centred), np.eye(4), atol=1e-6)
+    step = RiemannRecentring().set_reference(shifted[:20])  # a new session's first 20 covariances
+    assert np.abs(mean_riemann(step.transform(shifted[:20])) - np.eye(4)).max() < 1e-6
+    with pytest.raises(ValueError, match="fit it"):
+        RiemannRecentring().transform(covs)
+
+
+def _bench_adaptation():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "bench_adaptation.py"
+    spec = importlib.util.spec_from_file_location("bench_adaptation", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_benchmark_s_buffers_are_each_session_s_first_trials_balanced_or_one_class():
+    bench = _bench_adaptation()
+    labels = np.array([0] * 8 + [1, 2, 3] * 8 + [0] * 8 + [2, 1, 3] * 8)  # two sessions that begin with rest
+    groups = np.repeat([1, 2], 32)
+    test = np.arange(64)
+    bufs = bench.buffers(test, groups, labels, 0.25)
+    np.testing.assert_array_equal(bufs["first trials"], np.r_[0:8, 32:40])  # all rest: what a lab gets here
+    assert set(labels[bufs["one class"]]) == {0} and len(bufs["one class"]) == 16
+    balanced = labels[bufs["balanced"]]
+    assert all((balanced == c).sum() == 4 for c in range(4))  # 2 of each class per session
+
+
+@pytest.mark.skipif(not SSVEP_EXO.is_dir(), reason=f"real SSVEP Exo data not at {SSVEP_EXO}")
+def test_the_covariance_pipeline_re_centres_each_real_test_session_on_its_own_buffer():
+    from bci_stream.contract.preprocessing import FilterDesign, Preprocessing
+    from offline_training.datasets import load_trials
+    from offline_training.experiments.protocols import make_folds
+
+    bench = _bench_adaptation()
+    pre = Preprocessing(filters=(FilterDesign(kind="bandpass", freqs=(5.0, 45.0)),))
+    trials = load_trials(f"mne:{SSVEP_EXO}/subject01,event_id=1:rest;2:13Hz;3:21Hz;4:17Hz,tmin=1,tmax=4", progress=False,
+                         preprocessing=pre)
+    fold = make_folds(trials, "cross-session", group="session")[0]
+    bufs = bench.buffers(fold.test, trials.sessions, trials.labels, 0.25)
+    probs = bench.reference_variants("fbcov+ts+lr", trials, fold, trials.sessions, bufs, None)
+    assert set(probs) == set(bench.VARIANTS)
+    for variant, p in probs.items():
+        assert p.shape == (len(fold.test), 4) and np.allclose(p.sum(1), 1), variant
+    assert not np.allclose(probs["none"], probs["balanced"])  # the re-centring changed the decisions
+    np.testing.assert_allclose(probs["first trials"], probs["one class"])  # this set's sessions begin with 8 rest trials

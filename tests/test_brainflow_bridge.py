@@ -15,10 +15,10 @@ from conftest import unique_name
 
 pytest.importorskip("brainflow")
 
-from bci_stream.sources.brainflow import BrainFlowBridge, BrainFlowConfig, board_id, board_names  # noqa: E402
+from bci_stream.contract.trials import Trials  # noqa: E402
 from bci_stream.live.decoder import Decoder  # noqa: E402
 from bci_stream.live.session import LiveConfig, LiveSession  # noqa: E402
-from bci_stream.contract.trials import Trials  # noqa: E402
+from bci_stream.sources.brainflow import BrainFlowBridge, BrainFlowConfig, board_id, board_names  # noqa: E402
 
 
 def channels_of(info: pylsl.StreamInfo) -> list[tuple[str, str, str]]:
@@ -38,10 +38,10 @@ def full_info(name: str) -> pylsl.StreamInfo:
 def synthetic_model(tmp_path_factory):
     """A tiny student trained on 0.5-s epochs of BrainFlow's synthetic board (its 16 electrodes at 250 Hz,
     µV), exported with its card: a model that fits the bridged stream."""
-    from offline_training.training.config import TrainConfig
-    from offline_training.training.fit import fit
-    from offline_training.training.export import export_onnx
     from offline_training.experiments.pipeline import for_data
+    from offline_training.training.config import TrainConfig
+    from offline_training.training.export import export_onnx
+    from offline_training.training.fit import fit
 
     bridge = BrainFlowBridge(BrainFlowConfig(name=unique_name("bf-train")))
     bridge.board.prepare_session()

@@ -7,12 +7,11 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import unique_name
 from stimulus_images import make_image_folder
 
-from bci_stream.recording.calibrate import CalibrateConfig, calibrate
 from bci_stream.io.xdf import read_xdf
+from bci_stream.recording.calibrate import CalibrateConfig, calibrate
 from bci_stream.sources.listen import listening_pusher
 from bci_stream.sources.phantom import Phantom
 from bci_stream.sources.simulate import OutletConfig

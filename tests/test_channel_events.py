@@ -14,8 +14,13 @@ import numpy as np
 import pylsl
 import pytest
 
-from bci_stream.live.channel_events import (ChannelEventsConfig, EdgeDetector, OffsetPairs,
-                                            make_channel_events, parse_codes)
+from bci_stream.live.channel_events import (
+    ChannelEventsConfig,
+    EdgeDetector,
+    OffsetPairs,
+    make_channel_events,
+    parse_codes,
+)
 
 SFREQ = 256.0
 

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import torch
 
-from offline_training.training.config import TrainConfig
 from offline_training.students.cca_net import CCANet, calibrate
+from offline_training.training.config import TrainConfig
 
 
 def test_default_student_beats_chance_on_a_small_phantom(tmp_path, capsys):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
+from bci_stream.contract.model_card import ModelCard
 from bci_stream.retrieval.index import (
     GalleryError,
     GalleryIndex,
@@ -15,7 +16,6 @@ from bci_stream.retrieval.index import (
     phantom_gallery,
     save_gallery,
 )
-from bci_stream.contract.model_card import ModelCard
 
 
 def unit_rows(n: int, dim: int, seed: int = 0) -> np.ndarray:

@@ -13,11 +13,11 @@ import pylsl
 import pytest
 from conftest import unique_name
 
+from bci_stream.contract.model_card import ModelCard
+from bci_stream.live.config import LiveConfig
 from bci_stream.live.decoder import Decoder
 from bci_stream.live.hotswap import ModelWatcher, SwapRefused
 from bci_stream.live.session import LiveSession
-from bci_stream.live.config import LiveConfig
-from bci_stream.contract.model_card import ModelCard
 from bci_stream.sources.simulate import OutletConfig, phantom_pusher
 
 

@@ -12,8 +12,8 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from bci_stream.cli import main as bci_stream
-from bci_stream.retrieval.index import load_gallery
 from bci_stream.retrieval.image_embedder import ImageEmbedder, ImageModelError, embed_image_files, file_sha256
+from bci_stream.retrieval.index import load_gallery
 
 TINY = {"embed_dim": 32, "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},
         "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}

@@ -9,13 +9,13 @@ import pylsl
 import pytest
 from conftest import unique_name
 
+from bci_stream.contract.model_card import ModelCardError
 from bci_stream.live.decoder import Decoder
 from bci_stream.live.session import LiveConfig, LiveSession
-from bci_stream.contract.model_card import ModelCardError
-from bci_stream.sources.phantom import Phantom
-from bci_stream.lsl.outlets import PredictionOutlet
-from bci_stream.sources.simulate import OutletConfig, PacedPusher, phantom_pusher
 from bci_stream.lsl.inlet import StreamLostError
+from bci_stream.lsl.outlets import PredictionOutlet
+from bci_stream.sources.phantom import Phantom
+from bci_stream.sources.simulate import OutletConfig, PacedPusher, phantom_pusher
 
 
 def read_log(path):

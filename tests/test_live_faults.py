@@ -16,9 +16,9 @@ import numpy as np
 
 from bci_stream.live.decoder import Decoder
 from bci_stream.live.session import LiveConfig, LiveSession
+from bci_stream.lsl.inlet import LSLSource, SourceConfig
 from bci_stream.sources.phantom import Phantom
 from bci_stream.sources.simulate import OutletConfig, PacedPusher
-from bci_stream.lsl.inlet import LSLSource, SourceConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,8 +7,6 @@ import pylsl
 import pytest
 from conftest import pull_samples
 
-from bci_stream.sources.phantom import PhantomConfig
-from bci_stream.sources.simulate import COUNTER_CHANNEL, OutletConfig, PacedPusher, phantom_pusher
 from bci_stream.lsl.inlet import (
     LSLSource,
     SourceConfig,
@@ -17,6 +15,8 @@ from bci_stream.lsl.inlet import (
     channel_index,
     stream_channel_labels,
 )
+from bci_stream.sources.phantom import PhantomConfig
+from bci_stream.sources.simulate import COUNTER_CHANNEL, OutletConfig, PacedPusher, phantom_pusher
 
 
 def test_simulator_streams_labelled_eeg_counter_and_markers(stream_name):
@@ -236,8 +236,8 @@ def test_one_shot_resolve_finds_another_process_stream_under_the_loopback_config
 @pytest.mark.parametrize("odd", ["O'Brien séance [1]_raw", 'say "hi" to O\'Brien'])
 def test_a_stream_name_with_quotes_is_found_by_name_source_id_and_its_markers(odd, stream_name):
     """liblsl queries are XPath 1.0: a name holding ' (or both quotes) is quoted, not a syntax error."""
-    from bci_stream.lsl.markers import MarkerSource
     from bci_stream.lsl.inlet import StreamFinder
+    from bci_stream.lsl.markers import MarkerSource
 
     name = f"{odd} {stream_name}"
     outlet = _custom_outlet(name, ["O1"])  # its source id is the name too

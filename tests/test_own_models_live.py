@@ -10,11 +10,11 @@ import pytest
 from conftest import unique_name
 from test_own_recordings import LAB_MAP, write_lab_fif
 
-from bci_stream.live.decoder import Decoder
+from bci_stream.contract.model_card import ModelCard
 from bci_stream.io import Recording, read_recording
+from bci_stream.live.decoder import Decoder
 from bci_stream.live.session import LiveConfig, LiveSession
 from bci_stream.live.stats import chance_p_value
-from bci_stream.contract.model_card import ModelCard
 from bci_stream.sources.replay import recording_pusher
 from bci_stream.sources.simulate import OutletConfig
 from offline_training.cli import main as bci_train

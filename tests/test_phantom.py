@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from scipy.signal import welch
 
-from bci_stream.sources.phantom import Phantom, PhantomConfig
 from bci_stream.contract.trials import Trials
+from bci_stream.sources.phantom import Phantom, PhantomConfig
 
 
 @pytest.fixture(scope="module")

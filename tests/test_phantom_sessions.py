@@ -58,9 +58,9 @@ def test_default_simulate_stream_shares_no_noise_realisation_with_the_training_t
 @pytest.fixture(scope="module")
 def session_model(tmp_path_factory):
     """A small student whose by-image test split has 60 trials (enough for a useful interval)."""
-    from offline_training.training.fit import TrainConfig
-    from offline_training.training.export import export_onnx
     from offline_training.experiments.pipeline import train_and_test
+    from offline_training.training.export import export_onnx
+    from offline_training.training.fit import TrainConfig
 
     config = PhantomConfig(n_channels=16, n_classes=5, images_per_class=60, n_subjects=2, seed=3, evoked_uv=30.0)
     phantom = Phantom(config)

@@ -9,8 +9,8 @@ import pytest
 from conftest import unique_name
 from stimulus_images import make_image_folder
 
-from bci_stream.present.schedule import PresentConfig, build_schedule
 from bci_stream.contract.stimuli import StimulusError, image_id, scan_images
+from bci_stream.present.schedule import PresentConfig, build_schedule
 
 
 def test_image_ids_keep_the_class_before_the_last_underscore():

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bci_stream.live.decoder import Decoder
-from bci_stream.io import read_recording
-from bci_stream.live.session import LiveConfig, LiveSession
 from bci_stream.contract.preprocessing import preprocess_continuous
+from bci_stream.io import read_recording
+from bci_stream.live.decoder import Decoder
+from bci_stream.live.session import LiveConfig, LiveSession
 from bci_stream.sources.replay import recording_pusher
 from bci_stream.sources.simulate import OutletConfig
 

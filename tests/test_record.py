@@ -15,9 +15,9 @@ import pyxdf
 from conftest import unique_name
 
 from bci_stream.cli import main
+from bci_stream.live.config import LiveConfig
 from bci_stream.live.decoder import Decoder
 from bci_stream.live.session import LiveSession
-from bci_stream.live.config import LiveConfig
 from bci_stream.recording.labrecorder import RecordConfig, Recorder, attach_recorder
 from bci_stream.sources.simulate import OutletConfig, phantom_pusher
 

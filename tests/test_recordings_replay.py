@@ -11,9 +11,9 @@ from xdf_writer import write_xdf
 
 from bci_stream.io import RecordingError, read_recording
 from bci_stream.io.eegimagenet import load_eegimagenet
+from bci_stream.lsl.inlet import stream_channel_labels
 from bci_stream.sources.replay import RecordingReader, recording_pusher
 from bci_stream.sources.simulate import OutletConfig
-from bci_stream.lsl.inlet import stream_channel_labels
 
 CH = ["O1", "Oz", "O2", "POz"]
 MARKERS = [(200, "n02389026_7"), (700, "sorrel"), (1200, "n03888257_3")]

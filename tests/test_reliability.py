@@ -11,18 +11,24 @@ import pylsl
 import pytest
 import torch
 
-from bci_stream.contract.card_checks import check_card_fits_network, validate_card_numbers
 from bci_stream.cli import build_parser
 from bci_stream.cli import main as bci_stream
-from bci_stream.commands._types import float_range, int_range, non_negative_float, positive_float, positive_int
+from bci_stream.commands._types import (
+    float_range,
+    int_range,
+    non_negative_float,
+    positive_float,
+    positive_int,
+)
+from bci_stream.contract.card_checks import check_card_fits_network, validate_card_numbers
 from bci_stream.errors import error_line
 from bci_stream.io import RecordingError, read_recording
 from bci_stream.io.eegimagenet import load_eegimagenet
 from bci_stream.live.prediction import Prediction
 from bci_stream.live.session_log import JsonlLog, LogOpenError
-from bci_stream.sources.simulate import OutletConfig, PacedPusher, phantom_pusher
-from bci_stream.lsl.inlet import LSLSource, SourceConfig
 from bci_stream.live.state import SharedState
+from bci_stream.lsl.inlet import LSLSource, SourceConfig
+from bci_stream.sources.simulate import OutletConfig, PacedPusher, phantom_pusher
 
 NAMES = ["a", "b", "c"]
 

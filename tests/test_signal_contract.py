@@ -12,14 +12,19 @@ import pylsl
 import pytest
 from conftest import pull_samples, unique_name
 
-from bci_stream.live.decoder import Decoder
+from bci_stream.contract.preprocessing import (
+    FilterDesign,
+    Preprocessing,
+    preprocess_continuous,
+    preprocess_epochs,
+)
 from bci_stream.io import Recording
+from bci_stream.live.decoder import Decoder
 from bci_stream.live.session import LiveConfig, LiveSession
+from bci_stream.lsl.inlet import LSLSource, SourceConfig, StreamMismatchError
 from bci_stream.sources.phantom import Phantom
-from bci_stream.contract.preprocessing import FilterDesign, Preprocessing, preprocess_continuous, preprocess_epochs
 from bci_stream.sources.replay import RecordingReader, recording_pusher
 from bci_stream.sources.simulate import OutletConfig, PacedPusher
-from bci_stream.lsl.inlet import LSLSource, SourceConfig, StreamMismatchError
 
 BANDPASS = Preprocessing(filters=(FilterDesign("bandpass", (1.0, 40.0)),), reference="average")
 
@@ -27,9 +32,9 @@ BANDPASS = Preprocessing(filters=(FilterDesign("bandpass", (1.0, 40.0)),), refer
 @pytest.fixture(scope="module")
 def bandpass_model(tmp_path_factory, tiny_phantom_config):
     """A tiny student trained on band-passed, average-referenced phantom trials, exported with its card."""
-    from offline_training.training.fit import TrainConfig
-    from offline_training.training.export import export_onnx
     from offline_training.experiments.pipeline import train_and_test
+    from offline_training.training.export import export_onnx
+    from offline_training.training.fit import TrainConfig
 
     trials = Phantom(tiny_phantom_config).trials()
     trials.eeg = preprocess_epochs(BANDPASS, trials.eeg, trials.ch_names, trials.sfreq)
@@ -254,8 +259,8 @@ def test_ambiguous_marker_streams_are_an_error_that_lists_them(tiny_model, strea
     outlets = [pylsl.StreamOutlet(pylsl.StreamInfo(unique_name(n), "Markers", 1, 0, pylsl.cf_string, ""))
                for n in ("PsychoPy", "Presentation")]
     eeg = pylsl.StreamInfo(stream_name, "EEG", 1, 1000.0, pylsl.cf_float32, "")
-    from bci_stream.lsl.markers import choose_marker_stream
     from bci_stream.lsl.inlet import find_streams
+    from bci_stream.lsl.markers import choose_marker_stream
 
     names = {o.get_info().name() for o in outlets}
     deadline = time.monotonic() + 10

@@ -15,8 +15,8 @@ from sklearn.linear_model import RidgeClassifier  # noqa: E402
 from sklearn.model_selection import StratifiedKFold, cross_val_score  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 
-from bci_stream.sources.phantom import Phantom  # noqa: E402
 from bci_stream.sklearn import ExportedModel  # noqa: E402
+from bci_stream.sources.phantom import Phantom  # noqa: E402
 
 SSVEP = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "ssvep_exo"
 needs_ssvep = pytest.mark.skipif(not (SSVEP / "subject01").is_dir(), reason=f"SSVEP Exo files absent ({SSVEP})")
@@ -90,9 +90,9 @@ def test_moabb_cross_session_evaluation_of_a_student_and_mdm_on_local_ssvep_agre
     from pyriemann.estimation import Covariances
     from sklearn.preprocessing import LabelEncoder
 
+    from offline_training.datasets.moabb import LocalSSVEPExo
     from offline_training.estimators import StudentClassifier
     from offline_training.experiments.evaluate import evaluate
-    from offline_training.datasets.moabb import LocalSSVEPExo
 
     dataset = LocalSSVEPExo(SSVEP, subjects=[1])
     paradigm = SSVEPParadigm(n_classes=4)

@@ -9,10 +9,10 @@ import pytest
 from bci_stream.live.decoder import Decoder
 from bci_stream.sources.phantom import Phantom, PhantomConfig
 from offline_training.experiments import pipeline
-from offline_training.training.fit import TrainConfig, feature_kind, model_inputs
-from offline_training.training.export import export_onnx
 from offline_training.experiments.pipeline import lda_on_split, train_and_test
 from offline_training.students import STUDENTS, build_from_card_architecture
+from offline_training.training.export import export_onnx
+from offline_training.training.fit import TrainConfig, feature_kind, model_inputs
 from tests.conftest import TINY_PHANTOM
 
 
@@ -128,7 +128,11 @@ def test_paired_statistics():
 def test_continuous_accuracy_peaks_where_the_window_covers_the_response(tmp_path):
     """Decisions every hop on a live session, scored against the marker that caused them: at chance while
     the window holds the previous stimulus, high once it covers the response it was trained on."""
-    from offline_training.experiments.continuous import ContinuousConfig, continuous_accuracy, continuous_markdown
+    from offline_training.experiments.continuous import (
+        ContinuousConfig,
+        continuous_accuracy,
+        continuous_markdown,
+    )
 
     config = PhantomConfig(**{**TINY_PHANTOM, "images_per_class": 40})
     trials = Phantom(config).trials()

@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from bci_stream.cli import main as bci_stream
+from bci_stream.contract.trials import Trials
 from bci_stream.io.eegimagenet import load_eegimagenet
 from bci_stream.io.recording import RecordingError
-from bci_stream.contract.trials import Trials
 from offline_training.cli import main as bci_train
 from offline_training.datasets import load_trials
 
@@ -90,9 +90,15 @@ def test_a_training_run_whose_loss_goes_non_finite_stops_in_one_line(tmp_path, c
 def test_a_batch_whose_loss_is_not_finite_is_skipped_and_most_skipped_stops_the_run():
     """One non-finite batch loss takes no optimiser step (the weights stay finite and the epoch goes on);
     an epoch where most batches are skipped stops the run in one line."""
-    from offline_training.training.fit import Normaliser, Prepared, TrainingDiverged, check_finite, train_epoch
-    from offline_training.training.objectives import ClassesObjective
     from offline_training.training.config import TrainConfig
+    from offline_training.training.fit import (
+        Normaliser,
+        Prepared,
+        TrainingDiverged,
+        check_finite,
+        train_epoch,
+    )
+    from offline_training.training.objectives import ClassesObjective
 
     x = np.random.default_rng(0).standard_normal((8, 1, 1, 4)).astype(np.float32)
     x[5] = np.inf  # the batch holding trial 5 has an infinite logit, so a NaN loss

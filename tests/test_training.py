@@ -12,8 +12,8 @@ from bci_stream.contract.model_card import ModelCard
 from bci_stream.sources.phantom import Phantom, PhantomConfig
 from offline_training.cli import main as bci_train
 from offline_training.datasets import load_trials, parse_spec
-from offline_training.training.fit import TrainConfig, fit, kd_loss, tempered
 from offline_training.experiments.pipeline import train_and_test
+from offline_training.training.fit import TrainConfig, fit, kd_loss, tempered
 from offline_training.training.splits import by_block, leave_subject_out, make_split
 
 

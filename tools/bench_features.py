@@ -36,8 +36,8 @@ def _model_rows(args, x: np.ndarray, next_window) -> list:
     """The model's rows (ONNX Runtime, torch eager, whole decisions) when it has ``args.channels`` channels."""
     import torch
 
-    from bci_stream.live.decoder import Decoder
     from bci_stream.contract.model_card import ModelCard
+    from bci_stream.live.decoder import Decoder
     from offline_training.students import build_from_card_architecture
 
     rows: list = []

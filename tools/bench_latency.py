@@ -20,16 +20,16 @@ the top-k gallery images, :mod:`bci_stream.retrieval.retriever`) on the same str
 mode's run, and prints its p99 over the classifier's (issue 14's budget: x1.5). Build a same-network
 twin of the demo classifier with ``tools/build_embedding_model.py --kind twin``.
 
-``--variants event,accumulate,repair`` adds runs with those live features on (issue 26's budget: each
-costs the decision path at most 0.3 ms p99 over the run it changes: accumulate over event, repair over
-the first wait mode).
+``--variants event,accumulate,repair,adapt`` adds runs with those live features on (issue 26's budget:
+each costs the decision path at most 0.3 ms p99 over the run it changes: accumulate over event, repair
+and adapt over the first wait mode).
 
 ``--breakdown`` times each decision's stages (:class:`StageClock`): where the latency goes.
 
     python tools/bench_latency.py --seconds 600 --json latency.json
     python tools/bench_latency.py --seconds 60 --no-baseline --model-b twin.onnx --gallery-index gallery.safetensors
     python tools/bench_latency.py --seconds 60 --waits block,poll,prewarm,spin --full-features --old /work/old
-    python tools/bench_latency.py --seconds 60 --no-baseline --waits block --variants event,accumulate,repair
+    python tools/bench_latency.py --seconds 60 --no-baseline --waits block --variants event,accumulate,repair,adapt
 """
 
 from __future__ import annotations
@@ -122,13 +122,16 @@ class StageClock:
 def variant_config(variant: str, stream: str) -> dict:
     """The :class:`LiveConfig` entries of a ``--variants`` run: ``event`` (event mode on the phantom's
     markers), ``accumulate`` (event mode + evidence accumulation), ``repair`` (continuous, bad channels
-    repaired by spherical splines: the detector runs every block)."""
+    repaired by spherical splines: the detector runs every block), ``adapt`` (continuous, session
+    re-centring that never finishes calibrating: its update runs on every decision, the worst case)."""
+    from bci_stream.contract.adaptation import AdaptConfig
     from bci_stream.contract.artifacts import RepairConfig
     from bci_stream.live.accumulate import AccumulateConfig
 
     event = {"mode": "event", "markers": f"{stream}-markers"}
     table = {"event": event, "accumulate": {**event, "accumulate": AccumulateConfig(enabled=True)},
-             "repair": {"bad_channels": RepairConfig(mode="repair")}}
+             "repair": {"bad_channels": RepairConfig(mode="repair")},
+             "adapt": {"adapt": AdaptConfig(mode="recentre", windows=10**9)}}
     if variant not in table:
         sys.exit(f"--variants: unknown {variant!r}; choose from {', '.join(table)}")
     return table[variant]
@@ -261,8 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "outlet) in every run of this checkout's decoder; adds about a microsecond per stage")
     parser.add_argument("--variants", default="",
                         help="also run these live features on the same stream, comma-separated: event, accumulate "
-                             "(event mode + evidence accumulation: compare with event), repair (bad-channel repair: "
-                             "compare with wait=block)")
+                             "(event mode + evidence accumulation: compare with event), repair (bad-channel repair) and "
+                             "adapt (session re-centring, calibrating on every decision): compare with wait=block")
     parser.add_argument("--json", help="write the figures here")
     return parser
 

@@ -36,8 +36,8 @@ def main() -> int:
     from sklearn.preprocessing import LabelEncoder
 
     from bci_stream.live.stats import wilson_interval
-    from offline_training.estimators import StudentClassifier
     from offline_training.datasets.moabb import LocalSSVEPExo
+    from offline_training.estimators import StudentClassifier
 
     dataset, paradigm = LocalSSVEPExo(args.root), SSVEP(n_classes=4)
     pipelines = {"Cov+MDM (pyRiemann)": make_pipeline(Covariances("oas"), MDM()),

@@ -46,9 +46,9 @@ def main() -> int:
     import pylsl
     from PIL import Image
 
+    from bci_stream.contract.stimuli import scan_images
     from bci_stream.present.schedule import PresentConfig, build_schedule
     from bci_stream.present.window import marker_outlet, run_presenter
-    from bci_stream.contract.stimuli import scan_images
 
     folder = Path(tempfile.mkdtemp(prefix="bench-present-"))
     for k in range(4):

@@ -268,8 +268,8 @@ def decoding_beside_renderer(model: str, config, renderer, repeats: int = 3000) 
     from threadpoolctl import threadpool_limits
 
     from bci_stream.live.decoder import Decoder
-    from bci_stream.live.session import decoding_priority
     from bci_stream.live.prediction import Prediction
+    from bci_stream.live.session import decoding_priority
     from bci_stream.render.worker import RenderWorker
 
     decoder = Decoder(model, providers="cpu")

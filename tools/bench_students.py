@@ -36,7 +36,6 @@ sys.path.insert(0, str(ROOT))
 from bci_stream.sources.phantom import Phantom  # noqa: E402
 from offline_training.datasets import load_trials, parse_spec  # noqa: E402
 from offline_training.datasets.phantom import phantom_config  # noqa: E402
-from offline_training.training.fit import TrainConfig  # noqa: E402
 from offline_training.experiments.pipeline import (  # noqa: E402
     CompareConfig,
     compare,
@@ -44,8 +43,14 @@ from offline_training.experiments.pipeline import (  # noqa: E402
     student_config,
     train_and_test,
 )
+from offline_training.experiments.stats import (  # noqa: E402
+    comparison_header,
+    describe_comparison,
+    mcnemar,
+    paired_differences,
+)
 from offline_training.students.registry import student_label  # noqa: E402
-from offline_training.experiments.stats import comparison_header, describe_comparison, mcnemar, paired_differences  # noqa: E402
+from offline_training.training.fit import TrainConfig  # noqa: E402
 
 STANDARD = "phantom:subjects=6,classes=40,channels=128,images=50,seed=0"
 
@@ -161,7 +166,11 @@ def _continuous(out: Path, phantom: Phantom, best: str, seconds: float) -> tuple
     """The best run's continuous-mode accuracy on a live session: ``(figures, report lines)``."""
     if seconds <= 0:
         return None, []
-    from offline_training.experiments.continuous import ContinuousConfig, continuous_accuracy, continuous_markdown
+    from offline_training.experiments.continuous import (
+        ContinuousConfig,
+        continuous_accuracy,
+        continuous_markdown,
+    )
     from offline_training.training.export import export_onnx
 
     path, _ = export_onnx(out, out / "model.onnx")

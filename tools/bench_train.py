@@ -27,11 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from offline_training.datasets import load_trials  # noqa: E402
+from offline_training.experiments.pipeline import for_data, student_config  # noqa: E402
+from offline_training.students import STUDENTS  # noqa: E402
 from offline_training.training.device import describe, resolve_device  # noqa: E402
 from offline_training.training.fit import TrainConfig, fit, input_shape, model_inputs  # noqa: E402
-from offline_training.experiments.pipeline import for_data, student_config  # noqa: E402
 from offline_training.training.splits import make_split  # noqa: E402
-from offline_training.students import STUDENTS  # noqa: E402
 
 SMALL = "phantom:subjects=1,classes=10,channels=32,images=20"
 

@@ -25,15 +25,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bci_stream.sources.phantom import Phantom  # noqa: E402
-from bci_stream.resources import DEMO_MODEL_DIR  # noqa: E402
 from model_zoo import write_entry  # noqa: E402
-from offline_training.experiments.continuous import ContinuousConfig, continuous_accuracy, continuous_markdown  # noqa: E402
+
+from bci_stream.resources import DEMO_MODEL_DIR  # noqa: E402
+from bci_stream.sources.phantom import Phantom  # noqa: E402
 from offline_training.datasets import load_trials  # noqa: E402
 from offline_training.datasets.phantom import phantom_config  # noqa: E402
-from offline_training.training.fit import TrainConfig  # noqa: E402
-from offline_training.training.export import export_onnx  # noqa: E402
+from offline_training.experiments.continuous import ContinuousConfig, continuous_accuracy, continuous_markdown  # noqa: E402
 from offline_training.experiments.pipeline import run_label, train_and_test  # noqa: E402
+from offline_training.training.export import export_onnx  # noqa: E402
+from offline_training.training.fit import TrainConfig  # noqa: E402
 
 SPEC = "phantom:subjects=6,classes=40,channels=128,images=50,seed=0"
 DEMO_STUDENT = "deep4"  # the best student by validation top-1 in the README's table

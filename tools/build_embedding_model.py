@@ -28,10 +28,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bci_stream.contract.features import ErpConfig  # noqa: E402
-from bci_stream.retrieval.index import phantom_gallery, save_gallery  # noqa: E402
 from bci_stream.contract.model_card import ModelCard  # noqa: E402
-from bci_stream.sources.phantom import Phantom, PhantomConfig  # noqa: E402
 from bci_stream.live.stats import wilson_interval  # noqa: E402
+from bci_stream.retrieval.index import phantom_gallery, save_gallery  # noqa: E402
+from bci_stream.sources.phantom import Phantom, PhantomConfig  # noqa: E402
 
 
 def fit_ridge(phantom: Phantom, out: Path, ridge: float, seed: int) -> dict:
@@ -78,8 +78,8 @@ def fit_ridge(phantom: Phantom, out: Path, ridge: float, seed: int) -> dict:
 
 def build_twin(like: Path, out: Path, phantom: Phantom) -> None:
     """``like``'s architecture and card with an embedding head in the phantom's space, untrained."""
-    from offline_training.training.export import WithL2Norm, write_onnx
     from offline_training.students import build_from_card_architecture
+    from offline_training.training.export import WithL2Norm, write_onnx
 
     card = ModelCard.from_onnx(like)
     dim = phantom.config.embed_dim

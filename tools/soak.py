@@ -175,8 +175,8 @@ class Driver:
         return float(line[0].split()[1])
 
     def run(self) -> dict:
-        from bci_stream.lsl.config import use_loopback
         from bci_stream.contract.model_card import ModelCard
+        from bci_stream.lsl.config import use_loopback
 
         use_loopback(self.workdir)
         self.env["LSLAPICFG"] = os.environ["LSLAPICFG"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from bci_stream.commands._types import non_negative_int, positive_float
 from bci_stream.commands._common import LINGER_SECONDS, HelpFormatter, stop_on_signals
+from bci_stream.commands._types import non_negative_int, positive_float
 
 EPILOG = """examples:
   bci-stream --local bridge brainflow --board synthetic --seconds 60   # BrainFlow's synthetic board

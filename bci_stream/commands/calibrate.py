@@ -5,8 +5,8 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from bci_stream.commands._types import non_negative_int, positive_int
 from bci_stream.commands._common import HelpFormatter
+from bci_stream.commands._types import non_negative_int, positive_int
 
 EPILOG = """examples:
   bci-stream calibrate --images gallery/ --trials 400 --out calib/ --present-args "--fullscreen --photodiode"

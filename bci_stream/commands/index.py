@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from bci_stream.commands._types import int_range, non_negative_int, positive_int
 from bci_stream.commands._common import HelpFormatter
+from bci_stream.commands._types import int_range, non_negative_int, positive_int
 
 EPILOG = """examples:
   bci-stream index images/ --model ViT-H-14 --pretrained laion2b_s32b_b79k --out things-test.safetensors
@@ -47,8 +47,8 @@ def add_parser(sub, parents) -> None:
 
 
 def run(args) -> int:
-    from bci_stream.retrieval.index import save_gallery
     from bci_stream.io.safe_write import check_writable_target
+    from bci_stream.retrieval.index import save_gallery
 
     check_writable_target(args.out)  # a device, FIFO or read-only folder is said before the embedding work
     if args.phantom:
@@ -75,8 +75,8 @@ def _phantom_gallery(args):
 
 
 def _image_gallery(args):
-    from bci_stream.retrieval.index import GalleryIndex
     from bci_stream.retrieval.image_embedder import ImageEmbedder, list_images
+    from bci_stream.retrieval.index import GalleryIndex
 
     paths, ids, labels = list_images(args.dir)
     if not paths:

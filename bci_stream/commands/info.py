@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from bci_stream.commands._common import HelpFormatter
-from bci_stream.resources import model_path
 from bci_stream.contract.units import stream_unit_requirement
+from bci_stream.resources import model_path
 
 
 def add_parser(sub, parents) -> None:

@@ -6,8 +6,8 @@ import csv
 import os
 from pathlib import Path
 
-from bci_stream.commands._types import non_negative_int, positive_float, positive_int
 from bci_stream.commands._common import HelpFormatter
+from bci_stream.commands._types import non_negative_int, positive_float, positive_int
 from bci_stream.resources import has_display
 
 EPILOG = """examples:
@@ -65,9 +65,9 @@ def present_config(args, trials: int | None = None, seed: int | None = None, lea
 def run(args) -> int:
     import socket
 
+    from bci_stream.contract.stimuli import scan_images
     from bci_stream.present.schedule import build_schedule
     from bci_stream.present.window import marker_outlet, run_presenter
-    from bci_stream.contract.stimuli import scan_images
 
     if not (has_display() or os.environ.get("QT_QPA_PLATFORM") == "offscreen"):
         raise RuntimeError("no display for the stimulus window (run under xvfb-run, or QT_QPA_PLATFORM=offscreen for a dry run)")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from bci_stream.commands._types import positive_float
 from bci_stream.commands._common import HelpFormatter, stop_on_signals
+from bci_stream.commands._types import positive_float
 
 EPILOG = """examples:
   bci-stream record --out rec/ --stream actiCHamp-12345 --markers bci-stream-stimuli --predictions bci-stream-predictions

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from bci_stream.commands._types import positive_float, positive_int
 from bci_stream.commands._common import LINGER_SECONDS, HelpFormatter, stop_on_signals
+from bci_stream.commands._types import positive_float, positive_int
 
 EPILOG = """examples:
   bci-stream --local --lsl-session lab replay sub-01.xdf --name replay --loop

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from bci_stream.commands._types import int_range, non_negative_int, positive_float, positive_int
 from bci_stream.commands._common import LINGER_SECONDS, HelpFormatter, stop_on_signals
+from bci_stream.commands._types import int_range, non_negative_int, positive_float, positive_int
 
 N_PHANTOM_CLASSES = 40  # the ImageNet-EEG classes the phantom can show (bci_stream/data/eegimagenet_classes.tsv)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from bci_stream.commands._types import positive_float
 from bci_stream.commands._common import HelpFormatter
+from bci_stream.commands._types import positive_float
 
 
 def add_parser(sub, parents) -> None:
@@ -23,8 +23,8 @@ def describe(info) -> dict:
     """A stream's identity and, from its full description, its channel units."""
     import pylsl
 
-    from bci_stream.lsl.inlet import describe_stream, stream_channel_units
     from bci_stream.contract.units import normalise_unit
+    from bci_stream.lsl.inlet import describe_stream, stream_channel_units
 
     out = describe_stream(info)
     out["format"] = {pylsl.cf_float32: "float32", pylsl.cf_double64: "float64", pylsl.cf_string: "string",

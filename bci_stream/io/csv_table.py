@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bci_stream.contract.units import UNIT_OPTIONS, UnitError, conversion_factor, normalise_unit
 from bci_stream.io.events import name_events, parse_event_id
 from bci_stream.io.recording import Recording, RecordingError
-from bci_stream.contract.units import UNIT_OPTIONS, UnitError, conversion_factor, normalise_unit
 
 TIME_COLUMNS = ("timestamps", "timestamp", "time", "times", "t")
 MARKER_COLUMN = re.compile(r"^(markers?\d*|events?|stim)$", re.IGNORECASE)

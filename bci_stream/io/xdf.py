@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bci_stream.contract.units import ARBITRARY, UNIT_OPTIONS, UnitError, conversion_factor, normalise_unit
 from bci_stream.io.integrity import check_xdf_complete
 from bci_stream.io.recording import Recording, RecordingError
-from bci_stream.contract.units import ARBITRARY, UNIT_OPTIONS, UnitError, conversion_factor, normalise_unit
 
 log = logging.getLogger(__name__)
 

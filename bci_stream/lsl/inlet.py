@@ -13,8 +13,8 @@ import pylsl
 from pylsl.util import LostError
 from pylsl.util import TimeoutError as LSLTimeoutError
 
-from bci_stream.lsl.clock import ClockCorrection
 from bci_stream.contract.units import UnitError, assume_unit_hint, conversion_factor, normalise_unit
+from bci_stream.lsl.clock import ClockCorrection
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bci_stream.retrieval.index import file_sha256
 from bci_stream._env import set_offline_environment
+from bci_stream.retrieval.index import file_sha256
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 PICKLED_SUFFIXES = (".bin", ".pt", ".pth")

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bci_stream.retrieval.index import GalleryIndex, top_rows
 from bci_stream.live.scoring import MarkerTruth
+from bci_stream.retrieval.index import GalleryIndex, top_rows
 
 N_TOP_CLASSES = 5
 

@@ -16,9 +16,9 @@ import logging
 
 import pylsl
 
+from bci_stream.contract.stimuli import class_of_image_id, stable_index
 from bci_stream.sources.phantom import LIVE_SESSION, Phantom, PhantomConfig
 from bci_stream.sources.simulate import OutletConfig, PacedPusher
-from bci_stream.contract.stimuli import class_of_image_id, stable_index
 
 log = logging.getLogger(__name__)
 

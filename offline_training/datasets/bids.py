@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bci_stream.contract.trials import Trials
 from bci_stream.io import RecordingError
 from bci_stream.io.mne_raw import recording_from_raw
-from bci_stream.contract.trials import Trials
 from offline_training.datasets.recordings import Preprocess, class_set_for, epoch_recordings
 
 EXTENSIONS = [".vhdr", ".edf", ".bdf", ".set", ".fif", ".eeg"]

@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from bci_stream.contract.classes import eegimagenet_classes
+from bci_stream.contract.trials import Trials
 from bci_stream.io.eegimagenet import SFREQ, default_channel_names, load_eegimagenet, safe_torch_load
 from bci_stream.io.recording import RecordingError
-from bci_stream.contract.trials import Trials
 
 
 def load_eegimagenet_trials(path: str, splits: str | None = None, split: str = "0", subject: str | None = None,

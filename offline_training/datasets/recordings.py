@@ -40,10 +40,10 @@ from pathlib import Path
 import numpy as np
 
 from bci_stream.contract.classes import eegimagenet_classes
+from bci_stream.contract.trials import Trials
 from bci_stream.io import Recording, RecordingError, read_recording
 from bci_stream.io.paths import RECORDING_SUFFIXES
 from bci_stream.io.paths import expand_paths as _expand
-from bci_stream.contract.trials import Trials
 
 Preprocess = Callable[[Recording], Recording]
 

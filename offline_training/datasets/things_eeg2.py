@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 from numpy.lib import format as npformat
 
-from bci_stream.io import RecordingError
 from bci_stream.contract.trials import Trials
+from bci_stream.io import RecordingError
 
 _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
             ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),

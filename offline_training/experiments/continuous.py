@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bci_stream.contract.preprocessing import preprocess_continuous
 from bci_stream.live.decoder import Decoder
 from bci_stream.sources.phantom import LIVE_SESSION, Phantom, PhantomConfig
-from bci_stream.contract.preprocessing import preprocess_continuous
 from offline_training.experiments.evaluate import wilson_interval
 
 

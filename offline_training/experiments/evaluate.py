@@ -9,7 +9,11 @@ import numpy as np
 from sklearn.metrics import balanced_accuracy_score, cohen_kappa_score, confusion_matrix, f1_score
 
 from bci_stream.io.safe_write import write_with
-from bci_stream.live.stats import chance_p_value, roc_auc_interval, wilson_interval  # one home, used here and live
+from bci_stream.live.stats import (  # one home, used here and live
+    chance_p_value,
+    roc_auc_interval,
+    wilson_interval,
+)
 
 TOP_K = (1, 3, 5)
 

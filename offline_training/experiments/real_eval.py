@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import balanced_accuracy_score
 
-from bci_stream.live.stats import roc_auc_interval, wilson_interval
 from bci_stream.contract.trials import Trials
+from bci_stream.live.stats import roc_auc_interval, wilson_interval
 from offline_training.experiments.protocols import Fold
 from offline_training.training.splits import clean_training
 
@@ -46,9 +46,9 @@ def student_inputs(name: str, trials: Trials, crop: tuple[int, int]) -> tuple[np
     computes it (:func:`offline_training.experiments.pipeline.for_data`, :func:`offline_training.training.fit.model_inputs`):
     ``(n, ch, rows, columns)`` float32, and the rate of the columns (the erp kind's output rate; the
     input rate for spectrogram students, whose constructors do not take it)."""
+    from offline_training.experiments.pipeline import for_data
     from offline_training.training.config import TrainConfig, feature_kind
     from offline_training.training.fit import model_inputs
-    from offline_training.experiments.pipeline import for_data
 
     config = for_data(TrainConfig.for_student(name, crop_start=crop[0], crop_stop=crop[1]), trials, crop_given=True)
     rate = config.erp.out_sfreq() if feature_kind(config) == "erp" else trials.sfreq

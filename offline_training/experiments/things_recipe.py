@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bci_stream.io.safe_write import write_text
 from bci_stream.contract.trials import Trials
+from bci_stream.io.safe_write import write_text
 from offline_training.training.config import TrainConfig
 from offline_training.training.image_embeddings import ImageEmbeddings
 from offline_training.training.splits import PARTS, by_class_val_count

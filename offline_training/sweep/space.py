@@ -28,8 +28,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from offline_training.training.config import TrainConfig
 from offline_training.students.registry import STUDENTS, canonical
+from offline_training.training.config import TrainConfig
 
 
 class SpaceError(ValueError):
