@@ -271,7 +271,7 @@ def extras_line(summary: dict) -> str:
     ad = summary.get("adaptation") or {}
     if ad:
         out.append(f"session adaptation ({ad['mode']}): re-centred on the first {ad['windows']} decisions "
-                   f"(mean shift {ad['mean_shift_z']:.2f} z, spread ratio {ad['spread_ratio']:.2f})")
+                   f"(centre shift {ad['shift_z']:.2f} z, spread ratio {ad['spread_ratio']:.2f})")
     return "\n".join(out)
 
 

@@ -6,8 +6,9 @@ unsupervised corrections, both estimated from the first ``windows`` inputs of th
 labels) and then frozen (a statistic that kept moving would follow the task as well as the drift):
 
 - :class:`FeatureRecentring` (``mode="recentre"``, every student): the features' per channel x row
-  mean and standard deviation over the first windows replace the training ones (the Euclidean
-  alignment of the normalisation, as a new session's z-scoring). The live decoder and the offline
+  centre and spread over the first windows (median and scaled MAD: robust to the blink in them)
+  replace the training mean and standard deviation (the Euclidean alignment of the normalisation, as
+  a new session's z-scoring). The live decoder and the offline
   evaluation call the same :meth:`FeatureRecentring.update` / :meth:`FeatureRecentring.statistics`.
 - :class:`RiemannRecentring` (covariance pipelines): each covariance ``C`` becomes
   ``M^{-1/2} C M^{-1/2}``, ``M`` the Riemannian mean of the session's first covariances (Zanini et
@@ -25,6 +26,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 MODES = ("off", "recentre")
+MIN_SPREAD = 0.01  # smallest session spread, in training z units (a flat feature stays finite)
 
 
 @dataclass(frozen=True)
@@ -64,19 +66,23 @@ class AdaptConfig:
 
 
 class FeatureRecentring:
-    """Per channel x row mean and spread of the features of a session's first ``windows`` inputs.
+    """Per channel x row centre and spread of the features of a session's first ``windows`` inputs.
 
     Inputs are features ``(..., n_channels, n_rows, n_columns)`` already normalised with the training
-    statistics (what the network would see); sums run over columns and inputs, in float64. Once
-    ``windows`` inputs are in, :attr:`ready` is True and :meth:`statistics` gives the session's
-    normalisation in the training's feature units.
+    statistics (what the network would see). The estimates are robust: the median and the scaled median
+    absolute deviation (``1.4826 * MAD``, the standard deviation for normal data) over the inputs'
+    columns, so the blink or the movement in a session's first minute does not set its scale (the
+    training statistics came from trials cleaned of such artifacts; a mean and SD over a buffer with one
+    100-uV blink can be several times too wide). The inputs are kept until ready (``windows`` copies of
+    one input: kilobytes) and estimated once, on the input that makes it ready. Once ready,
+    :meth:`statistics` gives the session's normalisation in the training's feature units.
     """
 
     def __init__(self, config: AdaptConfig, n_channels: int, n_rows: int):
         self.config = config
-        self._sum = np.zeros((n_channels, n_rows), np.float64)
-        self._sq = np.zeros((n_channels, n_rows), np.float64)
-        self._columns = 0
+        self.shape = (n_channels, n_rows)
+        self._inputs: list[np.ndarray] = []
+        self._estimate: tuple[np.ndarray, np.ndarray] | None = None
         self.n = 0
 
     @property
@@ -89,26 +95,35 @@ class FeatureRecentring:
         if self.ready:
             return False
         z = z.reshape((-1, *z.shape[-3:]))[: self.config.windows - self.n]
-        finite = np.isfinite(z).all(axis=(1, 2, 3))
-        z = z[finite]
+        z = z[np.isfinite(z).all(axis=(1, 2, 3))]
         if len(z):
-            self._sum += z.sum(axis=(0, 3), dtype=np.float64)
-            self._sq += np.einsum("ncrt,ncrt->cr", z, z, dtype=np.float64)
-            self._columns += z.shape[0] * z.shape[-1]
+            self._inputs.append(np.array(z, np.float32))
             self.n += len(z)
+        if self.ready:
+            self._estimate = self._robust()
+            self._inputs = []
         return self.ready
 
+    def _robust(self) -> tuple[np.ndarray, np.ndarray]:
+        """Median and 1.4826 x MAD per channel x row over the kept inputs' columns, ``(ch, rows, 1)``."""
+        x = np.concatenate(self._inputs)
+        flat = np.moveaxis(x, 0, 2).reshape(*self.shape, -1)
+        centre = np.median(flat, axis=-1, keepdims=True)
+        spread = 1.4826 * np.median(np.abs(flat - centre), axis=-1, keepdims=True)
+        # a feature (nearly) constant in the buffer is not blown up: at most 100x the training's resolution
+        return centre.astype(np.float32), np.maximum(spread, MIN_SPREAD).astype(np.float32)
+
     def z_statistics(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(mean, std)`` ``(ch, rows, 1)`` float32 of the inputs so far, in training z units."""
+        """``(centre, spread)`` ``(ch, rows, 1)`` float32 of the inputs so far, in training z units."""
+        if self._estimate is not None:
+            return self._estimate
         if self.n < 2:
             raise ValueError(f"re-centring needs at least 2 inputs; it has {self.n}")
-        mean = self._sum / self._columns
-        std = np.sqrt(np.maximum(self._sq / self._columns - mean**2, 0.0)) + 1e-6
-        return mean[..., None].astype(np.float32), std[..., None].astype(np.float32)
+        return self._robust()
 
     def statistics(self, train_mean: np.ndarray, train_std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The session's ``(mean, std)`` in feature units, broadcastable like the training ones: inputs
-        ``f`` normalised as ``(f - mean) / std`` are the session's z-scores."""
+        ``f`` normalised as ``(f - mean) / std`` are the session's (robust) z-scores."""
         zm, zs = self.z_statistics()
         return (train_mean + train_std * zm).astype(np.float32), (train_std * zs).astype(np.float32)
 
@@ -118,9 +133,10 @@ class FeatureRecentring:
         return ((z - zm) / zs).astype(np.float32)
 
     def summary(self) -> dict:
-        """What the JSONL's ``adaptation_ready`` event records: mode, inputs used and the mean shift."""
+        """What the JSONL's ``adaptation_ready`` event records: mode, inputs used, how far the session's
+        centre moved (mean |shift| over channels x rows, training z units) and its spread's ratio."""
         zm, zs = self.z_statistics()
-        return {"mode": self.config.mode, "windows": self.n, "mean_shift_z": round(float(np.abs(zm).mean()), 4),
+        return {"mode": self.config.mode, "windows": self.n, "shift_z": round(float(np.abs(zm).mean()), 4),
                 "spread_ratio": round(float(zs.mean()), 4)}
 
 
