@@ -75,19 +75,13 @@ def _phantom_gallery(args):
 
 
 def _image_gallery(args):
-    from bci_stream.retrieval.image_embedder import ImageEmbedder, list_images
-    from bci_stream.retrieval.index import GalleryIndex
+    from functools import partial
 
-    paths, ids, labels = list_images(args.dir)
-    if not paths:
-        raise ValueError(f"no images (.jpg, .jpeg, .png, .bmp, .webp) under {args.dir}")
-    embedder = ImageEmbedder(args.model, args.pretrained, device=args.device, model_config=args.model_config)
-    print(f"embedding {len(paths)} images from {args.dir} with {embedder.space} on {embedder.device}", flush=True)
+    from bci_stream.retrieval.image_embedder import ImageEmbedder, folder_gallery
 
     def progress(done: int, total: int) -> None:
         if sys.stdout.isatty():
             print(f"\r  {done}/{total}", end="" if done < total else "\n", flush=True)
 
-    embeddings, thumbnails = embedder.embed_files(paths, batch=args.batch, thumb=args.thumb, progress=progress)
-    return GalleryIndex(embeddings=embeddings, ids=ids, labels=labels, space=embedder.space,
-                        checkpoint_sha256=embedder.checkpoint_sha256, thumbnails=thumbnails)
+    embedder = partial(ImageEmbedder, args.model, args.pretrained, device=args.device, model_config=args.model_config)
+    return folder_gallery(args.dir, embedder, batch=args.batch, thumb=args.thumb, progress=progress)

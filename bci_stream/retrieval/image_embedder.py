@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from bci_stream._env import set_offline_environment
-from bci_stream.retrieval.index import file_sha256
+from bci_stream.retrieval.index import GalleryIndex, file_sha256
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 PICKLED_SUFFIXES = (".bin", ".pt", ".pth")
@@ -172,3 +172,20 @@ def list_images(root: str | Path) -> tuple[list[Path], list[str], list[str]]:
     repeated = {s for s in stems if stems.count(s) > 1} if len(set(stems)) != len(stems) else set()
     ids = [p.relative_to(root).with_suffix("").as_posix() if p.stem in repeated else p.stem for p in paths]
     return paths, ids, labels
+
+
+def folder_gallery(folder: str | Path, open_embedder: Callable[[], ImageEmbedder], batch: int = 32, thumb: int | None = None,
+                   progress: Callable[[int, int], None] | None = None) -> GalleryIndex:
+    """Every image under ``folder`` (id = file stem, label = its sub-folder) embedded once by the
+    :class:`bci_stream.retrieval.image_embedder.ImageEmbedder` that ``open_embedder()`` loads (after the
+    images are found: no model is loaded for an empty folder), with ``thumb``-pixel thumbnails when given:
+    what ``bci-stream index DIR`` and ``bci-train embed-images`` both write. ``progress(done, total)``
+    after each batch. Raises ``ValueError`` when there is no image."""
+    paths, ids, labels = list_images(folder)
+    if not paths:
+        raise ValueError(f"no images (.jpg, .jpeg, .png, .bmp, .webp) under {folder}")
+    embedder = open_embedder()
+    print(f"embedding {len(paths)} images from {folder} with {embedder.space} on {embedder.device}", flush=True)
+    embeddings, thumbnails = embedder.embed_files(paths, batch=batch, thumb=thumb or None, progress=progress)
+    return GalleryIndex(embeddings=embeddings, ids=ids, labels=labels, space=embedder.space,
+                        checkpoint_sha256=embedder.checkpoint_sha256, thumbnails=thumbnails)

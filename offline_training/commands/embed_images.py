@@ -28,17 +28,13 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> None:
     """Embed every image under DIR once with an open_clip image tower; the cache is a gallery index file
     (:mod:`bci_stream.retrieval.index`) keyed by image id = file stem, the targets of ``fit --objective embedding``."""
-    from bci_stream.retrieval.image_embedder import ImageEmbedder, list_images
-    from bci_stream.retrieval.index import GalleryIndex, save_gallery
+    from functools import partial
+
+    from bci_stream.retrieval.image_embedder import ImageEmbedder, folder_gallery
+    from bci_stream.retrieval.index import save_gallery
 
     check_writable_target(args.out)  # a device, FIFO or read-only folder is said before the embedding work
-    paths, ids, labels = list_images(args.dir)
-    if not paths:
-        raise ValueError(f"no images (.jpg, .jpeg, .png, .bmp, .webp) under {args.dir}")
-    embedder = ImageEmbedder(args.model, args.pretrained, device=args.device, model_config=args.model_config)
-    print(f"embedding {len(paths)} images from {args.dir} with {embedder.space} on {embedder.device}", flush=True)
-    embeddings, thumbnails = embedder.embed_files(paths, batch=args.batch_size, thumb=args.thumb or None)
-    cache = GalleryIndex(embeddings=embeddings, ids=ids, labels=labels, space=embedder.space,
-                         checkpoint_sha256=embedder.checkpoint_sha256, thumbnails=thumbnails)
+    embedder = partial(ImageEmbedder, args.model, args.pretrained, device=args.device, model_config=args.model_config)
+    cache = folder_gallery(args.dir, embedder, batch=args.batch_size, thumb=args.thumb)
     path = save_gallery(cache, args.out)
     print(f"wrote {path}: {cache.describe()}")
