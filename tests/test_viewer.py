@@ -245,3 +245,30 @@ def test_a_new_picture_is_noted_once_when_first_painted_with_the_stimulus_it_ans
     assert len(window.painted) == 1
     shown, t_painted = window.painted[0]
     assert shown is picture and shown.marker == "n03584829_7" and t_painted >= t
+
+
+def test_a_frame_shows_the_newest_picture_and_never_goes_back_to_its_snapshot_s(qtbot, monkeypatch):
+    """A picture that arrives while a frame is being drawn (here: during the traces) is painted at once,
+    and the end of that frame does not put back the older picture its snapshot held."""
+    state, ring = fake_state_and_ring()
+    window = MainWindow(state, CH, 1000.0, ring=ring)
+    qtbot.addWidget(window)
+    with qtbot.waitExposed(window):
+        window.show()
+    t = pylsl.local_clock()
+    old, new = (RenderedImage(np.full((32, 32, 3), v, np.uint8), k, name, t + k, "gallery", 0.002, t_marker=t + k - 0.46)
+                for k, (v, name) in enumerate(((40, "iron"), (220, "dog"))))
+    state.update(image=old)
+    window.refresh()
+    qtbot.waitUntil(lambda: len(window.painted) == 1, timeout=5000)
+    traces = window._refresh_traces
+
+    def traces_then_a_new_picture(snap):
+        traces(snap)
+        state.image = new  # arrives mid-frame (the signal waits for the frame; the frame checks itself)
+
+    monkeypatch.setattr(window, "_refresh_traces", traces_then_a_new_picture)
+    window.refresh()
+    qtbot.waitUntil(lambda: len(window.painted) == 2, timeout=5000)
+    assert [shown for shown, _ in window.painted] == [old, new]
+    assert window.image_caption.text().startswith("dog")

@@ -328,10 +328,14 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # --- the 30 fps refresh --------------------------------------------------------------------
     def refresh(self) -> None:
+        """One frame of every panel. A picture that arrived meanwhile is painted first, and again checked
+        after the traces (the frame's longest part): the refresh does not make a new picture wait for it."""
+        self._show_new_picture()
         snap = self.state.snapshot()
         if "health" not in snap and self.traces_source is not None:
             snap["health"] = self.traces_source.health(self.ch_names)
         self._refresh_traces(snap)
+        self._show_new_picture()
         self._refresh_spectrogram(snap)
         self._refresh_bars(snap)
         if self.retrieval_strip is not None:
@@ -340,7 +344,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.retrieval_strip.show_retrieval(snap.get("retrieval"), hit)
         self._refresh_history(snap)
         self._refresh_events(snap)
-        self._refresh_image(snap)
+        self._refresh_image({"image": self.state.current_image()})  # the newest: never back to the snapshot's
         self._refresh_status(snap)
 
     def _refresh_traces(self, snap: dict) -> None:
