@@ -170,11 +170,14 @@ def run_other_checkout(tree: Path, model: Path, stream: str, seconds: float, hop
     """``run_ours`` of the checkout at ``tree`` (its own tools/bench_latency.py and bci_stream), in a
     child process reading the same phantom stream; its figures come back as JSON on stdout."""
     # its module sets up a loopback config of its own on import: keep it on ours (LSLAPICFG) instead
-    # (bci_stream.lsl.config since the packages by role; bci_stream.lsl_config in checkouts before them)
+    # (bci_stream.lsl.config since the packages by role; bci_stream.lsl_config in checkouts before them);
+    # one plain resolve first: the older checkout's continuous resolver, started cold in a process that
+    # has made no LSL call yet, missed the phantom within its 10 s on this machine
     code = ("import importlib, importlib.util, json, sys; sys.path[:0] = [sys.argv[1], sys.argv[1] + '/tools']; "
             "c = importlib.import_module('bci_stream.lsl.config' if importlib.util.find_spec('bci_stream.lsl') "
             "else 'bci_stream.lsl_config'); "
             "c.use_loopback = lambda *a, **k: None; import pylsl; pylsl.set_config_filename(sys.argv[7]); "
+            "pylsl.resolve_byprop('name', sys.argv[3], 1, 10); "
             "import bench_latency as b; r = b.run_ours(__import__('pathlib').Path(sys.argv[2]), sys.argv[3], float(sys.argv[4]), float(sys.argv[5]), "
             "int(sys.argv[6])); print('RESULT' + json.dumps(r))")
     env = dict(os.environ, PYTHONPATH=str(tree))
