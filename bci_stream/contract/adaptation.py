@@ -141,7 +141,7 @@ class FeatureRecentring:
 
     def summary(self) -> dict:
         """What the JSONL's ``adaptation_ready`` event records: mode, inputs used, how far the session's
-        centre moved (mean |shift| over channels x rows, training z units) and its spread's ratio."""
+        centre moved (the mean absolute shift over channels x rows, in training z units) and its spread's ratio."""
         zm, zs = self.z_statistics()
         return {"mode": self.config.mode, "windows": self.n, "shift_z": round(float(np.abs(zm).mean()), 4),
                 "spread_ratio": round(float(zs.mean()), 4)}
