@@ -115,8 +115,8 @@ class AdaptReport:
         self._reported = rec
         summary = rec.summary()
         log.info("session adaptation ready: the features are re-centred on the statistics of this session's "
-                    "first %d decisions (centre shift %.2f z, spread ratio %.2f)", summary["windows"],
-                    summary["shift_z"], summary["spread_ratio"])
+                 "first %d decisions (centre shift %.2f z, spread ratio %.2f)", summary["windows"],
+                 summary["shift_z"], summary["spread_ratio"])
         self.event("adaptation_ready", window_end_sample=p.window_end_sample, t_lsl=p.t_lsl, **summary)
         self.state.update(adaptation=summary, message=f"session adaptation ready after {summary['windows']} decisions")
 
