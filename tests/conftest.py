@@ -27,6 +27,18 @@ from bci_stream.sources.phantom import PhantomConfig  # noqa: E402
 TINY_PHANTOM = dict(n_channels=16, n_classes=5, images_per_class=10, n_subjects=2, seed=3, evoked_uv=30.0)
 
 
+def load_tool(name: str):
+    """The script ``tools/<name>.py`` imported as a module (tools are scripts, not a package)."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def unique_name(prefix: str = "test") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 

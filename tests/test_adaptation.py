@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import unique_name
+from conftest import load_tool, unique_name
 
 from bci_stream.contract.adaptation import AdaptConfig, FeatureRecentring
 from bci_stream.live.config import LiveConfig
@@ -252,18 +252,8 @@ def test_riemann_recentring_centres_a_session_at_the_identity_whatever_its_mixin
         RiemannRecentring().transform(covs)
 
 
-def _bench_adaptation():
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "tools" / "bench_adaptation.py"
-    spec = importlib.util.spec_from_file_location("bench_adaptation", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_benchmark_s_buffers_are_each_session_s_first_trials_balanced_or_one_class():
-    bench = _bench_adaptation()
+    bench = load_tool("bench_adaptation")
     labels = np.array([0] * 8 + [1, 2, 3] * 8 + [0] * 8 + [2, 1, 3] * 8)  # two sessions that begin with rest
     groups = np.repeat([1, 2], 32)
     test = np.arange(64)
@@ -280,7 +270,7 @@ def test_the_covariance_pipeline_re_centres_each_real_test_session_on_its_own_bu
     from offline_training.datasets import load_trials
     from offline_training.experiments.protocols import make_folds
 
-    bench = _bench_adaptation()
+    bench = load_tool("bench_adaptation")
     pre = Preprocessing(filters=(FilterDesign(kind="bandpass", freqs=(5.0, 45.0)),))
     trials = load_trials(f"mne:{SSVEP_EXO}/subject01,event_id=1:rest;2:13Hz;3:21Hz;4:17Hz,tmin=1,tmax=4", progress=False,
                          preprocessing=pre)

@@ -1,21 +1,13 @@
 """tools/gpu_check.py: the prepared GPU run records every step, and skips each with its reason without CUDA."""
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_without_cuda_every_gpu_step_is_recorded_as_skipped_with_the_reason(tmp_path, monkeypatch):

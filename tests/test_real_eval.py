@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import load_tool
 
 from bci_stream.live.stats import chance_p_value
 
@@ -109,15 +110,6 @@ def test_fit_reject_leaves_blink_epochs_out_of_training_and_decides_every_test_t
     assert clean_split["test"] == all_split["test"]  # every test trial is still decided
 
 
-def _bench_real():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("bench_real", Path(__file__).resolve().parents[1] / "tools" / "bench_real.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _result(rows: dict, spec: str = "csv:x") -> dict:
     """A bench result of two subjects whose rows are ``{label: (kind, auc of subject 1, auc of subject 2)}``."""
     out = {label: {"kind": kind, "per_subject": {1: {"auc": a}, 2: {"auc": b}}, "mean": {"auc": (a + b) / 2},
@@ -127,7 +119,7 @@ def _result(rows: dict, spec: str = "csv:x") -> dict:
 
 
 def test_bench_real_students_merge_into_the_earlier_rows_of_the_same_folds():
-    bench = _bench_real()
+    bench = load_tool("bench_real")
     old = bench.compared(_result({"lda": ("reference", 0.7, 0.7), "eegnet": ("student", 0.6, 0.7),
                                   "ccanet": ("student", 0.6, 0.6)}))
     new = bench.compared(_result({"lda": ("reference", 0.7, 0.7), "xdawn": ("reference", 0.8, 0.8),

@@ -225,14 +225,20 @@ def test_event_mode_accuracy_in_the_viewer_equals_the_jsonl(qtbot, tiny_model, t
     assert window.event_list.count() == len(scored)
 
 
-def test_a_new_picture_is_noted_once_when_first_painted_with_the_stimulus_it_answers(qtbot):
-    """The stimulus → picture timing (tools/bench_e2e.py) reads ``MainWindow.painted``: each new
-    picture once, after its paint, carrying its decision's stamp and marker."""
+def shown_window(qtbot) -> tuple[SharedState, MainWindow]:
+    """A viewer of a fake state, shown (exposed) so its labels really paint."""
     state, ring = fake_state_and_ring()
     window = MainWindow(state, CH, 1000.0, ring=ring)
     qtbot.addWidget(window)
     with qtbot.waitExposed(window):
         window.show()
+    return state, window
+
+
+def test_a_new_picture_is_noted_once_when_first_painted_with_the_stimulus_it_answers(qtbot):
+    """The stimulus → picture timing (tools/bench_e2e.py) reads ``MainWindow.painted``: each new
+    picture once, after its paint, carrying its decision's stamp and marker."""
+    state, window = shown_window(qtbot)
     t = pylsl.local_clock()
     picture = RenderedImage(np.full((32, 32, 3), 90, np.uint8), 2, "iron", t, "gallery", 0.002,
                             t_decision=t - 0.003, marker="n03584829_7", t_marker=t - 0.463)
@@ -250,11 +256,7 @@ def test_a_new_picture_is_noted_once_when_first_painted_with_the_stimulus_it_ans
 def test_a_frame_shows_the_newest_picture_and_never_goes_back_to_its_snapshot_s(qtbot, monkeypatch):
     """A picture that arrives while a frame is being drawn (here: during the traces) is painted at once,
     and the end of that frame does not put back the older picture its snapshot held."""
-    state, ring = fake_state_and_ring()
-    window = MainWindow(state, CH, 1000.0, ring=ring)
-    qtbot.addWidget(window)
-    with qtbot.waitExposed(window):
-        window.show()
+    state, window = shown_window(qtbot)
     t = pylsl.local_clock()
     old, new = (RenderedImage(np.full((32, 32, 3), v, np.uint8), k, name, t + k, "gallery", 0.002, t_marker=t + k - 0.46)
                 for k, (v, name) in enumerate(((40, "iron"), (220, "dog"))))

@@ -133,13 +133,12 @@ def reference_variants(name: str, trials, fold, groups, bufs, reject: float | No
     from offline_training.experiments.references import build_reference, reference_probabilities
     from offline_training.training.splits import clean_training
 
-    eeg = trials.eeg.astype(np.float64)
     train = clean_training(trials.eeg, trials.labels, fold.train, reject)
     front, back = split_at_tangent_space(build_reference(name, trials.sfreq, trials.class_names))
-    covs_train = front.fit_transform(eeg[train], trials.labels[train])
+    covs_train = front.fit_transform(trials.eeg[train].astype(np.float64), trials.labels[train])
     plain, adapted = clone(back).fit(covs_train, trials.labels[train]), clone(back)
     adapted.fit(RiemannRecentring().fit_transform(covs_train), trials.labels[train])
-    covs = eeg[fold.test] if test_trials is None else test_trials.eeg[fold.test].astype(np.float64)
+    covs = (trials if test_trials is None else test_trials).eeg[fold.test].astype(np.float64)
     for _, step in front.steps:  # step by step: the stateless filter-bank steps look unfitted to Pipeline.transform
         covs = step.transform(covs)
     out = {"none": reference_probabilities(plain, covs, trials.n_classes)}

@@ -119,6 +119,11 @@ class StageClock:
                        "p99_ms": float(np.nanpercentile(parts[:, i], 99))} for i, name in enumerate(STAGES)}
 
 
+def variant_names(text: str) -> list[str]:
+    """``--variants`` as a list of names (empty entries dropped)."""
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
 def variant_config(variant: str, stream: str) -> dict:
     """The :class:`LiveConfig` entries of a ``--variants`` run: ``event`` (event mode on the phantom's
     markers), ``accumulate`` (event mode + evidence accumulation), ``repair`` (continuous, bad channels
@@ -277,8 +282,8 @@ def main() -> int:
     args = build_parser().parse_args()
     model = Path(args.model)
     card, waits = _checked(args, model)
-    n_runs = len(waits) + len([v for v in args.variants.split(",") if v.strip()]) + int(args.full_features) + int(args.old is not None) + int(not args.no_baseline) \
-        + int(bool(args.model_b))
+    n_runs = len(waits) + len(variant_names(args.variants)) + int(args.full_features) + int(args.old is not None) \
+        + int(not args.no_baseline) + int(bool(args.model_b))
     name = f"bench-{uuid.uuid4().hex[:8]}"
     total = args.seconds * (n_runs + bool(args.reference_model)) + 30 * (n_runs + 1)
     sim = subprocess.Popen([sys.executable, "-m", "bci_stream.cli", "simulate", "--channels", str(args.channels),
@@ -333,7 +338,7 @@ def _run_pipelines(args, model: Path, name: str, waits: list[str]) -> dict:
         print_row(f"bci-stream, incremental spectrogram, wait {wait}", runs[f"wait={wait}"])
         if args.model_b and wait == waits[0]:  # right after the classifier's run, on the same stream
             _run_model_b(args, name, wait, results)
-    for variant in [v.strip() for v in args.variants.split(",") if v.strip()]:
+    for variant in variant_names(args.variants):
         runs[variant] = run_ours(model, name, args.seconds, args.hop, args.threads, wait=waits[0],
                                  breakdown=args.breakdown, overrides=variant_config(variant, name))
         print_row(f"bci-stream, {variant}, wait {waits[0]}", runs[variant])
